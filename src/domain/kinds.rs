@@ -1,0 +1,134 @@
+//! The small closed vocabularies of the rules: tournament types, task types, round kinds, statuses of
+//! results. Each parses from and prints to the exact strings of the reference's wire format.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A value outside a closed vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?} (expected one of: {expected})")]
+pub struct UnknownVariant {
+    pub kind: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(value: &str) -> Result<Self, UnknownVariant> {
+                match value {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownVariant {
+                        kind: $kind,
+                        value: value.to_owned(),
+                        expected: concat!($($text, " "),+),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// The two kinds of tournament; they schedule independently.
+    TournamentType, "tournament type", { Text => "text", Image => "image" }
+);
+
+vocabulary!(
+    /// Task types, spelled as the reference spells them.
+    TaskType, "task type", {
+        InstructText => "InstructTextTask",
+        Dpo => "DpoTask",
+        Grpo => "GrpoTask",
+        Chat => "ChatTask",
+        Image => "ImageTask",
+    }
+);
+
+vocabulary!(
+    /// Image model families.
+    ModelType, "model type", { Sdxl => "sdxl", Flux => "flux" }
+);
+
+vocabulary!(
+    /// Group stage or knockout; the boss round is the final knockout.
+    RoundKind, "round kind", { Group => "group", Knockout => "knockout" }
+);
+
+vocabulary!(
+    /// Whether a training run (and so its evaluation) succeeded.
+    RunStatus, "run status", { Success => "success", Failure => "failure" }
+);
+
+vocabulary!(
+    /// Who takes precedence for scarce GPUs: organic before tournament before benchmark.
+    JobPriority, "job priority", { Organic => "organic", Tournament => "tournament", Benchmark => "benchmark" }
+);
+
+impl TaskType {
+    /// `GrpoTask` scores a reward (higher is better); every other type scores a loss.
+    pub fn higher_is_better(self) -> bool {
+        self == TaskType::Grpo
+    }
+
+    pub fn tournament_type(self) -> TournamentType {
+        match self {
+            TaskType::Image => TournamentType::Image,
+            _ => TournamentType::Text,
+        }
+    }
+}
+
+impl TournamentType {
+    /// The path segment of the miner's registration endpoint (`/training_repo/{text|image}`).
+    pub fn endpoint(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_types_round_trip_through_reference_spelling() {
+        for t in TaskType::ALL {
+            assert_eq!(t.as_str().parse::<TaskType>().unwrap(), *t);
+            assert_eq!(serde_json::to_string(t).unwrap(), format!("\"{}\"", t.as_str()));
+        }
+        let err = "TextTask".parse::<TaskType>().unwrap_err();
+        assert!(err.to_string().contains("unknown task type \"TextTask\""), "{err}");
+    }
+
+    #[test]
+    fn only_grpo_prefers_higher_values() {
+        assert!(TaskType::Grpo.higher_is_better());
+        assert!(!TaskType::Dpo.higher_is_better());
+        assert_eq!(TaskType::Image.tournament_type(), TournamentType::Image);
+        assert_eq!(TaskType::Chat.tournament_type(), TournamentType::Text);
+    }
+}
