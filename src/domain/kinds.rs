@@ -89,6 +89,35 @@ vocabulary!(
     JobPriority, "job priority", { Organic => "organic", Tournament => "tournament", Benchmark => "benchmark" }
 );
 
+vocabulary!(
+    /// The two GPU classes a training can ask for. Newer cards count in the class configured for them.
+    GpuClass, "GPU class", { H100 => "H100", A100 => "A100" }
+);
+
+vocabulary!(
+    /// The outcome of pinging one miner at registration, stored with a free-text reason.
+    AdmissionOutcome, "admission outcome", {
+        Admitted => "admitted",
+        Timeout => "timeout",
+        ConnectionRefused => "connection_refused",
+        HttpStatus => "http_status",
+        InvalidJson => "invalid_json",
+        MissingField => "missing_field",
+        GateFailed => "gate_failed",
+        BalanceTooLow => "balance_too_low",
+        DuplicateColdkey => "duplicate_coldkey",
+    }
+);
+
+vocabulary!(
+    /// Kinds of movement in the append-only fee ledger.
+    LedgerKind, "ledger event kind", {
+        Credit => "credit",
+        ParticipationFee => "participation_fee",
+        Refund => "refund",
+    }
+);
+
 impl TaskType {
     /// `GrpoTask` scores a reward (higher is better); every other type scores a loss.
     pub fn higher_is_better(self) -> bool {

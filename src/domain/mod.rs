@@ -10,5 +10,8 @@ pub mod kinds;
 pub mod state;
 
 pub use ids::{Coldkey, Hotkey, IdError, RoundId, TaskId, TournamentId};
-pub use kinds::{JobPriority, ModelType, RoundKind, RunStatus, TaskType, TournamentType, UnknownVariant};
+pub use kinds::{
+    AdmissionOutcome, GpuClass, JobPriority, LedgerKind, ModelType, RoundKind, RunStatus, TaskType, TournamentType,
+    UnknownVariant,
+};
 pub use state::{RoundStatus, TournamentStatus, TrainingEvent, TrainingState, TrainingStatus, TransitionError};
