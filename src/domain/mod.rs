@@ -5,9 +5,13 @@
 //! audited, and almost every unit test of the project lives here.
 
 pub mod bracket;
+pub mod catalog;
+pub mod gpu;
 pub mod ids;
 pub mod kinds;
+pub mod scoring;
 pub mod state;
+pub mod tasks;
 
 pub use ids::{Coldkey, Hotkey, IdError, RoundId, TaskId, TournamentId};
 pub use kinds::{

@@ -1,0 +1,145 @@
+//! The task catalog: models, datasets and proven historical tasks to draw tasks from.
+
+use rand::Rng;
+use rand::RngExt;
+use rand::seq::{IndexedRandom, SliceRandom};
+use serde::{Deserialize, Serialize};
+
+use super::kinds::{ModelType, TaskType};
+use super::tasks::{BossTaskSource, ParamsRange, TaskRules, TaskSpec, text_hours};
+
+/// A base model the catalog offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogModel {
+    pub id: String,
+    /// Parameter count; `None` when unknown.
+    #[serde(default)]
+    pub params: Option<u64>,
+    /// Set for image models only.
+    #[serde(default)]
+    pub model_type: Option<ModelType>,
+}
+
+/// A dataset the catalog offers, with the task types it serves and its column mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogDataset {
+    pub id: String,
+    pub rows: u64,
+    pub task_types: Vec<TaskType>,
+    /// The `--dataset-type` JSON (miner-contract.md §3); `null` for image datasets.
+    #[serde(default)]
+    pub dataset_type: serde_json::Value,
+}
+
+/// A task that ran before, with how many trainings produced a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoricalTask {
+    pub draft: TaskDraft,
+    pub successful_scores: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub models: Vec<CatalogModel>,
+    pub datasets: Vec<CatalogDataset>,
+    #[serde(default)]
+    pub historical: Vec<HistoricalTask>,
+}
+
+/// A fully chosen task, ready to be given an id and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDraft {
+    pub task_type: TaskType,
+    pub model: String,
+    pub model_params: Option<u64>,
+    pub model_type: Option<ModelType>,
+    pub dataset: String,
+    pub dataset_rows: Option<u64>,
+    pub dataset_type: serde_json::Value,
+    pub hours_to_complete: u32,
+}
+
+/// Why the catalog cannot serve a task spec.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the catalog has no {task_type} model between {}B and {}B parameters", .range[0], .range[1])]
+    NoModel { task_type: TaskType, range: ParamsRange },
+    #[error("the catalog has no image model")]
+    NoImageModel,
+    #[error("the catalog has no dataset for {0}")]
+    NoDataset(TaskType),
+}
+
+impl Catalog {
+    /// Chooses a model, a dataset and the hours for `spec`.
+    pub fn draft<R: Rng + ?Sized>(
+        &self,
+        spec: &TaskSpec,
+        rules: &TaskRules,
+        rng: &mut R,
+    ) -> Result<TaskDraft, CatalogError> {
+        let task_type = spec.task_type;
+        let model = match spec.params_b {
+            None => self.models.iter().filter(|m| m.model_type.is_some()).collect::<Vec<_>>().choose(rng).copied(),
+            Some([lo, hi]) => self
+                .models
+                .iter()
+                .filter(|m| m.model_type.is_none())
+                .filter(|m| m.params.is_some_and(|p| (lo..=hi).contains(&(p as f64 / 1e9))))
+                .collect::<Vec<_>>()
+                .choose(rng)
+                .copied(),
+        };
+        let model = model.ok_or(match spec.params_b {
+            None => CatalogError::NoImageModel,
+            Some(range) => CatalogError::NoModel { task_type, range },
+        })?;
+        let datasets: Vec<&CatalogDataset> =
+            self.datasets.iter().filter(|d| d.task_types.contains(&task_type)).collect();
+        let dataset = datasets.choose(rng).copied().ok_or(CatalogError::NoDataset(task_type))?;
+        let hours = match (spec.hours, task_type) {
+            (Some(hours), _) => hours,
+            (None, TaskType::Image) => {
+                let [lo, hi] = rules.image_hours;
+                rng.random_range(lo..=hi.max(lo))
+            }
+            (None, _) => text_hours(dataset.rows, rules, rng),
+        };
+        Ok(TaskDraft {
+            task_type,
+            model: model.id.clone(),
+            model_params: model.params,
+            model_type: model.model_type,
+            dataset: dataset.id.clone(),
+            dataset_rows: Some(dataset.rows),
+            dataset_type: dataset.dataset_type.clone(),
+            hours_to_complete: hours,
+        })
+    }
+
+    /// The boss round's tasks: proven historical copies where configured and available, fresh drafts
+    /// otherwise. Copies keep model, data and hours; the caller gives them new ids.
+    pub fn draft_boss<R: Rng + ?Sized>(
+        &self,
+        specs: &[TaskSpec],
+        rules: &TaskRules,
+        rng: &mut R,
+    ) -> Result<Vec<TaskDraft>, CatalogError> {
+        let mut proven: Vec<&HistoricalTask> = match rules.boss_tasks {
+            BossTaskSource::Historical => {
+                self.historical.iter().filter(|h| h.successful_scores >= rules.historical_min_successes).collect()
+            }
+            BossTaskSource::Fresh => Vec::new(),
+        };
+        proven.shuffle(rng);
+        specs
+            .iter()
+            .map(|spec| match proven.iter().position(|h| h.draft.task_type == spec.task_type) {
+                Some(at) => Ok(proven.remove(at).draft.clone()),
+                None => self.draft(spec, rules, rng),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,162 @@
+//! Compute rules (tournament-rules.md §6): how many GPUs of which class a task needs, which node hosts
+//! it (tightest fit on one node, fenced nodes skipped), and the order in which queued jobs get GPUs.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::kinds::{GpuClass, JobPriority, TaskType};
+
+/// The GPU thresholds of text tasks, in billions of (multiplied) parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuRules {
+    /// DPO trains a policy and a reference model: its size counts this many times.
+    pub dpo_multiplier: f64,
+    /// GRPO keeps extra model copies for generation: its size counts this many times.
+    pub grpo_multiplier: f64,
+    /// Up to this many billions: 1 GPU.
+    pub one_gpu_max_b: f64,
+    /// Up to this many billions: 2 GPUs.
+    pub two_gpus_max_b: f64,
+    /// Up to this many billions: 4 GPUs; above: 8.
+    pub four_gpus_max_b: f64,
+}
+
+impl Default for GpuRules {
+    fn default() -> Self {
+        Self {
+            dpo_multiplier: 3.0,
+            grpo_multiplier: 2.0,
+            one_gpu_max_b: 4.0,
+            two_gpus_max_b: 12.0,
+            four_gpus_max_b: 40.0,
+        }
+    }
+}
+
+/// How many GPUs of one class a training holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GpuRequirement {
+    pub class: GpuClass,
+    pub count: u32,
+}
+
+impl fmt::Display for GpuRequirement {
+    /// `1xH100`, `2xH100`, `4xH100`, `8xH100`, or `A100` (image tasks take one A100-class GPU).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.class {
+            GpuClass::A100 if self.count == 1 => f.write_str("A100"),
+            class => write!(f, "{}x{}", self.count, class),
+        }
+    }
+}
+
+/// The GPUs a task needs. `params` is the model's parameter count; unknown size → 1×H100.
+pub fn requirement(task_type: TaskType, params: Option<u64>, rules: &GpuRules) -> GpuRequirement {
+    let h100 = |count| GpuRequirement { class: GpuClass::H100, count };
+    let mut billions = match (task_type, params) {
+        (TaskType::Image, _) => return GpuRequirement { class: GpuClass::A100, count: 1 },
+        (_, None) => return h100(1),
+        (_, Some(params)) => params as f64 / 1e9,
+    };
+    match task_type {
+        TaskType::Dpo => billions *= rules.dpo_multiplier,
+        TaskType::Grpo => billions *= rules.grpo_multiplier,
+        _ => {}
+    }
+    if billions <= rules.one_gpu_max_b {
+        h100(1)
+    } else if billions <= rules.two_gpus_max_b {
+        h100(2)
+    } else if billions <= rules.four_gpus_max_b {
+        h100(4)
+    } else {
+        h100(8)
+    }
+}
+
+/// One GPU of a trainer node as the scheduler sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuSlot {
+    pub index: u32,
+    pub class: GpuClass,
+    /// Whoever holds it; `None` when free.
+    pub holder: Option<String>,
+}
+
+/// A trainer node with its GPU slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    pub id: String,
+    /// A node that stopped answering: none of its GPUs are used until it answers again.
+    pub fenced: bool,
+    pub gpus: Vec<GpuSlot>,
+}
+
+impl NodeView {
+    fn free(&self, class: GpuClass) -> impl Iterator<Item = &GpuSlot> {
+        self.gpus.iter().filter(move |g| g.class == class && g.holder.is_none())
+    }
+}
+
+/// Where a training runs: one node, and exactly these GPU indices on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub node_id: String,
+    pub gpu_indices: Vec<u32>,
+}
+
+/// Picks the node that can host `req` and leaves the fewest free GPUs of that class ("tightest fit");
+/// ties go to the node with fewer free GPUs overall, then to the lower id. Takes the lowest free indices.
+pub fn place(req: GpuRequirement, nodes: &[NodeView]) -> Option<Placement> {
+    nodes
+        .iter()
+        .filter(|n| !n.fenced)
+        .filter_map(|n| {
+            let free = n.free(req.class).count();
+            let spare = free.checked_sub(req.count as usize)?;
+            let total_free = n.gpus.iter().filter(|g| g.holder.is_none()).count();
+            Some(((spare, total_free, n.id.as_str()), n))
+        })
+        .min_by(|(a, _), (b, _)| a.cmp(b))
+        .map(|(_, node)| {
+            let mut indices: Vec<u32> = node.free(req.class).map(|g| g.index).collect();
+            indices.sort_unstable();
+            indices.truncate(req.count as usize);
+            Placement { node_id: node.id.clone(), gpu_indices: indices }
+        })
+}
+
+/// A job waiting for GPUs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedJob {
+    pub key: String,
+    pub priority: JobPriority,
+    /// Monotonic enqueue order (or time in ms): oldest first within a priority.
+    pub enqueued: i64,
+    pub requirement: GpuRequirement,
+}
+
+/// Assigns GPUs to queued jobs: organic before tournament before benchmark, oldest first (the reference
+/// consumes its queue backwards). A job that does not fit does not block smaller jobs behind it.
+pub fn schedule(queue: &[QueuedJob], nodes: &[NodeView]) -> Vec<(String, Placement)> {
+    let mut order: Vec<&QueuedJob> = queue.iter().collect();
+    order.sort_by(|a, b| (a.priority, a.enqueued, &a.key).cmp(&(b.priority, b.enqueued, &b.key)));
+    let mut nodes = nodes.to_vec();
+    let mut placed = Vec::new();
+    for job in order {
+        let Some(placement) = place(job.requirement, &nodes) else { continue };
+        if let Some(node) = nodes.iter_mut().find(|n| n.id == placement.node_id) {
+            for gpu in node.gpus.iter_mut().filter(|g| placement.gpu_indices.contains(&g.index)) {
+                gpu.holder = Some(job.key.clone());
+            }
+        }
+        placed.push((job.key.clone(), placement));
+    }
+    placed
+}
+
+#[cfg(test)]
+#[path = "gpu_tests.rs"]
+mod tests;
