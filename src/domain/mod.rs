@@ -5,6 +5,7 @@
 //! audited, and almost every unit test of the project lives here.
 
 pub mod bracket;
+pub mod bundle;
 pub mod catalog;
 pub mod gpu;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod kinds;
 pub mod scoring;
 pub mod state;
 pub mod tasks;
+pub mod weights;
 
 pub use ids::{Coldkey, Hotkey, IdError, RoundId, TaskId, TournamentId};
 pub use kinds::{
