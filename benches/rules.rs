@@ -1,1 +1,105 @@
-fn main() {}
+//! Criterion benchmarks of the pure rules: bracket organisation, task planning, scheduling and the
+//! weight computation, at sizes well past a real tournament's. Figures go to BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use chrono::{TimeZone, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::ChaCha8Rng;
+
+use crucible::domain::bracket::{BracketRules, organise};
+use crucible::domain::bundle::{BUNDLE_FORMAT, ParticipantRecord, ResultsBundle, RoundRecord, TaskRecord, TournamentRecord};
+use crucible::domain::gpu::{GpuRequirement, GpuSlot, NodeView, QueuedJob, schedule};
+use crucible::domain::scoring::TrainingResult;
+use crucible::domain::weights::{WeightRules, compute};
+use crucible::domain::{GpuClass, Hotkey, JobPriority, RoundKind, RunStatus, TaskId, TaskType, TournamentId, TournamentStatus, TournamentType};
+
+fn field(n: u64) -> Vec<Hotkey> {
+    (0..n).map(Hotkey::synthetic).collect()
+}
+
+fn bracket(c: &mut Criterion) {
+    let house = Hotkey::synthetic(u64::MAX);
+    let rules = BracketRules::default();
+    for n in [14u64, 256, 4096] {
+        let entrants = field(n);
+        c.bench_function(&format!("organise/{n}"), |b| {
+            b.iter(|| organise(black_box(&entrants), &house, &rules, &mut ChaCha8Rng::seed_from_u64(7)))
+        });
+    }
+}
+
+fn scheduling(c: &mut Criterion) {
+    let nodes: Vec<NodeView> = (0..32)
+        .map(|i| NodeView {
+            id: format!("node-{i}"),
+            fenced: i % 7 == 0,
+            gpus: (0..8).map(|g| GpuSlot { index: g, class: if g < 6 { GpuClass::H100 } else { GpuClass::A100 }, holder: None }).collect(),
+        })
+        .collect();
+    let queue: Vec<QueuedJob> = (0..512)
+        .map(|i| QueuedJob {
+            key: format!("job-{i}"),
+            priority: [JobPriority::Organic, JobPriority::Tournament, JobPriority::Benchmark][i % 3],
+            enqueued: i as i64,
+            requirement: match i % 4 {
+                0 => GpuRequirement { class: GpuClass::A100, count: 1 },
+                k => GpuRequirement { class: GpuClass::H100, count: 1 << (k - 1) },
+            },
+        })
+        .collect();
+    c.bench_function("schedule/512-jobs-32-nodes", |b| b.iter(|| schedule(black_box(&queue), black_box(&nodes))));
+}
+
+fn bundle(miners: u64, history: u64) -> ResultsBundle {
+    let hotkeys = field(miners);
+    let tournaments = (0..history)
+        .map(|t| {
+            let rounds = (1..=4u32)
+                .map(|r| RoundRecord {
+                    number: r,
+                    kind: RoundKind::Knockout,
+                    is_final: r == 4,
+                    tasks: hotkeys
+                        .chunks(2)
+                        .enumerate()
+                        .map(|(i, pair)| TaskRecord {
+                            id: TaskId::parse(&format!("t{t}-r{r}-{i}")).unwrap(),
+                            task_type: TaskType::InstructText,
+                            results: pair
+                                .iter()
+                                .enumerate()
+                                .map(|(j, h)| TrainingResult { hotkey: h.clone(), status: RunStatus::Success, test_loss: Some(1.0 + j as f64 + i as f64 * 0.01), synth_loss: None })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect();
+            TournamentRecord {
+                id: TournamentId::new(t, 2026, 1, 1),
+                tournament_type: if t % 2 == 0 { TournamentType::Text } else { TournamentType::Image },
+                status: if t + 1 == history { TournamentStatus::Active } else { TournamentStatus::Completed },
+                base_winner_hotkey: Some(hotkeys[(t as usize) % hotkeys.len()].clone()),
+                winner_hotkey: Some(hotkeys[(t as usize + 1) % hotkeys.len()].clone()),
+                winning_performance_difference: Some(0.1),
+                created_at: Utc.timestamp_opt(t as i64 * 86_400, 0).unwrap(),
+                completed_at: Some(Utc.timestamp_opt(t as i64 * 86_400 + 3_600, 0).unwrap()),
+                participants: hotkeys.iter().map(|h| ParticipantRecord { hotkey: h.clone(), eliminated_in_round: None }).collect(),
+                rounds,
+            }
+        })
+        .collect();
+    ResultsBundle { format: BUNDLE_FORMAT.into(), house_hotkey: Hotkey::synthetic(u64::MAX), exported_at: None, tournaments }
+}
+
+fn weights(c: &mut Criterion) {
+    let rules = WeightRules::default();
+    for (miners, history) in [(64u64, 4u64), (256, 20)] {
+        let b = bundle(miners, history);
+        c.bench_function(&format!("weights/{miners}-miners-{history}-tournaments"), |bench| bench.iter(|| compute(black_box(&b), &rules)));
+    }
+}
+
+criterion_group!(benches, bracket, scheduling, weights);
+criterion_main!(benches);

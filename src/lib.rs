@@ -1,5 +1,9 @@
 //! crucible: a validator runtime for open-source training tournaments.
 //!
 //! # Layout
+//! * `cli`: the command line (clap): `migrate`, `rules ...`.
+//! * `config`: typed settings from `config/default.toml`, `--config FILE` and `CRUCIBLE_*` variables.
 //! * `domain`: the pure rules: ids, state machines, brackets, tasks, GPUs, scoring, weights.
+pub mod cli;
+pub mod config;
 pub mod domain;

@@ -116,7 +116,7 @@ pub fn organise<R: Rng + ?Sized>(entrants: &[Hotkey], house: &Hotkey, rules: &Br
         }
         field = without_house;
     }
-    if field.len() % 2 == 1 {
+    if !field.len().is_multiple_of(2) {
         match field.iter().position(|h| h == house) {
             Some(at) => {
                 field.remove(at);

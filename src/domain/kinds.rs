@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A value outside a closed vocabulary.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {value:?} (expected one of: {expected})")]
+#[error("unknown {kind} {value:?} (expected one of: {})", expected.trim_end_matches([',', ' ']))]
 pub struct UnknownVariant {
     pub kind: &'static str,
     pub value: String,
@@ -45,7 +45,7 @@ macro_rules! vocabulary {
                     _ => Err(UnknownVariant {
                         kind: $kind,
                         value: value.to_owned(),
-                        expected: concat!($($text, " "),+),
+                        expected: concat!($($text, ", "),+),
                     }),
                 }
             }

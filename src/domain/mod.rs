@@ -3,6 +3,16 @@
 //! Plain data and plain functions: no actix, diesel, bollard, reqwest or tokio, no clock and no global
 //! randomness. Time, ids and random generators are passed in, so every decision can be replayed and
 //! audited, and almost every unit test of the project lives here.
+//!
+//! * `ids`: validated ids (tournament, round, task, hotkey), expected repo names, round seeds.
+//! * `kinds`: the closed vocabularies (tournament and task types, GPU classes, admission outcomes).
+//! * `state`: tournament, round and training state machines; illegal transitions are errors.
+//! * `bracket`: groups and knockout pairs, the house in odd brackets, the boss round, the endings.
+//! * `tasks`, `catalog`: tasks per round, their types, model sizes and hours; drawing from the catalog.
+//! * `gpu`: GPU requirement of a task, tightest-fit placement, the priority order of queued jobs.
+//! * `scoring`: group and pair winners, the boss round and its threshold, round sanity.
+//! * `bundle`, `weights`: the exported results bundle and the weight computation over it.
+//! * `rules`: every number above in one validated value.
 
 pub mod bracket;
 pub mod bundle;
@@ -10,6 +20,7 @@ pub mod catalog;
 pub mod gpu;
 pub mod ids;
 pub mod kinds;
+pub mod rules;
 pub mod scoring;
 pub mod state;
 pub mod tasks;

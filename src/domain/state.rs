@@ -46,7 +46,7 @@ macro_rules! status {
             fn from_str(value: &str) -> Result<Self, UnknownVariant> {
                 match value {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownVariant { kind: $kind, value: value.to_owned(), expected: concat!($($text, " "),+) }),
+                    _ => Err(UnknownVariant { kind: $kind, value: value.to_owned(), expected: concat!($($text, ", "),+) }),
                 }
             }
         }

@@ -5,7 +5,7 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use super::bracket::Bracket;
-use super::kinds::{ModelType, TaskType, TournamentType};
+use super::kinds::{TaskType, TournamentType};
 
 /// A range of model sizes in billions of parameters, both ends included.
 pub type ParamsRange = [f64; 2];

@@ -6,6 +6,7 @@ use super::*;
 use crate::domain::bracket::{BracketRules, organise};
 use crate::domain::catalog::{Catalog, CatalogDataset, CatalogError, CatalogModel, HistoricalTask, TaskDraft};
 use crate::domain::ids::Hotkey;
+use crate::domain::kinds::ModelType;
 
 fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)

@@ -1,0 +1,117 @@
+//! The command line: argument parsing with clap and the dispatch to each command. Bad input exits
+//! with code 2 and one line naming the problem; failures of the system (database unreachable, ...)
+//! exit with code 1.
+
+mod rules;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(name = "crucible", version, about = "A validator runtime for open-source training tournaments")]
+pub struct Cli {
+    /// A TOML file overriding config/default.toml (only the keys it names).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations to the configured database.
+    Migrate {
+        /// Overrides database.url for this run.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+    },
+    /// Print what the rules decide for given inputs, so anyone can audit a validator.
+    Rules {
+        #[command(subcommand)]
+        command: rules::RulesCommand,
+    },
+}
+
+/// What went wrong, and so which exit code the process ends with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The input was wrong: exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The system failed: exit code 1.
+    #[error("{0:#}")]
+    Failure(#[from] anyhow::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Failure(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// Parses the arguments; help and version print and exit, other errors become one line.
+pub fn parse() -> Result<Cli, CliError> {
+    Cli::try_parse().map_err(|e| {
+        use clap::error::ErrorKind::*;
+        if matches!(e.kind(), DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand) {
+            e.exit();
+        }
+        CliError::Usage(one_line(&e.render().to_string()))
+    })
+}
+
+/// The first paragraph of a multi-line message, on one line.
+fn one_line(message: &str) -> String {
+    let paragraph: Vec<&str> = message.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    paragraph.join(" ").trim_start_matches("error: ").to_owned()
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::load(cli.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
+    match cli.command {
+        Command::Migrate { database_url } => {
+            let url = database_url.unwrap_or(settings.database.url);
+            migrate(&url)
+        }
+        Command::Rules { command } => rules::run(command, &settings),
+    }
+}
+
+fn migrate(url: &str) -> Result<(), CliError> {
+    let store = crate::store::Store::open(url).map_err(anyhow::Error::from)?;
+    let applied = store.migrate().map_err(anyhow::Error::from)?;
+    if applied.is_empty() {
+        println!("database {} is up to date", store.url());
+    } else {
+        for version in &applied {
+            println!("applied {version}");
+        }
+        println!("database {} migrated ({} applied)", store.url(), applied.len());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_shrink_to_one_line() {
+        let message = "error: the following required arguments were not provided:\n  --task-type <T>\n\nUsage: x\n";
+        assert_eq!(one_line(message), "the following required arguments were not provided: --task-type <T>");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,106 @@
+//! Typed settings: the embedded `config/default.toml`, then a `--config FILE`, then `CRUCIBLE_*`
+//! environment variables (`CRUCIBLE_RULES__SCORING__GROUP_ADVANCE=6`). Validated once at start-up;
+//! every error names the key or the file it came from.
+
+use std::fmt;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::rules::{Rules, validate};
+
+/// The defaults, compiled in so the binary works from any directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub log: LogSettings,
+    pub rules: Rules,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May hold a password: print it with [`crate::store::redact_url`]-style masking only.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// Settings that cannot be used, with every reason found.
+#[derive(Debug)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Loads defaults, then `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with_env(file, Env::prefixed("CRUCIBLE_"))
+    }
+
+    /// Loads with an explicit environment provider (tests pass their own).
+    pub fn load_with_env(file: Option<&Path>, env: Env) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(vec![format!("config file {} does not exist or is not a file", path.display())]));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Only nested keys are settings (`SECTION__KEY`); other CRUCIBLE_* variables belong to tools.
+        let env = env.filter(|key| key.as_str().contains("__")).split("__");
+        let settings: Settings = figment.merge(env).extract().map_err(|e| {
+            ConfigError(e.into_iter().map(|e| e.to_string()).collect())
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = validate(&self.rules);
+        if self.database.url.trim().is_empty() {
+            problems.push("database.url: must not be empty".into());
+        }
+        if self.log.filter.parse::<tracing_subscriber::EnvFilter>().is_err() {
+            problems.push(format!("log.filter: {:?} is not a valid tracing filter", self.log.filter));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database: DatabaseSettings { url: "sqlite://crucible.db".into() },
+            log: LogSettings { format: LogFormat::Text, filter: "info".into() },
+            rules: Rules::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

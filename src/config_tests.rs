@@ -1,0 +1,70 @@
+use std::io::Write;
+
+use super::*;
+
+fn env(test: &str, vars: &[(&str, &str)]) -> Env {
+    // A prefix of this test's own, with the variables set for this test only.
+    let prefix = format!("CRUCIBLE_CFGTEST_{test}_");
+    for (k, v) in vars {
+        // SAFETY: each test uses distinct variable names under its own prefix, and nothing reads them
+        // concurrently except this test's figment.
+        unsafe { std::env::set_var(format!("{prefix}{k}"), v) };
+    }
+    Env::prefixed(&prefix)
+}
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn default_toml_states_exactly_the_built_in_defaults() {
+    let loaded = Settings::load_with_env(None, Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap();
+    assert_eq!(loaded, Settings::default());
+}
+
+#[test]
+fn a_config_file_overrides_only_the_keys_it_names() {
+    let f = file("[rules.registration]\nmin_participants = 12\n[database]\nurl = \"sqlite::memory:\"\n");
+    let s = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap();
+    assert_eq!(s.rules.registration.min_participants, 12);
+    assert_eq!(s.database.url, "sqlite::memory:");
+    assert_eq!(s.rules.registration.ping_batch_size, 50);
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let f = file("[rules.scoring]\ngroup_advance = 6\n");
+    let e = env("override", &[("RULES__SCORING__GROUP_ADVANCE", "5"), ("TEST_POSTGRES_URL", "ignored")]);
+    let s = Settings::load_with_env(Some(f.path()), e).unwrap();
+    assert_eq!(s.rules.scoring.group_advance, 5);
+}
+
+#[test]
+fn a_bad_type_names_the_key() {
+    let f = file("[rules.registration]\nmin_participants = \"many\"\n");
+    let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
+    assert!(err.contains("rules.registration.min_participants"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_is_rejected_by_name() {
+    let f = file("[rules.scoring]\ngroup_advnace = 6\n");
+    let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
+    assert!(err.contains("group_advnace"), "{err}");
+}
+
+#[test]
+fn an_invalid_value_is_rejected_by_name() {
+    let e = env("invalid", &[("RULES__WEIGHTS__DECLINE", "1.5")]);
+    let err = Settings::load_with_env(None, e).unwrap_err().to_string();
+    assert!(err.contains("rules.weights.decline"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let err = Settings::load_with_env(Some(Path::new("/nonexistent/crucible.toml")), Env::prefixed("X_")).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/crucible.toml"), "{err}");
+}

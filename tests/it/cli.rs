@@ -1,0 +1,168 @@
+//! `crucible rules ...` and `crucible migrate` as a user runs them: the real binary, its stdout,
+//! stderr and exit code.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn crucible(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(args)
+        .env_remove("CRUCIBLE_DATABASE__URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the crucible binary starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    input.write_all(stdin.unwrap_or("").as_bytes()).expect("stdin accepts input");
+    drop(input);
+    child.wait_with_output().expect("the crucible binary finishes")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = crucible(args, None);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output").trim().to_owned()
+}
+
+/// Runs a command that must fail on bad input: exit code 2 and exactly one line on stderr.
+fn bad_input(args: &[&str], stdin: Option<&str>) -> String {
+    let out = crucible(args, stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+    assert!(out.stdout.is_empty());
+    stderr
+}
+
+#[test]
+fn gpu_requirement_is_printed_for_every_task_type() {
+    let table = [
+        (vec!["--task-type", "ImageTask"], "A100"),
+        (vec!["--task-type", "InstructTextTask"], "1xH100"),
+        (vec!["--task-type", "ChatTask", "--params", "8000000000"], "2xH100"),
+        (vec!["--task-type", "DpoTask", "--params", "8000000000"], "4xH100"),
+        (vec!["--task-type", "GrpoTask", "--params", "30000000000"], "8xH100"),
+        (vec!["--task-type", "InstructTextTask", "--params", "4000000000"], "1xH100"),
+    ];
+    for (args, want) in table {
+        let mut full = vec!["rules", "gpu"];
+        full.extend(args.iter());
+        assert_eq!(ok(&full), want, "{full:?}");
+    }
+}
+
+#[test]
+fn an_unknown_task_type_is_named_with_exit_code_2() {
+    let err = bad_input(&["rules", "gpu", "--task-type", "TextTask"], None);
+    assert!(err.contains("TextTask") && err.contains("InstructTextTask"), "{err}");
+    let err = bad_input(&["rules", "gpu"], None);
+    assert!(err.contains("--task-type"), "{err}");
+    let err = bad_input(&["rules", "gpu", "--task-type", "DpoTask", "--params", "-3"], None);
+    assert!(err.contains("-3"), "{err}");
+    let err = bad_input(&["rules", "gpu", "--task-type", "DpoTask", "--params", "7B"], None);
+    assert!(err.contains("--params") && err.contains("7B"), "{err}");
+}
+
+fn plan(args: &[&str]) -> Value {
+    let mut full = vec!["rules", "plan"];
+    full.extend(args);
+    serde_json::from_str(&ok(&full)).expect("plan prints JSON")
+}
+
+#[test]
+fn plan_prints_the_first_round() {
+    let p = plan(&["--entrants", "97", "--seed", "4"]);
+    assert_eq!(p["kind"], "group");
+    let mut sizes: Vec<u64> = p["sizes"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, vec![24, 24, 24, 25]);
+    assert_eq!(p["house"], false);
+    assert_eq!(plan(&["--entrants", "7"]), serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2, 2], "house": true}));
+    assert_eq!(plan(&["--entrants", "7", "--with-house"]), serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2], "house": false}));
+    assert_eq!(plan(&["--entrants", "8", "--with-house"]), serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2, 2], "house": true}));
+    assert_eq!(plan(&["--entrants", "39"])["sizes"], serde_json::json!([39]));
+    assert_eq!(plan(&["--entrants", "40", "--seed", "1"]), plan(&["--entrants", "40", "--seed", "1"]));
+    bad_input(&["rules", "plan", "--entrants", "0", "--with-house"], None);
+    bad_input(&["rules", "plan", "--entrants", "many"], None);
+}
+
+#[test]
+fn threshold_decays_per_win_to_the_floor() {
+    for (k, want) in [("1", "0.1"), ("2", "0.08"), ("3", "0.064"), ("4", "0.0512"), ("9", "0.03")] {
+        assert_eq!(ok(&["rules", "threshold", "--wins", k]), want);
+    }
+}
+
+const BOSS: &str = r#"{"champion_wins": 2, "tasks": [
+  {"task_type": "InstructTextTask", "house": 1.0, "challenger": 0.5, "house_status": "success", "challenger_status": "success"},
+  {"task_type": "InstructTextTask", "house": 1.0, "challenger": 0.95, "house_status": "success", "challenger_status": "success"},
+  {"task_type": "DpoTask", "house": 1.0, "challenger": 0.8, "house_status": "success", "challenger_status": "success"},
+  {"task_type": "DpoTask", "house": null, "challenger": 0.9, "house_status": "failure", "challenger_status": "success"},
+  {"task_type": "GrpoTask", "house": 2.0, "challenger": 2.5, "house_status": "success", "challenger_status": "success"},
+  {"task_type": "GrpoTask", "house": 2.0, "challenger": null, "house_status": "success", "challenger_status": "failure"}
+]}"#;
+
+#[test]
+fn boss_round_is_decided_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("boss.json");
+    std::fs::write(&path, BOSS).unwrap();
+    let out: Value = serde_json::from_str(&ok(&["rules", "boss", "--input", path.to_str().unwrap()])).unwrap();
+    assert_eq!(out["winner"], "challenger");
+    assert_eq!(out["challenger_wins"], 4);
+    assert_eq!(out["decided"], 6);
+    assert!((out["threshold"].as_f64().unwrap() - 0.08).abs() < 1e-12);
+    // Improvements 1.0, 0.0526, 0.25, 0.25: the median is 0.25.
+    assert!((out["performance_difference"].as_f64().unwrap() - 0.25).abs() < 1e-12);
+}
+
+#[test]
+fn bad_boss_input_is_named() {
+    let err = bad_input(&["rules", "boss", "--input", "-"], Some(r#"{"champion_wins": 1, "tasks": [{"task_type": "DpoTask", "house": 1.0}]}"#));
+    assert!(err.contains("house_status"), "{err}");
+    let err = bad_input(&["rules", "boss", "--input", "-"], Some(r#"{"champion_wins": 1, "tasks": [{"task_type": "Dpo""#));
+    assert!(err.contains("standard input"), "{err}");
+    let err = bad_input(&["rules", "boss", "--input", "-"], Some(&BOSS.replace("GrpoTask", "RlTask")));
+    assert!(err.contains("RlTask"), "{err}");
+    let err = bad_input(&["rules", "boss", "--input", "/nonexistent/boss.json"], None);
+    assert!(err.contains("/nonexistent/boss.json"), "{err}");
+}
+
+#[test]
+fn weights_are_computed_from_the_example_bundle() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle.json");
+    let report: Value = serde_json::from_str(&ok(&["rules", "weights", "--input", path])).unwrap();
+    let weights = report["weights"].as_object().unwrap();
+    let total: f64 = weights.values().map(|w| w.as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-12, "sum {total}");
+    let w = |h: &str| weights[h].as_f64().unwrap();
+    let scale = 1.0 - 2.0 * 0.0001;
+    assert!((w("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty") - 0.35 / 1.3 * scale).abs() < 1e-12);
+    assert!((w("5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y") - 0.15 * 0.3 / 1.3 * scale).abs() < 1e-12);
+    assert!((w("5HGjWAeFDfFCWPsjFQdVV2Msvz2XtMktvgocEZcCj68kUMaw") - 0.0001).abs() < 1e-15);
+    assert_eq!(report["types"][0]["tournament_type"], "text");
+    assert_eq!(report["types"].as_array().unwrap().len(), 1, "no image tournament has completed");
+}
+
+#[test]
+fn a_bundle_that_is_not_an_export_is_named() {
+    let bundle = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle.json")).unwrap();
+    let err = bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("crucible-results/1", "other/9")));
+    assert!(err.contains("other/9"), "{err}");
+    let err = bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("\"status\": \"active\"", "\"status\": \"running\"")));
+    assert!(err.contains("running"), "{err}");
+    let err = bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("tourn_00000000000000b2", "tourn_bad")));
+    assert!(err.contains("tournament id"), "{err}");
+}
+
+#[test]
+fn a_bad_config_file_stops_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[rules.scoring]\nboss_threshold_floor = 2.0\n").unwrap();
+    let err = bad_input(&["--config", path.to_str().unwrap(), "rules", "threshold", "--wins", "1"], None);
+    assert!(err.contains("rules.scoring.boss_threshold_floor"), "{err}");
+}
