@@ -1,0 +1,3 @@
+//! The integration tests: one crate (one binary to build), one module per area.
+
+mod store;
