@@ -97,3 +97,39 @@ on_both_backends!(
     racing_workers_with_distinct_keys_all_move_the_balance,
     a_duplicate_inside_a_group_commit_spoils_nothing_else,
 );
+
+/// Tries to rewrite history behind the store's back; the database itself must refuse.
+fn refuses_edits(raw: &mut impl FnMut(&str) -> Result<usize, diesel::result::Error>) {
+    for sql in ["UPDATE ledger_events SET amount_rao = 0", "DELETE FROM ledger_events"] {
+        let refused = raw(sql).expect_err(sql).to_string();
+        assert!(refused.contains("append-only"), "{sql}: {refused}");
+    }
+}
+
+mod append_only {
+    use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+
+    use super::super::support::TestDatabase;
+    use super::{LedgerOutcome, Store, fee, refuses_edits};
+
+    #[test]
+    fn sqlite_refuses_edits_of_ledger_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let store = Store::open(path.to_str().unwrap()).unwrap();
+        store.migrate().unwrap();
+        assert_eq!(store.record_ledger_event(&fee(1)).unwrap(), LedgerOutcome::Applied);
+        let mut raw = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+        refuses_edits(&mut |sql| diesel::sql_query(sql).execute(&mut raw));
+    }
+
+    #[test]
+    fn postgres_refuses_edits_of_ledger_events() {
+        let Some(db) = TestDatabase::create() else { return };
+        let store = Store::open(&db.url).unwrap();
+        store.migrate().unwrap();
+        assert_eq!(store.record_ledger_event(&fee(1)).unwrap(), LedgerOutcome::Applied);
+        let mut raw = PgConnection::establish(&db.url).unwrap();
+        refuses_edits(&mut |sql| diesel::sql_query(sql).execute(&mut raw));
+    }
+}
