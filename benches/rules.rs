@@ -9,11 +9,16 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
 use crucible::domain::bracket::{BracketRules, organise};
-use crucible::domain::bundle::{BUNDLE_FORMAT, ParticipantRecord, ResultsBundle, RoundRecord, TaskRecord, TournamentRecord};
+use crucible::domain::bundle::{
+    BUNDLE_FORMAT, ParticipantRecord, ResultsBundle, RoundRecord, TaskRecord, TournamentRecord,
+};
 use crucible::domain::gpu::{GpuRequirement, GpuSlot, NodeView, QueuedJob, schedule};
 use crucible::domain::scoring::TrainingResult;
 use crucible::domain::weights::{WeightRules, compute};
-use crucible::domain::{GpuClass, Hotkey, JobPriority, RoundKind, RunStatus, TaskId, TaskType, TournamentId, TournamentStatus, TournamentType};
+use crucible::domain::{
+    GpuClass, Hotkey, JobPriority, RoundKind, RunStatus, TaskId, TaskType, TournamentId, TournamentStatus,
+    TournamentType,
+};
 
 fn field(n: u64) -> Vec<Hotkey> {
     (0..n).map(Hotkey::synthetic).collect()
@@ -35,7 +40,9 @@ fn scheduling(c: &mut Criterion) {
         .map(|i| NodeView {
             id: format!("node-{i}"),
             fenced: i % 7 == 0,
-            gpus: (0..8).map(|g| GpuSlot { index: g, class: if g < 6 { GpuClass::H100 } else { GpuClass::A100 }, holder: None }).collect(),
+            gpus: (0..8)
+                .map(|g| GpuSlot { index: g, class: if g < 6 { GpuClass::H100 } else { GpuClass::A100 }, holder: None })
+                .collect(),
         })
         .collect();
     let queue: Vec<QueuedJob> = (0..512)
@@ -70,7 +77,12 @@ fn bundle(miners: u64, history: u64) -> ResultsBundle {
                             results: pair
                                 .iter()
                                 .enumerate()
-                                .map(|(j, h)| TrainingResult { hotkey: h.clone(), status: RunStatus::Success, test_loss: Some(1.0 + j as f64 + i as f64 * 0.01), synth_loss: None })
+                                .map(|(j, h)| TrainingResult {
+                                    hotkey: h.clone(),
+                                    status: RunStatus::Success,
+                                    test_loss: Some(1.0 + j as f64 + i as f64 * 0.01),
+                                    synth_loss: None,
+                                })
                                 .collect(),
                         })
                         .collect(),
@@ -85,19 +97,29 @@ fn bundle(miners: u64, history: u64) -> ResultsBundle {
                 winning_performance_difference: Some(0.1),
                 created_at: Utc.timestamp_opt(t as i64 * 86_400, 0).unwrap(),
                 completed_at: Some(Utc.timestamp_opt(t as i64 * 86_400 + 3_600, 0).unwrap()),
-                participants: hotkeys.iter().map(|h| ParticipantRecord { hotkey: h.clone(), eliminated_in_round: None }).collect(),
+                participants: hotkeys
+                    .iter()
+                    .map(|h| ParticipantRecord { hotkey: h.clone(), eliminated_in_round: None })
+                    .collect(),
                 rounds,
             }
         })
         .collect();
-    ResultsBundle { format: BUNDLE_FORMAT.into(), house_hotkey: Hotkey::synthetic(u64::MAX), exported_at: None, tournaments }
+    ResultsBundle {
+        format: BUNDLE_FORMAT.into(),
+        house_hotkey: Hotkey::synthetic(u64::MAX),
+        exported_at: None,
+        tournaments,
+    }
 }
 
 fn weights(c: &mut Criterion) {
     let rules = WeightRules::default();
     for (miners, history) in [(64u64, 4u64), (256, 20)] {
         let b = bundle(miners, history);
-        c.bench_function(&format!("weights/{miners}-miners-{history}-tournaments"), |bench| bench.iter(|| compute(black_box(&b), &rules)));
+        c.bench_function(&format!("weights/{miners}-miners-{history}-tournaments"), |bench| {
+            bench.iter(|| compute(black_box(&b), &rules))
+        });
     }
 }
 

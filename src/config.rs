@@ -66,15 +66,17 @@ impl Settings {
         let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError(vec![format!("config file {} does not exist or is not a file", path.display())]));
+                return Err(ConfigError(vec![format!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                )]));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
         // Only nested keys are settings (`SECTION__KEY`); other CRUCIBLE_* variables belong to tools.
         let env = env.filter(|key| key.as_str().contains("__")).split("__");
-        let settings: Settings = figment.merge(env).extract().map_err(|e| {
-            ConfigError(e.into_iter().map(|e| e.to_string()).collect())
-        })?;
+        let settings: Settings =
+            figment.merge(env).extract().map_err(|e| ConfigError(e.into_iter().map(|e| e.to_string()).collect()))?;
         settings.validate()?;
         Ok(settings)
     }

@@ -77,7 +77,9 @@ pub fn run(command: RulesCommand, settings: &Settings) -> Result<(), CliError> {
         RulesCommand::Plan { entrants, with_house, seed } => {
             let house = &rules.house_hotkey;
             let real = if with_house {
-                entrants.checked_sub(1).ok_or_else(|| CliError::Usage("--entrants must be at least 1 with --with-house".into()))?
+                entrants
+                    .checked_sub(1)
+                    .ok_or_else(|| CliError::Usage("--entrants must be at least 1 with --with-house".into()))?
             } else {
                 entrants
             };

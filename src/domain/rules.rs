@@ -144,7 +144,8 @@ pub fn validate(rules: &Rules) -> Vec<String> {
     }
     check(t.group_hours >= 1, "tasks.group_hours", "must be at least 1");
     check(
-        !t.knockout_types.is_empty() && t.knockout_types.iter().all(|w| w.weight >= 0.0 && w.weight.is_finite())
+        !t.knockout_types.is_empty()
+            && t.knockout_types.iter().all(|w| w.weight >= 0.0 && w.weight.is_finite())
             && t.knockout_types.iter().map(|w| w.weight).sum::<f64>() > 0.0,
         "tasks.knockout_types",
         "needs non-negative weights with a positive sum",
@@ -156,7 +157,11 @@ pub fn validate(rules: &Rules) -> Vec<String> {
         "text rounds may only use text task types",
     );
     check(fraction(t.boss_big_probability), "tasks.boss_big_probability", "must be between 0 and 1");
-    check(t.image_hours[0] >= 1 && t.image_hours[0] <= t.image_hours[1], "tasks.image_hours", "must be [low, high] with 1 <= low <= high");
+    check(
+        t.image_hours[0] >= 1 && t.image_hours[0] <= t.image_hours[1],
+        "tasks.image_hours",
+        "must be [low, high] with 1 <= low <= high",
+    );
     check(!t.text_hours.is_empty(), "tasks.text_hours", "needs at least one band");
     check(
         t.text_hours.windows(2).all(|w| w[0].min_rows < w[1].min_rows)
@@ -166,7 +171,11 @@ pub fn validate(rules: &Rules) -> Vec<String> {
     );
 
     let g = &rules.gpu;
-    check(positive(g.dpo_multiplier) && positive(g.grpo_multiplier), "gpu.dpo_multiplier", "multipliers must be positive");
+    check(
+        positive(g.dpo_multiplier) && positive(g.grpo_multiplier),
+        "gpu.dpo_multiplier",
+        "multipliers must be positive",
+    );
     check(
         positive(g.one_gpu_max_b) && g.one_gpu_max_b <= g.two_gpus_max_b && g.two_gpus_max_b <= g.four_gpus_max_b,
         "gpu.one_gpu_max_b",
@@ -182,13 +191,21 @@ pub fn validate(rules: &Rules) -> Vec<String> {
         "scoring.boss_threshold_initial",
         "must be between boss_threshold_floor and 1",
     );
-    check(s.boss_threshold_decay > 0.0 && s.boss_threshold_decay <= 1.0, "scoring.boss_threshold_decay", "must be in (0, 1]");
+    check(
+        s.boss_threshold_decay > 0.0 && s.boss_threshold_decay <= 1.0,
+        "scoring.boss_threshold_decay",
+        "must be in (0, 1]",
+    );
 
     let w = &rules.weights;
     for (key, tw) in [("weights.text", &w.text), ("weights.image", &w.image)] {
         check(fraction(tw.base) && tw.base <= tw.cap && fraction(tw.cap), key, "needs 0 <= base <= cap <= 1");
     }
-    check(w.text.cap + w.image.cap <= 1.0 + 1e-12, "weights.text.cap", "text and image caps together must not exceed 1");
+    check(
+        w.text.cap + w.image.cap <= 1.0 + 1e-12,
+        "weights.text.cap",
+        "text and image caps together must not exceed 1",
+    );
     check(w.decline > 0.0 && w.decline <= 1.0, "weights.decline", "must be in (0, 1]");
     check(fraction(w.participation), "weights.participation", "must be between 0 and 1");
     check(w.performance_threshold >= 0.0, "weights.performance_threshold", "must not be negative");

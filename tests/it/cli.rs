@@ -80,9 +80,18 @@ fn plan_prints_the_first_round() {
     sizes.sort_unstable();
     assert_eq!(sizes, vec![24, 24, 24, 25]);
     assert_eq!(p["house"], false);
-    assert_eq!(plan(&["--entrants", "7"]), serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2, 2], "house": true}));
-    assert_eq!(plan(&["--entrants", "7", "--with-house"]), serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2], "house": false}));
-    assert_eq!(plan(&["--entrants", "8", "--with-house"]), serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2, 2], "house": true}));
+    assert_eq!(
+        plan(&["--entrants", "7"]),
+        serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2, 2], "house": true})
+    );
+    assert_eq!(
+        plan(&["--entrants", "7", "--with-house"]),
+        serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2], "house": false})
+    );
+    assert_eq!(
+        plan(&["--entrants", "8", "--with-house"]),
+        serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2, 2], "house": true})
+    );
     assert_eq!(plan(&["--entrants", "39"])["sizes"], serde_json::json!([39]));
     assert_eq!(plan(&["--entrants", "40", "--seed", "1"]), plan(&["--entrants", "40", "--seed", "1"]));
     bad_input(&["rules", "plan", "--entrants", "0", "--with-house"], None);
@@ -121,9 +130,13 @@ fn boss_round_is_decided_from_a_file() {
 
 #[test]
 fn bad_boss_input_is_named() {
-    let err = bad_input(&["rules", "boss", "--input", "-"], Some(r#"{"champion_wins": 1, "tasks": [{"task_type": "DpoTask", "house": 1.0}]}"#));
+    let err = bad_input(
+        &["rules", "boss", "--input", "-"],
+        Some(r#"{"champion_wins": 1, "tasks": [{"task_type": "DpoTask", "house": 1.0}]}"#),
+    );
     assert!(err.contains("house_status"), "{err}");
-    let err = bad_input(&["rules", "boss", "--input", "-"], Some(r#"{"champion_wins": 1, "tasks": [{"task_type": "Dpo""#));
+    let err =
+        bad_input(&["rules", "boss", "--input", "-"], Some(r#"{"champion_wins": 1, "tasks": [{"task_type": "Dpo""#));
     assert!(err.contains("standard input"), "{err}");
     let err = bad_input(&["rules", "boss", "--input", "-"], Some(&BOSS.replace("GrpoTask", "RlTask")));
     assert!(err.contains("RlTask"), "{err}");
@@ -152,9 +165,13 @@ fn a_bundle_that_is_not_an_export_is_named() {
     let bundle = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle.json")).unwrap();
     let err = bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("crucible-results/1", "other/9")));
     assert!(err.contains("other/9"), "{err}");
-    let err = bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("\"status\": \"active\"", "\"status\": \"running\"")));
+    let err = bad_input(
+        &["rules", "weights", "--input", "-"],
+        Some(&bundle.replace("\"status\": \"active\"", "\"status\": \"running\"")),
+    );
     assert!(err.contains("running"), "{err}");
-    let err = bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("tourn_00000000000000b2", "tourn_bad")));
+    let err =
+        bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("tourn_00000000000000b2", "tourn_bad")));
     assert!(err.contains("tournament id"), "{err}");
 }
 
@@ -165,4 +182,38 @@ fn a_bad_config_file_stops_with_the_key_named() {
     std::fs::write(&path, "[rules.scoring]\nboss_threshold_floor = 2.0\n").unwrap();
     let err = bad_input(&["--config", path.to_str().unwrap(), "rules", "threshold", "--wins", "1"], None);
     assert!(err.contains("rules.scoring.boss_threshold_floor"), "{err}");
+}
+
+fn migrate_twice(url: &str) {
+    let first = ok(&["migrate", "--database-url", url]);
+    assert!(first.contains("applied 2026112500000"), "{first}");
+    assert!(first.contains("migrated (1 applied)"), "{first}");
+    assert!(ok(&["migrate", "--database-url", url]).ends_with("is up to date"));
+}
+
+#[test]
+fn migrate_prepares_a_sqlite_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("validator.db");
+    migrate_twice(&format!("sqlite://{}", path.display()));
+    assert!(path.is_file());
+}
+
+#[test]
+fn migrate_prepares_a_postgres_database_once() {
+    let Some(db) = crate::store::support::TestDatabase::create() else { return };
+    migrate_twice(&db.url);
+}
+
+#[test]
+fn migrate_names_a_database_it_cannot_reach_without_its_password() {
+    let out = crucible(&["migrate", "--database-url", "postgres://crucible:hunter2@127.0.0.1:1/crucible"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let out = crucible(&["migrate", "--database-url", "mysql://localhost/x"], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr.contains("mysql://localhost/x"), "{stderr}");
 }

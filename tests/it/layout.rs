@@ -6,7 +6,20 @@ use std::path::Path;
 /// The pure rules import no IO crate and touch neither files, network nor clock.
 #[test]
 fn domain_imports_no_io() {
-    let forbidden = ["actix", "diesel", "bollard", "reqwest", "tokio", "std::fs", "std::net", "std::process", "SystemTime", "Utc::now", "thread_rng", "rand::rng("];
+    let forbidden = [
+        "actix",
+        "diesel",
+        "bollard",
+        "reqwest",
+        "tokio",
+        "std::fs",
+        "std::net",
+        "std::process",
+        "SystemTime",
+        "Utc::now",
+        "thread_rng",
+        "rand::rng(",
+    ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
     let mut checked = 0;
     for entry in fs::read_dir(&dir).expect("src/domain exists") {

@@ -1,4 +1,5 @@
-//! The integration tests: one crate, one module per area.
+//! The integration tests: one crate (one binary to build), one module per area.
 
 mod cli;
 mod layout;
+pub mod store;

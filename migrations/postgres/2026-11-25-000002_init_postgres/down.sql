@@ -1,0 +1,16 @@
+DROP TABLE transitions;
+DROP TABLE ledger_events;
+DROP FUNCTION ledger_events_append_only();
+DROP TABLE coldkey_balances;
+DROP TABLE miners;
+DROP TABLE gpus;
+DROP TABLE trainer_nodes;
+DROP TABLE training_attempts;
+DROP TABLE trainings;
+DROP TABLE tasks;
+DROP TABLE pairs;
+DROP TABLE group_members;
+DROP TABLE groups;
+DROP TABLE rounds;
+DROP TABLE participants;
+DROP TABLE tournaments;

@@ -1,0 +1,78 @@
+//! The [`Store`] methods: each runs the [`Tx`] operation of the same name, writes in their own
+//! transaction and reads on a pooled connection. To write several things atomically (group commit),
+//! use [`Store::transaction`] and call the operations on the [`Tx`] instead.
+//!
+//! Every method blocks: call it off the event loop.
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, Participant, RoundWithBracket,
+    StatusChange, Store, StoreError, Task, Tournament, TrainerNode, Training, TrainingAttempt, TrainingUpdate,
+    Transition,
+};
+use crate::domain::{Coldkey, Hotkey, RoundId, RoundStatus, TaskId, TournamentId, TournamentStatus, TournamentType};
+
+macro_rules! delegate {
+    ($via:ident: $(fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;)*) => {
+        impl Store {
+            $(
+                #[doc = concat!("See [`Tx::", stringify!($name), "`](super::Tx::", stringify!($name), ").")]
+                pub fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
+                    self.$via(|tx| tx.$name($($arg),*))
+                }
+            )*
+        }
+    };
+}
+
+delegate! { transaction:
+    fn insert_tournament(&self, tournament: &Tournament) -> ();
+    fn set_tournament_status(&self, id: &TournamentId, change: &StatusChange<TournamentStatus>) -> ();
+    fn set_tournament_result(&self, id: &TournamentId, winner: &Hotkey, winning_performance_difference: f64) -> ();
+    fn upsert_participant(&self, participant: &Participant) -> ();
+    fn set_eliminated_in_round(&self, tournament: &TournamentId, hotkeys: &[Hotkey], round: u32) -> ();
+    fn insert_round(&self, round: &RoundWithBracket) -> ();
+    fn set_round_status(&self, id: &RoundId, change: &StatusChange<RoundStatus>) -> ();
+    fn set_pair_winner(&self, pair_id: &str, winner: Option<&Hotkey>) -> ();
+    fn insert_task(&self, task: &Task) -> ();
+    fn set_task_status(&self, id: &TaskId, change: &StatusChange<String>) -> ();
+    fn replace_task(&self, replacement: &Task, cause: &str, at: DateTime<Utc>) -> ();
+    fn insert_training(&self, training: &Training) -> ();
+    fn update_training(&self, task: &TaskId, hotkey: &Hotkey, update: &TrainingUpdate) -> ();
+    fn start_attempt(&self, attempt: &NewAttempt) -> u32;
+    fn finish_attempt(&self, task: &TaskId, hotkey: &Hotkey, attempt: u32, end: &AttemptEnd) -> ();
+    fn upsert_node(&self, node: &TrainerNode) -> ();
+    fn set_node_fenced(&self, id: &str, fenced: bool, cause: &str, at: DateTime<Utc>) -> ();
+    fn touch_node(&self, id: &str, at: DateTime<Utc>) -> ();
+    fn set_gpu_holder(&self, node_id: &str, index: u32, holder: Option<&str>) -> ();
+    fn upsert_miner(&self, miner: &Miner) -> ();
+    fn remove_miner(&self, hotkey: &Hotkey) -> bool;
+    fn record_ledger_event(&self, event: &LedgerEvent) -> LedgerOutcome;
+}
+
+delegate! { read:
+    fn get_tournament(&self, id: &TournamentId) -> Tournament;
+    fn list_tournaments(&self, kind: Option<TournamentType>) -> Vec<Tournament>;
+    fn unfinished_tournaments(&self) -> Vec<Tournament>;
+    fn latest_completed_tournament(&self, kind: TournamentType) -> Option<Tournament>;
+    fn previous_completed_tournament(&self, id: &TournamentId) -> Option<Tournament>;
+    fn get_participant(&self, tournament: &TournamentId, hotkey: &Hotkey) -> Participant;
+    fn list_participants(&self, tournament: &TournamentId) -> Vec<Participant>;
+    fn get_round(&self, id: &RoundId) -> RoundWithBracket;
+    fn list_rounds(&self, tournament: &TournamentId) -> Vec<RoundWithBracket>;
+    fn get_task(&self, id: &TaskId) -> Task;
+    fn list_tasks(&self, round: &RoundId) -> Vec<Task>;
+    fn get_training(&self, task: &TaskId, hotkey: &Hotkey) -> Training;
+    fn trainings_for_task(&self, task: &TaskId) -> Vec<Training>;
+    fn trainings_for_hotkey(&self, hotkey: &Hotkey) -> Vec<Training>;
+    fn attempts(&self, task: &TaskId, hotkey: &Hotkey) -> Vec<TrainingAttempt>;
+    fn get_node(&self, id: &str) -> TrainerNode;
+    fn list_nodes(&self) -> Vec<TrainerNode>;
+    fn get_miner(&self, hotkey: &Hotkey) -> Miner;
+    fn list_miners(&self) -> Vec<Miner>;
+    fn balance(&self, coldkey: &Coldkey) -> i64;
+    fn ledger_events(&self, coldkey: &Coldkey) -> Vec<LedgerEntry>;
+    fn find_ledger_event(&self, idempotency_key: &str) -> Option<LedgerEntry>;
+    fn transitions(&self, kind: EntityKind, entity_id: &str) -> Vec<Transition>;
+}

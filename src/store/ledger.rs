@@ -1,0 +1,182 @@
+//! The fee ledger: append-only events per coldkey and the balances they move (tournament-rules.md §3).
+//!
+//! Idempotency is the database's job, not the caller's: every event carries a key that the
+//! `ledger_events` table holds UNIQUE. Recording inserts the event and moves the balance in one
+//! (nested) transaction; a second event with the same key hits the unique constraint, is rolled back
+//! and reported as [`LedgerOutcome::AlreadyRecorded`], so a fee is never charged twice, however many
+//! retries, restarts or racing workers try.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::connection::{AnyConnection, per_backend};
+use super::convert::{from_db, parse, parse_opt, to_db};
+use super::schema::{coldkey_balances, ledger_events};
+use super::{StoreError, Tx};
+use crate::domain::{Coldkey, Hotkey, LedgerKind, TournamentId};
+
+/// One movement of a coldkey's balance. `amount_rao` is signed: credits and refunds are positive,
+/// fees negative.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEvent {
+    pub coldkey: Coldkey,
+    pub kind: LedgerKind,
+    pub amount_rao: i64,
+    pub tournament_id: Option<TournamentId>,
+    pub hotkey: Option<Hotkey>,
+    /// Where the movement comes from (a chain transfer, an operator's note, ...).
+    pub reference: Option<String>,
+    /// Unique per intended movement: recording the same key again moves nothing.
+    pub idempotency_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl LedgerEvent {
+    /// The idempotency key of the participation fee of `hotkey` in `tournament`: one per pair, ever.
+    pub fn fee_key(tournament: &TournamentId, hotkey: &Hotkey) -> String {
+        format!("fee/{tournament}/{hotkey}")
+    }
+
+    /// The idempotency key of the refund of that fee.
+    pub fn refund_key(tournament: &TournamentId, hotkey: &Hotkey) -> String {
+        format!("refund/{tournament}/{hotkey}")
+    }
+}
+
+/// A recorded event with its position in the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub event: LedgerEvent,
+}
+
+/// What recording an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerOutcome {
+    /// The event was appended and the balance moved.
+    Applied,
+    /// An event with the same idempotency key was already there: nothing moved.
+    AlreadyRecorded,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = ledger_events)]
+struct EventRow {
+    id: i64,
+    coldkey: String,
+    kind: String,
+    amount_rao: i64,
+    tournament_id: Option<String>,
+    hotkey: Option<String>,
+    reference: Option<String>,
+    idempotency_key: String,
+    created_at: NaiveDateTime,
+}
+
+impl EventRow {
+    fn into_record(self) -> Result<LedgerEntry, StoreError> {
+        const T: &str = "ledger_events";
+        Ok(LedgerEntry {
+            id: self.id,
+            event: LedgerEvent {
+                coldkey: parse(T, "coldkey", &self.coldkey)?,
+                kind: parse(T, "kind", &self.kind)?,
+                amount_rao: self.amount_rao,
+                tournament_id: parse_opt(T, "tournament_id", self.tournament_id.as_deref())?,
+                hotkey: parse_opt(T, "hotkey", self.hotkey.as_deref())?,
+                reference: self.reference,
+                idempotency_key: self.idempotency_key,
+                created_at: from_db(self.created_at),
+            },
+        })
+    }
+}
+
+/// Why the nested transaction of [`Tx::record_ledger_event`] was rolled back.
+enum NotApplied {
+    Duplicate,
+    Failed(StoreError),
+}
+
+impl From<DieselError> for NotApplied {
+    fn from(error: DieselError) -> Self {
+        NotApplied::Failed(error.into())
+    }
+}
+
+fn append(conn: &mut AnyConnection, event: &LedgerEvent) -> Result<(), NotApplied> {
+    let inserted = diesel::insert_into(ledger_events::table)
+        .values((
+            ledger_events::coldkey.eq(event.coldkey.as_str()),
+            ledger_events::kind.eq(event.kind.as_str()),
+            ledger_events::amount_rao.eq(event.amount_rao),
+            ledger_events::tournament_id.eq(event.tournament_id.as_ref().map(TournamentId::as_str)),
+            ledger_events::hotkey.eq(event.hotkey.as_ref().map(Hotkey::as_str)),
+            ledger_events::reference.eq(&event.reference),
+            ledger_events::idempotency_key.eq(&event.idempotency_key),
+            ledger_events::created_at.eq(to_db(event.created_at)),
+        ))
+        .execute(conn);
+    match inserted {
+        // The only unique key of the table besides its generated id.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Err(NotApplied::Duplicate),
+        other => other?,
+    };
+    let balance =
+        (coldkey_balances::coldkey.eq(event.coldkey.as_str()), coldkey_balances::balance_rao.eq(event.amount_rao));
+    let moved = coldkey_balances::balance_rao.eq(coldkey_balances::balance_rao + event.amount_rao);
+    per_backend!(conn, |c| diesel::insert_into(coldkey_balances::table)
+        .values(balance)
+        .on_conflict(coldkey_balances::coldkey)
+        .do_update()
+        .set(moved)
+        .execute(c))?;
+    Ok(())
+}
+
+impl Tx<'_> {
+    /// Appends `event` and moves its coldkey's balance, atomically; a duplicate idempotency key moves
+    /// nothing and answers [`LedgerOutcome::AlreadyRecorded`]. Runs in a savepoint, so a duplicate
+    /// does not spoil an enclosing transaction.
+    pub fn record_ledger_event(&mut self, event: &LedgerEvent) -> Result<LedgerOutcome, StoreError> {
+        match self.conn.transaction(|conn| append(conn, event)) {
+            Ok(()) => Ok(LedgerOutcome::Applied),
+            Err(NotApplied::Duplicate) => Ok(LedgerOutcome::AlreadyRecorded),
+            Err(NotApplied::Failed(error)) => Err(error),
+        }
+    }
+
+    /// The balance of a coldkey in rao (0 if it never moved).
+    pub fn balance(&mut self, coldkey: &Coldkey) -> Result<i64, StoreError> {
+        let balance = coldkey_balances::table
+            .find(coldkey.as_str())
+            .select(coldkey_balances::balance_rao)
+            .first(self.conn)
+            .optional()?;
+        Ok(balance.unwrap_or(0))
+    }
+
+    /// Every event of a coldkey, in the order they were recorded.
+    pub fn ledger_events(&mut self, coldkey: &Coldkey) -> Result<Vec<LedgerEntry>, StoreError> {
+        ledger_events::table
+            .filter(ledger_events::coldkey.eq(coldkey.as_str()))
+            .order(ledger_events::id.asc())
+            .select(EventRow::as_select())
+            .load(self.conn)?
+            .into_iter()
+            .map(EventRow::into_record)
+            .collect()
+    }
+
+    /// The event recorded under an idempotency key, if any (was this fee charged already?).
+    pub fn find_ledger_event(&mut self, idempotency_key: &str) -> Result<Option<LedgerEntry>, StoreError> {
+        ledger_events::table
+            .filter(ledger_events::idempotency_key.eq(idempotency_key))
+            .select(EventRow::as_select())
+            .first(self.conn)
+            .optional()?
+            .map(EventRow::into_record)
+            .transpose()
+    }
+}

@@ -1,0 +1,238 @@
+//! The persistence layer: every durable fact of the validator, on SQLite or PostgreSQL.
+//!
+//! One [`Store`] API over both backends (diesel with a `MultiConnection`); the backend is chosen by the
+//! URL given to [`Store::open`]. The schema is created by embedded migrations ([`Store::migrate`]).
+//! Records use the domain's newtypes and vocabularies; rows are converted at this edge, and a row that
+//! does not parse is [`StoreError::Corrupt`], never a panic.
+//!
+//! What it owns: tables, transactions, the transition log (every status change is written together
+//! with its log entry, in one transaction), and the fee ledger's idempotency.
+//! What it must not do: decide rules (that is `domain`), read the clock (callers pass every timestamp,
+//! so simulations run on virtual time), or run on an event loop. **Every method blocks** on the
+//! database: call it from a `SyncArbiter` of DB workers or `web::block`, never inline in an actor.
+//!
+//! Group commit: [`Store::transaction`] hands out a [`Tx`] carrying every operation of the store, so
+//! many transitions can be written in one transaction.
+
+mod api;
+mod connection;
+mod convert;
+mod ledger;
+mod miners;
+mod nodes;
+mod participants;
+mod rounds;
+mod schema;
+mod tasks;
+mod tournaments;
+mod trainings;
+mod transitions;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use connection::{AnyConnection, DbPool};
+
+pub use connection::Backend;
+pub use ledger::{LedgerEntry, LedgerEvent, LedgerOutcome};
+pub use miners::Miner;
+pub use nodes::{Gpu, TrainerNode};
+pub use participants::Participant;
+pub use rounds::{Group, Pair, Round, RoundWithBracket};
+pub use tasks::{TASK_REPLACED, Task};
+pub use tournaments::Tournament;
+pub use trainings::{AttemptEnd, NewAttempt, Training, TrainingAttempt, TrainingUpdate};
+pub use transitions::{EntityKind, StatusChange, Transition};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// What went wrong in the store, and so what the caller should do.
+///
+/// Transient (retry with backoff, see [`StoreError::is_transient`]): `Unreachable`, `Unavailable`.
+/// Permanent: everything else; `Conflict` means "re-read the state and decide again".
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL cannot be used (unknown scheme, malformed). The URL is shown with its password
+    /// masked. Permanent: fix the configuration.
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+    /// No connection could be made (server down, refused, authentication failed, file not openable).
+    /// `target` names host:port or the file. Transient unless the configuration is wrong.
+    #[error("cannot connect to {target}: {detail}")]
+    Unreachable { target: String, detail: String },
+    /// Applying the embedded migrations failed. Permanent.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// The entity does not exist. Permanent.
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    /// The write contradicts what is stored: a duplicate key, a status that moved on since the caller
+    /// read it, a reference to a missing row. Permanent: re-read and decide again.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored row does not parse into its record. Permanent: needs an operator.
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+    /// The database is busy or the connection dropped (pool timeout, SQLite busy/locked, PostgreSQL
+    /// serialization failure or closed connection). Transient: retry the whole transaction.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Any other database error. Permanent (most likely a bug).
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unreachable { .. } | StoreError::Unavailable(_))
+    }
+
+    pub(crate) fn not_found(entity: &'static str, id: impl std::fmt::Display) -> Self {
+        StoreError::NotFound { entity, id: id.to_string() }
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(error: DieselError) -> Self {
+        match error {
+            DieselError::NotFound => StoreError::NotFound { entity: "row", id: String::new() },
+            DieselError::DatabaseError(kind, info) => {
+                let message = info.message().to_owned();
+                match kind {
+                    DatabaseErrorKind::UniqueViolation
+                    | DatabaseErrorKind::ForeignKeyViolation
+                    | DatabaseErrorKind::NotNullViolation
+                    | DatabaseErrorKind::CheckViolation => StoreError::Conflict(message),
+                    DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection => {
+                        StoreError::Unavailable(message)
+                    }
+                    _ if message.contains("database is locked") || message.contains("is busy") => {
+                        StoreError::Unavailable(message)
+                    }
+                    _ => StoreError::Database(message),
+                }
+            }
+            DieselError::BrokenTransactionManager => StoreError::Unavailable(error.to_string()),
+            other => StoreError::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(error: diesel::r2d2::PoolError) -> Self {
+        StoreError::Unavailable(format!("no database connection available: {error}"))
+    }
+}
+
+/// Tunables of the connection pool (config keys under `store`).
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Largest number of pooled connections (an in-memory SQLite database always uses one).
+    pub max_connections: u32,
+    /// How long to wait to connect to PostgreSQL, and for a free pooled connection.
+    pub connect_timeout: Duration,
+    /// How long SQLite waits for a lock before answering busy.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 8, connect_timeout: Duration::from_secs(10), busy_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The handle to the database: cheap to clone, safe to share between threads. Its methods block.
+#[derive(Clone)]
+pub struct Store {
+    pool: DbPool,
+    backend: Backend,
+    /// The URL with its password masked, for logs.
+    url: Arc<str>,
+    /// Keeps an in-memory SQLite database alive while the pool recycles its connections.
+    _keeper: Option<Arc<Mutex<AnyConnection>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).field("url", &self.url).finish()
+    }
+}
+
+/// One unit of work on one connection: every operation of the store, applied in the enclosing
+/// transaction. Obtained from [`Store::transaction`]. If an operation fails, return its error from the
+/// closure so the whole transaction rolls back (on PostgreSQL the transaction cannot go on anyway).
+pub struct Tx<'c> {
+    conn: &'c mut AnyConnection,
+}
+
+impl Store {
+    /// Opens the database named by `url`: `sqlite://PATH`, `sqlite::memory:` (a private in-memory
+    /// database), a plain file path (SQLite), or `postgres://` / `postgresql://`. Does not migrate.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        Store::open_with(url, &StoreOptions::default())
+    }
+
+    /// [`Store::open`] with explicit pool options.
+    pub fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let opened = connection::open(url, options)?;
+        Ok(Store {
+            pool: opened.pool,
+            backend: opened.backend,
+            url: opened.masked_url.into(),
+            _keeper: opened.keeper.map(|keeper| Arc::new(Mutex::new(keeper))),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL this store was opened with, password masked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Applies the embedded migrations not yet applied; returns the versions it applied (empty when
+    /// the schema is current).
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.pool.get()?;
+        let migration = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+        let applied = match &mut *conn {
+            AnyConnection::Sqlite(c) => {
+                c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration)?.iter().map(|v| v.to_string()).collect()
+            }
+            AnyConnection::Postgresql(c) => c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration)?
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
+        };
+        Ok(applied)
+    }
+
+    /// Runs `work` in one transaction (SQLite: `BEGIN IMMEDIATE`, so writers queue instead of failing
+    /// on a stale snapshot). Commits when it returns `Ok`, rolls everything back on `Err`.
+    pub fn transaction<T>(&self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        connection::write_transaction(&mut conn, |c| work(&mut Tx { conn: c }))
+    }
+
+    /// Runs read-only `work` on a pooled connection, outside any explicit transaction.
+    fn read<T>(&self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        work(&mut Tx { conn: &mut conn })
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        conn.batch_execute("SELECT 1").map_err(StoreError::from)
+    }
+}

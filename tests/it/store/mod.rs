@@ -1,0 +1,14 @@
+//! The store's suite. Every test in the per-aggregate files is written once, as a function of a
+//! migrated `&Store`, and runs on SQLite and on PostgreSQL (`<file>::sqlite::<test>` and
+//! `<file>::postgres::<test>`, see `on_both_backends!`).
+
+#[macro_use]
+pub mod support;
+
+mod ledger;
+mod miners;
+mod nodes;
+mod open;
+mod rounds;
+mod tasks;
+mod tournaments;

@@ -1,0 +1,58 @@
+use crucible::domain::GpuClass;
+use crucible::store::{EntityKind, Gpu, Store, StoreError, TrainerNode};
+
+use super::support::t;
+
+fn node(id: &str, gpus: u32) -> TrainerNode {
+    TrainerNode {
+        id: id.into(),
+        address: format!("http://{id}.internal:8080"),
+        fenced: false,
+        last_seen: Some(t(1)),
+        created_at: t(0),
+        gpus: (0..gpus)
+            .map(|index| Gpu {
+                index,
+                class: if index % 2 == 0 { GpuClass::H100 } else { GpuClass::A100 },
+                model_name: "NVIDIA H200".into(),
+                vram_gb: 141,
+                holder: (index == 0).then(|| "task-1/5Sim".to_owned()),
+            })
+            .collect(),
+    }
+}
+
+fn nodes_and_their_gpus_round_trip(store: &Store) {
+    let (a, b) = (node("node-a", 4), node("node-b", 2));
+    store.upsert_node(&b).unwrap();
+    store.upsert_node(&a).unwrap();
+    assert_eq!(store.list_nodes().unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(store.get_node("node-b").unwrap(), b);
+
+    let shrunk = TrainerNode { address: "http://10.0.0.9:8080".into(), created_at: t(99), ..node("node-a", 1) };
+    store.upsert_node(&shrunk).unwrap();
+    assert_eq!(store.get_node("node-a").unwrap(), TrainerNode { created_at: t(0), ..shrunk });
+    assert!(matches!(store.get_node("node-z"), Err(StoreError::NotFound { .. })));
+}
+
+fn fencing_is_logged_once_and_gpu_holders_change(store: &Store) {
+    store.upsert_node(&node("node-a", 2)).unwrap();
+    store.set_node_fenced("node-a", true, "3 health checks missed", t(5)).unwrap();
+    store.set_node_fenced("node-a", true, "still silent", t(6)).unwrap();
+    store.set_node_fenced("node-a", false, "answered again", t(9)).unwrap();
+    store.touch_node("node-a", t(9)).unwrap();
+    store.set_gpu_holder("node-a", 0, None).unwrap();
+    store.set_gpu_holder("node-a", 1, Some("task-2/5Sim2")).unwrap();
+
+    let stored = store.get_node("node-a").unwrap();
+    assert_eq!((stored.fenced, stored.last_seen), (false, Some(t(9))));
+    let holders: Vec<_> = stored.gpus.iter().map(|g| g.holder.as_deref()).collect();
+    assert_eq!(holders, vec![None, Some("task-2/5Sim2")]);
+    let log = store.transitions(EntityKind::Node, "node-a").unwrap();
+    let steps: Vec<_> = log.iter().map(|e| (e.to_status.as_str(), e.cause.as_str())).collect();
+    assert_eq!(steps, vec![("fenced", "3 health checks missed"), ("available", "answered again")]);
+    assert!(matches!(store.set_gpu_holder("node-a", 7, None), Err(StoreError::NotFound { .. })));
+    assert!(matches!(store.set_node_fenced("node-z", true, "x", t(1)), Err(StoreError::NotFound { .. })));
+}
+
+on_both_backends!(nodes_and_their_gpus_round_trip, fencing_is_logged_once_and_gpu_holders_change);
