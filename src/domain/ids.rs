@@ -142,6 +142,28 @@ impl Hotkey {
     }
 }
 
+impl Coldkey {
+    /// A well-formed coldkey numbered `n`, for simulated miners and tests.
+    pub fn synthetic(n: u64) -> Self {
+        Self(Hotkey::synthetic(n).0)
+    }
+}
+
+impl TaskId {
+    /// A UUID-shaped id derived from `key` (stable across runs and platforms), like the reference's ids.
+    pub fn derived(key: &str) -> Self {
+        let (a, b) = (stable_hash(key.as_bytes()), stable_hash(format!("{key}#").as_bytes()));
+        Self(format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        ))
+    }
+}
+
 impl TournamentId {
     /// Builds the id from 64 random bits and the creation date (UTC), as `tourn_<hex>_<YYYYMMDD>`.
     pub fn new(random: u64, year: i32, month: u32, day: u32) -> Self {

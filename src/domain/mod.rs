@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod gpu;
 pub mod ids;
 pub mod kinds;
+pub mod progress;
 pub mod rules;
 pub mod scoring;
 pub mod state;

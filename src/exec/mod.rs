@@ -1,0 +1,65 @@
+//! Executors: what runs one training (fetch, build, train, collect, evaluate) somewhere and reports how
+//! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores) now; `local`
+//! (bollard on this host) and `remote` (a trainer node) behind the same trait.
+//!
+//! An executor never touches the store and never retries: the TrainerActor persists every start and end
+//! and applies the retry policy.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::gpu::Placement;
+use crate::domain::{Hotkey, ModelType, TaskId, TaskType, TournamentId};
+
+/// Everything an executor needs to run one attempt of one training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingJob {
+    pub tournament_id: TournamentId,
+    pub task_id: TaskId,
+    pub hotkey: Hotkey,
+    pub attempt: u32,
+    pub task_type: TaskType,
+    pub model: String,
+    pub model_params: Option<u64>,
+    pub model_type: Option<ModelType>,
+    pub dataset: String,
+    pub dataset_type_json: String,
+    pub hours_to_complete: f64,
+    pub expected_repo_name: String,
+    pub repo_url: String,
+    pub commit_hash: String,
+    pub placement: Placement,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// The run produced a valid output and the evaluator scored it.
+    Success { test_loss: f64, synth_loss: Option<f64> },
+    /// The run failed (crash, OOM, timeout without output, no output, lost): consumes the attempt.
+    Failed { reason: String },
+    /// The run never started (GPU unavailable, node refused): no attempt is consumed.
+    NotStarted { reason: String },
+    /// The repository cannot be fetched at the submitted commit: fails without retry.
+    Unfetchable { reason: String },
+}
+
+/// A run in progress; resolves when it ends.
+pub type RunFuture = Pin<Box<dyn Future<Output = RunOutcome>>>;
+
+pub trait Executor: 'static {
+    /// A short name for logs and the report (`simulated`, `local`, `remote`).
+    fn name(&self) -> &'static str;
+
+    /// Starts an attempt now and resolves when it has ended.
+    fn run(&self, job: TrainingJob) -> RunFuture;
+
+    /// After a validator restart: follows an attempt that was started at `started_at`, if the executor
+    /// can still see it (a container found by its labels, a simulated run). `None` means the run is
+    /// lost, which the caller counts as a failed attempt.
+    fn reattach(&self, job: TrainingJob, started_at: DateTime<Utc>) -> Option<RunFuture>;
+}
