@@ -19,7 +19,18 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub simulation: SimulationSettings,
     pub rules: Rules,
+}
+
+/// The simulated backends `validator` uses until the real executor and registration land.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationSettings {
+    pub miners: usize,
+    pub seed: u64,
+    /// The simulated fleet, e.g. `4x8H100,2x4A100`.
+    pub nodes: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +97,12 @@ impl Settings {
         if self.database.url.trim().is_empty() {
             problems.push("database.url: must not be empty".into());
         }
+        if let Err(e) = crate::sim::NodeSpec::parse(&self.simulation.nodes) {
+            problems.push(format!("simulation.nodes: {e}"));
+        }
+        if self.simulation.miners == 0 {
+            problems.push("simulation.miners: must be at least 1".into());
+        }
         if self.log.filter.parse::<tracing_subscriber::EnvFilter>().is_err() {
             problems.push(format!("log.filter: {:?} is not a valid tracing filter", self.log.filter));
         }
@@ -98,6 +115,7 @@ impl Default for Settings {
         Settings {
             database: DatabaseSettings { url: "sqlite://crucible.db".into() },
             log: LogSettings { format: LogFormat::Text, filter: "info".into() },
+            simulation: SimulationSettings { miners: 32, seed: 1, nodes: "4x8H100,2x4A100".into() },
             rules: Rules::default(),
         }
     }

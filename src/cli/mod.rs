@@ -2,7 +2,10 @@
 //! with code 2 and one line naming the problem; failures of the system (database unreachable, ...)
 //! exit with code 1.
 
+mod progress;
 mod rules;
+mod simulate;
+mod validator;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +32,10 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// Run one text and one image tournament on simulated miners, a simulated fleet and virtual time.
+    Simulate(simulate::SimulateArgs),
+    /// The long-running validator on the wall clock; stops cleanly on SIGTERM or Ctrl-C.
+    Validator(validator::ValidatorArgs),
     /// Print what the rules decide for given inputs, so anyone can audit a validator.
     Rules {
         #[command(subcommand)]
@@ -82,6 +89,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             migrate(&url)
         }
         Command::Rules { command } => rules::run(command, &settings),
+        Command::Simulate(args) => simulate::run(args, &settings),
+        Command::Validator(args) => validator::run(args, &settings),
     }
 }
 

@@ -127,18 +127,17 @@ string_id!(
 impl Hotkey {
     /// A well-formed 48-character SS58-looking hotkey numbered `n`: for simulated miners and tests.
     pub fn synthetic(n: u64) -> Self {
+        // Eleven base58 digits hold any u64; least significant first, so short prefixes differ.
         let alphabet = BASE58.as_bytes();
-        let mut digits = Vec::new();
         let mut rest = n;
-        loop {
-            digits.push(alphabet[(rest % 58) as usize] as char);
-            rest /= 58;
-            if rest == 0 {
-                break;
-            }
-        }
-        let number: String = digits.iter().rev().collect();
-        Self(format!("5Sim{number:1>44}"))
+        let digits: String = (0..11)
+            .map(|_| {
+                let d = alphabet[(rest % 58) as usize] as char;
+                rest /= 58;
+                d
+            })
+            .collect();
+        Self(format!("5{digits}Sim{}", "x".repeat(33)))
     }
 }
 

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{AdmissionOutcome, Coldkey, Hotkey, TournamentId, TournamentType};
@@ -32,6 +33,13 @@ pub struct Candidate {
 pub type CandidatesFuture = Pin<Box<dyn Future<Output = Vec<Candidate>>>>;
 
 pub trait RegistrationSource: 'static {
-    /// Pings every miner of the directory for a tournament of `tournament_type`.
-    fn ping_all(&self, tournament: &TournamentId, tournament_type: TournamentType) -> CandidatesFuture;
+    /// Pings every miner of the directory for a tournament of `tournament_type`. `due` is when the
+    /// rules scheduled this attempt (the caller waited for it); a simulated source answers relative to
+    /// it, so a replayed attempt ends at the same virtual time.
+    fn ping_all(
+        &self,
+        tournament: &TournamentId,
+        tournament_type: TournamentType,
+        due: DateTime<Utc>,
+    ) -> CandidatesFuture;
 }

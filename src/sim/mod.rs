@@ -5,6 +5,7 @@
 pub mod executor;
 pub mod nodes;
 pub mod registration;
+pub mod run;
 
 use serde::{Deserialize, Serialize};
 

@@ -3,22 +3,32 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
+use crate::clock::SharedClock;
+
 use super::{Behaviour, SimWorld};
 use crate::domain::{AdmissionOutcome, TournamentId, TournamentType};
 use crate::miners::{Candidate, CandidatesFuture, RegistrationSource, Submission};
 
 pub struct SimulatedRegistration {
     world: Arc<SimWorld>,
+    clock: SharedClock,
 }
 
 impl SimulatedRegistration {
-    pub fn new(world: Arc<SimWorld>) -> Self {
-        Self { world }
+    pub fn new(world: Arc<SimWorld>, clock: SharedClock) -> Self {
+        Self { world, clock }
     }
 }
 
 impl RegistrationSource for SimulatedRegistration {
-    fn ping_all(&self, tournament: &TournamentId, tournament_type: TournamentType) -> CandidatesFuture {
+    fn ping_all(
+        &self,
+        tournament: &TournamentId,
+        tournament_type: TournamentType,
+        due: DateTime<Utc>,
+    ) -> CandidatesFuture {
         let dockerfile = format!("dockerfiles/standalone-{tournament_type}-trainer.dockerfile");
         let candidates: Vec<Candidate> = self
             .world
@@ -43,9 +53,10 @@ impl RegistrationSource for SimulatedRegistration {
                 Candidate { hotkey: m.hotkey.clone(), coldkey: m.coldkey.clone(), stake: m.stake, answer }
             })
             .collect();
+        // A ping round takes as long as the slowest answer may: the timeout, counted from when it was due.
+        let wait = self.clock.until(due + chrono::Duration::seconds(10));
         Box::pin(async move {
-            // A ping round takes about as long as the slowest answer may: the timeout.
-            tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            tokio::time::sleep(wait).await;
             candidates
         })
     }

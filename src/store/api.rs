@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, Participant, RoundWithBracket,
-    StatusChange, Store, StoreError, Task, Tournament, TrainerNode, Training, TrainingAttempt, TrainingUpdate,
-    Transition,
+    StatusChange, Store, StoreError, Task, Tournament, TournamentSnapshot, TrainerNode, Training, TrainingAttempt,
+    TrainingUpdate, Transition,
 };
+use crate::domain::bundle::ResultsBundle;
 use crate::domain::{Coldkey, Hotkey, RoundId, RoundStatus, TaskId, TournamentId, TournamentStatus, TournamentType};
 
 macro_rules! delegate {
@@ -27,6 +28,11 @@ macro_rules! delegate {
 }
 
 delegate! { transaction:
+    fn set_meta(&self, key: &str, value: &str, at: DateTime<Utc>) -> ();
+    fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
+    fn set_gpu_holders(&self, node_id: &str, indices: &[u32], holder: Option<&str>, cause: &str, at: DateTime<Utc>) -> ();
+    fn tournament_snapshot(&self, id: &TournamentId) -> TournamentSnapshot;
+    fn export_bundle(&self, house: &Hotkey, at: DateTime<Utc>) -> ResultsBundle;
     fn insert_tournament(&self, tournament: &Tournament) -> ();
     fn set_tournament_status(&self, id: &TournamentId, change: &StatusChange<TournamentStatus>) -> ();
     fn set_tournament_result(&self, id: &TournamentId, winner: &Hotkey, winning_performance_difference: f64) -> ();
@@ -52,6 +58,8 @@ delegate! { transaction:
 }
 
 delegate! { read:
+    fn get_meta(&self, key: &str) -> Option<String>;
+    fn last_transition_at(&self) -> Option<DateTime<Utc>>;
     fn get_tournament(&self, id: &TournamentId) -> Tournament;
     fn list_tournaments(&self, kind: Option<TournamentType>) -> Vec<Tournament>;
     fn unfinished_tournaments(&self) -> Vec<Tournament>;

@@ -210,3 +210,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_events,
     transitions,
 );
+
+diesel::table! {
+    meta (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}

@@ -25,9 +25,21 @@ pub enum EntityKind {
     Task,
     Training,
     Node,
+    Gpu,
+    Registration,
 }
 
 impl EntityKind {
+    pub const ALL: [EntityKind; 7] = [
+        EntityKind::Tournament,
+        EntityKind::Round,
+        EntityKind::Task,
+        EntityKind::Training,
+        EntityKind::Node,
+        EntityKind::Gpu,
+        EntityKind::Registration,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntityKind::Tournament => "tournament",
@@ -35,6 +47,8 @@ impl EntityKind {
             EntityKind::Task => "task",
             EntityKind::Training => "training",
             EntityKind::Node => "node",
+            EntityKind::Gpu => "gpu",
+            EntityKind::Registration => "registration",
         }
     }
 
@@ -53,7 +67,7 @@ impl fmt::Display for EntityKind {
 impl FromStr for EntityKind {
     type Err = String;
     fn from_str(value: &str) -> Result<Self, String> {
-        [EntityKind::Tournament, EntityKind::Round, EntityKind::Task, EntityKind::Training, EntityKind::Node]
+        EntityKind::ALL
             .into_iter()
             .find(|kind| kind.as_str() == value)
             .ok_or_else(|| format!("unknown entity kind {value:?}"))

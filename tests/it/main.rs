@@ -2,4 +2,6 @@
 
 mod cli;
 mod layout;
+mod simulate;
 pub mod store;
+mod validator;

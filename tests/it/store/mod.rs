@@ -10,5 +10,6 @@ mod miners;
 mod nodes;
 mod open;
 mod rounds;
+mod snapshot;
 mod tasks;
 mod tournaments;

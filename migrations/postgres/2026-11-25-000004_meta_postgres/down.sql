@@ -1,0 +1,2 @@
+DROP INDEX transitions_at;
+DROP TABLE meta;

@@ -1,0 +1,88 @@
+//! What the runtime tells observers (the `simulate` progress lines, later the live pages): past-tense
+//! facts, each sent only after it was persisted.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Hotkey, RoundKind, TaskId, TournamentId, TournamentType, TrainingStatus};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    TournamentCreated {
+        id: TournamentId,
+        tournament_type: TournamentType,
+        at: DateTime<Utc>,
+    },
+    RegistrationEnded {
+        id: TournamentId,
+        admitted: usize,
+        rejected: usize,
+        at: DateTime<Utc>,
+    },
+    RoundStarted {
+        id: TournamentId,
+        round: u32,
+        kind: RoundKind,
+        is_final: bool,
+        players: usize,
+        tasks: usize,
+        at: DateTime<Utc>,
+    },
+    TrainingStarted {
+        id: TournamentId,
+        task: TaskId,
+        hotkey: Hotkey,
+        attempt: u32,
+        node: String,
+        at: DateTime<Utc>,
+    },
+    TrainingEnded {
+        id: TournamentId,
+        task: TaskId,
+        hotkey: Hotkey,
+        status: TrainingStatus,
+        reason: Option<String>,
+        test_loss: Option<f64>,
+        at: DateTime<Utc>,
+    },
+    TaskReplaced {
+        id: TournamentId,
+        task: TaskId,
+        replacement: TaskId,
+        at: DateTime<Utc>,
+    },
+    RoundDecided {
+        id: TournamentId,
+        round: u32,
+        winners: Vec<Hotkey>,
+        at: DateTime<Utc>,
+    },
+    TournamentCompleted {
+        id: TournamentId,
+        tournament_type: TournamentType,
+        winner: Hotkey,
+        at: DateTime<Utc>,
+    },
+    TournamentCancelled {
+        id: TournamentId,
+        reason: String,
+        at: DateTime<Utc>,
+    },
+}
+
+impl Event {
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Event::TournamentCreated { at, .. }
+            | Event::RegistrationEnded { at, .. }
+            | Event::RoundStarted { at, .. }
+            | Event::TrainingStarted { at, .. }
+            | Event::TrainingEnded { at, .. }
+            | Event::TaskReplaced { at, .. }
+            | Event::RoundDecided { at, .. }
+            | Event::TournamentCompleted { at, .. }
+            | Event::TournamentCancelled { at, .. } => *at,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The actor system (architecture.md): actix actors own the live state; each decides with the pure
+//! core, persists the transition through the store, then performs the effects.
+//!
+//! * `supervisor`: schedules tournaments per type and spawns or restores one TournamentActor each.
+//! * `tournament`: one live tournament: registration, rounds, tasks, results, advancing, completion.
+//! * `trainer`: one (task, hotkey) training: GPUs, attempts through the executor, retry policy.
+//! * `gpu_broker`: the GPU slots of every trainer node and the queue of trainings waiting for them.
+//! * `db`: the store, called off the event loop.
+//! * `events`: what observers are told, after it was persisted.
+//!
+//! Everything runs on one actix system (one thread, one tokio runtime); blocking store calls go to
+//! tokio's blocking pool. Nothing polls: every step follows from a message or a timer derived from
+//! stored times.
+
+pub mod db;
+pub mod events;
+pub mod gpu_broker;
+pub mod supervisor;
+pub mod tournament;
+pub mod trainer;
+
+use std::rc::Rc;
+
+use actix::Addr;
+use tokio::sync::broadcast;
+
+use crate::clock::SharedClock;
+use crate::domain::catalog::Catalog;
+use crate::domain::rules::Rules;
+use crate::exec::Executor;
+use crate::miners::RegistrationSource;
+
+pub use db::Db;
+pub use events::Event;
+
+/// What every actor of one validator shares.
+pub struct Runtime {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub rules: Rules,
+    pub catalog: Catalog,
+    pub executor: Rc<dyn Executor>,
+    pub registration: Rc<dyn RegistrationSource>,
+    pub broker: Addr<gpu_broker::GpuBroker>,
+    pub events: broadcast::Sender<Event>,
+}

@@ -1,0 +1,176 @@
+//! Supervisor: schedules tournaments per type and spawns or restores one TournamentActor per live one.
+//!
+//! Messages: `TournamentEnded` from its tournaments. At start it restores every unfinished tournament
+//! from the store; a type without a live tournament gets a new one `interval_hours` after its last
+//! completion (at once when there has never been one). With a limit per type (`simulate`), it stops the
+//! system once every type has run its share.
+//!
+//! Restart policy: stateless beyond the store; a restarted supervisor derives every timer from stored
+//! completion times.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use actix::prelude::*;
+use chrono::{Datelike, Duration as Span};
+
+use super::Runtime;
+use super::events::Event;
+use super::tournament::{TournamentActor, TournamentEnded};
+use crate::domain::ids::stable_hash;
+use crate::domain::{AdmissionOutcome, TournamentId, TournamentStatus, TournamentType};
+use crate::store::{Participant, StoreError, Tournament};
+
+pub struct Supervisor {
+    rt: Rc<Runtime>,
+    live: HashMap<TournamentId, Addr<TournamentActor>>,
+    /// At most this many tournaments per type, then stop (for `simulate`); `None` runs forever.
+    limit: Option<usize>,
+    /// Seeds tournament ids, so a replayed simulation makes the same ids.
+    seed: u64,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Schedule {
+    tournament_type: TournamentType,
+}
+
+impl Supervisor {
+    pub fn new(rt: Rc<Runtime>, limit: Option<usize>, seed: u64) -> Self {
+        Self { rt, live: HashMap::new(), limit, seed }
+    }
+
+    fn spawn(&mut self, ctx: &mut Context<Self>, id: TournamentId) {
+        let actor = TournamentActor::new(self.rt.clone(), id.clone(), ctx.address().recipient()).start();
+        self.live.insert(id, actor);
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let db = self.rt.db.clone();
+        let restore = async move { db.run(|s| s.unfinished_tournaments()).await };
+        ctx.wait(restore.into_actor(self).map(|result, act, ctx| {
+            let unfinished = result.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot read unfinished tournaments");
+                Vec::new()
+            });
+            for t in &unfinished {
+                tracing::info!(tournament = %t.id, status = %t.status, "restoring tournament");
+                act.spawn(ctx, t.id.clone());
+            }
+            for tournament_type in TournamentType::ALL {
+                if !unfinished.iter().any(|t| t.tournament_type == *tournament_type) {
+                    ctx.notify(Schedule { tournament_type: *tournament_type });
+                }
+            }
+        }));
+    }
+}
+
+impl Handler<TournamentEnded> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TournamentEnded, ctx: &mut Context<Self>) {
+        tracing::info!(tournament = %msg.id, status = %msg.status, "tournament ended");
+        self.live.remove(&msg.id);
+        ctx.notify(Schedule { tournament_type: msg.tournament_type });
+    }
+}
+
+impl Handler<Schedule> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
+        let (rt, limit, seed) = (self.rt.clone(), self.limit, self.seed);
+        let fut = create_when_due(rt, msg.tournament_type, limit, seed);
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| match result {
+            Ok(Some(id)) => act.spawn(ctx, id),
+            Ok(None) => {
+                if act.live.is_empty() && act.limit.is_some() {
+                    tracing::info!("every tournament has run; stopping");
+                    System::current().stop();
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not create a tournament"),
+        }));
+    }
+}
+
+/// Waits until the type is due, then creates its next tournament with the house as a participant.
+/// `None` when the type has used up its limit.
+async fn create_when_due(
+    rt: Rc<Runtime>,
+    tournament_type: TournamentType,
+    limit: Option<usize>,
+    seed: u64,
+) -> Result<Option<TournamentId>, StoreError> {
+    let history = rt.db.run(move |s| s.list_tournaments(Some(tournament_type))).await?;
+    if limit.is_some_and(|l| history.len() >= l) {
+        return Ok(None);
+    }
+    let latest = rt.db.run(move |s| s.latest_completed_tournament(tournament_type)).await?;
+    if let Some(done) = latest.as_ref().and_then(|t| t.completed_at) {
+        let due = done + Span::seconds((rt.rules.schedule.interval_hours * 3600.0).round() as i64);
+        tokio::time::sleep(rt.clock.until(due)).await;
+    }
+    let now = rt.clock.now();
+    let house = rt.rules.house_hotkey.clone();
+    let (champion, champion_wins, house_repo) = match &latest {
+        None => (None, 0, None),
+        Some(t) => {
+            let retained = t.winner_hotkey.as_ref() == Some(&house);
+            let champion = if retained { t.base_winner_hotkey.clone() } else { t.winner_hotkey.clone() };
+            let wins = if retained { t.champion_wins + 1 } else { 1 };
+            // The house trains with the champion's repository: the winner's, or the house's own when it held.
+            let repo_holder = if retained { house.clone() } else { t.winner_hotkey.clone().unwrap_or(house.clone()) };
+            let (id, holder) = (t.id.clone(), repo_holder);
+            let repo = rt.db.run(move |s| s.get_participant(&id, &holder)).await.ok();
+            let wins = if champion.is_some() { wins } else { 0 };
+            (champion, wins, repo)
+        }
+    };
+    let number = history.len() as u64;
+    let random = stable_hash(format!("{seed}/{tournament_type}/{number}").as_bytes());
+    let id = TournamentId::new(random, now.year(), now.month(), now.day());
+    let tournament = Tournament {
+        id: id.clone(),
+        tournament_type,
+        status: TournamentStatus::Pending,
+        base_winner_hotkey: champion,
+        winner_hotkey: None,
+        winning_performance_difference: None,
+        champion_wins,
+        created_at: now,
+        started_at: None,
+        completed_at: None,
+        cancel_reason: None,
+    };
+    let schedule = &rt.rules.schedule;
+    let house_participant = Participant {
+        tournament_id: id.clone(),
+        hotkey: house.clone(),
+        coldkey: None,
+        repo_url: house_repo.as_ref().map_or(schedule.default_base_repo.clone(), |p| p.repo_url.clone()),
+        commit_hash: house_repo.as_ref().map_or(schedule.default_base_commit.clone(), |p| p.commit_hash.clone()),
+        is_house: true,
+        admission: AdmissionOutcome::Admitted,
+        admission_reason: "the house trains with the champion's repository".into(),
+        eliminated_in_round: None,
+        fee_rao: None,
+        created_at: now,
+    };
+    rt.db
+        .run(move |s| {
+            s.transaction(|tx| {
+                tx.insert_tournament(&tournament)?;
+                tx.upsert_participant(&house_participant)
+            })
+        })
+        .await?;
+    let _ = rt.events.send(Event::TournamentCreated { id: id.clone(), tournament_type, at: now });
+    Ok(Some(id))
+}

@@ -1,0 +1,194 @@
+//! TournamentActor: owns one live tournament: registration, its rounds and tasks, the trainers of every
+//! training, scoring and advancing, and completion.
+//!
+//! Messages: `TrainingEnded` from its trainers. Level-triggered: after every persisted change it asks
+//! the progression rules what the stored state calls for (wait, replace a task, decide the round), so a
+//! restarted actor that reloads the same state takes the same next step.
+//!
+//! Restart policy: rebuilt from the store (`tournament_snapshot`); unfinished trainings get their
+//! TrainerActors back, registration resumes at the time derived from its last logged attempt.
+
+mod admission;
+mod plan;
+mod steps;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use actix::prelude::*;
+
+use super::Runtime;
+use super::trainer::{JobTemplate, TrainerActor, TrainingEnded};
+use crate::domain::progress::{RoundStep, round_step};
+use crate::domain::{Hotkey, TournamentId, TournamentStatus, TournamentType};
+use crate::store::{StoreError, TASK_REPLACED, TournamentSnapshot};
+
+pub use admission::{AdmissionSummary, cancel, refund_all};
+
+/// A store-changing step in flight.
+type Step = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>>>>;
+
+/// Sent to the supervisor when the tournament is completed or cancelled.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct TournamentEnded {
+    pub id: TournamentId,
+    pub tournament_type: TournamentType,
+    pub status: TournamentStatus,
+}
+
+pub struct TournamentActor {
+    rt: Rc<Runtime>,
+    id: TournamentId,
+    snapshot: Option<TournamentSnapshot>,
+    trainers: HashMap<(String, Hotkey), Addr<TrainerActor>>,
+    supervisor: Recipient<TournamentEnded>,
+    registering: bool,
+}
+
+impl TournamentActor {
+    pub fn new(rt: Rc<Runtime>, id: TournamentId, supervisor: Recipient<TournamentEnded>) -> Self {
+        Self { rt, id, snapshot: None, trainers: HashMap::new(), supervisor, registering: false }
+    }
+
+    /// Runs a store-changing step, reloads the snapshot, and decides again.
+    fn step(
+        &mut self,
+        ctx: &mut Context<Self>,
+        work: impl std::future::Future<Output = Result<(), StoreError>> + 'static,
+    ) {
+        self.step_boxed(ctx, Box::pin(work));
+    }
+
+    fn step_boxed(&mut self, ctx: &mut Context<Self>, work: Step) {
+        let (db, id) = (self.rt.db.clone(), self.id.clone());
+        let fut = async move {
+            work.await?;
+            db.run(move |s| s.tournament_snapshot(&id)).await
+        };
+        ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {
+            Ok(snapshot) => {
+                act.snapshot = Some(snapshot);
+                act.reconcile(ctx);
+            }
+            Err(e) => {
+                tracing::error!(tournament = %act.id, error = %e, "store failed; reloading and trying again shortly");
+                ctx.run_later(std::time::Duration::from_secs(30), |act, ctx| {
+                    act.step_boxed(ctx, Box::pin(async { Ok(()) }))
+                });
+            }
+        }));
+    }
+
+    fn reconcile(&mut self, ctx: &mut Context<Self>) {
+        let Some(snapshot) = &self.snapshot else { return };
+        match snapshot.tournament.status {
+            TournamentStatus::Pending => self.register(ctx),
+            TournamentStatus::Active => self.progress(ctx),
+            status @ (TournamentStatus::Completed | TournamentStatus::Cancelled) => {
+                let t = &snapshot.tournament;
+                self.supervisor.do_send(TournamentEnded {
+                    id: t.id.clone(),
+                    tournament_type: t.tournament_type,
+                    status,
+                });
+                ctx.stop();
+            }
+        }
+    }
+
+    fn register(&mut self, ctx: &mut Context<Self>) {
+        if self.registering {
+            return;
+        }
+        let Some(snapshot) = &self.snapshot else { return };
+        self.registering = true;
+        let fut = steps::registration(self.rt.clone(), snapshot.tournament.clone());
+        let (db, id) = (self.rt.db.clone(), self.id.clone());
+        let fut = async move {
+            fut.await?;
+            db.run(move |s| s.tournament_snapshot(&id)).await
+        };
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
+            act.registering = false;
+            match result {
+                Ok(snapshot) => act.snapshot = Some(snapshot),
+                Err(e) => tracing::error!(tournament = %act.id, error = %e, "registration failed; trying again"),
+            }
+            act.reconcile(ctx);
+        }));
+    }
+
+    fn progress(&mut self, ctx: &mut Context<Self>) {
+        let Some(snapshot) = self.snapshot.clone() else { return };
+        let Some(round) = snapshot.rounds.last() else {
+            self.step(ctx, steps::first_round(self.rt.clone(), snapshot));
+            return;
+        };
+        self.spawn_trainers(ctx, &snapshot);
+        let bracket = plan::bracket_of(&round.round);
+        let views = plan::task_views(round);
+        match round_step(&bracket, &views, snapshot.tournament.champion_wins, &self.rt.rules) {
+            RoundStep::Wait => {}
+            RoundStep::Replace { tasks } => {
+                self.step(ctx, steps::replace_tasks(self.rt.clone(), snapshot.clone(), tasks))
+            }
+            RoundStep::Decided(outcome) => {
+                self.step(ctx, steps::decide_round(self.rt.clone(), snapshot.clone(), outcome))
+            }
+        }
+    }
+
+    /// Every unfinished training of the current round's live tasks gets a TrainerActor.
+    fn spawn_trainers(&mut self, ctx: &mut Context<Self>, snapshot: &TournamentSnapshot) {
+        let Some(round) = snapshot.rounds.last() else { return };
+        for t in round.tasks.iter().filter(|t| t.task.status != TASK_REPLACED) {
+            for training in t.trainings.iter().filter(|tr| !tr.status.is_finished()) {
+                let key = (t.task.id.to_string(), training.hotkey.clone());
+                if self.trainers.contains_key(&key) {
+                    continue;
+                }
+                let Some(participant) = snapshot.participants.iter().find(|p| p.hotkey == training.hotkey) else {
+                    tracing::error!(tournament = %self.id, hotkey = %training.hotkey, "a training has no participant");
+                    continue;
+                };
+                let template = JobTemplate {
+                    job: plan::job_for(&t.task, participant),
+                    enqueued: t.task.created_at.timestamp_millis(),
+                };
+                let trainer = TrainerActor::new(self.rt.clone(), template, training.clone(), ctx.address().recipient());
+                self.trainers.insert(key, trainer.start());
+            }
+        }
+    }
+}
+
+impl Actor for TournamentActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.step(ctx, async { Ok(()) });
+    }
+}
+
+impl Handler<TrainingEnded> for TournamentActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TrainingEnded, ctx: &mut Context<Self>) {
+        let t = msg.training;
+        self.trainers.remove(&(t.task_id.to_string(), t.hotkey.clone()));
+        if let Some(snapshot) = &mut self.snapshot {
+            let stored = snapshot
+                .rounds
+                .iter_mut()
+                .flat_map(|r| r.tasks.iter_mut())
+                .filter(|task| task.task.id == t.task_id)
+                .flat_map(|task| task.trainings.iter_mut())
+                .find(|tr| tr.hotkey == t.hotkey);
+            if let Some(stored) = stored {
+                *stored = t;
+            }
+        }
+        self.reconcile(ctx);
+    }
+}

@@ -1,0 +1,294 @@
+//! TrainerActor: one per (task, hotkey) training. Reserves GPUs through the broker, runs each attempt
+//! through the executor, persists every start and end, and releases the GPUs the moment a run ends.
+//!
+//! Messages: none from outside; it reports `TrainingEnded` to its tournament once the training is
+//! final (success or failure).
+//!
+//! Restart policy = the training retry policy: at most `max_training_attempts` real starts; a run that
+//! could not start costs no attempt; an unfetchable repository fails at once. A training found in
+//! `training` after a validator restart is followed again through `Executor::reattach`, or counted as a
+//! lost run when the executor cannot see it any more. A store failure restarts the whole drive from
+//! the stored state after a pause.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::Runtime;
+use super::events::Event;
+use super::gpu_broker::{GpuError, ReleaseGpus, RequestGpus};
+use crate::domain::gpu::{Placement, requirement};
+use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingState, TrainingStatus};
+use crate::exec::{RunOutcome, TrainingJob};
+use crate::store::{AttemptEnd, NewAttempt, StoreError, Training, TrainingUpdate, Tx};
+
+/// A training became final.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct TrainingEnded {
+    pub training: Training,
+}
+
+/// Everything of a job but the attempt and the GPUs.
+#[derive(Debug, Clone)]
+pub struct JobTemplate {
+    pub job: TrainingJob,
+    /// Orders this training among waiting ones (its task's creation, in ms).
+    pub enqueued: i64,
+}
+
+pub struct TrainerActor {
+    rt: Rc<Runtime>,
+    template: JobTemplate,
+    training: Training,
+    owner: Recipient<TrainingEnded>,
+}
+
+/// How long to wait before asking again when no node can host the job, or the store failed.
+const PAUSE: Duration = Duration::from_secs(600);
+
+impl TrainerActor {
+    pub fn new(rt: Rc<Runtime>, template: JobTemplate, training: Training, owner: Recipient<TrainingEnded>) -> Self {
+        Self { rt, template, training, owner }
+    }
+}
+
+impl Actor for TrainerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let (rt, template, training) = (self.rt.clone(), self.template.clone(), self.training.clone());
+        ctx.spawn(drive_until_final(rt, template, training).into_actor(self).map(|training, act, ctx| {
+            act.owner.do_send(TrainingEnded { training });
+            ctx.stop();
+        }));
+    }
+}
+
+fn key(t: &Training) -> String {
+    format!("{}/{}", t.task_id, t.hotkey)
+}
+
+async fn drive_until_final(rt: Rc<Runtime>, template: JobTemplate, mut training: Training) -> Training {
+    loop {
+        match drive(&rt, &template, training.clone()).await {
+            Ok(done) => return done,
+            Err(e) => {
+                tracing::error!(training = %key(&training), error = %e, "store failed; resuming from the stored state");
+                tokio::time::sleep(PAUSE).await;
+                let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
+                if let Ok(stored) = rt.db.run(move |s| s.get_training(&task, &hotkey)).await {
+                    training = stored;
+                }
+            }
+        }
+    }
+}
+
+async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> Result<Training, StoreError> {
+    if training.status == TrainingStatus::Training {
+        training = follow_restored(rt, template, training).await?;
+    }
+    while training.status == TrainingStatus::Pending {
+        let (placement, attempt, started) = match reserve(rt, template, &training).await {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::warn!(training = %key(&training), error = %e, "not started; asking again later");
+                tokio::time::sleep(PAUSE).await;
+                continue;
+            }
+        };
+        training = started;
+        let job = TrainingJob { attempt, placement: placement.clone(), ..template.job.clone() };
+        let _ = rt.events.send(Event::TrainingStarted {
+            id: job.tournament_id.clone(),
+            task: training.task_id.clone(),
+            hotkey: training.hotkey.clone(),
+            attempt,
+            node: placement.node_id.clone(),
+            at: rt.clock.now(),
+        });
+        let outcome = rt.executor.run(job).await;
+        training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
+        rt.broker.do_send(ReleaseGpus { key: key(&training) });
+    }
+    Ok(training)
+}
+
+/// A run that was going on when the validator stopped: follow it, or count it as lost.
+async fn follow_restored(rt: &Runtime, template: &JobTemplate, training: Training) -> Result<Training, StoreError> {
+    let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
+    let attempts = rt.db.run(move |s| s.attempts(&task, &hotkey)).await?;
+    let Some(last) = attempts.into_iter().rev().find(|a| a.finished_at.is_none()) else {
+        let lost = RunOutcome::Failed { reason: "lost: no open attempt was found after a restart".into() };
+        return finish(rt, template, training, None, lost).await;
+    };
+    let placement = Placement { node_id: last.node_id.clone().unwrap_or_default(), gpu_indices: last.gpu_ids.clone() };
+    let job = TrainingJob { attempt: last.attempt, placement: placement.clone(), ..template.job.clone() };
+    let outcome = match rt.executor.reattach(job, last.started_at) {
+        Some(run) => run.await,
+        None => RunOutcome::Failed { reason: "lost: the run was gone after a validator restart".into() },
+    };
+    let training = finish(rt, template, training, Some((last.attempt, placement)), outcome).await?;
+    rt.broker.do_send(ReleaseGpus { key: key(&training) });
+    Ok(training)
+}
+
+/// Waits for GPUs; the broker starts the attempt (persisted with its GPU holders) when it places it.
+async fn reserve(
+    rt: &Runtime,
+    template: &JobTemplate,
+    training: &Training,
+) -> Result<(Placement, u32, Training), GpuError> {
+    let job = &template.job;
+    let (reply, answer) = oneshot::channel();
+    rt.broker.do_send(RequestGpus {
+        key: key(training),
+        training: training.clone(),
+        priority: JobPriority::Tournament,
+        enqueued: template.enqueued,
+        requirement: requirement(job.task_type, job.model_params, &rt.rules.gpu),
+        reply,
+    });
+    answer.await.unwrap_or(Err(GpuError::Stopped))
+}
+
+/// The records of an attempt starting on `placement` at `at`: the attempt row, the training's update,
+/// and the training as it will be stored.
+pub(super) fn start_records(
+    training: &Training,
+    placement: &Placement,
+    max_attempts: u32,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(NewAttempt, TrainingUpdate, Training), StoreError> {
+    let state = TrainingState {
+        status: training.status,
+        attempts: training.attempts,
+        failure_reason: training.failure_reason.clone(),
+    };
+    let next = state.step(&TrainingEvent::Started, max_attempts).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let new = NewAttempt {
+        task_id: training.task_id.clone(),
+        hotkey: training.hotkey.clone(),
+        node_id: Some(placement.node_id.clone()),
+        gpu_ids: placement.gpu_indices.clone(),
+        started_at: at,
+    };
+    let update = TrainingUpdate {
+        from: training.status,
+        state: next.clone(),
+        test_loss: None,
+        synth_loss: None,
+        cause: format!("attempt {} started on {} GPUs {:?}", next.attempts, placement.node_id, placement.gpu_indices),
+        at,
+    };
+    let started = Training {
+        status: next.status,
+        attempts: next.attempts,
+        failure_reason: next.failure_reason,
+        updated_at: at,
+        ..training.clone()
+    };
+    Ok((new, update, started))
+}
+
+/// Writes the start of an attempt with its GPU holders; returns the attempt's number.
+pub(super) fn persist_start(tx: &mut Tx<'_>, new: &NewAttempt, update: &TrainingUpdate) -> Result<u32, StoreError> {
+    let number = tx.start_attempt(new)?;
+    tx.update_training(&new.task_id, &new.hotkey, update)?;
+    let holder = format!("{}/{}", new.task_id, new.hotkey);
+    let node = new.node_id.clone().unwrap_or_default();
+    tx.set_gpu_holders(&node, &new.gpu_ids, Some(&holder), &update.cause, update.at)?;
+    Ok(number)
+}
+
+/// Records how an attempt ended and frees its GPUs, in one transaction. `attempt` is `None` when a
+/// restored training had no open attempt to close.
+async fn finish(
+    rt: &Runtime,
+    template: &JobTemplate,
+    training: Training,
+    attempt: Option<(u32, Placement)>,
+    outcome: RunOutcome,
+) -> Result<Training, StoreError> {
+    let number = attempt.as_ref().map_or(training.attempts, |(n, _)| *n);
+    let at = rt.clock.now();
+    let (event, scores, cause) = match &outcome {
+        RunOutcome::Success { test_loss, synth_loss } => {
+            (TrainingEvent::Succeeded, (Some(*test_loss), *synth_loss), format!("attempt {number} succeeded"))
+        }
+        RunOutcome::Failed { reason } => (
+            TrainingEvent::RunFailed { reason: reason.clone() },
+            (None, None),
+            format!("attempt {number} failed: {reason}"),
+        ),
+        RunOutcome::NotStarted { reason } => (
+            TrainingEvent::StartFailed { reason: reason.clone() },
+            (None, None),
+            format!("attempt {number} did not start: {reason}"),
+        ),
+        RunOutcome::Unfetchable { reason } => (
+            TrainingEvent::Unfetchable { reason: reason.clone() },
+            (None, None),
+            format!("repository unfetchable: {reason}"),
+        ),
+    };
+    let state = TrainingState {
+        status: training.status,
+        attempts: training.attempts,
+        failure_reason: training.failure_reason.clone(),
+    };
+    let next =
+        state.step(&event, rt.rules.training.max_training_attempts).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let end = AttemptEnd {
+        outcome: if matches!(outcome, RunOutcome::Success { .. }) { RunStatus::Success } else { RunStatus::Failure },
+        reason: match &outcome {
+            RunOutcome::Success { .. } => None,
+            RunOutcome::Failed { reason } | RunOutcome::NotStarted { reason } | RunOutcome::Unfetchable { reason } => {
+                Some(reason.clone())
+            }
+        },
+        at,
+    };
+    let update = TrainingUpdate {
+        from: training.status,
+        state: next.clone(),
+        test_loss: scores.0,
+        synth_loss: scores.1,
+        cause,
+        at,
+    };
+    let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
+    rt.db
+        .run(move |s| {
+            s.transaction(|tx| {
+                if let Some((number, placement)) = &attempt {
+                    tx.finish_attempt(&task, &hotkey, *number, &end)?;
+                    tx.set_gpu_holders(&placement.node_id, &placement.gpu_indices, None, &update.cause, at)?;
+                }
+                tx.update_training(&task, &hotkey, &update)
+            })
+        })
+        .await?;
+    let done = Training {
+        status: next.status,
+        attempts: next.attempts,
+        failure_reason: next.failure_reason.clone(),
+        test_loss: scores.0,
+        synth_loss: scores.1,
+        updated_at: at,
+        ..training
+    };
+    let _ = rt.events.send(Event::TrainingEnded {
+        id: template.job.tournament_id.clone(),
+        task: done.task_id.clone(),
+        hotkey: done.hotkey.clone(),
+        status: done.status,
+        reason: done.failure_reason.clone(),
+        test_loss: done.test_loss,
+        at,
+    });
+    Ok(done)
+}

@@ -1,0 +1,118 @@
+//! `crucible validator`: the long-running validator on the wall clock. Backends come from the
+//! configuration (`[validator]`); until the real executor and registration land, both are simulated.
+//! SIGTERM or Ctrl-C stops it; every transition was persisted before its effects, so nothing is lost
+//! and a restart carries on from the store.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use clap::Args;
+use tokio::sync::broadcast;
+
+use super::CliError;
+use crate::actors::Event;
+use crate::clock::WallClock;
+use crate::config::{LogFormat, Settings};
+use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crate::store::{Gpu, Store, TrainerNode};
+
+#[derive(Debug, Args)]
+pub struct ValidatorArgs {
+    /// Log format: `text` (readable) or `json` (one object per line). Overrides log.format.
+    #[arg(long, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+}
+
+pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
+    let format = match args.log_format.as_deref() {
+        Some("json") => LogFormat::Json,
+        Some(_) => LogFormat::Text,
+        None => settings.log.format,
+    };
+    crate::telemetry::init(format, &settings.log.filter);
+    let store = Arc::new(Store::open(&settings.database.url).map_err(anyhow::Error::from)?);
+    let applied = store.migrate().map_err(anyhow::Error::from)?;
+    tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
+
+    let sim = &settings.simulation;
+    let nodes = NodeSpec::parse(&sim.nodes).map_err(|e| CliError::Usage(format!("simulation.nodes: {e}")))?;
+    let world = Arc::new(SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, ..SimSettings::default() }));
+    if store.list_nodes().map_err(anyhow::Error::from)?.is_empty() {
+        let now = chrono::Utc::now();
+        for view in nodes.views() {
+            let gpus = view
+                .gpus
+                .iter()
+                .map(|g| Gpu {
+                    index: g.index,
+                    class: g.class,
+                    model_name: g.class.to_string(),
+                    vram_gb: 80,
+                    holder: None,
+                })
+                .collect();
+            let node = TrainerNode {
+                id: view.id,
+                address: "simulated".into(),
+                fenced: false,
+                last_seen: None,
+                created_at: now,
+                gpus,
+            };
+            store.upsert_node(&node).map_err(anyhow::Error::from)?;
+        }
+    }
+    let node_views = crate::app::node_views(&store).map_err(anyhow::Error::from)?;
+    let rules = settings.rules.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
+    let system = actix::System::with_tokio_rt(move || runtime);
+    system.block_on(async move {
+        let clock = Arc::new(WallClock);
+        let parts = crate::app::Parts {
+            store,
+            clock: clock.clone(),
+            rules,
+            catalog: crate::sim::catalog(),
+            executor: Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
+            registration: Rc::new(SimulatedRegistration::new(world, clock.clone())),
+            limit: None,
+            seed: rand::random(),
+        };
+        let (events, _) = broadcast::channel::<Event>(4096);
+        let mut log = events.subscribe();
+        actix::spawn(async move {
+            while let Ok(event) = log.recv().await {
+                tracing::info!(event = ?event, "event");
+            }
+        });
+        crate::app::start(parts, node_views, events);
+        actix::spawn(async {
+            shutdown_signal().await;
+            tracing::info!("stopping: every transition is already persisted");
+            actix::System::current().stop();
+        });
+    });
+    system.run().map_err(|e| anyhow::anyhow!("the actor system failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the validator");
+                return ctrl_c.await.unwrap_or(());
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}

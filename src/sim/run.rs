@@ -1,0 +1,156 @@
+//! One whole simulation: the store prepared (identity, fleet, balances), the actors started on a
+//! paused tokio clock, run until every tournament has ended, then the report read back. Used by
+//! `simulate`, the tests and the load benchmark.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use super::{Behaviour, NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crate::actors::Event;
+use crate::clock::VirtualClock;
+use crate::domain::rules::Rules;
+use crate::domain::{Coldkey, LedgerKind};
+use crate::report::Report;
+use crate::store::{Gpu, LedgerEvent, Store, StoreError, TrainerNode};
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimRun {
+    pub miners: usize,
+    pub seed: u64,
+    /// A SQLite file (resumable); in memory when `None`.
+    pub db: Option<PathBuf>,
+    pub nodes: NodeSpec,
+    /// The spec as given, recorded to recognise the same simulation on resume.
+    pub nodes_spec: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("the database holds another simulation ({0}); run with the same options or another --db")]
+    OtherSimulation(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the actor system failed: {0}")]
+    System(String),
+}
+
+/// How the run went, beside the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInfo {
+    pub resumed: bool,
+    pub database: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+}
+
+/// Every simulated miner that can pay gets this much, once.
+const SIM_CREDIT_RAO: i64 = 10_000_000_000;
+
+/// Runs the simulation to its end; `observe` sees every event as it happens.
+pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) -> Result<(Report, RunInfo), SimError> {
+    let url = opts.db.as_ref().map_or_else(|| "sqlite::memory:".to_owned(), |p| format!("sqlite://{}", p.display()));
+    let store = Arc::new(Store::open(&url)?);
+    store.migrate()?;
+    let world = Arc::new(SimWorld::new(SimSettings { miners: opts.miners, seed: opts.seed, ..SimSettings::default() }));
+    let identity = json!({ "seed": opts.seed, "miners": opts.miners, "nodes": opts.nodes_spec }).to_string();
+    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_default();
+    let resumed = prepare(&store, &world, &opts.nodes, &identity, origin)?;
+    let started_at = store.last_transition_at()?.unwrap_or(origin);
+    let node_views = crate::app::node_views(&store)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build();
+    let runtime = runtime.map_err(|e| SimError::System(e.to_string()))?;
+    let runner = actix::System::with_tokio_rt(move || runtime);
+    let (events, _) = broadcast::channel::<Event>(65_536);
+    let parts_store = store.clone();
+    let rules_for_run = rules.clone();
+    let seed = opts.seed;
+    runner.block_on(async move {
+        let clock = Arc::new(VirtualClock::starting_at(started_at));
+        let parts = crate::app::Parts {
+            store: parts_store,
+            clock: clock.clone(),
+            rules: rules_for_run,
+            catalog: super::catalog(),
+            executor: Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
+            registration: Rc::new(SimulatedRegistration::new(world, clock.clone())),
+            limit: Some(1),
+            seed,
+        };
+        let mut receiver = events.subscribe();
+        let mut observe = observe;
+        actix::spawn(async move {
+            while let Ok(event) = receiver.recv().await {
+                observe(&event);
+            }
+        });
+        crate::app::start(parts, node_views, events.clone());
+    });
+    runner.run().map_err(|e| SimError::System(e.to_string()))?;
+
+    let ended_at = store.last_transition_at()?.unwrap_or(started_at);
+    let report = crate::report::build(&store, &rules.house_hotkey, &rules.weights, ended_at)?;
+    Ok((report, RunInfo { resumed, database: store.url().to_owned(), started_at, ended_at }))
+}
+
+/// Records the simulation's identity, trainer nodes and miner balances once. Returns whether the
+/// database already held this simulation; a database holding another one is refused.
+fn prepare(
+    store: &Store,
+    world: &SimWorld,
+    nodes: &NodeSpec,
+    identity: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, SimError> {
+    match store.get_meta("simulation")? {
+        Some(stored) if stored == identity => return Ok(true),
+        Some(stored) => return Err(SimError::OtherSimulation(stored)),
+        None => {}
+    }
+    store.transaction(|tx| {
+        for view in nodes.views() {
+            tx.upsert_node(&TrainerNode {
+                id: view.id.clone(),
+                address: "simulated".into(),
+                fenced: false,
+                last_seen: None,
+                created_at: at,
+                gpus: view
+                    .gpus
+                    .iter()
+                    .map(|g| Gpu {
+                        index: g.index,
+                        class: g.class,
+                        model_name: format!("{} (simulated)", g.class),
+                        vram_gb: 80,
+                        holder: None,
+                    })
+                    .collect(),
+            })?;
+        }
+        for miner in world.miners.iter().filter(|m| m.behaviour != Behaviour::NoFee) {
+            tx.record_ledger_event(&credit(&miner.coldkey, at))?;
+        }
+        tx.set_meta("simulation", identity, at)
+    })?;
+    Ok(false)
+}
+
+fn credit(coldkey: &Coldkey, at: DateTime<Utc>) -> LedgerEvent {
+    LedgerEvent {
+        coldkey: coldkey.clone(),
+        kind: LedgerKind::Credit,
+        amount_rao: SIM_CREDIT_RAO,
+        tournament_id: None,
+        hotkey: None,
+        reference: Some("simulated transfer".into()),
+        idempotency_key: format!("sim-credit/{coldkey}"),
+        created_at: at,
+    }
+}
