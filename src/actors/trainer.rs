@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::Runtime;
 use super::events::Event;
@@ -60,7 +61,14 @@ impl Actor for TrainerActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let (rt, template, training) = (self.rt.clone(), self.template.clone(), self.training.clone());
-        ctx.spawn(drive_until_final(rt, template, training).into_actor(self).map(|training, act, ctx| {
+        let span = tracing::info_span!(
+            "training",
+            tournament = %template.job.tournament_id,
+            task = %training.task_id,
+            hotkey = %training.hotkey
+        );
+        let drive = drive_until_final(rt, template, training).instrument(span);
+        ctx.spawn(drive.into_actor(self).map(|training, act, ctx| {
             act.owner.do_send(TrainingEnded { training });
             ctx.stop();
         }));
@@ -110,6 +118,7 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
             node: placement.node_id.clone(),
             at: rt.clock.now(),
         });
+        tracing::info!(attempt, node = %placement.node_id, gpus = ?placement.gpu_indices, "attempt started");
         let outcome = rt.executor.run(job).await;
         training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
         rt.broker.do_send(ReleaseGpus { key: key(&training) });
@@ -281,6 +290,7 @@ async fn finish(
         updated_at: at,
         ..training
     };
+    tracing::info!(status = %done.status, attempts = done.attempts, reason = ?done.failure_reason, "attempt ended");
     let _ = rt.events.send(Event::TrainingEnded {
         id: template.job.tournament_id.clone(),
         task: done.task_id.clone(),

@@ -101,7 +101,7 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
 
 /// Records the simulation's identity, trainer nodes and miner balances once. Returns whether the
 /// database already held this simulation; a database holding another one is refused.
-fn prepare(
+pub fn prepare(
     store: &Store,
     world: &SimWorld,
     nodes: &NodeSpec,

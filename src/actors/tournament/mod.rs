@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use actix::prelude::*;
+use tracing::Instrument;
 
 use super::Runtime;
 use super::trainer::{JobTemplate, TrainerActor, TrainingEnded};
@@ -62,10 +63,13 @@ impl TournamentActor {
 
     fn step_boxed(&mut self, ctx: &mut Context<Self>, work: Step) {
         let (db, id) = (self.rt.db.clone(), self.id.clone());
+        let round = self.snapshot.as_ref().and_then(|s| s.rounds.last()).map_or(0, |r| r.round.round.number);
+        let span = tracing::info_span!("tournament", id = %self.id, round);
         let fut = async move {
             work.await?;
             db.run(move |s| s.tournament_snapshot(&id)).await
-        };
+        }
+        .instrument(span);
         ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {
             Ok(snapshot) => {
                 act.snapshot = Some(snapshot);
@@ -103,7 +107,8 @@ impl TournamentActor {
         }
         let Some(snapshot) = &self.snapshot else { return };
         self.registering = true;
-        let fut = steps::registration(self.rt.clone(), snapshot.tournament.clone());
+        let span = tracing::info_span!("tournament", id = %self.id, round = 0);
+        let fut = steps::registration(self.rt.clone(), snapshot.tournament.clone()).instrument(span);
         let (db, id) = (self.rt.db.clone(), self.id.clone());
         let fut = async move {
             fut.await?;

@@ -64,6 +64,7 @@ pub async fn registration(rt: Rc<Runtime>, tournament: Tournament) -> Result<(),
             })
         })
         .await?;
+    tracing::info!(admitted = summary.admitted, rejected = summary.rejected, "registration attempt");
     let _ = rt.events.send(Event::RegistrationEnded {
         id: tournament.id.clone(),
         admitted: summary.admitted,
@@ -161,6 +162,12 @@ pub async fn decide_round(
             })
         })
         .await?;
+    tracing::info!(
+        round = r_number(&round),
+        winners = outcome.winners.len(),
+        eliminated = outcome.eliminated.len(),
+        "round decided"
+    );
     let _ = rt.events.send(Event::RoundDecided {
         id: t.id.clone(),
         round: round.round.round.number,
@@ -220,8 +227,13 @@ fn insert_step(
     }
 }
 
+fn r_number(round: &crate::store::RoundSnapshot) -> u32 {
+    round.round.round.number
+}
+
 fn announce_round(rt: &Runtime, t: &Tournament, new: &NewRound, at: chrono::DateTime<chrono::Utc>) {
     let r = &new.round.round;
+    tracing::info!(round = r.number, kind = %r.kind, is_final = r.is_final, tasks = new.tasks.len(), "round started");
     let players = new.round.groups.iter().map(|g| g.members.len()).sum::<usize>() + new.round.pairs.len() * 2;
     let _ = rt.events.send(Event::RoundStarted {
         id: t.id.clone(),

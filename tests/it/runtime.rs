@@ -1,0 +1,106 @@
+//! The actor runtime through its library API: a training that was running when the process stopped,
+//! and that the executor cannot see any more, is counted as a lost run under the retry rules, never
+//! dropped and never run beyond the policy.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crucible::actors::Event;
+use crucible::clock::VirtualClock;
+use crucible::domain::TrainingStatus;
+use crucible::domain::rules::Rules;
+use crucible::exec::{Executor, RunFuture, TrainingJob};
+use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crucible::store::Store;
+
+/// Runs like the simulated executor but has forgotten every run started before it existed.
+struct Forgetful(SimulatedExecutor);
+
+impl Executor for Forgetful {
+    fn name(&self) -> &'static str {
+        "forgetful"
+    }
+    fn run(&self, job: TrainingJob) -> RunFuture {
+        self.0.run(job)
+    }
+    fn reattach(&self, _: TrainingJob, _: DateTime<Utc>) -> Option<RunFuture> {
+        None
+    }
+}
+
+/// Runs the runtime on `store` until `stop_after` trainings have started (or to the end).
+fn run(store: &Arc<Store>, forgetful: bool, stop_after: Option<usize>) {
+    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 9, ..SimSettings::default() }));
+    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    crucible::sim::run::prepare(store, &world, &NodeSpec::default(), "runtime-test", origin).unwrap();
+    let started_at = store.last_transition_at().unwrap().unwrap_or(origin);
+    let nodes = crucible::app::node_views(store).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let system = actix::System::with_tokio_rt(move || runtime);
+    let store = store.clone();
+    system.block_on(async move {
+        let clock = Arc::new(VirtualClock::starting_at(started_at));
+        let simulated = SimulatedExecutor::new(world.clone(), clock.clone());
+        let executor: Rc<dyn Executor> = if forgetful { Rc::new(Forgetful(simulated)) } else { Rc::new(simulated) };
+        let parts = crucible::app::Parts {
+            store,
+            clock: clock.clone(),
+            rules: Rules::default(),
+            catalog: crucible::sim::catalog(),
+            executor,
+            registration: Rc::new(SimulatedRegistration::new(world, clock)),
+            limit: Some(1),
+            seed: 9,
+        };
+        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
+        let mut receiver = events.subscribe();
+        let starts = Rc::new(Cell::new(0));
+        actix::spawn(async move {
+            while let Ok(event) = receiver.recv().await {
+                if matches!(event, Event::TrainingStarted { .. }) {
+                    starts.set(starts.get() + 1);
+                    if Some(starts.get()) == stop_after {
+                        actix::System::current().stop();
+                    }
+                }
+            }
+        });
+        crucible::app::start(parts, nodes, events);
+    });
+    system.run().unwrap();
+}
+
+#[test]
+fn a_run_lost_in_a_restart_costs_an_attempt_and_the_tournament_still_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("r.db").display())).unwrap());
+    store.migrate().unwrap();
+    run(&store, false, Some(6));
+    let running: Vec<_> = store
+        .list_tournaments(None)
+        .unwrap()
+        .iter()
+        .flat_map(|t| store.tournament_snapshot(&t.id).unwrap().rounds)
+        .flat_map(|r| r.tasks)
+        .flat_map(|t| t.trainings)
+        .filter(|t| t.status == TrainingStatus::Training)
+        .collect();
+    assert!(!running.is_empty(), "the first process stopped with trainings running");
+
+    run(&store, true, None);
+    for t in store.list_tournaments(None).unwrap() {
+        assert_eq!(t.status, crucible::domain::TournamentStatus::Completed, "{}", t.id);
+    }
+    for was_running in running {
+        let attempts = store.attempts(&was_running.task_id, &was_running.hotkey).unwrap();
+        let first = &attempts[0];
+        assert!(first.reason.as_deref().is_some_and(|r| r.starts_with("lost:")), "{first:?}");
+        let training = store.get_training(&was_running.task_id, &was_running.hotkey).unwrap();
+        assert!(training.status.is_finished());
+        assert!(training.attempts <= 2 && attempts.len() <= 2, "{training:?} {attempts:?}");
+    }
+    // No GPU is left held once everything has ended.
+    assert!(store.list_nodes().unwrap().iter().flat_map(|n| &n.gpus).all(|g| g.holder.is_none()));
+}
