@@ -19,8 +19,25 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
+    pub validator: ValidatorSettings,
     pub simulation: SimulationSettings,
     pub rules: Rules,
+}
+
+/// Which backends `validator` uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorSettings {
+    /// Where trainings run: `simulated` (the local Docker and remote trainer-node executors come next).
+    pub executor: Backend,
+    /// Who answers registration: `simulated` (signed HTTP pings to real miners come next).
+    pub registration: Backend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Simulated,
 }
 
 /// The simulated backends `validator` uses until the real executor and registration land.
@@ -115,6 +132,7 @@ impl Default for Settings {
         Settings {
             database: DatabaseSettings { url: "sqlite://crucible.db".into() },
             log: LogSettings { format: LogFormat::Text, filter: "info".into() },
+            validator: ValidatorSettings { executor: Backend::Simulated, registration: Backend::Simulated },
             simulation: SimulationSettings { miners: 32, seed: 1, nodes: "4x8H100,2x4A100".into() },
             rules: Rules::default(),
         }

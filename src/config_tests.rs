@@ -68,3 +68,10 @@ fn a_missing_config_file_is_named() {
     let err = Settings::load_with_env(Some(Path::new("/nonexistent/crucible.toml")), Env::prefixed("X_")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/crucible.toml"), "{err}");
 }
+
+#[test]
+fn an_unknown_backend_is_named() {
+    let f = file("[validator]\nexecutor = \"kubernetes\"\n");
+    let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
+    assert!(err.contains("validator.executor") && err.contains("kubernetes"), "{err}");
+}

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use super::CliError;
 use crate::actors::Event;
 use crate::clock::WallClock;
-use crate::config::{LogFormat, Settings};
+use crate::config::{Backend, LogFormat, Settings};
 use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::store::{Gpu, Store, TrainerNode};
 
@@ -64,6 +64,8 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     }
     let node_views = crate::app::node_views(&store).map_err(anyhow::Error::from)?;
     let rules = settings.rules.clone();
+    let backends = settings.validator.clone();
+    tracing::info!(executor = ?backends.executor, registration = ?backends.registration, "backends");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
     let system = actix::System::with_tokio_rt(move || runtime);
     system.block_on(async move {
@@ -73,8 +75,12 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             clock: clock.clone(),
             rules,
             catalog: crate::sim::catalog(),
-            executor: Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
-            registration: Rc::new(SimulatedRegistration::new(world, clock.clone())),
+            executor: match backends.executor {
+                Backend::Simulated => Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
+            },
+            registration: match backends.registration {
+                Backend::Simulated => Rc::new(SimulatedRegistration::new(world, clock.clone())),
+            },
             limit: None,
             seed: rand::random(),
         };
