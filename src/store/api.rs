@@ -1,6 +1,7 @@
 //! The [`Store`] methods: each runs the [`Tx`] operation of the same name, writes in their own
-//! transaction and reads on a pooled connection. To write several things atomically (group commit),
-//! use [`Store::transaction`] and call the operations on the [`Tx`] instead.
+//! transaction, reads on a pooled connection, and whole-tournament reads in one read transaction. To
+//! write several things atomically (group commit), use [`Store::transaction`] and call the operations
+//! on the [`Tx`] instead.
 //!
 //! Every method blocks: call it off the event loop.
 
@@ -28,11 +29,6 @@ macro_rules! delegate {
 }
 
 delegate! { transaction:
-    fn set_meta(&self, key: &str, value: &str, at: DateTime<Utc>) -> ();
-    fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
-    fn set_gpu_holders(&self, node_id: &str, indices: &[u32], holder: Option<&str>, cause: &str, at: DateTime<Utc>) -> ();
-    fn tournament_snapshot(&self, id: &TournamentId) -> TournamentSnapshot;
-    fn export_bundle(&self, house: &Hotkey, at: DateTime<Utc>) -> ResultsBundle;
     fn insert_tournament(&self, tournament: &Tournament) -> ();
     fn set_tournament_status(&self, id: &TournamentId, change: &StatusChange<TournamentStatus>) -> ();
     fn set_tournament_result(&self, id: &TournamentId, winner: &Hotkey, winning_performance_difference: f64) -> ();
@@ -52,14 +48,15 @@ delegate! { transaction:
     fn set_node_fenced(&self, id: &str, fenced: bool, cause: &str, at: DateTime<Utc>) -> ();
     fn touch_node(&self, id: &str, at: DateTime<Utc>) -> ();
     fn set_gpu_holder(&self, node_id: &str, index: u32, holder: Option<&str>) -> ();
+    fn set_gpu_holders(&self, node_id: &str, indices: &[u32], holder: Option<&str>, cause: &str, at: DateTime<Utc>) -> ();
     fn upsert_miner(&self, miner: &Miner) -> ();
     fn remove_miner(&self, hotkey: &Hotkey) -> bool;
     fn record_ledger_event(&self, event: &LedgerEvent) -> LedgerOutcome;
+    fn set_meta(&self, key: &str, value: &str, at: DateTime<Utc>) -> ();
+    fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
 }
 
 delegate! { read:
-    fn get_meta(&self, key: &str) -> Option<String>;
-    fn last_transition_at(&self) -> Option<DateTime<Utc>>;
     fn get_tournament(&self, id: &TournamentId) -> Tournament;
     fn list_tournaments(&self, kind: Option<TournamentType>) -> Vec<Tournament>;
     fn unfinished_tournaments(&self) -> Vec<Tournament>;
@@ -83,4 +80,11 @@ delegate! { read:
     fn ledger_events(&self, coldkey: &Coldkey) -> Vec<LedgerEntry>;
     fn find_ledger_event(&self, idempotency_key: &str) -> Option<LedgerEntry>;
     fn transitions(&self, kind: EntityKind, entity_id: &str) -> Vec<Transition>;
+    fn last_transition_at(&self) -> Option<DateTime<Utc>>;
+    fn get_meta(&self, key: &str) -> Option<String>;
+}
+
+delegate! { read_consistent:
+    fn tournament_snapshot(&self, id: &TournamentId) -> TournamentSnapshot;
+    fn export_bundle(&self, house: &Hotkey, at: DateTime<Utc>) -> ResultsBundle;
 }

@@ -141,6 +141,31 @@ pub(crate) fn write_transaction<T>(
         AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         AnyConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
     }
+    finish(conn, work)
+}
+
+/// Runs read-only `work` in a transaction that sees one consistent state of the database, without
+/// blocking writers. PostgreSQL: `REPEATABLE READ READ ONLY` (under its default `READ COMMITTED` each
+/// statement would see a newer state). SQLite: a deferred `BEGIN`, whose snapshot is taken at the first
+/// read and kept until the end, and which takes no write lock.
+pub(crate) fn read_transaction<T>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match conn {
+        AnyConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+        AnyConnection::Postgresql(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?
+        }
+    }
+    finish(conn, work)
+}
+
+/// Runs `work` in the transaction just begun: commits on `Ok`, rolls back on `Err`.
+fn finish<T>(
+    conn: &mut AnyConnection,
+    work: impl FnOnce(&mut AnyConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     match work(conn) {
         Ok(value) => {
             AnyConnection::commit_transaction(conn)?;

@@ -12,11 +12,14 @@
 //! database: call it from a `SyncArbiter` of DB workers or `web::block`, never inline in an actor.
 //!
 //! Group commit: [`Store::transaction`] hands out a [`Tx`] carrying every operation of the store, so
-//! many transitions can be written in one transaction.
+//! many transitions can be written in one transaction. Whole-tournament reads
+//! ([`Store::tournament_snapshot`], [`Store::export_bundle`]) run in one read transaction, so they see
+//! one consistent state.
 
 mod api;
 mod connection;
 mod convert;
+mod export;
 mod ledger;
 mod meta;
 mod miners;
@@ -231,6 +234,13 @@ impl Store {
     fn read<T>(&self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
         work(&mut Tx { conn: &mut conn })
+    }
+
+    /// Runs read-only `work` in one transaction that sees a single consistent state of the database
+    /// (and does not block writers).
+    fn read_consistent<T>(&self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        connection::read_transaction(&mut conn, |c| work(&mut Tx { conn: c }))
     }
 
     /// Checks that the database answers (for readiness probes).

@@ -1,5 +1,7 @@
 //! Trainer nodes and their GPU slots: class, holder, fenced or not (tournament-rules.md §6).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -179,6 +181,33 @@ impl Tx<'_> {
             diesel::update(gpus::table.find((node_id, index_db))).set(gpus::holder.eq(holder)).execute(self.conn)?;
         if changed == 0 {
             return Err(StoreError::not_found("GPU", format!("{node_id}#{index}")));
+        }
+        Ok(())
+    }
+
+    /// Sets (or clears, with `None`) the holder of several GPUs of one node, and logs one
+    /// [`EntityKind::Gpu`] event per GPU, in index order: `reserved` or `free`, with `cause`. Every GPU
+    /// is checked first, so a missing one is `NotFound` with nothing changed or logged, even inside a
+    /// caller's transaction. A repeated index counts once.
+    pub fn set_gpu_holders(
+        &mut self,
+        node_id: &str,
+        indices: &[u32],
+        holder: Option<&str>,
+        cause: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let wanted: BTreeSet<u32> = indices.iter().copied().collect();
+        let db_indices: Vec<i32> = wanted.iter().map(|&i| signed("gpu_index", i)).collect::<Result<_, _>>()?;
+        let of_node = gpus::table.filter(gpus::node_id.eq(node_id)).filter(gpus::gpu_index.eq_any(&db_indices));
+        let existing: Vec<i32> = of_node.clone().select(gpus::gpu_index).load(self.conn)?;
+        if let Some((missing, _)) = wanted.iter().zip(&db_indices).find(|(_, db)| !existing.contains(db)) {
+            return Err(StoreError::not_found("GPU", format!("{node_id}#{missing}")));
+        }
+        diesel::update(of_node).set(gpus::holder.eq(holder)).execute(self.conn)?;
+        let status = if holder.is_some() { "reserved" } else { "free" };
+        for &index in &wanted {
+            log(self.conn, EntityKind::Gpu, &EntityKind::gpu_id(node_id, index), None, status, cause, at)?;
         }
         Ok(())
     }

@@ -188,6 +188,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    meta (key) {
+        key -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(groups -> rounds (round_id));
 diesel::joinable!(pairs -> rounds (round_id));
@@ -209,12 +217,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     coldkey_balances,
     ledger_events,
     transitions,
+    meta,
 );
-
-diesel::table! {
-    meta (key) {
-        key -> Text,
-        value -> Text,
-        updated_at -> Timestamp,
-    }
-}

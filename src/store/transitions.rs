@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use diesel::result::QueryResult;
 
 use super::connection::AnyConnection;
-use super::convert::{from_db, parse, to_db};
+use super::convert::{from_db, from_db_opt, parse, to_db};
 use super::schema::transitions;
 use super::{StoreError, Tx};
 use crate::domain::{Hotkey, RoundStatus, TaskId, TournamentStatus, TrainingStatus};
@@ -25,7 +25,9 @@ pub enum EntityKind {
     Task,
     Training,
     Node,
+    /// One GPU slot, logged as `<node_id>/<index>` (see [`EntityKind::gpu_id`]): placements and releases.
     Gpu,
+    /// A registration attempt of a tournament (events only, no table of its own).
     Registration,
 }
 
@@ -55,6 +57,11 @@ impl EntityKind {
     /// The entity id under which a (task, hotkey) training is logged: `<task_id>/<hotkey>`.
     pub fn training_id(task: &TaskId, hotkey: &Hotkey) -> String {
         format!("{task}/{hotkey}")
+    }
+
+    /// The entity id under which a GPU slot is logged: `<node_id>/<index>`.
+    pub fn gpu_id(node_id: &str, index: u32) -> String {
+        format!("{node_id}/{index}")
     }
 }
 
@@ -179,6 +186,27 @@ pub(crate) fn apply_change<S: StatusText>(
 }
 
 impl Tx<'_> {
+    /// Appends one entry to the log without changing any other table (`from_status` is `None`): for
+    /// events of entities without a status column (registration attempts, GPU placements) that a
+    /// restarted process reads back to re-derive its timers.
+    pub fn log_event(
+        &mut self,
+        kind: EntityKind,
+        entity_id: &str,
+        status: &str,
+        cause: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        log(self.conn, kind, entity_id, None, status, cause, at)
+    }
+
+    /// The latest `at` of the whole log (`None` when it is empty): where a simulation resumes its
+    /// virtual clock.
+    pub fn last_transition_at(&mut self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let latest = transitions::table.select(diesel::dsl::max(transitions::at)).first(self.conn)?;
+        Ok(from_db_opt(latest))
+    }
+
     /// The log of one entity, oldest first.
     pub fn transitions(&mut self, kind: EntityKind, entity_id: &str) -> Result<Vec<Transition>, StoreError> {
         let rows = transitions::table

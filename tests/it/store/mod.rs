@@ -5,7 +5,11 @@
 #[macro_use]
 pub mod support;
 
+mod events;
+mod export;
+mod history;
 mod ledger;
+mod meta;
 mod miners;
 mod nodes;
 mod open;

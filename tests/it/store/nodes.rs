@@ -55,4 +55,55 @@ fn fencing_is_logged_once_and_gpu_holders_change(store: &Store) {
     assert!(matches!(store.set_node_fenced("node-z", true, "x", t(1)), Err(StoreError::NotFound { .. })));
 }
 
-on_both_backends!(nodes_and_their_gpus_round_trip, fencing_is_logged_once_and_gpu_holders_change);
+fn holders(store: &Store, node: &str) -> Vec<Option<String>> {
+    store.get_node(node).unwrap().gpus.into_iter().map(|g| g.holder).collect()
+}
+
+fn gpu_holders_are_set_and_freed_together_and_each_gpu_is_logged(store: &Store) {
+    store.upsert_node(&node("node-a", 4)).unwrap();
+    let (first, placed) = (Some("task-1/5Sim".to_owned()), Some("task-7/5Sim7".to_owned()));
+    store.set_gpu_holders("node-a", &[2, 1], placed.as_deref(), "placed task-7/5Sim7", t(10)).unwrap();
+    assert_eq!(holders(store, "node-a"), vec![first.clone(), placed.clone(), placed.clone(), None]);
+    store.set_gpu_holders("node-a", &[2, 0], None, "task-7/5Sim7 finished", t(20)).unwrap();
+    assert_eq!(holders(store, "node-a"), vec![None, placed, None, None]);
+
+    let log = |index: u32| -> Vec<_> {
+        let entries = store.transitions(EntityKind::Gpu, &EntityKind::gpu_id("node-a", index)).unwrap();
+        entries.into_iter().map(|e| (e.from_status, e.to_status, e.cause, e.at)).collect()
+    };
+    let entry = |status: &str, cause: &str, at| (None, status.to_owned(), cause.to_owned(), at);
+    assert_eq!(log(0), vec![entry("free", "task-7/5Sim7 finished", t(20))]);
+    assert_eq!(log(1), vec![entry("reserved", "placed task-7/5Sim7", t(10))]);
+    assert_eq!(
+        log(2),
+        vec![entry("reserved", "placed task-7/5Sim7", t(10)), entry("free", "task-7/5Sim7 finished", t(20))]
+    );
+    assert_eq!(log(3), vec![]);
+}
+
+fn a_missing_gpu_fails_set_gpu_holders_and_changes_nothing(store: &Store) {
+    store.upsert_node(&node("node-a", 2)).unwrap();
+    store.upsert_node(&node("node-b", 4)).unwrap();
+    let before = store.list_nodes().unwrap();
+
+    // GPU 3 exists, but on node-b.
+    let missing = store.set_gpu_holders("node-a", &[0, 1, 3], Some("task-9/5Sim9"), "placed", t(1));
+    assert!(matches!(missing, Err(StoreError::NotFound { entity: "GPU", ref id }) if id == "node-a#3"), "{missing:?}");
+    let no_node = store.set_gpu_holders("node-z", &[0], None, "released", t(1));
+    assert!(matches!(no_node, Err(StoreError::NotFound { .. })), "{no_node:?}");
+    // Atomic even when the caller's transaction goes on and commits.
+    let failed_inside = store
+        .transaction(|tx| Ok(tx.set_gpu_holders("node-a", &[1, 5], Some("task-9/5Sim9"), "placed", t(2)).is_err()))
+        .unwrap();
+    assert!(failed_inside);
+
+    assert_eq!(store.list_nodes().unwrap(), before);
+    assert_eq!(store.last_transition_at().unwrap(), None, "nothing was logged");
+}
+
+on_both_backends!(
+    nodes_and_their_gpus_round_trip,
+    fencing_is_logged_once_and_gpu_holders_change,
+    gpu_holders_are_set_and_freed_together_and_each_gpu_is_logged,
+    a_missing_gpu_fails_set_gpu_holders_and_changes_nothing,
+);

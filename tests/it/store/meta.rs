@@ -1,0 +1,18 @@
+use crucible::store::Store;
+
+use super::support::t;
+
+fn a_meta_value_is_upserted_and_read_back(store: &Store) {
+    assert_eq!(store.get_meta("sim.clock").unwrap(), None);
+    store.set_meta("sim.clock", "2026-11-25T12:00:00Z", t(0)).unwrap();
+    store.set_meta("sim.seed", "42", t(0)).unwrap();
+    assert_eq!(store.get_meta("sim.clock").unwrap().as_deref(), Some("2026-11-25T12:00:00Z"));
+
+    store.set_meta("sim.clock", "2026-11-26T08:30:00Z", t(5)).unwrap();
+    assert_eq!(store.get_meta("sim.clock").unwrap().as_deref(), Some("2026-11-26T08:30:00Z"));
+    assert_eq!(store.get_meta("sim.seed").unwrap().as_deref(), Some("42"));
+    store.set_meta("sim.seed", "", t(6)).unwrap();
+    assert_eq!(store.get_meta("sim.seed").unwrap().as_deref(), Some(""));
+}
+
+on_both_backends!(a_meta_value_is_upserted_and_read_back);
