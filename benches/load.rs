@@ -24,7 +24,14 @@ fn main() {
         "miners", "trainings", "events", "wall (s)", "trainings/s", "virtual (hours)"
     );
     for miners in sizes {
-        let opts = SimRun { miners, seed: 42, db: None, nodes: nodes.clone(), nodes_spec: nodes_spec.into() };
+        let opts = SimRun {
+            miners,
+            seed: 42,
+            db: None,
+            nodes: nodes.clone(),
+            nodes_spec: nodes_spec.into(),
+            shares: Default::default(),
+        };
         let (trainings, events) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
         let (t, e) = (trainings.clone(), events.clone());
         let began = Instant::now();

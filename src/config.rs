@@ -48,6 +48,8 @@ pub struct SimulationSettings {
     pub seed: u64,
     /// The simulated fleet, e.g. `4x8H100,2x4A100`.
     pub nodes: String,
+    /// How often simulated miners and runs misbehave.
+    pub shares: crate::sim::Shares,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +119,7 @@ impl Settings {
         if let Err(e) = crate::sim::NodeSpec::parse(&self.simulation.nodes) {
             problems.push(format!("simulation.nodes: {e}"));
         }
+        problems.extend(self.simulation.shares.validate());
         if self.simulation.miners == 0 {
             problems.push("simulation.miners: must be at least 1".into());
         }
@@ -133,7 +136,12 @@ impl Default for Settings {
             database: DatabaseSettings { url: "sqlite://crucible.db".into() },
             log: LogSettings { format: LogFormat::Text, filter: "info".into() },
             validator: ValidatorSettings { executor: Backend::Simulated, registration: Backend::Simulated },
-            simulation: SimulationSettings { miners: 32, seed: 1, nodes: "4x8H100,2x4A100".into() },
+            simulation: SimulationSettings {
+                miners: 32,
+                seed: 1,
+                nodes: "4x8H100,2x4A100".into(),
+                shares: crate::sim::Shares::default(),
+            },
             rules: Rules::default(),
         }
     }

@@ -38,8 +38,14 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
     if args.miners == 0 {
         return Err(CliError::Usage("--miners must be at least 1".into()));
     }
-    let opts =
-        SimRun { miners: args.miners, seed: args.seed, db: args.db.clone(), nodes, nodes_spec: args.nodes.clone() };
+    let opts = SimRun {
+        miners: args.miners,
+        seed: args.seed,
+        db: args.db.clone(),
+        nodes,
+        nodes_spec: args.nodes.clone(),
+        shares: settings.simulation.shares.clone(),
+    };
     let mut progress = Progress::new(std::io::stdout().is_terminal());
     println!("simulating {} miners (seed {}) on {}", args.miners, args.seed, args.nodes);
     let (report, info) =

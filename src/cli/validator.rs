@@ -36,7 +36,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
 
     let sim = &settings.simulation;
     let nodes = NodeSpec::parse(&sim.nodes).map_err(|e| CliError::Usage(format!("simulation.nodes: {e}")))?;
-    let world = Arc::new(SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, ..SimSettings::default() }));
+    let world = Arc::new(SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, shares: sim.shares.clone() }));
     if store.list_nodes().map_err(anyhow::Error::from)?.is_empty() {
         let now = chrono::Utc::now();
         for view in nodes.views() {

@@ -32,13 +32,14 @@ impl SimulatedExecutor {
 
     /// The fate of an attempt, decided by the seed alone.
     pub fn fate(&self, job: &TrainingJob) -> Fate {
-        let s = &self.world.settings;
+        let s = &self.world.settings.shares;
         let key = format!("{}/{}/{}", job.task_id, job.hotkey, job.attempt);
         // Whole seconds, so times stored at microsecond precision replay exactly after a restart.
         let whole = |secs: f64| Duration::from_secs(secs.max(1.0).round() as u64);
         let limit = whole(job.hours_to_complete * 3600.0);
-        let roll = unit(s.seed, &format!("fate/{key}"));
-        let share = 0.3 + 0.65 * unit(s.seed, &format!("duration/{key}"));
+        let seed = self.world.settings.seed;
+        let roll = unit(seed, &format!("fate/{key}"));
+        let share = 0.3 + 0.65 * unit(seed, &format!("duration/{key}"));
         let ran = whole(limit.as_secs_f64() * share);
         let output = format!("/app/checkpoints/{}/{}", job.task_id, job.expected_repo_name);
         let failed = |duration, reason: String| Fate { duration, outcome: RunOutcome::Failed { reason } };

@@ -47,22 +47,27 @@ pub struct SimMiner {
 pub struct SimSettings {
     pub miners: usize,
     pub seed: u64,
-    /// Shares of miners that misbehave at registration, each in [0, 1].
+    pub shares: Shares,
+}
+
+/// How often simulated things go wrong (`[simulation.shares]` in the configuration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shares {
+    /// Shares of miners that misbehave at registration; together at most 1.
     pub timeout_share: f64,
     pub garbage_share: f64,
     pub no_fee_share: f64,
     pub bad_repo_share: f64,
-    /// Probabilities per attempt.
+    /// Probabilities per attempt; together at most 1.
     pub crash_rate: f64,
     pub hang_rate: f64,
     pub no_output_rate: f64,
 }
 
-impl Default for SimSettings {
+impl Default for Shares {
     fn default() -> Self {
         Self {
-            miners: 32,
-            seed: 1,
             timeout_share: 0.05,
             garbage_share: 0.05,
             no_fee_share: 0.05,
@@ -71,6 +76,40 @@ impl Default for SimSettings {
             hang_rate: 0.02,
             no_output_rate: 0.02,
         }
+    }
+}
+
+impl Shares {
+    /// Every problem, naming its key under `simulation.shares.`.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let fields = [
+            ("timeout_share", self.timeout_share),
+            ("garbage_share", self.garbage_share),
+            ("no_fee_share", self.no_fee_share),
+            ("bad_repo_share", self.bad_repo_share),
+            ("crash_rate", self.crash_rate),
+            ("hang_rate", self.hang_rate),
+            ("no_output_rate", self.no_output_rate),
+        ];
+        for (key, value) in fields {
+            if !(0.0..=1.0).contains(&value) {
+                problems.push(format!("simulation.shares.{key}: must be between 0 and 1"));
+            }
+        }
+        if self.timeout_share + self.garbage_share + self.no_fee_share + self.bad_repo_share > 1.0 {
+            problems.push("simulation.shares: the four registration shares together exceed 1".into());
+        }
+        if self.crash_rate + self.hang_rate + self.no_output_rate > 1.0 {
+            problems.push("simulation.shares: the three run rates together exceed 1".into());
+        }
+        problems
+    }
+}
+
+impl Default for SimSettings {
+    fn default() -> Self {
+        Self { miners: 32, seed: 1, shares: Shares::default() }
     }
 }
 
@@ -98,7 +137,7 @@ impl SimWorld {
                 let hotkey = Hotkey::synthetic(seed.wrapping_mul(1_000_003).wrapping_add(i));
                 let coldkey = Coldkey::synthetic(seed.wrapping_mul(1_000_003).wrapping_add(i) ^ 0x5eed_c01d);
                 let roll = unit(seed, &format!("behaviour/{i}"));
-                let s = &settings;
+                let s = &settings.shares;
                 let behaviour = [
                     (s.timeout_share, Behaviour::TimesOut),
                     (s.garbage_share, Behaviour::Garbage),
@@ -206,14 +245,14 @@ mod tests {
 
     #[test]
     fn behaviour_shares_are_respected() {
-        let settings = SimSettings {
-            miners: 4000,
+        let shares = Shares {
             timeout_share: 0.1,
             garbage_share: 0.2,
             no_fee_share: 0.0,
             bad_repo_share: 0.1,
-            ..SimSettings::default()
+            ..Shares::default()
         };
+        let settings = SimSettings { miners: 4000, shares, ..SimSettings::default() };
         let world = SimWorld::new(settings);
         let share = |b| world.miners.iter().filter(|m| m.behaviour == b).count() as f64 / 4000.0;
         assert!((share(Behaviour::TimesOut) - 0.1).abs() < 0.02);

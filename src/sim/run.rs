@@ -28,6 +28,7 @@ pub struct SimRun {
     pub nodes: NodeSpec,
     /// The spec as given, recorded to recognise the same simulation on resume.
     pub nodes_spec: String,
+    pub shares: super::Shares,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +58,10 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
     let url = opts.db.as_ref().map_or_else(|| "sqlite::memory:".to_owned(), |p| format!("sqlite://{}", p.display()));
     let store = Arc::new(Store::open(&url)?);
     store.migrate()?;
-    let world = Arc::new(SimWorld::new(SimSettings { miners: opts.miners, seed: opts.seed, ..SimSettings::default() }));
-    let identity = json!({ "seed": opts.seed, "miners": opts.miners, "nodes": opts.nodes_spec }).to_string();
+    let world =
+        Arc::new(SimWorld::new(SimSettings { miners: opts.miners, seed: opts.seed, shares: opts.shares.clone() }));
+    let identity = json!({ "seed": opts.seed, "miners": opts.miners, "nodes": opts.nodes_spec, "shares": opts.shares })
+        .to_string();
     let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_default();
     let resumed = prepare(&store, &world, &opts.nodes, &identity, origin)?;
     let started_at = store.last_transition_at()?.unwrap_or(origin);

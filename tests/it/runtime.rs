@@ -104,3 +104,54 @@ fn a_run_lost_in_a_restart_costs_an_attempt_and_the_tournament_still_completes()
     // No GPU is left held once everything has ended.
     assert!(store.list_nodes().unwrap().iter().flat_map(|n| &n.gpus).all(|g| g.holder.is_none()));
 }
+
+#[test]
+fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once() {
+    use crucible::domain::{AdmissionOutcome, LedgerKind, TournamentStatus};
+    use crucible::sim::Shares;
+    use crucible::sim::run::SimRun;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cancel.db");
+    let shares =
+        Shares { no_fee_share: 0.6, timeout_share: 0.0, garbage_share: 0.0, bad_repo_share: 0.0, ..Shares::default() };
+    let opts = SimRun {
+        miners: 12,
+        seed: 3,
+        db: Some(db.clone()),
+        nodes: NodeSpec::default(),
+        nodes_spec: "default".into(),
+        shares,
+    };
+    let (report, _) = crucible::sim::run::run(&opts, &Rules::default(), |_| {}).unwrap();
+    assert!(report.tournaments.iter().all(|t| t.status == TournamentStatus::Cancelled && t.rounds.is_empty()));
+
+    let store = Store::open(&format!("sqlite://{}", db.display())).unwrap();
+    for t in store.list_tournaments(None).unwrap() {
+        let attempts = store.transitions(crucible::store::EntityKind::Registration, t.id.as_str()).unwrap();
+        assert!(attempts.len() > 40, "registration is retried every 30 minutes for 24 hours: {}", attempts.len());
+        for p in store
+            .list_participants(&t.id)
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.admission == AdmissionOutcome::Admitted && !p.is_house)
+        {
+            let coldkey = p.coldkey.unwrap();
+            let events: Vec<_> = store
+                .ledger_events(&coldkey)
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.event.tournament_id.as_ref() == Some(&t.id))
+                .collect();
+            let kinds: Vec<LedgerKind> = events.iter().map(|e| e.event.kind).collect();
+            assert_eq!(kinds, vec![LedgerKind::ParticipationFee, LedgerKind::Refund], "charged once, refunded once");
+        }
+    }
+    // Every coldkey is back to what it was credited.
+    for t in store.list_tournaments(None).unwrap() {
+        for p in store.list_participants(&t.id).unwrap().into_iter().filter_map(|p| p.coldkey) {
+            let balance = store.balance(&p).unwrap();
+            assert!(balance == 0 || balance == 10_000_000_000, "{p}: {balance}");
+        }
+    }
+}
