@@ -21,6 +21,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub validator: ValidatorSettings,
     pub simulation: SimulationSettings,
+    pub gates: crate::repo::GateRules,
     pub rules: Rules,
 }
 
@@ -120,6 +121,9 @@ impl Settings {
             problems.push(format!("simulation.nodes: {e}"));
         }
         problems.extend(self.simulation.shares.validate());
+        if self.gates.max_files == 0 || self.gates.max_repo_bytes == 0 {
+            problems.push("gates: max_files and max_repo_bytes must be positive".into());
+        }
         if self.simulation.miners == 0 {
             problems.push("simulation.miners: must be at least 1".into());
         }
@@ -142,6 +146,7 @@ impl Default for Settings {
                 nodes: "4x8H100,2x4A100".into(),
                 shares: crate::sim::Shares::default(),
             },
+            gates: crate::repo::GateRules::default(),
             rules: Rules::default(),
         }
     }

@@ -9,6 +9,7 @@
 //! * `domain`: the pure rules: ids, state machines, brackets, tasks, GPUs, scoring, weights.
 //! * `exec`: executors that run one training (simulated now; local Docker and remote nodes later).
 //! * `miners`: registration sources: who answers the registration ping and with what.
+//! * `repo`: miner repositories on disk: the gates a checkout must pass.
 //! * `report`: the report of a run, read back from the store.
 //! * `sim`: the simulated world: miners, trainer fleet, executor, evaluator, task catalog.
 //! * `store`: persistence on SQLite or PostgreSQL (diesel, embedded migrations): records, status changes
@@ -22,6 +23,7 @@ pub mod config;
 pub mod domain;
 pub mod exec;
 pub mod miners;
+pub mod repo;
 pub mod report;
 pub mod sim;
 pub mod store;
