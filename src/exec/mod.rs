@@ -5,6 +5,8 @@
 //! An executor never touches the store and never retries: the TrainerActor persists every start and end
 //! and applies the retry policy.
 
+pub mod contract;
+
 use std::future::Future;
 use std::pin::Pin;
 
