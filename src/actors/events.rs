@@ -86,3 +86,17 @@ impl Event {
         }
     }
 }
+
+/// The next event for an observer; an observer that fell behind skips what it missed (with a warning)
+/// rather than stopping. `None` once the runtime is gone.
+pub async fn next(receiver: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<Event> {
+    loop {
+        match receiver.recv().await {
+            Ok(event) => return Some(event),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "an event observer fell behind");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}

@@ -87,7 +87,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         let (events, _) = broadcast::channel::<Event>(4096);
         let mut log = events.subscribe();
         actix::spawn(async move {
-            while let Ok(event) = log.recv().await {
+            while let Some(event) = crate::actors::events::next(&mut log).await {
                 tracing::info!(event = ?event, "event");
             }
         });

@@ -89,7 +89,7 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
         let mut receiver = events.subscribe();
         let mut observe = observe;
         actix::spawn(async move {
-            while let Ok(event) = receiver.recv().await {
+            while let Some(event) = crate::actors::events::next(&mut receiver).await {
                 observe(&event);
             }
         });
