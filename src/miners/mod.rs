@@ -4,6 +4,8 @@
 //! A source only reports what each miner answered; the TournamentActor applies the rest of admission
 //! (one entry per coldkey, the fee through the ledger) against the store.
 
+pub mod directory;
+
 use std::future::Future;
 use std::pin::Pin;
 
