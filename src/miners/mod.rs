@@ -5,6 +5,7 @@
 //! (one entry per coldkey, the fee through the ledger) against the store.
 
 pub mod directory;
+pub mod http;
 
 use std::future::Future;
 use std::pin::Pin;

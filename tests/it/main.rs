@@ -2,6 +2,7 @@
 
 mod cli;
 mod layout;
+mod registration;
 mod runtime;
 mod simulate;
 pub mod store;

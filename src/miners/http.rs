@@ -1,0 +1,160 @@
+//! Registration over HTTP (miner-contract.md §1): `GET http://<address>/training_repo/{text|image}` to
+//! every miner of the directory, at most `ping_batch_size` in flight, each within `ping_timeout_secs`,
+//! the body capped at `max_response_bytes` (read in chunks and abandoned past the cap, never buffered
+//! whole), redirects not followed. Every miner's outcome comes back with a reason it can act on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+
+use super::directory::MinerEntry;
+use super::{Candidate, CandidatesFuture, RegistrationSource, Submission};
+use crate::domain::rules::RegistrationRules;
+use crate::domain::{AdmissionOutcome, TournamentId, TournamentType};
+use crate::store::Store;
+
+/// Where the list of miners to ping comes from.
+#[derive(Clone)]
+pub enum MinerList {
+    /// The stored miner directory, read at every registration attempt.
+    Store(Arc<Store>),
+    Fixed(Vec<MinerEntry>),
+}
+
+pub struct HttpRegistration {
+    client: reqwest::Client,
+    miners: MinerList,
+    batch: usize,
+    cap: usize,
+    timeout: Duration,
+}
+
+/// Why one ping did not produce a submission.
+type Refusal = (AdmissionOutcome, String);
+
+impl HttpRegistration {
+    pub fn new(miners: MinerList, rules: &RegistrationRules) -> Result<Self, reqwest::Error> {
+        let timeout = Duration::from_secs_f64(rules.ping_timeout_secs);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("crucible/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client, miners, batch: rules.ping_batch_size.max(1), cap: rules.max_response_bytes, timeout })
+    }
+}
+
+impl RegistrationSource for HttpRegistration {
+    fn ping_all(&self, _: &TournamentId, tournament_type: TournamentType, _: DateTime<Utc>) -> CandidatesFuture {
+        let (client, miners, cap, timeout) = (self.client.clone(), self.miners.clone(), self.cap, self.timeout);
+        let permits = Arc::new(Semaphore::new(self.batch));
+        Box::pin(async move {
+            let entries = match miners {
+                MinerList::Fixed(entries) => entries,
+                MinerList::Store(store) => {
+                    let read = tokio::task::spawn_blocking(move || store.list_miners()).await;
+                    match read {
+                        Ok(Ok(stored)) => stored
+                            .into_iter()
+                            .map(|m| MinerEntry {
+                                hotkey: m.hotkey,
+                                coldkey: m.coldkey,
+                                address: m.address,
+                                stake: m.stake,
+                            })
+                            .collect(),
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "cannot read the miner directory");
+                            Vec::new()
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "reading the miner directory panicked");
+                            Vec::new()
+                        }
+                    }
+                }
+            };
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, entry) in entries.iter().cloned().enumerate() {
+                let (client, permits) = (client.clone(), permits.clone());
+                tasks.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    let url = format!("http://{}/training_repo/{}", entry.address, tournament_type.endpoint());
+                    (index, ping(&client, &url, cap, timeout).await)
+                });
+            }
+            let mut answers: Vec<Option<Result<Submission, Refusal>>> = vec![None; entries.len()];
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok((index, answer)) = joined {
+                    answers[index] = Some(answer);
+                }
+            }
+            entries
+                .into_iter()
+                .zip(answers)
+                .map(|(e, answer)| Candidate {
+                    hotkey: e.hotkey,
+                    coldkey: e.coldkey,
+                    stake: e.stake,
+                    answer: answer
+                        .unwrap_or_else(|| Err((AdmissionOutcome::ConnectionRefused, "the ping task failed".into()))),
+                })
+                .collect()
+        })
+    }
+}
+
+/// One ping: the submission, or why there is none.
+pub async fn ping(client: &reqwest::Client, url: &str, cap: usize, timeout: Duration) -> Result<Submission, Refusal> {
+    let transport = |e: reqwest::Error| -> Refusal {
+        if e.is_timeout() {
+            (AdmissionOutcome::Timeout, format!("no complete answer within {} s", timeout.as_secs_f64()))
+        } else if e.is_connect() {
+            (AdmissionOutcome::ConnectionRefused, format!("cannot connect: {}", root_cause(&e)))
+        } else {
+            (AdmissionOutcome::InvalidJson, format!("the answer broke off: {}", root_cause(&e)))
+        }
+    };
+    let mut response = client.get(url).send().await.map_err(transport)?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err((AdmissionOutcome::HttpStatus, format!("HTTP {} (redirects are not followed)", status.as_u16())));
+    }
+    if status != reqwest::StatusCode::OK {
+        return Err((AdmissionOutcome::HttpStatus, format!("HTTP {}", status.as_u16())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err((AdmissionOutcome::InvalidJson, format!("the body is larger than {cap} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    submission(&body)
+}
+
+/// The `{github_repo, commit_hash}` object of an answer.
+pub fn submission(body: &[u8]) -> Result<Submission, Refusal> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| (AdmissionOutcome::InvalidJson, format!("not JSON: {e}")))?;
+    let object = value.as_object().ok_or((AdmissionOutcome::InvalidJson, "not a JSON object".to_owned()))?;
+    let field = |name: &str| -> Result<String, Refusal> {
+        match object.get(name) {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+            Some(_) => Err((AdmissionOutcome::MissingField, format!("field `{name}` is not a non-empty string"))),
+            None => Err((AdmissionOutcome::MissingField, format!("missing field `{name}`"))),
+        }
+    };
+    Ok(Submission { repo_url: field("github_repo")?, commit_hash: field("commit_hash")? })
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
