@@ -2,6 +2,7 @@
 //! with code 2 and one line naming the problem; failures of the system (database unreachable, ...)
 //! exit with code 1.
 
+mod miner;
 mod progress;
 mod rules;
 mod simulate;
@@ -32,6 +33,8 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
     },
+    /// A reference miner server answering the registration ping from its configuration.
+    Miner(miner::MinerArgs),
     /// Run one text and one image tournament on simulated miners, a simulated fleet and virtual time.
     Simulate(simulate::SimulateArgs),
     /// The long-running validator on the wall clock; stops cleanly on SIGTERM or Ctrl-C.
@@ -82,6 +85,9 @@ fn one_line(message: &str) -> String {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::Miner(_) = cli.command {
+        return miner::run(cli.config);
+    }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
     match cli.command {
         Command::Migrate { database_url } => {
@@ -90,6 +96,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Rules { command } => rules::run(command, &settings),
         Command::Simulate(args) => simulate::run(args, &settings),
+        Command::Miner(_) => miner::run(cli.config),
         Command::Validator(args) => validator::run(args, &settings),
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod layout;
+mod miner;
 mod registration;
 mod runtime;
 mod simulate;
