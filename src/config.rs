@@ -20,6 +20,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub validator: ValidatorSettings,
+    pub miners: MinersSettings,
     pub simulation: SimulationSettings,
     pub gates: crate::repo::GateRules,
     pub rules: Rules,
@@ -31,7 +32,7 @@ pub struct Settings {
 pub struct ValidatorSettings {
     /// Where trainings run: `simulated` (the local Docker and remote trainer-node executors come next).
     pub executor: Backend,
-    /// Who answers registration: `simulated` (signed HTTP pings to real miners come next).
+    /// Who answers registration: `simulated`, or `http` (the miners of the directory, pinged over HTTP).
     pub registration: Backend,
 }
 
@@ -39,6 +40,16 @@ pub struct ValidatorSettings {
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Simulated,
+    Http,
+}
+
+/// The miner directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinersSettings {
+    /// A TOML file of `[[miner]]` entries (see config/miners.toml), synced into the store at start;
+    /// empty for none.
+    pub directory: String,
 }
 
 /// The simulated backends `validator` uses until the real executor and registration land.
@@ -121,6 +132,9 @@ impl Settings {
             problems.push(format!("simulation.nodes: {e}"));
         }
         problems.extend(self.simulation.shares.validate());
+        if self.validator.executor != Backend::Simulated {
+            problems.push("validator.executor: only \"simulated\" exists yet".into());
+        }
         if self.gates.max_files == 0 || self.gates.max_repo_bytes == 0 {
             problems.push("gates: max_files and max_repo_bytes must be positive".into());
         }
@@ -140,6 +154,7 @@ impl Default for Settings {
             database: DatabaseSettings { url: "sqlite://crucible.db".into() },
             log: LogSettings { format: LogFormat::Text, filter: "info".into() },
             validator: ValidatorSettings { executor: Backend::Simulated, registration: Backend::Simulated },
+            miners: MinersSettings { directory: String::new() },
             simulation: SimulationSettings {
                 miners: 32,
                 seed: 1,

@@ -2,6 +2,7 @@
 //! with code 2 and one line naming the problem; failures of the system (database unreachable, ...)
 //! exit with code 1.
 
+mod ledger;
 mod miner;
 mod progress;
 mod rules;
@@ -32,6 +33,11 @@ pub enum Command {
         /// Overrides database.url for this run.
         #[arg(long, value_name = "URL")]
         database_url: Option<String>,
+    },
+    /// Record a received transfer as a fee credit, or read a coldkey's balance.
+    Ledger {
+        #[command(subcommand)]
+        command: ledger::LedgerCommand,
     },
     /// A reference miner server answering the registration ping from its configuration.
     Miner(miner::MinerArgs),
@@ -97,6 +103,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rules { command } => rules::run(command, &settings),
         Command::Simulate(args) => simulate::run(args, &settings),
         Command::Miner(_) => miner::run(cli.config),
+        Command::Ledger { command } => ledger::run(command, &settings),
         Command::Validator(args) => validator::run(args, &settings),
     }
 }

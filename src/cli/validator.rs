@@ -13,6 +13,8 @@ use super::CliError;
 use crate::actors::Event;
 use crate::clock::WallClock;
 use crate::config::{Backend, LogFormat, Settings};
+use crate::miners::directory::{DirectorySource, FileDirectory, sync};
+use crate::miners::http::{HttpRegistration, MinerList};
 use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::store::{Gpu, Store, TrainerNode};
 
@@ -62,6 +64,16 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             store.upsert_node(&node).map_err(anyhow::Error::from)?;
         }
     }
+    if !settings.miners.directory.is_empty() {
+        let source = FileDirectory { path: settings.miners.directory.clone().into() };
+        let entries = source.load().map_err(|e| CliError::Usage(e.to_string()))?;
+        let summary = sync(&store, &entries, chrono::Utc::now()).map_err(anyhow::Error::from)?;
+        tracing::info!(directory = %source.describe(), added = summary.added, updated = summary.updated, removed = summary.removed, "miner directory synced");
+    }
+    let http_registration: Rc<dyn crate::miners::RegistrationSource> = Rc::new(
+        HttpRegistration::new(MinerList::Store(store.clone()), &settings.rules.registration)
+            .map_err(anyhow::Error::from)?,
+    );
     let node_views = crate::app::node_views(&store).map_err(anyhow::Error::from)?;
     let rules = settings.rules.clone();
     let backends = settings.validator.clone();
@@ -75,11 +87,10 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             clock: clock.clone(),
             rules,
             catalog: crate::sim::catalog(),
-            executor: match backends.executor {
-                Backend::Simulated => Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
-            },
+            executor: Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
             registration: match backends.registration {
                 Backend::Simulated => Rc::new(SimulatedRegistration::new(world, clock.clone())),
+                Backend::Http => http_registration,
             },
             limit: None,
             seed: rand::random(),

@@ -217,3 +217,27 @@ fn migrate_names_a_database_it_cannot_reach_without_its_password() {
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr.contains("mysql://localhost/x"), "{stderr}");
 }
+
+#[test]
+fn a_transfer_is_credited_once_however_often_it_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    let coldkey = crucible::domain::Coldkey::synthetic(5).to_string();
+    let credit = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
+            .args(["ledger", "credit", "--coldkey", &coldkey, "--rao", "150000000", "--reference", "block-77/ext-3"])
+            .env("CRUCIBLE_DATABASE__URL", &url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(credit().contains("balance 150000000 rao"));
+    assert!(credit().contains("already recorded; balance 150000000 rao"));
+    let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(["ledger", "credit", "--coldkey", "not-a-key", "--rao", "1", "--reference", "x"])
+        .env("CRUCIBLE_DATABASE__URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

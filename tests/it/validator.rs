@@ -7,8 +7,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 fn start(db: &std::path::Path) -> (Child, mpsc::Receiver<String>) {
+    start_with(db, &[])
+}
+
+fn start_with(db: &std::path::Path, env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
         .args(["validator", "--log-format", "json"])
+        .envs(env.iter().copied())
         .env("CRUCIBLE_DATABASE__URL", format!("sqlite://{}", db.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -59,4 +64,84 @@ fn sigterm_stops_the_validator_cleanly_and_a_restart_restores_its_tournaments() 
     wait_for(&lines, "restoring tournament");
     terminate(&mut child);
     assert!(child.wait().unwrap().success());
+}
+
+/// A `crucible miner` process entering text tournaments; returns it and its address.
+fn miner(dir: &std::path::Path, n: usize) -> (Child, String) {
+    let config = dir.join(format!("miner-{n}.toml"));
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\n[text]\ngithub_repo = \"https://github.com/miner-{n}/trainer\"\ncommit_hash = \"{n:040x}\"\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(["--config", config.to_str().unwrap(), "miner"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let address = line.trim().strip_prefix("miner listening on ").expect("the miner prints its address").to_owned();
+    (child, address)
+}
+
+#[test]
+fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
+    use crucible::domain::{AdmissionOutcome, Coldkey, Hotkey};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("validator.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut miners = Vec::new();
+    let mut directory = String::new();
+    for n in 0..9 {
+        let (child, address) = miner(dir.path(), n);
+        miners.push(child);
+        let (hotkey, coldkey) = (Hotkey::synthetic(100 + n as u64), Coldkey::synthetic(100 + n as u64));
+        directory += &format!(
+            "[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = {n}.0\n"
+        );
+        if n < 8 {
+            // The ninth miner's coldkey never pays.
+            let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
+                .args([
+                    "ledger",
+                    "credit",
+                    "--coldkey",
+                    coldkey.as_str(),
+                    "--rao",
+                    "1000000000",
+                    "--reference",
+                    &format!("block-{n}"),
+                ])
+                .env("CRUCIBLE_DATABASE__URL", &url)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let directory_file = dir.path().join("miners.toml");
+    std::fs::write(&directory_file, directory).unwrap();
+    let env = [
+        ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
+        ("CRUCIBLE_MINERS__DIRECTORY", directory_file.to_str().unwrap()),
+    ];
+    let (mut validator, lines) = start_with(&db, &env);
+    wait_for(&lines, "admitted: 8, rejected: 1");
+    wait_for(&lines, "RoundStarted");
+    terminate(&mut validator);
+    assert!(validator.wait().unwrap().success());
+    for mut m in miners {
+        m.kill().unwrap();
+        m.wait().unwrap();
+    }
+
+    let store = crucible::store::Store::open(&url).unwrap();
+    let text = store.list_tournaments(Some(crucible::domain::TournamentType::Text)).unwrap();
+    let participants = store.list_participants(&text[0].id).unwrap();
+    let broke = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(108)).unwrap();
+    assert_eq!(broke.admission, AdmissionOutcome::BalanceTooLow, "{}", broke.admission_reason);
+    let paid = participants.iter().filter(|p| p.admission == AdmissionOutcome::Admitted && !p.is_house).count();
+    assert_eq!(paid, 8);
+    assert_eq!(store.balance(&Coldkey::synthetic(100)).unwrap(), 1_000_000_000 - 200_000_000, "charged once");
 }
