@@ -66,26 +66,6 @@ fn sigterm_stops_the_validator_cleanly_and_a_restart_restores_its_tournaments() 
     assert!(child.wait().unwrap().success());
 }
 
-/// A `crucible miner` process entering text tournaments; returns it and its address.
-fn miner(dir: &std::path::Path, n: usize) -> (Child, String) {
-    let config = dir.join(format!("miner-{n}.toml"));
-    let text = format!(
-        "listen = \"127.0.0.1:0\"\n[text]\ngithub_repo = \"https://github.com/miner-{n}/trainer\"\ncommit_hash = \"{n:040x}\"\n"
-    );
-    std::fs::write(&config, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
-        .args(["--config", config.to_str().unwrap(), "miner"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line.trim().strip_prefix("miner listening on ").expect("the miner prints its address").to_owned();
-    (child, address)
-}
-
 #[test]
 fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     use crucible::domain::{AdmissionOutcome, Coldkey, Hotkey};
@@ -95,7 +75,7 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let mut miners = Vec::new();
     let mut directory = String::new();
     for n in 0..9 {
-        let (child, address) = miner(dir.path(), n);
+        let (child, address) = crate::miner::spawn(dir.path(), n);
         miners.push(child);
         let (hotkey, coldkey) = (Hotkey::synthetic(100 + n as u64), Coldkey::synthetic(100 + n as u64));
         directory += &format!(
