@@ -1,11 +1,12 @@
 //! Executors: what runs one training (fetch, build, train, collect, evaluate) somewhere and reports how
-//! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores) now; `local`
-//! (bollard on this host) and `remote` (a trainer node) behind the same trait.
+//! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores), `local`
+//! (bollard on this host's Docker engine) and `remote` (a trainer node).
 //!
 //! An executor never touches the store and never retries: the TrainerActor persists every start and end
 //! and applies the retry policy.
 
 pub mod contract;
+pub mod local;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -46,7 +47,8 @@ pub enum RunOutcome {
     Failed { reason: String },
     /// The run never started (GPU unavailable, node refused): no attempt is consumed.
     NotStarted { reason: String },
-    /// The repository cannot be fetched at the submitted commit: fails without retry.
+    /// The repository cannot be fetched at the submitted commit, or fails the repository gates there:
+    /// fails without retry.
     Unfetchable { reason: String },
 }
 

@@ -1,0 +1,4 @@
+//! Real execution on a real Docker engine.
+
+mod local;
+pub mod support;
