@@ -23,6 +23,7 @@ pub struct Settings {
     pub miners: MinersSettings,
     pub simulation: SimulationSettings,
     pub gates: crate::repo::GateRules,
+    pub local_executor: crate::exec::local::LocalSettings,
     pub rules: Rules,
 }
 
@@ -132,6 +133,7 @@ impl Settings {
             problems.push(format!("simulation.nodes: {e}"));
         }
         problems.extend(self.simulation.shares.validate());
+        problems.extend(self.local_executor.validate());
         if self.validator.executor != Backend::Simulated {
             problems.push("validator.executor: only \"simulated\" exists yet".into());
         }
@@ -162,6 +164,7 @@ impl Default for Settings {
                 shares: crate::sim::Shares::default(),
             },
             gates: crate::repo::GateRules::default(),
+            local_executor: crate::exec::local::LocalSettings::default(),
             rules: Rules::default(),
         }
     }

@@ -7,6 +7,7 @@ mod miner;
 mod progress;
 mod rules;
 mod simulate;
+mod trial;
 mod validator;
 
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub enum Command {
     Miner(miner::MinerArgs),
     /// Run one text and one image tournament on simulated miners, a simulated fleet and virtual time.
     Simulate(simulate::SimulateArgs),
+    /// A miner's pre-flight check: one repository through the real local pipeline on Docker.
+    Trial(trial::TrialArgs),
     /// The long-running validator on the wall clock; stops cleanly on SIGTERM or Ctrl-C.
     Validator(validator::ValidatorArgs),
     /// Print what the rules decide for given inputs, so anyone can audit a validator.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Miner(_) => miner::run(cli.config),
         Command::Ledger { command } => ledger::run(command, &settings),
         Command::Validator(args) => validator::run(args, &settings),
+        Command::Trial(args) => trial::run(args, &settings),
     }
 }
 

@@ -27,6 +27,7 @@ pub struct ContainerSpec {
     /// `host:container[:ro]` bind mounts.
     pub binds: Vec<String>,
     pub memory_bytes: Option<i64>,
+    /// Capped at the host's CPUs, which the engine would otherwise refuse.
     pub nano_cpus: Option<i64>,
     pub shm_bytes: Option<i64>,
     pub pids_limit: Option<i64>,
@@ -63,8 +64,12 @@ pub enum StartError {
     /// The engine cannot give the requested GPUs (no NVIDIA runtime, ids not present).
     #[error("GPU unavailable: {0}")]
     GpuUnavailable(String),
-    #[error("{0}")]
-    Engine(String),
+    /// The engine refused to create the container (its settings, a missing image, the engine itself).
+    #[error("container could not be created: {0}")]
+    Create(String),
+    /// The container was created but its process did not start (a bad ENTRYPOINT, ...).
+    #[error("container did not start: {0}")]
+    Start(String),
 }
 
 /// How many lines of output are kept.
@@ -79,7 +84,7 @@ pub async fn run(engine: &Engine, spec: &ContainerSpec, limit: Duration) -> Resu
         return Err(if spec.gpu_ids.is_some() && gpu_refusal(&message) {
             StartError::GpuUnavailable(message)
         } else {
-            StartError::Engine(message)
+            StartError::Start(message)
         });
     }
     Ok(follow(engine, &id, limit).await)
@@ -98,7 +103,7 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
         binds: Some(spec.binds.clone()),
         memory: spec.memory_bytes,
         memory_swap: spec.memory_bytes,
-        nano_cpus: spec.nano_cpus,
+        nano_cpus: spec.nano_cpus.map(|n| n.min(engine.cpus() * 1_000_000_000)),
         shm_size: spec.shm_bytes,
         pids_limit: spec.pids_limit,
         network_mode: Some(spec.network.clone().unwrap_or_else(|| "none".into())),
@@ -118,7 +123,7 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
     };
     let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
     let created = engine.docker().create_container(Some(options), body).await;
-    created.map(|c| c.id).map_err(|e| StartError::Engine(engine_message(&e)))
+    created.map(|c| c.id).map_err(|e| StartError::Create(engine_message(&e)))
 }
 
 fn gpu_refusal(message: &str) -> bool {

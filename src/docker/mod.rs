@@ -14,6 +14,8 @@ pub use container::{ContainerEnd, ContainerSpec, StartError};
 #[derive(Clone)]
 pub struct Engine {
     docker: Docker,
+    /// The host's CPU count as the engine reports it; CPU limits above it are refused.
+    cpus: i64,
 }
 
 /// Why no engine can be used.
@@ -32,7 +34,13 @@ impl Engine {
         let docker = Docker::connect_with_local_defaults().map_err(fail)?;
         let docker = docker.negotiate_version().await.map_err(fail)?;
         docker.ping().await.map_err(fail)?;
-        Ok(Engine { docker })
+        let cpus = docker.info().await.map_err(fail)?.ncpu.unwrap_or(1).max(1);
+        Ok(Engine { docker, cpus })
+    }
+
+    /// How many CPUs the engine's host has.
+    pub fn cpus(&self) -> i64 {
+        self.cpus
     }
 
     pub fn docker(&self) -> &Docker {

@@ -74,8 +74,8 @@ pub async fn run(a: &Attempt) -> Result<RunOutcome, RunOutcome> {
         Err(StartError::GpuUnavailable(m)) => {
             return Err(RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") });
         }
-        Err(StartError::Engine(m)) => {
-            return Err(RunOutcome::NotStarted { reason: format!("evaluator container did not start: {m}") });
+        Err(e @ (StartError::Create(_) | StartError::Start(_))) => {
+            return Err(RunOutcome::NotStarted { reason: format!("evaluator {e}") });
         }
     };
     if end.timed_out {

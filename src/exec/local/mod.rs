@@ -11,6 +11,7 @@ pub mod settings;
 
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -68,11 +69,18 @@ pub struct LocalExecutor {
     settings: Rc<LocalSettings>,
     gates: Rc<GateRules>,
     observer: Option<Observer>,
+    time_limit: Option<Duration>,
 }
 
 impl LocalExecutor {
     pub fn new(engine: Engine, settings: LocalSettings, gates: GateRules) -> Self {
-        Self { engine, settings: Rc::new(settings), gates: Rc::new(gates), observer: None }
+        Self { engine, settings: Rc::new(settings), gates: Rc::new(gates), observer: None, time_limit: None }
+    }
+
+    /// Limits training to `limit` whatever `hours_to_complete` says (a trial's test-sized limit).
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
     }
 
     /// Reports every step to `observer` (used by `trial`).
@@ -88,6 +96,7 @@ impl LocalExecutor {
             settings: self.settings.clone(),
             gates: self.gates.clone(),
             observer: self.observer.clone(),
+            time_limit: self.time_limit,
             names,
             job,
         }

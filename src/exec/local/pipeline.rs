@@ -19,6 +19,8 @@ pub(crate) struct Attempt {
     pub settings: Rc<LocalSettings>,
     pub gates: Rc<GateRules>,
     pub observer: Option<Observer>,
+    /// Overrides the limit `hours_to_complete` gives.
+    pub time_limit: Option<Duration>,
     pub names: Names,
     pub job: TrainingJob,
 }
@@ -86,6 +88,9 @@ impl Attempt {
     }
 
     fn time_limit(&self) -> Duration {
+        if let Some(limit) = self.time_limit {
+            return limit;
+        }
         Duration::from_secs_f64((self.job.hours_to_complete.max(0.0) * 3600.0).min(1e9))
     }
 
@@ -127,7 +132,9 @@ impl Attempt {
                 return Err(self.fail(Step::Gates, RunOutcome::Unfetchable { reason: format!("gate failed: {g}") }));
             }
             Err(e) => {
-                return Err(self.fail(Step::Gates, RunOutcome::NotStarted { reason: format!("gates did not run: {e}") }));
+                return Err(
+                    self.fail(Step::Gates, RunOutcome::NotStarted { reason: format!("gates did not run: {e}") })
+                );
             }
         }
 
@@ -235,9 +242,10 @@ impl Attempt {
             Err(StartError::GpuUnavailable(m)) => {
                 Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") }))
             }
-            Err(StartError::Engine(m)) => {
-                Err(self.fail(Step::Train, RunOutcome::Failed { reason: format!("container did not start: {m}") }))
+            Err(e @ StartError::Create(_)) => {
+                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: e.to_string() }))
             }
+            Err(e @ StartError::Start(_)) => Err(self.fail(Step::Train, RunOutcome::Failed { reason: e.to_string() })),
         }
     }
 

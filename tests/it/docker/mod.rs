@@ -2,3 +2,4 @@
 
 mod local;
 pub mod support;
+mod trial;

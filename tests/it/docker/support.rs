@@ -92,8 +92,8 @@ pub fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// Parses the standard arguments into `$T` (task id), `$R` (expected repo name) and `$OUT`.
-pub const ARGS: &str = r#"while [ $# -gt 0 ]; do case "$1" in --task-id) T="$2"; shift 2;; --expected-repo-name) R="$2"; shift 2;; *) shift;; esac; done
+/// Parses the standard arguments into `$T` (task id), `$R` (expected repo name), `$H` (hours) and `$OUT`.
+pub const ARGS: &str = r#"while [ $# -gt 0 ]; do case "$1" in --task-id) T="$2"; shift 2;; --expected-repo-name) R="$2"; shift 2;; --hours-to-complete) H="$2"; shift 2;; *) shift;; esac; done
 OUT="/app/checkpoints/$T/$R"
 "#;
 
