@@ -11,7 +11,7 @@ use std::time::Instant;
 use crucible::actors::Event;
 use crucible::domain::rules::Rules;
 use crucible::sim::NodeSpec;
-use crucible::sim::run::{SimRun, run};
+use crucible::sim::run::{Execution, SimRun, run};
 
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
@@ -31,6 +31,7 @@ fn main() {
             nodes: nodes.clone(),
             nodes_spec: nodes_spec.into(),
             shares: Default::default(),
+            execution: Execution::Simulated,
         };
         let (trainings, events) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
         let (t, e) = (trainings.clone(), events.clone());

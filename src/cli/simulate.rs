@@ -12,7 +12,7 @@ use super::CliError;
 use super::progress::{Progress, print_summary};
 use crate::config::Settings;
 use crate::sim::NodeSpec;
-use crate::sim::run::{SimError, SimRun, run as run_simulation};
+use crate::sim::run::{Execution, SimError, SimRun, run as run_simulation};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -45,6 +45,7 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
         nodes,
         nodes_spec: args.nodes.clone(),
         shares: settings.simulation.shares.clone(),
+        execution: Execution::Simulated,
     };
     let mut progress = Progress::new(std::io::stdout().is_terminal());
     println!("simulating {} miners (seed {}) on {}", args.miners, args.seed, args.nodes);

@@ -14,11 +14,19 @@ use crate::miners::{Candidate, CandidatesFuture, RegistrationSource, Submission}
 pub struct SimulatedRegistration {
     world: Arc<SimWorld>,
     clock: SharedClock,
+    /// A real repository every answering miner submits (when trainings really run).
+    repository: Option<Submission>,
 }
 
 impl SimulatedRegistration {
     pub fn new(world: Arc<SimWorld>, clock: SharedClock) -> Self {
-        Self { world, clock }
+        Self { world, clock, repository: None }
+    }
+
+    /// Every miner that answers submits `repository` instead of a made-up one.
+    pub fn submitting(mut self, repository: Submission) -> Self {
+        self.repository = Some(repository);
+        self
     }
 }
 
@@ -42,13 +50,13 @@ impl RegistrationSource for SimulatedRegistration {
                         "expected value at line 1 column 1 (the body was HTML)".to_owned(),
                     )),
                     Behaviour::BadRepo => Err((AdmissionOutcome::GateFailed, format!("missing {dockerfile}"))),
-                    Behaviour::Good | Behaviour::NoFee => Ok(Submission {
+                    Behaviour::Good | Behaviour::NoFee => Ok(self.repository.clone().unwrap_or_else(|| Submission {
                         repo_url: format!("https://github.com/sim-miner/{}", &m.hotkey.as_str()[..12]),
                         commit_hash: format!(
                             "{:040x}",
                             crate::domain::ids::stable_hash(format!("{tournament}/{}", m.hotkey).as_bytes())
                         ),
-                    }),
+                    })),
                 };
                 Candidate { hotkey: m.hotkey.clone(), coldkey: m.coldkey.clone(), stake: m.stake, answer }
             })

@@ -1,7 +1,12 @@
 //! One whole simulation: the store prepared (identity, fleet, balances), the actors started on a
 //! paused tokio clock, run until every tournament has ended, then the report read back. Used by
 //! `simulate`, the tests and the load benchmark.
+//!
+//! With [`Execution::Local`] the trainings really run, on this host's Docker engine, and so on the wall
+//! clock: the simulated miners that answer all submit one real repository, and the evaluator image
+//! scores them.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -12,7 +17,12 @@ use tokio::sync::broadcast;
 
 use super::{Behaviour, NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::actors::Event;
-use crate::clock::VirtualClock;
+use crate::clock::{SharedClock, VirtualClock, WallClock};
+use crate::docker::Engine;
+use crate::exec::Executor;
+use crate::exec::local::{LocalExecutor, LocalSettings};
+use crate::miners::Submission;
+use crate::repo::GateRules;
 use crate::domain::rules::Rules;
 use crate::domain::{Coldkey, LedgerKind};
 use crate::report::Report;
@@ -29,6 +39,16 @@ pub struct SimRun {
     /// The spec as given, recorded to recognise the same simulation on resume.
     pub nodes_spec: String,
     pub shares: super::Shares,
+    pub execution: Execution,
+}
+
+/// Where the trainings of a simulation run.
+#[derive(Debug, Clone)]
+pub enum Execution {
+    /// The simulated executor, on virtual time.
+    Simulated,
+    /// The local Docker executor, on the wall clock; answering miners submit `repository`.
+    Local { settings: LocalSettings, gates: GateRules, repository: Submission },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,27 +82,45 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
         Arc::new(SimWorld::new(SimSettings { miners: opts.miners, seed: opts.seed, shares: opts.shares.clone() }));
     let identity = json!({ "seed": opts.seed, "miners": opts.miners, "nodes": opts.nodes_spec, "shares": opts.shares })
         .to_string();
-    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_default();
+    let real = !matches!(opts.execution, Execution::Simulated);
+    let origin =
+        if real { Utc::now() } else { Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_default() };
     let resumed = prepare(&store, &world, &opts.nodes, &identity, origin)?;
     let started_at = store.last_transition_at()?.unwrap_or(origin);
     let node_views = crate::app::node_views(&store)?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(!real).build();
     let runtime = runtime.map_err(|e| SimError::System(e.to_string()))?;
     let runner = actix::System::with_tokio_rt(move || runtime);
     let (events, _) = broadcast::channel::<Event>(65_536);
     let parts_store = store.clone();
     let rules_for_run = rules.clone();
     let seed = opts.seed;
+    let execution = opts.execution.clone();
+    let failure: Rc<RefCell<Option<String>>> = Rc::default();
+    let failed = failure.clone();
     runner.block_on(async move {
-        let clock = Arc::new(VirtualClock::starting_at(started_at));
+        let clock: SharedClock =
+            if real { Arc::new(WallClock) } else { Arc::new(VirtualClock::starting_at(started_at)) };
+        let registration = SimulatedRegistration::new(world.clone(), clock.clone());
+        let (executor, registration): (Rc<dyn Executor>, _) = match execution {
+            Execution::Simulated => (Rc::new(SimulatedExecutor::new(world, clock.clone())), registration),
+            Execution::Local { settings, gates, repository } => match Engine::connect().await {
+                Ok(engine) => (Rc::new(LocalExecutor::new(engine, settings, gates)), registration.submitting(repository)),
+                Err(e) => {
+                    *failed.borrow_mut() = Some(e.to_string());
+                    actix::System::current().stop();
+                    return;
+                }
+            },
+        };
         let parts = crate::app::Parts {
             store: parts_store,
             clock: clock.clone(),
             rules: rules_for_run,
             catalog: super::catalog(),
-            executor: Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
-            registration: Rc::new(SimulatedRegistration::new(world, clock.clone())),
+            executor,
+            registration: Rc::new(registration),
             limit: Some(1),
             seed,
         };
@@ -96,6 +134,9 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
         crate::app::start(parts, node_views, events.clone());
     });
     runner.run().map_err(|e| SimError::System(e.to_string()))?;
+    if let Some(reason) = failure.take() {
+        return Err(SimError::System(reason));
+    }
 
     let ended_at = store.last_transition_at()?.unwrap_or(started_at);
     let report = crate::report::build(&store, &rules.house_hotkey, &rules.weights, ended_at)?;

@@ -109,7 +109,7 @@ fn a_run_lost_in_a_restart_costs_an_attempt_and_the_tournament_still_completes()
 fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once() {
     use crucible::domain::{AdmissionOutcome, LedgerKind, TournamentStatus};
     use crucible::sim::Shares;
-    use crucible::sim::run::SimRun;
+    use crucible::sim::run::{Execution, SimRun};
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cancel.db");
@@ -122,6 +122,7 @@ fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once
         nodes: NodeSpec::default(),
         nodes_spec: "default".into(),
         shares,
+        execution: Execution::Simulated,
     };
     let (report, _) = crucible::sim::run::run(&opts, &Rules::default(), |_| {}).unwrap();
     assert!(report.tournaments.iter().all(|t| t.status == TournamentStatus::Cancelled && t.rounds.is_empty()));

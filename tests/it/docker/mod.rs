@@ -1,5 +1,6 @@
 //! Real execution on a real Docker engine.
 
 mod local;
+mod simulate;
 pub mod support;
 mod trial;
