@@ -118,6 +118,17 @@ vocabulary!(
     }
 );
 
+vocabulary!(
+    /// The status of a task on a trainer node, spelled as the trainer API spells it.
+    NodeTaskStatus, "node task status", { Training => "training", Success => "success", Failure => "failure" }
+);
+
+vocabulary!(
+    /// Why a task failed on a trainer node: an extra field of our trainer API (the reference has none),
+    /// so a validator can tell a run that failed from one that never started.
+    NodeFailure, "node failure kind", { Failed => "failed", NotStarted => "not_started", Unfetchable => "unfetchable" }
+);
+
 impl TaskType {
     /// `GrpoTask` scores a reward (higher is better); every other type scores a loss.
     pub fn higher_is_better(self) -> bool {

@@ -6,6 +6,7 @@
 //! and applies the retry policy.
 
 pub mod contract;
+pub mod gpus;
 
 use std::future::Future;
 use std::pin::Pin;
