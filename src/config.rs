@@ -24,16 +24,21 @@ pub struct Settings {
     pub simulation: SimulationSettings,
     pub gates: crate::repo::GateRules,
     pub rules: Rules,
+    pub trainer_node: crate::node::settings::TrainerNodeSettings,
 }
 
 /// Which backends `validator` uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorSettings {
-    /// Where trainings run: `simulated` (the local Docker and remote trainer-node executors come next).
-    pub executor: Backend,
+    /// Where trainings run: `simulated`, or `remote` (the trainer nodes of `nodes`).
+    pub executor: ExecutorBackend,
     /// Who answers registration: `simulated`, or `http` (the miners of the directory, pinged over HTTP).
     pub registration: Backend,
+    /// The trainer nodes `executor = "remote"` drives.
+    pub nodes: Vec<crate::node::settings::RemoteNodeSettings>,
+    /// How remote trainings are followed and nodes watched.
+    pub polling: crate::node::settings::PollingSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +46,15 @@ pub struct ValidatorSettings {
 pub enum Backend {
     Simulated,
     Http,
+}
+
+/// Where `validator` runs trainings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorBackend {
+    Simulated,
+    /// The trainer nodes of `validator.nodes`, through their trainer API.
+    Remote,
 }
 
 /// The miner directory.
@@ -132,9 +146,9 @@ impl Settings {
             problems.push(format!("simulation.nodes: {e}"));
         }
         problems.extend(self.simulation.shares.validate());
-        if self.validator.executor != Backend::Simulated {
-            problems.push("validator.executor: only \"simulated\" exists yet".into());
-        }
+        let remote = self.validator.executor == ExecutorBackend::Remote;
+        problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
+        problems.extend(self.trainer_node.validate());
         if self.gates.max_files == 0 || self.gates.max_repo_bytes == 0 {
             problems.push("gates: max_files and max_repo_bytes must be positive".into());
         }
@@ -153,7 +167,12 @@ impl Default for Settings {
         Settings {
             database: DatabaseSettings { url: "sqlite://crucible.db".into() },
             log: LogSettings { format: LogFormat::Text, filter: "info".into() },
-            validator: ValidatorSettings { executor: Backend::Simulated, registration: Backend::Simulated },
+            validator: ValidatorSettings {
+                executor: ExecutorBackend::Simulated,
+                registration: Backend::Simulated,
+                nodes: Vec::new(),
+                polling: Default::default(),
+            },
             miners: MinersSettings { directory: String::new() },
             simulation: SimulationSettings {
                 miners: 32,
@@ -163,6 +182,7 @@ impl Default for Settings {
             },
             gates: crate::repo::GateRules::default(),
             rules: Rules::default(),
+            trainer_node: Default::default(),
         }
     }
 }

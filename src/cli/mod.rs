@@ -7,6 +7,7 @@ mod miner;
 mod progress;
 mod rules;
 mod simulate;
+mod trainer_node;
 mod validator;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// The long-running validator on the wall clock; stops cleanly on SIGTERM or Ctrl-C.
     Validator(validator::ValidatorArgs),
+    /// The trainer API on a GPU host (default port 8001): trainings started by validators.
+    TrainerNode(trainer_node::TrainerNodeArgs),
     /// Print what the rules decide for given inputs, so anyone can audit a validator.
     Rules {
         #[command(subcommand)]
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Miner(_) => miner::run(cli.config),
         Command::Ledger { command } => ledger::run(command, &settings),
         Command::Validator(args) => validator::run(args, &settings),
+        Command::TrainerNode(args) => trainer_node::run(args, &settings),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Executors: what runs one training (fetch, build, train, collect, evaluate) somewhere and reports how
-//! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores) now; `local`
-//! (bollard on this host) and `remote` (a trainer node) behind the same trait.
+//! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores), `remote` (a
+//! trainer node speaking the trainer API) and `local` (bollard on this host) behind the same trait.
 //!
 //! An executor never touches the store and never retries: the TrainerActor persists every start and end
 //! and applies the retry policy.
@@ -49,6 +49,23 @@ pub enum RunOutcome {
     NotStarted { reason: String },
     /// The repository cannot be fetched at the submitted commit: fails without retry.
     Unfetchable { reason: String },
+    /// The trainer node running (or meant to run) the attempt does not answer. The caller fences the
+    /// node until it answers again; `during_run` says whether the attempt had started (a lost run,
+    /// which consumes the attempt) or not (no attempt consumed).
+    NodeUnreachable { reason: String, during_run: bool },
+}
+
+impl RunOutcome {
+    /// Why the attempt did not succeed; `None` for a success.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            RunOutcome::Success { .. } => None,
+            RunOutcome::Failed { reason }
+            | RunOutcome::NotStarted { reason }
+            | RunOutcome::Unfetchable { reason }
+            | RunOutcome::NodeUnreachable { reason, .. } => Some(reason),
+        }
+    }
 }
 
 /// A run in progress; resolves when it ends.
