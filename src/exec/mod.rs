@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod gpus;
+pub mod remote;
 
 use std::future::Future;
 use std::pin::Pin;
