@@ -94,7 +94,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 (remote.clone() as Rc<dyn crate::exec::Executor>, Some(remote))
             }
         };
-        let mut node_views = db.run(|s| crate::app::node_views(s)).await?;
+        let mut node_views = db.run(crate::app::node_views).await?;
         if let Some(remote) = &remote {
             // Nodes of an earlier configuration (or simulation) stay in the store but are not used.
             let ids = remote.node_ids();
