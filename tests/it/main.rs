@@ -3,6 +3,7 @@
 mod cli;
 mod layout;
 mod miner;
+pub mod node;
 mod registration;
 mod runtime;
 mod simulate;
