@@ -5,6 +5,7 @@ mod layout;
 mod miner;
 pub mod node;
 mod registration;
+mod remote;
 mod runtime;
 mod simulate;
 pub mod store;
