@@ -135,12 +135,15 @@ fn answer(stream: TcpStream, start: (u16, &str), poll: (u16, &str)) -> std::io::
     reader.get_mut().write_all(response.as_bytes())
 }
 
-const STARTED: (u16, &str) = (200, r#"{"message": "Started Training!", "task_id": "t"}"#);
+/// A scripted answer: status and body.
+type Scripted = (u16, &'static str);
+
+const STARTED: Scripted = (200, r#"{"message": "Started Training!", "task_id": "t"}"#);
 
 #[test]
 fn every_answer_of_a_misbehaving_node_becomes_an_outcome_with_a_reason() {
     let running = (200, r#"{"status": "training", "logs": []}"#);
-    let cases: [((u16, &'static str), (u16, &'static str), &str); 9] = [
+    let cases: [(Scripted, Scripted, &str); 9] = [
         ((500, "oops"), running, "NodeUnreachable/false: start_training answered HTTP 500: oops"),
         ((200, "<html>"), running, "NodeUnreachable/false: start_training answered outside the protocol"),
         (
