@@ -23,6 +23,7 @@ pub struct Settings {
     pub miners: MinersSettings,
     pub simulation: SimulationSettings,
     pub gates: crate::repo::GateRules,
+    pub local_executor: crate::exec::local::LocalSettings,
     pub rules: Rules,
     pub trainer_node: crate::node::settings::TrainerNodeSettings,
 }
@@ -146,6 +147,7 @@ impl Settings {
             problems.push(format!("simulation.nodes: {e}"));
         }
         problems.extend(self.simulation.shares.validate());
+        problems.extend(self.local_executor.validate());
         let remote = self.validator.executor == ExecutorBackend::Remote;
         problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
         problems.extend(self.trainer_node.validate());
@@ -181,6 +183,7 @@ impl Default for Settings {
                 shares: crate::sim::Shares::default(),
             },
             gates: crate::repo::GateRules::default(),
+            local_executor: crate::exec::local::LocalSettings::default(),
             rules: Rules::default(),
             trainer_node: Default::default(),
         }

@@ -22,6 +22,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod docker;
 pub mod domain;
 pub mod exec;
 pub mod miners;

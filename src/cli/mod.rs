@@ -8,6 +8,7 @@ mod progress;
 mod rules;
 mod simulate;
 mod trainer_node;
+mod trial;
 mod validator;
 
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ pub enum Command {
     Miner(miner::MinerArgs),
     /// Run one text and one image tournament on simulated miners, a simulated fleet and virtual time.
     Simulate(simulate::SimulateArgs),
+    /// A miner's pre-flight check: one repository through the real local pipeline on Docker.
+    Trial(trial::TrialArgs),
     /// The long-running validator on the wall clock; stops cleanly on SIGTERM or Ctrl-C.
     Validator(validator::ValidatorArgs),
     /// The trainer API on a GPU host (default port 8001): trainings started by validators.
@@ -109,6 +112,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ledger { command } => ledger::run(command, &settings),
         Command::Validator(args) => validator::run(args, &settings),
         Command::TrainerNode(args) => trainer_node::run(args, &settings),
+        Command::Trial(args) => trial::run(args, &settings),
     }
 }
 

@@ -74,10 +74,13 @@ pub mod labels {
     pub const TASK: &str = "crucible.task";
     pub const HOTKEY: &str = "crucible.hotkey";
     pub const ATTEMPT: &str = "crucible.attempt";
+    /// `train`, `download` or `evaluate`.
+    pub const ROLE: &str = "crucible.role";
 }
 
-pub fn container_labels(job: &TrainingJob) -> BTreeMap<String, String> {
+pub fn container_labels(job: &TrainingJob, role: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
+        (labels::ROLE.to_owned(), role.to_owned()),
         (labels::TOURNAMENT.to_owned(), job.tournament_id.to_string()),
         (labels::TASK.to_owned(), job.task_id.to_string()),
         (labels::HOTKEY.to_owned(), job.hotkey.to_string()),
@@ -155,6 +158,6 @@ mod tests {
                 .iter()
                 .all(|e| !e.starts_with("WANDB_DIR=") || e.starts_with("WANDB_DIR=/app/checkpoints/task-1/"))
         );
-        assert_eq!(container_labels(&j)[labels::ATTEMPT], "2");
+        assert_eq!(container_labels(&j, "train")[labels::ATTEMPT], "2");
     }
 }

@@ -1,12 +1,13 @@
 //! Executors: what runs one training (fetch, build, train, collect, evaluate) somewhere and reports how
-//! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores), `remote` (a
-//! trainer node speaking the trainer API) and `local` (bollard on this host) behind the same trait.
+//! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores), `local`
+//! (bollard on this host's Docker engine) and `remote` (a trainer node speaking the trainer API).
 //!
 //! An executor never touches the store and never retries: the TrainerActor persists every start and end
 //! and applies the retry policy.
 
 pub mod contract;
 pub mod gpus;
+pub mod local;
 pub mod remote;
 
 use std::future::Future;
@@ -48,7 +49,8 @@ pub enum RunOutcome {
     Failed { reason: String },
     /// The run never started (GPU unavailable, node refused): no attempt is consumed.
     NotStarted { reason: String },
-    /// The repository cannot be fetched at the submitted commit: fails without retry.
+    /// The repository cannot be fetched at the submitted commit, or fails the repository gates there:
+    /// fails without retry.
     Unfetchable { reason: String },
     /// The trainer node running (or meant to run) the attempt does not answer. The caller fences the
     /// node until it answers again; `during_run` says whether the attempt had started (a lost run,

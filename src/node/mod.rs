@@ -11,8 +11,8 @@
 //! Task records are durable (`node_tasks` in the configured database): a restarted node knows its
 //! tasks and re-attaches to runs its executor still sees.
 //!
-//! The executor comes from `trainer_node.executor`; [`executor`] is the one place that builds it, so a
-//! new backend (the local Docker executor) is one variant and one match arm.
+//! The executor comes from `trainer_node.executor` (`simulated`, or `local`: the Docker pipeline);
+//! [`executor`] is the one place that builds it, so another backend is one variant and one match arm.
 
 pub mod auth;
 pub mod book;
@@ -36,6 +36,7 @@ use crate::actors::Db;
 use crate::clock::WallClock;
 use crate::config::Settings;
 use crate::exec::Executor;
+use crate::exec::local::LocalExecutor;
 use crate::sim::{SimSettings, SimWorld, SimulatedExecutor};
 use crate::store::Store;
 use auth::Access;
@@ -55,14 +56,18 @@ pub struct NodeParts {
 }
 
 /// The executor `trainer_node.executor` names. Call inside the actix system that will run it.
-pub fn executor(settings: &Settings) -> Rc<dyn Executor> {
-    match settings.trainer_node.executor {
+pub async fn executor(settings: &Settings) -> anyhow::Result<Rc<dyn Executor>> {
+    Ok(match settings.trainer_node.executor {
         NodeExecutorKind::Simulated => {
             let sim = &settings.simulation;
             let world = SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, shares: sim.shares.clone() });
             Rc::new(SimulatedExecutor::new(Arc::new(world), Arc::new(WallClock)))
         }
-    }
+        NodeExecutorKind::Local => {
+            let engine = crate::docker::Engine::connect().await?;
+            Rc::new(LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone()))
+        }
+    })
 }
 
 /// Starts the task book (which restores the stored tasks first) and the HTTP server on `listener`.
@@ -130,8 +135,9 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     println!("trainer-node listening on {address}");
     let max_body_bytes = node.max_body_bytes;
     actix_web::rt::System::new().block_on(async move {
-        let parts = NodeParts { store, executor: executor(settings), gpus, access, max_body_bytes };
-        start(parts, listener)?.await
+        let executor = executor(settings).await?;
+        let parts = NodeParts { store, executor, gpus, access, max_body_bytes };
+        start(parts, listener)?.await.map_err(anyhow::Error::from)
     })?;
     tracing::info!("stopped");
     Ok(())

@@ -60,6 +60,8 @@ impl Serialize for Secret {
 pub enum NodeExecutorKind {
     /// Virtual trainings with synthetic scores (`[simulation]` seed and shares), on the wall clock.
     Simulated,
+    /// The execution pipeline on this host's Docker engine (`[local_executor]`).
+    Local,
 }
 
 /// `[trainer_node]`: the trainer API server on a GPU host.

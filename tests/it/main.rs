@@ -1,6 +1,7 @@
 //! The integration tests: one crate (one binary to build), one module per area.
 
 mod cli;
+mod docker;
 mod layout;
 mod miner;
 pub mod node;

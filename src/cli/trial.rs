@@ -1,0 +1,182 @@
+//! `crucible trial <repo> --task-type T`: a miner's pre-flight check. Runs one repository through the
+//! real local pipeline (fetch, gates, download, build, train with the standard arguments under a
+//! test-sized time limit, collect, evaluate, clean) on this host's Docker engine, prints each step as it
+//! happens, and ends with whether the run would have counted in a tournament, and why not.
+
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use chrono::{Datelike, Utc};
+use clap::Args;
+
+use super::CliError;
+use crate::config::Settings;
+use crate::docker::Engine;
+use crate::domain::gpu::Placement;
+use crate::domain::ids::expected_repo_name;
+use crate::domain::{Hotkey, TaskId, TaskType, TournamentId};
+use crate::exec::local::{GpuAccess, LocalExecutor, Step, StepStatus};
+use crate::exec::{Executor, RunOutcome, TrainingJob};
+
+#[derive(Debug, Args)]
+pub struct TrialArgs {
+    /// The repository: a git URL or a local path to a git repository.
+    pub repo: String,
+    /// The commit SHA or branch to check out (default: the repository's HEAD).
+    #[arg(long, default_value = "HEAD")]
+    pub commit: String,
+    /// InstructTextTask, DpoTask, GrpoTask, ChatTask or ImageTask.
+    #[arg(long, value_name = "T")]
+    pub task_type: String,
+    /// GPU ids to give the training (`0,1`), or `none` for no GPU device.
+    #[arg(long, default_value = "none")]
+    pub gpus: String,
+    /// The real time limit of the training step, in seconds (the image still gets `--hours-to-complete`).
+    #[arg(long, default_value_t = 600)]
+    pub time_limit: u64,
+    /// `--hours-to-complete` as the image sees it.
+    #[arg(long, default_value_t = 1)]
+    pub hours: u32,
+    /// Overrides local_executor.evaluator_image.
+    #[arg(long, value_name = "IMAGE")]
+    pub evaluator_image: Option<String>,
+    /// Overrides local_executor.download_image.
+    #[arg(long, value_name = "IMAGE")]
+    pub download_image: Option<String>,
+    /// Overrides local_executor.cache_dir (a pre-filled cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<String>,
+    /// Overrides local_executor.memory_mib_per_gpu.
+    #[arg(long, value_name = "MIB")]
+    pub memory_mib: Option<u64>,
+    /// The model the image is told to train (default: the smallest catalog model of the type).
+    #[arg(long)]
+    pub model: Option<String>,
+}
+
+pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
+    let task_type: TaskType = args.task_type.parse().map_err(|e| CliError::Usage(format!("--task-type: {e}")))?;
+    let mut local = settings.local_executor.clone();
+    let gpu_ids = parse_gpus(&args.gpus)?;
+    local.gpus = if gpu_ids.is_empty() { GpuAccess::None } else { GpuAccess::Nvidia };
+    if let Some(image) = args.evaluator_image.clone() {
+        local.evaluator_image = image;
+    }
+    if let Some(image) = args.download_image.clone() {
+        local.download_image = image;
+    }
+    if let Some(dir) = args.cache.clone() {
+        local.cache_dir = dir;
+    }
+    if let Some(mib) = args.memory_mib {
+        local.memory_mib_per_gpu = mib;
+    }
+    let problems = local.validate();
+    if !problems.is_empty() {
+        return Err(CliError::Usage(problems.join("; ")));
+    }
+    if args.time_limit == 0 {
+        return Err(CliError::Usage("--time-limit: must be positive".into()));
+    }
+    let job = trial_job(&args, task_type, gpu_ids)?;
+    println!(
+        "trial of {} at {} as {} (time limit {} s, GPUs: {})",
+        job.repo_url,
+        job.commit_hash,
+        task_type,
+        args.time_limit,
+        if local.gpus == GpuAccess::None { "none".to_owned() } else { args.gpus.clone() }
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
+    let outcome = runtime.block_on(async {
+        let engine = Engine::connect().await.map_err(anyhow::Error::from)?;
+        let observer = Rc::new(|step: Step, status: &StepStatus| print_step(step, status));
+        let executor = LocalExecutor::new(engine, local, settings.gates.clone())
+            .with_observer(observer)
+            .with_time_limit(Duration::from_secs(args.time_limit));
+        Ok::<_, CliError>(executor.run(job).await)
+    })?;
+    match outcome {
+        RunOutcome::Success { test_loss, synth_loss } => {
+            let synth = synth_loss.map(|s| format!(", synth_loss {s}")).unwrap_or_default();
+            println!("verdict: would count in a tournament (test_loss {test_loss}{synth})");
+            Ok(())
+        }
+        RunOutcome::NotStarted { reason } | RunOutcome::NodeUnreachable { reason, .. } => {
+            println!("verdict: did not run, not the repository's fault: {reason}");
+            Err(CliError::Failure(anyhow::anyhow!("the trial could not run: {reason}")))
+        }
+        RunOutcome::Failed { reason } | RunOutcome::Unfetchable { reason } => {
+            println!("verdict: would NOT count: {reason}");
+            Err(CliError::Failure(anyhow::anyhow!("the repository would not count: {reason}")))
+        }
+    }
+}
+
+fn print_step(step: Step, status: &StepStatus) {
+    let name = step.name();
+    match status {
+        StepStatus::Started => println!("{name:>9}: ..."),
+        StepStatus::Done(detail) => println!("{name:>9}: ok, {detail}"),
+        StepStatus::Skipped(why) => println!("{name:>9}: skipped, {why}"),
+        StepStatus::Failed(reason) => println!("{name:>9}: FAILED, {reason}"),
+    }
+}
+
+fn parse_gpus(spec: &str) -> Result<Vec<u32>, CliError> {
+    if spec.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    spec.split(',')
+        .map(|id| {
+            id.trim()
+                .parse::<u32>()
+                .map_err(|_| CliError::Usage(format!("--gpus: {id:?} is not a GPU id (use 0,1 or none)")))
+        })
+        .collect()
+}
+
+fn trial_job(args: &TrialArgs, task_type: TaskType, gpu_ids: Vec<u32>) -> Result<TrainingJob, CliError> {
+    let repo_url = match Path::new(&args.repo) {
+        p if p.exists() => {
+            std::fs::canonicalize(p).map_err(|e| CliError::Usage(format!("{}: {e}", args.repo)))?.display().to_string()
+        }
+        _ => args.repo.clone(),
+    };
+    let catalog = crate::sim::catalog();
+    let model = catalog
+        .models
+        .iter()
+        .filter(|m| (task_type == TaskType::Image) == m.model_type.is_some())
+        .min_by_key(|m| m.params.unwrap_or(u64::MAX))
+        .ok_or_else(|| CliError::Usage(format!("no model for {task_type}")))?;
+    let dataset = catalog
+        .datasets
+        .iter()
+        .find(|d| d.task_types.contains(&task_type))
+        .ok_or_else(|| CliError::Usage(format!("no dataset for {task_type}")))?;
+    let today = Utc::now();
+    let tournament_id = TournamentId::new(0, today.year(), today.month(), today.day());
+    let task_id = TaskId::parse(&format!("trial-{}-{}", std::process::id(), today.timestamp_micros()))
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let hotkey = Hotkey::synthetic(0);
+    Ok(TrainingJob {
+        expected_repo_name: expected_repo_name(&tournament_id, &task_id, &hotkey),
+        tournament_id,
+        task_id,
+        hotkey,
+        attempt: 1,
+        task_type,
+        model: args.model.clone().unwrap_or_else(|| model.id.clone()),
+        model_params: model.params,
+        model_type: model.model_type,
+        dataset: dataset.id.clone(),
+        dataset_type_json: dataset.dataset_type.to_string(),
+        hours_to_complete: f64::from(args.hours),
+        repo_url,
+        commit_hash: args.commit.clone(),
+        placement: Placement { node_id: "local".into(), gpu_indices: gpu_ids },
+    })
+}

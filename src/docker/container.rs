@@ -1,0 +1,191 @@
+//! One container run to its end: create with the limits of a [`ContainerSpec`], start, wait with a
+//! time limit (stopping it when the limit strikes), then read how it ended (exit code, OOM kill) and the
+//! tail of its output. Containers carry labels so a restarted validator can find them again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, ContainerSummary, DeviceRequest, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::Engine;
+use super::build::engine_message;
+
+/// Everything that defines one container: image, arguments, environment, mounts and limits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    /// Arguments to the image's ENTRYPOINT.
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    /// `host:container[:ro]` bind mounts.
+    pub binds: Vec<String>,
+    pub memory_bytes: Option<i64>,
+    /// Capped at the host's CPUs, which the engine would otherwise refuse.
+    pub nano_cpus: Option<i64>,
+    pub shm_bytes: Option<i64>,
+    pub pids_limit: Option<i64>,
+    /// A device request for exactly these GPU ids (capability `gpu`); `None` asks for no GPU.
+    pub gpu_ids: Option<Vec<String>>,
+    /// The network mode; `None` is `none` (no network at all).
+    pub network: Option<String>,
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEnd {
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    /// The time limit struck and the container was stopped.
+    pub timed_out: bool,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+}
+
+impl ContainerEnd {
+    /// The last non-empty line it wrote to stderr (else stdout): the line a failure is named by.
+    pub fn last_error_line(&self) -> Option<&str> {
+        fn last(lines: &[String]) -> Option<&str> {
+            lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty())
+        }
+        last(&self.stderr).or_else(|| last(&self.stdout))
+    }
+}
+
+/// Why a container never ran.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The engine cannot give the requested GPUs (no NVIDIA runtime, ids not present).
+    #[error("GPU unavailable: {0}")]
+    GpuUnavailable(String),
+    /// The engine refused to create the container (its settings, a missing image, the engine itself).
+    #[error("container could not be created: {0}")]
+    Create(String),
+    /// The container was created but its process did not start (a bad ENTRYPOINT, ...).
+    #[error("container did not start: {0}")]
+    Start(String),
+}
+
+/// How many lines of output are kept.
+const TAIL: &str = "200";
+
+/// Creates and starts a container, then follows it to its end or the time limit.
+pub async fn run(engine: &Engine, spec: &ContainerSpec, limit: Duration) -> Result<ContainerEnd, StartError> {
+    let id = create(engine, spec).await?;
+    if let Err(e) = engine.docker().start_container(&id, None).await {
+        remove(engine, &id).await;
+        let message = engine_message(&e);
+        return Err(if spec.gpu_ids.is_some() && gpu_refusal(&message) {
+            StartError::GpuUnavailable(message)
+        } else {
+            StartError::Start(message)
+        });
+    }
+    Ok(follow(engine, &id, limit).await)
+}
+
+async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartError> {
+    let device_requests = spec.gpu_ids.clone().map(|ids| {
+        vec![DeviceRequest {
+            driver: Some("nvidia".into()),
+            device_ids: Some(ids),
+            capabilities: Some(vec![vec!["gpu".into()]]),
+            ..Default::default()
+        }]
+    });
+    let host = HostConfig {
+        binds: Some(spec.binds.clone()),
+        memory: spec.memory_bytes,
+        memory_swap: spec.memory_bytes,
+        nano_cpus: spec.nano_cpus.map(|n| n.min(engine.cpus() * 1_000_000_000)),
+        shm_size: spec.shm_bytes,
+        pids_limit: spec.pids_limit,
+        network_mode: Some(spec.network.clone().unwrap_or_else(|| "none".into())),
+        cap_drop: Some(vec!["ALL".into()]),
+        security_opt: Some(vec!["no-new-privileges".into()]),
+        device_requests,
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        cmd: Some(spec.args.clone()),
+        env: Some(spec.env.clone()),
+        labels: Some(spec.labels.clone()),
+        network_disabled: Some(spec.network.is_none()),
+        host_config: Some(host),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+    let created = engine.docker().create_container(Some(options), body).await;
+    created.map(|c| c.id).map_err(|e| StartError::Create(engine_message(&e)))
+}
+
+fn gpu_refusal(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("device driver") || m.contains("gpu") || m.contains("nvidia")
+}
+
+/// Waits for a running (or already ended) container; stops it when `limit` strikes.
+pub async fn follow(engine: &Engine, id: &str, limit: Duration) -> ContainerEnd {
+    let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
+    let wait = async { engine.docker().wait_container(id, Some(options)).next().await };
+    let timed_out = tokio::time::timeout(limit, wait).await.is_err();
+    if timed_out {
+        let options = StopContainerOptionsBuilder::default().t(10).build();
+        if let Err(e) = engine.docker().stop_container(id, Some(options)).await {
+            tracing::warn!(container = id, error = %engine_message(&e), "could not stop container at its time limit");
+        }
+    }
+    let (exit_code, oom_killed) = match engine.docker().inspect_container(id, None).await {
+        Ok(c) => {
+            let state = c.state.unwrap_or_default();
+            (state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false))
+        }
+        Err(e) => {
+            tracing::warn!(container = id, error = %engine_message(&e), "could not inspect container");
+            (-1, false)
+        }
+    };
+    let (stdout, stderr) = logs(engine, id).await;
+    ContainerEnd { exit_code, oom_killed, timed_out, stdout, stderr }
+}
+
+/// The last lines of a container's stdout and stderr.
+pub async fn logs(engine: &Engine, id: &str) -> (Vec<String>, Vec<String>) {
+    let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(TAIL).build();
+    let mut stream = engine.docker().logs(id, Some(options));
+    let (mut out, mut err) = (String::new(), String::new());
+    while let Some(Ok(chunk)) = stream.next().await {
+        match chunk {
+            bollard::container::LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
+            other => out.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+        }
+    }
+    let lines = |s: String| s.lines().map(str::to_owned).collect::<Vec<_>>();
+    (lines(out), lines(err))
+}
+
+/// Removes a container, stopping it if needed; a missing one is fine.
+pub async fn remove(engine: &Engine, id: &str) {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    if let Err(e) = engine.docker().remove_container(id, Some(options)).await
+        && !super::is_not_found(&e)
+    {
+        tracing::warn!(container = id, error = %engine_message(&e), "could not remove container");
+    }
+}
+
+/// Every container (running or not) carrying all of `labels`.
+pub async fn find(engine: &Engine, labels: &[(&str, &str)]) -> Result<Vec<ContainerSummary>, String> {
+    let wanted: Vec<String> =
+        labels.iter().map(|(k, v)| if v.is_empty() { (*k).to_owned() } else { format!("{k}={v}") }).collect();
+    let filters = HashMap::from([("label".to_owned(), wanted)]);
+    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    engine.docker().list_containers(Some(options)).await.map_err(|e| engine_message(&e))
+}

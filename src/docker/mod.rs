@@ -1,0 +1,69 @@
+//! The Docker engine through bollard (execution.md §3): connecting with a clear error, building an
+//! image from a checkout, and running one container under the limits of a training or an evaluation.
+//! Never shells out to the `docker` program.
+
+pub mod build;
+pub mod container;
+
+use bollard::Docker;
+
+pub use build::{BuildError, build_image, context_tar};
+pub use container::{ContainerEnd, ContainerSpec, StartError};
+
+/// A connected, answering Docker engine.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    /// The host's CPU count as the engine reports it; CPU limits above it are refused.
+    cpus: i64,
+}
+
+/// Why no engine can be used.
+#[derive(Debug, thiserror::Error)]
+#[error("Docker engine at {place} cannot be used: {reason}")]
+pub struct EngineError {
+    pub place: String,
+    pub reason: String,
+}
+
+impl Engine {
+    /// Connects to `DOCKER_HOST`, or the local socket, negotiates the API version and pings.
+    pub async fn connect() -> Result<Engine, EngineError> {
+        let place = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let fail = |e: bollard::errors::Error| EngineError { place: place.clone(), reason: e.to_string() };
+        let docker = Docker::connect_with_local_defaults().map_err(fail)?;
+        let docker = docker.negotiate_version().await.map_err(fail)?;
+        docker.ping().await.map_err(fail)?;
+        let cpus = docker.info().await.map_err(fail)?.ncpu.unwrap_or(1).max(1);
+        Ok(Engine { docker, cpus })
+    }
+
+    /// How many CPUs the engine's host has.
+    pub fn cpus(&self) -> i64 {
+        self.cpus
+    }
+
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Whether an image with this name is present on the engine (nothing is ever pulled).
+    pub async fn has_image(&self, name: &str) -> bool {
+        self.docker.inspect_image(name).await.is_ok()
+    }
+
+    /// Removes an image; a missing one is fine.
+    pub async fn remove_image(&self, name: &str) {
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default().force(true).build();
+        if let Err(e) = self.docker.remove_image(name, Some(options), None).await
+            && !is_not_found(&e)
+        {
+            tracing::warn!(image = name, error = %e, "could not remove image");
+        }
+    }
+}
+
+/// Whether bollard reports a 404 from the engine.
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}

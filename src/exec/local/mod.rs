@@ -1,0 +1,169 @@
+//! The local executor: one training through the whole pipeline of execution.md §3 on this host's
+//! Docker engine (fetch, gates, download, build, train, collect, evaluate, clean), every failure ending
+//! with a reason a miner can act on. After a restart, a training's container is found by its labels and
+//! followed again, or the run is counted as lost; containers no open attempt claims are reaped.
+//!
+//! Each step is reported to an optional observer, which `trial` prints for the miner.
+
+mod evaluate;
+mod pipeline;
+pub mod settings;
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use self::settings::{GpuAccess, LocalSettings};
+use super::contract::labels;
+use super::{Executor, RunFuture, TrainingJob};
+use crate::docker::{Engine, container};
+use crate::domain::ids::stable_hash;
+use crate::domain::{Hotkey, TaskId};
+use crate::repo::GateRules;
+
+/// The steps of one training, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Fetch,
+    Gates,
+    Download,
+    Build,
+    Train,
+    Collect,
+    Evaluate,
+    Clean,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Fetch => "fetch",
+            Step::Gates => "gates",
+            Step::Download => "download",
+            Step::Build => "build",
+            Step::Train => "train",
+            Step::Collect => "collect",
+            Step::Evaluate => "evaluate",
+            Step::Clean => "clean",
+        }
+    }
+}
+
+/// What happened at a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepStatus {
+    Started,
+    Done(String),
+    Skipped(String),
+    Failed(String),
+}
+
+/// Told of every step as it happens.
+pub type Observer = Rc<dyn Fn(Step, &StepStatus)>;
+
+/// Runs trainings on the local Docker engine.
+pub struct LocalExecutor {
+    engine: Engine,
+    settings: Rc<LocalSettings>,
+    gates: Rc<GateRules>,
+    observer: Option<Observer>,
+    time_limit: Option<Duration>,
+}
+
+impl LocalExecutor {
+    pub fn new(engine: Engine, settings: LocalSettings, gates: GateRules) -> Self {
+        Self { engine, settings: Rc::new(settings), gates: Rc::new(gates), observer: None, time_limit: None }
+    }
+
+    /// Limits training to `limit` whatever `hours_to_complete` says (a trial's test-sized limit).
+    pub fn with_time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    /// Reports every step to `observer` (used by `trial`).
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn attempt(&self, job: TrainingJob) -> pipeline::Attempt {
+        let names = Names::of(&job, &self.settings);
+        pipeline::Attempt {
+            engine: self.engine.clone(),
+            settings: self.settings.clone(),
+            gates: self.gates.clone(),
+            observer: self.observer.clone(),
+            time_limit: self.time_limit,
+            names,
+            job,
+        }
+    }
+
+    /// Stops and removes every container of this validator that no open attempt in `keep` claims, so
+    /// nothing runs unseen after a restart. Returns how many were reaped.
+    pub async fn reap(&self, keep: &[(TaskId, Hotkey, u32)]) -> Result<usize, String> {
+        let found = container::find(&self.engine, &[(labels::TASK, "")]).await?;
+        let mut reaped = 0;
+        for c in found {
+            let l = c.labels.unwrap_or_default();
+            let get = |k: &str| l.get(k).cloned().unwrap_or_default();
+            let claimed = keep.iter().any(|(task, hotkey, attempt)| {
+                get(labels::TASK) == task.as_str()
+                    && get(labels::HOTKEY) == hotkey.as_str()
+                    && get(labels::ATTEMPT) == attempt.to_string()
+                    && get(labels::ROLE) == "train"
+            });
+            if !claimed && let Some(id) = c.id {
+                tracing::warn!(container = %id, task = %get(labels::TASK), hotkey = %get(labels::HOTKEY), "reaping a container no open training claims");
+                container::remove(&self.engine, &id).await;
+                reaped += 1;
+            }
+        }
+        Ok(reaped)
+    }
+}
+
+impl Executor for LocalExecutor {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn run(&self, job: TrainingJob) -> RunFuture {
+        let attempt = self.attempt(job);
+        Box::pin(async move { attempt.run().await })
+    }
+
+    fn reattach(&self, job: TrainingJob, started_at: DateTime<Utc>) -> Option<RunFuture> {
+        let attempt = self.attempt(job);
+        Some(Box::pin(async move { attempt.reattach(started_at).await }))
+    }
+}
+
+/// The names of everything one attempt creates, derived from the job alone so that a restarted
+/// validator finds them again.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    pub dir: PathBuf,
+    pub image: String,
+    pub train: String,
+    pub download: String,
+    pub evaluate: String,
+}
+
+impl Names {
+    fn of(job: &TrainingJob, settings: &LocalSettings) -> Names {
+        let key = format!("{}/{}/{}", job.tournament_id, job.task_id, job.hotkey);
+        let h = format!("{:016x}", stable_hash(key.as_bytes()));
+        let dir = PathBuf::from(&settings.work_dir).join(format!("{h}-a{}", job.attempt));
+        Names {
+            dir,
+            image: format!("crucible-miner-{h}:a{}", job.attempt),
+            train: format!("crucible-train-{h}-a{}", job.attempt),
+            download: format!("crucible-download-{h}-a{}", job.attempt),
+            evaluate: format!("crucible-evaluate-{h}-a{}", job.attempt),
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The steps of one local attempt, in order, each turning its failure into the outcome and reason a
+//! miner reads. Whatever happens, the attempt's containers, image and directories are removed at the end.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{GpuAccess, LocalSettings, Names, Observer, Step, StepStatus};
+use crate::docker::{self, ContainerEnd, ContainerSpec, Engine, StartError, container};
+use crate::exec::contract::{self, labels};
+use crate::exec::{RunOutcome, TrainingJob};
+use crate::repo::{GateRules, fetch, gates};
+
+pub(crate) struct Attempt {
+    pub engine: Engine,
+    pub settings: Rc<LocalSettings>,
+    pub gates: Rc<GateRules>,
+    pub observer: Option<Observer>,
+    /// Overrides the limit `hours_to_complete` gives.
+    pub time_limit: Option<Duration>,
+    pub names: Names,
+    pub job: TrainingJob,
+}
+
+/// Ends the pipeline early with an outcome.
+type Stop = RunOutcome;
+
+impl Attempt {
+    fn report(&self, step: Step, status: StepStatus) {
+        tracing::debug!(step = step.name(), ?status, "step");
+        if let Some(observer) = &self.observer {
+            observer(step, &status);
+        }
+    }
+
+    fn fail(&self, step: Step, outcome: RunOutcome) -> RunOutcome {
+        let reason = outcome.reason().unwrap_or_default().to_owned();
+        self.report(step, StepStatus::Failed(reason));
+        outcome
+    }
+
+    /// A fresh attempt: every step from the fetch.
+    pub async fn run(&self) -> RunOutcome {
+        let outcome = match self.prepare().await {
+            Ok(()) => match self.train().await {
+                Ok(end) => self.after_training(end).await,
+                Err(stop) => stop,
+            },
+            Err(stop) => stop,
+        };
+        self.clean().await;
+        outcome
+    }
+
+    /// After a restart: follow the training container if it is still there, else the run is lost.
+    pub async fn reattach(&self, started_at: DateTime<Utc>) -> RunOutcome {
+        let (task, hotkey, attempt) =
+            (self.job.task_id.to_string(), self.job.hotkey.to_string(), self.job.attempt.to_string());
+        let wanted = [
+            (labels::TASK, task.as_str()),
+            (labels::HOTKEY, hotkey.as_str()),
+            (labels::ATTEMPT, attempt.as_str()),
+            (labels::ROLE, "train"),
+        ];
+        let found = container::find(&self.engine, &wanted).await.unwrap_or_default();
+        let outcome = match found.into_iter().find_map(|c| c.id) {
+            Some(id) => {
+                let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
+                let remaining = self.time_limit().saturating_sub(elapsed);
+                tracing::info!(container = %id, remaining_secs = remaining.as_secs(), "re-attached to a training container");
+                let end = container::follow(&self.engine, &id, remaining).await;
+                self.after_training(end).await
+            }
+            None => {
+                RunOutcome::Failed { reason: "lost: the training container was gone after a validator restart".into() }
+            }
+        };
+        self.clean().await;
+        outcome
+    }
+
+    fn time_limit(&self) -> Duration {
+        if let Some(limit) = self.time_limit {
+            return limit;
+        }
+        Duration::from_secs_f64((self.job.hours_to_complete.max(0.0) * 3600.0).min(1e9))
+    }
+
+    fn repo_dir(&self) -> std::path::PathBuf {
+        self.names.dir.join("repo")
+    }
+
+    fn output_dir(&self) -> std::path::PathBuf {
+        self.names.dir.join("output")
+    }
+
+    /// Evaluator present, private directories, fetch, gates, download, build.
+    async fn prepare(&self) -> Result<(), Stop> {
+        let s = &self.settings;
+        if !self.engine.has_image(&s.evaluator_image).await {
+            let reason = format!("evaluator image {} is not present on the Docker engine", s.evaluator_image);
+            return Err(self.fail(Step::Fetch, RunOutcome::NotStarted { reason }));
+        }
+        if let Err(e) = self.make_dirs() {
+            let reason = format!("cannot prepare {}: {e}", self.names.dir.display());
+            return Err(self.fail(Step::Fetch, RunOutcome::NotStarted { reason }));
+        }
+
+        self.report(Step::Fetch, StepStatus::Started);
+        let limit = Duration::from_secs(s.fetch_timeout_secs);
+        match fetch::fetch(&self.job.repo_url, &self.job.commit_hash, &self.repo_dir(), limit).await {
+            Ok(sha) => self.report(Step::Fetch, StepStatus::Done(format!("checked out {sha}"))),
+            Err(e) => {
+                return Err(self.fail(Step::Fetch, RunOutcome::Unfetchable { reason: format!("fetch failed: {e}") }));
+            }
+        }
+
+        self.report(Step::Gates, StepStatus::Started);
+        let (root, rules, kind) = (self.repo_dir(), (*self.gates).clone(), self.job.task_type.tournament_type());
+        let checked = tokio::task::spawn_blocking(move || gates::check(&root, kind, &rules)).await;
+        match checked {
+            Ok(Ok(())) => self.report(Step::Gates, StepStatus::Done("passed".into())),
+            Ok(Err(g)) => {
+                return Err(self.fail(Step::Gates, RunOutcome::Unfetchable { reason: format!("gate failed: {g}") }));
+            }
+            Err(e) => {
+                return Err(
+                    self.fail(Step::Gates, RunOutcome::NotStarted { reason: format!("gates did not run: {e}") })
+                );
+            }
+        }
+
+        self.download().await?;
+
+        self.report(Step::Build, StepStatus::Started);
+        let dockerfile = gates::dockerfile(self.job.task_type.tournament_type());
+        let build = async {
+            let context = docker::context_tar(&self.repo_dir())?;
+            let labels = self.labels("build");
+            let limit = Duration::from_secs(s.build_timeout_secs);
+            docker::build_image(&self.engine, context, &dockerfile, &self.names.image, &labels, limit).await
+        };
+        match build.await {
+            Ok(()) => self.report(Step::Build, StepStatus::Done(format!("built {}", self.names.image))),
+            Err(e) => return Err(self.fail(Step::Build, RunOutcome::Failed { reason: format!("build failed: {e}") })),
+        }
+        Ok(())
+    }
+
+    fn make_dirs(&self) -> std::io::Result<()> {
+        if self.names.dir.exists() {
+            std::fs::remove_dir_all(&self.names.dir)?;
+        }
+        std::fs::create_dir_all(self.repo_dir())?;
+        std::fs::create_dir_all(self.output_dir())?;
+        std::fs::create_dir_all(&self.settings.cache_dir)?;
+        open_to_container(&self.output_dir())
+    }
+
+    async fn download(&self) -> Result<(), Stop> {
+        let s = &self.settings;
+        if s.download_image.trim().is_empty() {
+            self.report(
+                Step::Download,
+                StepStatus::Skipped("no download image configured; /cache is used as it is".into()),
+            );
+            return Ok(());
+        }
+        self.report(Step::Download, StepStatus::Started);
+        let mut args = vec![
+            "--task-id".into(),
+            self.job.task_id.to_string(),
+            "--task-type".into(),
+            self.job.task_type.to_string(),
+            "--model".into(),
+            self.job.model.clone(),
+            "--dataset".into(),
+            self.job.dataset.clone(),
+        ];
+        if let Some(model_type) = self.job.model_type {
+            args.extend(["--model-type".into(), model_type.to_string()]);
+        }
+        let spec = ContainerSpec {
+            name: self.names.download.clone(),
+            image: s.download_image.clone(),
+            args,
+            labels: self.labels("download"),
+            binds: vec![format!("{}:{}", absolute(&s.cache_dir), contract::CACHE_DIR)],
+            pids_limit: Some(s.pids_limit),
+            network: Some("bridge".into()),
+            ..Default::default()
+        };
+        container::remove(&self.engine, &spec.name).await;
+        let limit = Duration::from_secs(s.download_timeout_secs);
+        let failed = |reason: String| Err(self.fail(Step::Download, RunOutcome::NotStarted { reason }));
+        match container::run(&self.engine, &spec, limit).await {
+            Ok(end) if end.exit_code == 0 && !end.timed_out => {
+                self.report(Step::Download, StepStatus::Done("inputs in /cache".into()));
+                Ok(())
+            }
+            Ok(end) if end.timed_out => failed(format!("download failed: took longer than {} s", limit.as_secs())),
+            Ok(end) => failed(format!("download failed: {}", exit_reason(&end))),
+            Err(e) => failed(format!("download failed: {e}")),
+        }
+    }
+
+    /// Runs the training container to its end or its time limit.
+    async fn train(&self) -> Result<ContainerEnd, Stop> {
+        let s = &self.settings;
+        let gpus = self.job.placement.gpu_indices.len().max(1) as u64;
+        let out = contract::output_path(&self.job);
+        let spec = ContainerSpec {
+            name: self.names.train.clone(),
+            image: self.names.image.clone(),
+            args: contract::standard_args(&self.job),
+            env: contract::environment(&self.job),
+            labels: self.labels("train"),
+            binds: vec![
+                format!("{}:{}:ro", absolute(&s.cache_dir), contract::CACHE_DIR),
+                format!("{}:{out}", absolute(&self.output_dir().to_string_lossy())),
+            ],
+            memory_bytes: Some((s.memory_mib_per_gpu * gpus * 1024 * 1024) as i64),
+            nano_cpus: Some((s.cpus_per_gpu * gpus as f64 * 1e9) as i64),
+            shm_bytes: Some((if gpus >= 4 { s.shm_mib_many_gpus } else { s.shm_mib } * 1024 * 1024) as i64),
+            pids_limit: Some(s.pids_limit),
+            gpu_ids: self.gpu_ids(),
+            network: None,
+        };
+        container::remove(&self.engine, &spec.name).await;
+        let limit = self.time_limit();
+        self.report(Step::Train, StepStatus::Started);
+        match container::run(&self.engine, &spec, limit).await {
+            Ok(end) => Ok(end),
+            Err(StartError::GpuUnavailable(m)) => {
+                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") }))
+            }
+            Err(e @ StartError::Create(_)) => {
+                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: e.to_string() }))
+            }
+            Err(e @ StartError::Start(_)) => Err(self.fail(Step::Train, RunOutcome::Failed { reason: e.to_string() })),
+        }
+    }
+
+    pub(super) fn gpu_ids(&self) -> Option<Vec<String>> {
+        match self.settings.gpus {
+            GpuAccess::Nvidia => Some(self.job.placement.gpu_indices.iter().map(|i| i.to_string()).collect()),
+            GpuAccess::None => None,
+        }
+    }
+
+    /// From the training container's end to the outcome: judge the exit, collect, evaluate.
+    async fn after_training(&self, end: ContainerEnd) -> RunOutcome {
+        let output = self.collect();
+        let verdict = if end.oom_killed {
+            Err("oom".to_owned())
+        } else if end.timed_out {
+            output.map_err(|_| "timeout without output".to_owned())
+        } else if end.exit_code != 0 {
+            Err(exit_reason(&end))
+        } else {
+            output
+        };
+        match verdict {
+            Ok(bytes) => {
+                let how = if end.timed_out { "stopped at its time limit" } else { "exited 0" };
+                self.report(Step::Train, StepStatus::Done(how.into()));
+                self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes of output")));
+            }
+            Err(reason) => return self.fail(Step::Train, RunOutcome::Failed { reason }),
+        }
+        self.report(Step::Evaluate, StepStatus::Started);
+        match super::evaluate::run(self).await {
+            Ok(outcome @ RunOutcome::Success { .. }) => {
+                if let RunOutcome::Success { test_loss, synth_loss } = &outcome {
+                    let synth = synth_loss.map(|s| format!(", synth_loss {s}")).unwrap_or_default();
+                    self.report(Step::Evaluate, StepStatus::Done(format!("test_loss {test_loss}{synth}")));
+                }
+                outcome
+            }
+            Ok(other) | Err(other) => self.fail(Step::Evaluate, other),
+        }
+    }
+
+    /// The output must be where the contract says, non-empty and under the size cap.
+    fn collect(&self) -> Result<u64, String> {
+        let missing = || format!("no output at {}", contract::output_path(&self.job));
+        let (files, bytes) = tree_size(&self.output_dir()).map_err(|_| missing())?;
+        if files == 0 {
+            return Err(missing());
+        }
+        if bytes > self.settings.max_output_bytes {
+            return Err(format!("output too large: {bytes} bytes, at most {} allowed", self.settings.max_output_bytes));
+        }
+        Ok(bytes)
+    }
+
+    pub(super) fn labels(&self, role: &str) -> HashMap<String, String> {
+        contract::container_labels(&self.job, role).into_iter().collect()
+    }
+
+    pub(super) fn output_host_dir(&self) -> String {
+        absolute(&self.output_dir().to_string_lossy())
+    }
+
+    /// Containers, image and private directories go, whatever happened.
+    async fn clean(&self) {
+        for name in [&self.names.train, &self.names.download, &self.names.evaluate] {
+            container::remove(&self.engine, name).await;
+        }
+        self.engine.remove_image(&self.names.image).await;
+        if self.names.dir.exists()
+            && let Err(e) = std::fs::remove_dir_all(&self.names.dir)
+        {
+            tracing::warn!(dir = %self.names.dir.display(), error = %e, "could not remove a training directory");
+        }
+        self.report(Step::Clean, StepStatus::Done("containers, image and directories removed".into()));
+    }
+}
+
+/// `exit N: <last error line>`.
+pub(super) fn exit_reason(end: &ContainerEnd) -> String {
+    match end.last_error_line() {
+        Some(line) => format!("exit {}: {}", end.exit_code, clip(line, 300)),
+        None => format!("exit {}", end.exit_code),
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max { s.to_owned() } else { s.chars().take(max).collect::<String>() + "…" }
+}
+
+/// Files (WandB's offline directory aside) and bytes under `dir`; symbolic links are counted, not followed.
+fn tree_size(dir: &Path) -> std::io::Result<(u64, u64)> {
+    let (mut files, mut bytes) = (0, 0);
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.path().symlink_metadata()?;
+        if meta.is_dir() {
+            if entry.file_name() == ".wandb" && dir.ends_with("output") {
+                continue;
+            }
+            let (f, b) = tree_size(&entry.path())?;
+            files += f;
+            bytes += b;
+        } else {
+            files += 1;
+            bytes += meta.len();
+        }
+    }
+    Ok((files, bytes))
+}
+
+/// The container runs as root without capabilities, so its private output directory must be open.
+fn open_to_container(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+}
+
+/// Bind mounts need absolute host paths.
+pub(super) fn absolute(path: &str) -> String {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        return path.to_owned();
+    }
+    std::env::current_dir().map(|d| d.join(p).to_string_lossy().into_owned()).unwrap_or_else(|_| path.to_owned())
+}

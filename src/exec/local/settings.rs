@@ -1,0 +1,100 @@
+//! `[local_executor]`: where a local training keeps its files, which validator-owned images download
+//! inputs and evaluate outputs, and the container limits of execution.md §3 (per GPU where it says so).
+
+use serde::{Deserialize, Serialize};
+
+/// How training containers get their GPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuAccess {
+    /// A device request for exactly the reserved GPU ids (capability `gpu`, NVIDIA runtime).
+    Nvidia,
+    /// No GPU device at all: CPU-only hosts, tests, a miner's dry run.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSettings {
+    /// Private per-training directories (checkout and output) are made under this one.
+    pub work_dir: String,
+    /// The input cache, mounted read-only at `/cache` in training and evaluation containers.
+    pub cache_dir: String,
+    /// The validator-owned image that places the model and dataset in the cache; empty: no download
+    /// step, the cache is used as it is.
+    pub download_image: String,
+    /// The validator-owned image that scores an output (its last stdout line is JSON with `test_loss`).
+    pub evaluator_image: String,
+    pub gpus: GpuAccess,
+    pub memory_mib_per_gpu: u64,
+    pub cpus_per_gpu: f64,
+    pub shm_mib: u64,
+    /// The shared memory of a training with 4 or more GPUs.
+    pub shm_mib_many_gpus: u64,
+    pub pids_limit: i64,
+    pub fetch_timeout_secs: u64,
+    pub download_timeout_secs: u64,
+    pub build_timeout_secs: u64,
+    pub eval_timeout_secs: u64,
+    /// The largest output a training may leave behind.
+    pub max_output_bytes: u64,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        Self {
+            work_dir: "crucible-work".into(),
+            cache_dir: "crucible-cache".into(),
+            download_image: String::new(),
+            evaluator_image: "crucible-evaluator:latest".into(),
+            gpus: GpuAccess::Nvidia,
+            memory_mib_per_gpu: 110 * 1024,
+            cpus_per_gpu: 24.0,
+            shm_mib: 8 * 1024,
+            shm_mib_many_gpus: 16 * 1024,
+            pids_limit: 4096,
+            fetch_timeout_secs: 600,
+            download_timeout_secs: 7200,
+            build_timeout_secs: 3600,
+            eval_timeout_secs: 3600,
+            max_output_bytes: 200 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+impl LocalSettings {
+    /// Every problem, each naming its key.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let key = |k: &str| format!("local_executor.{k}");
+        if self.work_dir.trim().is_empty() {
+            problems.push(format!("{}: must not be empty", key("work_dir")));
+        }
+        if self.cache_dir.trim().is_empty() {
+            problems.push(format!("{}: must not be empty", key("cache_dir")));
+        }
+        if self.evaluator_image.trim().is_empty() {
+            problems.push(format!("{}: must name an image", key("evaluator_image")));
+        }
+        if self.memory_mib_per_gpu < 6 {
+            problems.push(format!("{}: at least 6 MiB (the engine's minimum)", key("memory_mib_per_gpu")));
+        }
+        if !(self.cpus_per_gpu.is_finite() && self.cpus_per_gpu > 0.0) {
+            problems.push(format!("{}: must be a positive number", key("cpus_per_gpu")));
+        }
+        if self.pids_limit <= 0 {
+            problems.push(format!("{}: must be positive", key("pids_limit")));
+        }
+        for (name, secs) in [
+            ("fetch_timeout_secs", self.fetch_timeout_secs),
+            ("download_timeout_secs", self.download_timeout_secs),
+            ("build_timeout_secs", self.build_timeout_secs),
+            ("eval_timeout_secs", self.eval_timeout_secs),
+        ] {
+            if secs == 0 {
+                problems.push(format!("{}: must be positive", key(name)));
+            }
+        }
+        problems
+    }
+}

@@ -1,0 +1,291 @@
+//! The local executor against a real Docker engine: each way a miner's run can end, with the reason a
+//! miner reads, the limits of the contract checked from inside the container, clean-up, re-attachment
+//! after a restart, and reaping of containers no training claims.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use crucible::docker::{Engine, container};
+use crucible::domain::gpu::Placement;
+use crucible::domain::{Hotkey, TaskId, TaskType, TournamentId};
+use crucible::exec::contract::labels;
+use crucible::exec::local::{GpuAccess, LocalExecutor, LocalSettings};
+use crucible::exec::{Executor, RunOutcome, TrainingJob};
+use crucible::repo::GateRules;
+
+use super::support::{self, DOWNLOADER, EVALUATOR};
+
+/// Fails with exit 4 naming any part of the contract the container does not get.
+const CHECKS: &str = r#"fail() { echo "contract broken: $1" >&2; exit 4; }
+[ "$WANDB_MODE" = offline ] || fail "WANDB_MODE=$WANDB_MODE"
+touch /cache/probe 2>/dev/null && fail "/cache is writable"
+[ "$(ls /sys/class/net)" = "lo" ] || fail "network interfaces: $(ls /sys/class/net)"
+[ "$(awk '/^CapEff/ {print $2}' /proc/self/status)" = "0000000000000000" ] || fail "capabilities kept"
+[ "$(awk '/^NoNewPrivs/ {print $2}' /proc/self/status)" = "1" ] || fail "new privileges allowed"
+"#;
+
+fn settings(root: &Path) -> LocalSettings {
+    LocalSettings {
+        work_dir: root.join("work").to_string_lossy().into_owned(),
+        cache_dir: root.join("cache").to_string_lossy().into_owned(),
+        download_image: String::new(),
+        evaluator_image: EVALUATOR.into(),
+        gpus: GpuAccess::None,
+        memory_mib_per_gpu: 256,
+        cpus_per_gpu: 1.0,
+        shm_mib: 64,
+        shm_mib_many_gpus: 128,
+        pids_limit: 256,
+        fetch_timeout_secs: 60,
+        download_timeout_secs: 60,
+        build_timeout_secs: 120,
+        eval_timeout_secs: 60,
+        max_output_bytes: 1 << 20,
+    }
+}
+
+fn job(task: &str, repo: &Path, commit: &str, seconds: f64) -> TrainingJob {
+    TrainingJob {
+        tournament_id: TournamentId::new(42, 2026, 11, 26),
+        task_id: TaskId::parse(task).unwrap(),
+        hotkey: Hotkey::synthetic(7),
+        attempt: 1,
+        task_type: TaskType::InstructText,
+        model: "org/Tiny-1B".into(),
+        model_params: Some(1_000_000_000),
+        model_type: None,
+        dataset: "org/data".into(),
+        dataset_type_json: r#"{"field_instruction":"instruction","field_output":"output"}"#.into(),
+        hours_to_complete: seconds / 3600.0,
+        expected_repo_name: format!("{task}-out"),
+        repo_url: repo.to_string_lossy().into_owned(),
+        commit_hash: commit.into(),
+        placement: Placement { node_id: "local".into(), gpu_indices: vec![0] },
+    }
+}
+
+/// Runs `script` as a miner's training and returns the outcome; checks nothing of the attempt is left.
+async fn run_script(
+    task: &str,
+    script: &str,
+    seconds: f64,
+    tweak: impl FnOnce(&mut LocalSettings),
+) -> Option<RunOutcome> {
+    let engine = support::engine().await?;
+    let root = tempfile::tempdir().unwrap();
+    let (repo, sha) = support::miner_repo(root.path(), script, &[]);
+    let mut s = settings(root.path());
+    tweak(&mut s);
+    let executor = LocalExecutor::new(engine.clone(), s, GateRules::default());
+    let outcome = executor.run(job(task, &repo, &sha, seconds)).await;
+    assert_nothing_left(&engine, task, &root.path().join("work")).await;
+    Some(outcome)
+}
+
+async fn assert_nothing_left(engine: &Engine, task: &str, work: &Path) {
+    let left = container::find(engine, &[(labels::TASK, task)]).await.unwrap();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    let dirs: Vec<_> = std::fs::read_dir(work).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(dirs.is_empty(), "directories left behind: {dirs:?}");
+}
+
+fn failed(outcome: Option<RunOutcome>) -> Option<String> {
+    match outcome? {
+        RunOutcome::Failed { reason } => Some(reason),
+        other => panic!("expected a failed run, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_good_repository_trains_under_the_contract_and_is_scored() {
+    let script = format!("{CHECKS}echo 0.25 > \"$OUT/loss\"\necho trained\n");
+    let Some(outcome) = run_script("local-good", &script, 60.0, |_| {}).await else { return };
+    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.25, synth_loss: None });
+}
+
+#[tokio::test]
+async fn a_crash_is_named_by_its_exit_code_and_last_error_line() {
+    let script = "echo 'loading model'\necho 'RuntimeError: CUDA error: device-side assert' >&2\nexit 3\n";
+    let Some(reason) = failed(run_script("local-crash", script, 60.0, |_| {}).await) else { return };
+    assert_eq!(reason, "exit 3: RuntimeError: CUDA error: device-side assert");
+}
+
+#[tokio::test]
+async fn running_out_of_memory_is_oom() {
+    let script = "x=$(head -c 300000000 /dev/zero | tr '\\0' a)\necho ${#x}\n";
+    let Some(reason) = failed(run_script("local-oom", script, 60.0, |s| s.memory_mib_per_gpu = 32).await) else {
+        return;
+    };
+    assert_eq!(reason, "oom");
+}
+
+#[tokio::test]
+async fn a_run_past_its_time_limit_counts_only_with_output() {
+    let Some(reason) = failed(run_script("local-hang", "sleep 600\n", 2.0, |_| {}).await) else { return };
+    assert_eq!(reason, "timeout without output");
+
+    let script = "echo 0.5 > \"$OUT/loss\"\nsleep 600\n";
+    let outcome = run_script("local-slow", script, 2.0, |_| {}).await.unwrap();
+    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.5, synth_loss: None });
+}
+
+#[tokio::test]
+async fn exiting_without_output_names_the_expected_path() {
+    let Some(reason) = failed(run_script("local-empty", "echo done\n", 60.0, |_| {}).await) else { return };
+    assert_eq!(reason, "no output at /app/checkpoints/local-empty/local-empty-out");
+}
+
+#[tokio::test]
+async fn an_output_the_evaluator_rejects_fails_the_evaluation() {
+    let script = "echo weights > \"$OUT/model.safetensors\"\n";
+    let Some(reason) = failed(run_script("local-noloss", script, 60.0, |_| {}).await) else { return };
+    assert!(
+        reason.starts_with("evaluation failed: exit 2: no loss file in /app/checkpoints/local-noloss/"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_gpu_the_engine_cannot_give_is_not_a_miner_failure() {
+    let script = "echo 0.1 > \"$OUT/loss\"\n";
+    let Some(outcome) = run_script("local-gpu", script, 60.0, |s| s.gpus = GpuAccess::Nvidia).await else { return };
+    match outcome {
+        RunOutcome::NotStarted { reason } => assert!(reason.starts_with("GPU unavailable: "), "{reason}"),
+        other => panic!("expected not started, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_download_step_fills_the_read_only_cache() {
+    let script = "[ -s \"/cache/datasets/${T}_train_data.json\" ] || { echo 'no dataset' >&2; exit 5; }\necho 0.3 > \"$OUT/loss\"\n";
+    let Some(outcome) = run_script("local-dl", script, 60.0, |s| s.download_image = DOWNLOADER.into()).await else {
+        return;
+    };
+    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.3, synth_loss: None });
+    let Some(reason) = failed(run_script("local-nodl", script, 60.0, |_| {}).await) else { return };
+    assert_eq!(reason, "exit 5: no dataset");
+}
+
+#[tokio::test]
+async fn build_errors_gates_and_bad_commits_are_named() {
+    let Some(engine) = support::engine().await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let (repo, sha) = support::miner_repo(root.path(), "true\n", &[("setup.sh", "exit 0\n")]);
+    support::write(&repo, "dockerfiles/standalone-text-trainer.dockerfile", "FROM crucible-test-base:1\nRUN exit 7\n");
+    let executor = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+    // The dockerfile change is not committed: the pinned commit is what is built.
+    let outcome = executor.run(job("local-build", &repo, &sha, 60.0)).await;
+    let built_the_commit =
+        RunOutcome::Failed { reason: "no output at /app/checkpoints/local-build/local-build-out".into() };
+    assert_eq!(outcome, built_the_commit);
+
+    let commit = |msg: &str| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam", msg])
+            .current_dir(&repo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&repo).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let broken = commit("break the build");
+    match executor.run(job("local-build2", &repo, &broken, 60.0)).await {
+        RunOutcome::Failed { reason } => {
+            assert!(reason.starts_with("build failed: ") && reason.contains("exit"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+
+    support::write(&repo, "lib/fast.so", "\u{7f}ELF compiled");
+    let add = std::process::Command::new("git").args(["add", "-A"]).current_dir(&repo).status().unwrap();
+    assert!(add.success());
+    let packed = commit("add a compiled library");
+    match executor.run(job("local-gate", &repo, &packed, 60.0)).await {
+        RunOutcome::Unfetchable { reason } => assert!(reason.starts_with("gate failed: lib/fast.so"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+
+    match executor.run(job("local-nocommit", &repo, &"0".repeat(40), 60.0)).await {
+        RunOutcome::Unfetchable { reason } => {
+            assert!(reason.starts_with("fetch failed: git fetch of 0000"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_nothing_left(&engine, "local-build2", &root.path().join("work")).await;
+}
+
+#[tokio::test]
+async fn a_missing_evaluator_image_means_the_run_did_not_start() {
+    let script = "echo 0.1 > \"$OUT/loss\"\n";
+    let outcome = run_script("local-noeval", script, 60.0, |s| s.evaluator_image = "crucible-absent:0".into()).await;
+    let Some(outcome) = outcome else { return };
+    assert_eq!(
+        outcome,
+        RunOutcome::NotStarted {
+            reason: "evaluator image crucible-absent:0 is not present on the Docker engine".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_lost() {
+    let Some(engine) = support::engine().await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let script = "sleep 2\necho 0.125 > \"$OUT/loss\"\n";
+    let (repo, sha) = support::miner_repo(root.path(), script, &[]);
+    let started = Utc::now();
+    let j = job("local-reattach", &repo, &sha, 120.0);
+    {
+        // The validator dies while the container runs: its future is dropped, the container is not.
+        let first = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+        let run = first.run(j.clone());
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            tokio::select! {
+                _ = run => panic!("the run ended before the restart"),
+                _ = wait_for_container(&engine, "local-reattach") => {}
+            }
+        })
+        .await;
+    }
+    let second = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+    let outcome = second.reattach(j.clone(), started).expect("the local executor always answers").await;
+    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.125, synth_loss: None });
+
+    let gone = second.reattach(TrainingJob { attempt: 2, ..j }, started).unwrap().await;
+    match gone {
+        RunOutcome::Failed { reason } => assert!(reason.starts_with("lost: "), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_nothing_left(&engine, "local-reattach", &root.path().join("work")).await;
+}
+
+async fn wait_for_container(engine: &Engine, task: &str) {
+    loop {
+        let found = container::find(engine, &[(labels::TASK, task), (labels::ROLE, "train")]).await.unwrap();
+        if found.iter().any(|c| c.state.as_ref().is_some_and(|s| format!("{s:?}").to_lowercase().contains("running"))) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn containers_no_open_training_claims_are_reaped() {
+    let Some(engine) = support::engine().await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let (repo, sha) = support::miner_repo(root.path(), "sleep 600\n", &[]);
+    let j = job("local-orphan", &repo, &sha, 600.0);
+    let executor = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+    let run = executor.run(j.clone());
+    tokio::select! {
+        _ = run => panic!("the run ended"),
+        _ = wait_for_container(&engine, "local-orphan") => {}
+    }
+    // Another open training is kept; this one is not claimed, so it goes.
+    let keep = [(TaskId::parse("other").unwrap(), j.hotkey.clone(), 1)];
+    assert!(executor.reap(&keep).await.unwrap() >= 1);
+    let left = container::find(&engine, &[(labels::TASK, "local-orphan")]).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
