@@ -234,3 +234,41 @@ fn the_health_loop_fences_a_silent_node_and_unfences_it_when_it_answers() {
     assert!(fenced_after_silence, "a node that stopped answering is fenced");
     assert!(!unfenced_after_answer, "a fenced node that answers again is un-fenced");
 }
+
+#[test]
+fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one() {
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let config = dir.path().join("validator.toml");
+    let text = format!(
+        "[validator]\nexecutor = \"remote\"\n\n[[validator.nodes]]\nid = \"gpu-1\"\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n\
+         [[validator.nodes]]\nid = \"gpu-2\"\nurl = \"{}\"\n",
+        node.url,
+        closed_port()
+    );
+    std::fs::write(&config, text).unwrap();
+    let db = dir.path().join("validator.db");
+    let mut validator = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(["--config", config.to_str().unwrap(), "validator", "--log-format", "json"])
+        .env("CRUCIBLE_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(validator.stderr.take().unwrap());
+    let line = stderr.lines().map_while(Result::ok).find(|l| l.contains("remote trainer nodes"));
+    validator.kill().unwrap();
+    validator.wait().unwrap();
+    let line = line.expect("the validator reports its remote nodes");
+    assert!(line.contains("gpu-1") && line.contains("gpu-2"), "{line}");
+
+    let store = crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap();
+    let nodes = store.list_nodes().unwrap();
+    let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["gpu-1", "gpu-2"], "no simulated fleet in remote mode");
+    assert_eq!((nodes[0].gpus.len(), nodes[0].fenced, nodes[0].address.as_str()), (3, false, node.url.as_str()));
+    assert_eq!((nodes[1].gpus.len(), nodes[1].fenced), (0, true));
+}
