@@ -40,6 +40,25 @@ pub struct ValidatorSettings {
     pub nodes: Vec<crate::node::settings::RemoteNodeSettings>,
     /// How remote trainings are followed and nodes watched.
     pub polling: crate::node::settings::PollingSettings,
+    /// A file holding the validator hotkey's secret seed (hex) to sign requests to miners; empty:
+    /// requests go unsigned.
+    #[serde(default)]
+    pub key_file: String,
+    /// Where HTTP registration checks out submitted commits to run the repository gates.
+    pub scratch_dir: String,
+}
+
+impl ValidatorSettings {
+    /// The signing key of `key_file`, if one is configured.
+    pub fn load_key(&self) -> Result<Option<crate::miners::signing::ValidatorKey>, String> {
+        if self.key_file.is_empty() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&self.key_file).map_err(|e| format!("{}: {e}", self.key_file))?;
+        crate::miners::signing::ValidatorKey::from_seed_hex(&text)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", self.key_file))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +170,14 @@ impl Settings {
         let remote = self.validator.executor == ExecutorBackend::Remote;
         problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
         problems.extend(self.trainer_node.validate());
+        if self.validator.scratch_dir.trim().is_empty() {
+            problems.push("validator.scratch_dir: must not be empty".into());
+        }
+        if !self.validator.key_file.is_empty()
+            && let Err(e) = self.validator.load_key()
+        {
+            problems.push(format!("validator.key_file: {e}"));
+        }
         if self.gates.max_files == 0 || self.gates.max_repo_bytes == 0 {
             problems.push("gates: max_files and max_repo_bytes must be positive".into());
         }
@@ -174,6 +201,8 @@ impl Default for Settings {
                 registration: Backend::Simulated,
                 nodes: Vec::new(),
                 polling: Default::default(),
+                key_file: String::new(),
+                scratch_dir: "crucible-work/registration".into(),
             },
             miners: MinersSettings { directory: String::new() },
             simulation: SimulationSettings {

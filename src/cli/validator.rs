@@ -16,7 +16,7 @@ use crate::clock::WallClock;
 use crate::config::{Backend, ExecutorBackend, LogFormat, Settings};
 use crate::exec::remote::{RemoteExecutor, health};
 use crate::miners::directory::{DirectorySource, FileDirectory, sync};
-use crate::miners::http::{HttpRegistration, MinerList};
+use crate::miners::http::{HttpRegistration, MinerList, RepositoryCheck};
 use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::store::{Gpu, Store, TrainerNode};
 
@@ -73,16 +73,26 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         let summary = sync(&store, &entries, chrono::Utc::now()).map_err(anyhow::Error::from)?;
         tracing::info!(directory = %source.describe(), added = summary.added, updated = summary.updated, removed = summary.removed, "miner directory synced");
     }
-    let http_registration: Rc<dyn crate::miners::RegistrationSource> = Rc::new(
-        HttpRegistration::new(MinerList::Store(store.clone()), &settings.rules.registration)
-            .map_err(anyhow::Error::from)?,
-    );
+    let mut http = HttpRegistration::new(MinerList::Store(store.clone()), &settings.rules.registration)
+        .map_err(anyhow::Error::from)?
+        .with_repository_check(RepositoryCheck {
+            gates: settings.gates.clone(),
+            fetch_timeout: std::time::Duration::from_secs(settings.local_executor.fetch_timeout_secs),
+            scratch_dir: settings.validator.scratch_dir.clone().into(),
+        });
+    if let Some(key) = settings.validator.load_key().map_err(CliError::Usage)? {
+        tracing::info!(hotkey = key.address(), "requests to miners are signed");
+        http = http.signed_by(key);
+    }
+    let http_registration: Rc<dyn crate::miners::RegistrationSource> = Rc::new(http);
     let rules = settings.rules.clone();
     let backends = settings.validator.clone();
     tracing::info!(executor = ?backends.executor, registration = ?backends.registration, "backends");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
     let system = actix::System::with_tokio_rt(move || runtime);
     system.block_on(async move {
+        // Listening starts here, before anything else runs, so an early SIGTERM is not lost.
+        let stop = shutdown_signal();
         let clock: crate::clock::SharedClock = Arc::new(WallClock);
         let db = crate::actors::Db::new(store.clone());
         let (executor, remote): (Rc<dyn crate::exec::Executor>, _) = match backends.executor {
@@ -125,8 +135,8 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             let interval = std::time::Duration::from_secs_f64(backends.polling.health_interval_secs);
             actix::spawn(health::watch(remote, running.broker, db, clock, interval));
         }
-        actix::spawn(async {
-            shutdown_signal().await;
+        actix::spawn(async move {
+            stop.await;
             tracing::info!("stopping: every transition is already persisted");
             actix::System::current().stop();
         });
@@ -137,22 +147,27 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Installs the SIGTERM and Ctrl-C handlers now; the future resolves when either arrives.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the validator");
-                return ctrl_c.await.unwrap_or(());
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match term {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the validator");
+                    return ctrl_c.await.unwrap_or(());
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
         }
+        #[cfg(not(unix))]
+        ctrl_c.await.unwrap_or(());
     }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or(());
 }

@@ -142,7 +142,23 @@ pub async fn follow(engine: &Engine, id: &str, limit: Duration) -> ContainerEnd 
             tracing::warn!(container = id, error = %engine_message(&e), "could not stop container at its time limit");
         }
     }
-    let (exit_code, oom_killed) = match engine.docker().inspect_container(id, None).await {
+    let (mut exit_code, mut oom_killed) = inspect_end(engine, id).await;
+    // A kill by the kernel's OOM killer can reach the engine a moment after the exit: ask again
+    // before calling a SIGKILL anything else.
+    for _ in 0..4 {
+        if exit_code != 137 || oom_killed || timed_out {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        (exit_code, oom_killed) = inspect_end(engine, id).await;
+    }
+    let (stdout, stderr) = logs(engine, id).await;
+    ContainerEnd { exit_code, oom_killed, timed_out, stdout, stderr }
+}
+
+/// Exit code and OOM flag of an ended container.
+async fn inspect_end(engine: &Engine, id: &str) -> (i64, bool) {
+    match engine.docker().inspect_container(id, None).await {
         Ok(c) => {
             let state = c.state.unwrap_or_default();
             (state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false))
@@ -151,9 +167,7 @@ pub async fn follow(engine: &Engine, id: &str, limit: Duration) -> ContainerEnd 
             tracing::warn!(container = id, error = %engine_message(&e), "could not inspect container");
             (-1, false)
         }
-    };
-    let (stdout, stderr) = logs(engine, id).await;
-    ContainerEnd { exit_code, oom_killed, timed_out, stdout, stderr }
+    }
 }
 
 /// The last lines of a container's stdout and stderr.

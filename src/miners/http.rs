@@ -1,8 +1,12 @@
 //! Registration over HTTP (miner-contract.md §1): `GET http://<address>/training_repo/{text|image}` to
 //! every miner of the directory, at most `ping_batch_size` in flight, each within `ping_timeout_secs`,
 //! the body capped at `max_response_bytes` (read in chunks and abandoned past the cap, never buffered
-//! whole), redirects not followed. Every miner's outcome comes back with a reason it can act on.
+//! whole), redirects not followed. Requests are signed with the validator's hotkey when one is
+//! configured (see [`super::signing`]). A submission then passes the repository gates on the exact
+//! commit it names, fetched into a scratch directory, and a branch is pinned to its SHA there.
+//! Every miner's outcome comes back with a reason it can act on.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +14,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
 use super::directory::MinerEntry;
+use super::signing::ValidatorKey;
 use super::{Candidate, CandidatesFuture, RegistrationSource, Submission};
 use crate::domain::rules::RegistrationRules;
 use crate::domain::{AdmissionOutcome, TournamentId, TournamentType};
+use crate::repo::{GateRules, fetch, gates};
 use crate::store::Store;
 
 /// Where the list of miners to ping comes from.
@@ -29,6 +35,17 @@ pub struct HttpRegistration {
     batch: usize,
     cap: usize,
     timeout: Duration,
+    key: Option<Arc<ValidatorKey>>,
+    check: Option<Arc<RepositoryCheck>>,
+}
+
+/// The repository gates at registration: fetch the submitted commit, then check it.
+#[derive(Debug, Clone)]
+pub struct RepositoryCheck {
+    pub gates: GateRules,
+    pub fetch_timeout: Duration,
+    /// Scratch checkouts are made (and removed) under this directory.
+    pub scratch_dir: PathBuf,
 }
 
 /// Why one ping did not produce a submission.
@@ -43,13 +60,34 @@ impl HttpRegistration {
             .connect_timeout(timeout)
             .user_agent(concat!("crucible/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { client, miners, batch: rules.ping_batch_size.max(1), cap: rules.max_response_bytes, timeout })
+        Ok(Self {
+            client,
+            miners,
+            batch: rules.ping_batch_size.max(1),
+            cap: rules.max_response_bytes,
+            timeout,
+            key: None,
+            check: None,
+        })
+    }
+
+    /// Signs every request with `key`.
+    pub fn signed_by(mut self, key: ValidatorKey) -> Self {
+        self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Runs the repository gates on every submission.
+    pub fn with_repository_check(mut self, check: RepositoryCheck) -> Self {
+        self.check = Some(Arc::new(check));
+        self
     }
 }
 
 impl RegistrationSource for HttpRegistration {
     fn ping_all(&self, _: &TournamentId, tournament_type: TournamentType, _: DateTime<Utc>) -> CandidatesFuture {
         let (client, miners, cap, timeout) = (self.client.clone(), self.miners.clone(), self.cap, self.timeout);
+        let (key, check) = (self.key.clone(), self.check.clone());
         let permits = Arc::new(Semaphore::new(self.batch));
         Box::pin(async move {
             let entries = match miners {
@@ -79,11 +117,16 @@ impl RegistrationSource for HttpRegistration {
             };
             let mut tasks = tokio::task::JoinSet::new();
             for (index, entry) in entries.iter().cloned().enumerate() {
-                let (client, permits) = (client.clone(), permits.clone());
+                let (client, permits, key, check) = (client.clone(), permits.clone(), key.clone(), check.clone());
                 tasks.spawn(async move {
                     let _permit = permits.acquire_owned().await;
                     let url = format!("http://{}/training_repo/{}", entry.address, tournament_type.endpoint());
-                    (index, ping(&client, &url, cap, timeout).await)
+                    let headers = key.map(|k| k.headers(entry.hotkey.as_str(), b"").to_vec()).unwrap_or_default();
+                    let mut answer = ping(&client, &url, &headers, cap, timeout).await;
+                    if let (Ok(submission), Some(check)) = (&answer, check) {
+                        answer = check_repository(&check, submission, tournament_type).await;
+                    }
+                    (index, answer)
                 });
             }
             let mut answers: Vec<Option<Result<Submission, Refusal>>> = vec![None; entries.len()];
@@ -108,7 +151,13 @@ impl RegistrationSource for HttpRegistration {
 }
 
 /// One ping: the submission, or why there is none.
-pub async fn ping(client: &reqwest::Client, url: &str, cap: usize, timeout: Duration) -> Result<Submission, Refusal> {
+pub async fn ping(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&'static str, String)],
+    cap: usize,
+    timeout: Duration,
+) -> Result<Submission, Refusal> {
     let transport = |e: reqwest::Error| -> Refusal {
         if e.is_timeout() {
             (AdmissionOutcome::Timeout, format!("no complete answer within {} s", timeout.as_secs_f64()))
@@ -118,7 +167,8 @@ pub async fn ping(client: &reqwest::Client, url: &str, cap: usize, timeout: Dura
             (AdmissionOutcome::InvalidJson, format!("the answer broke off: {}", root_cause(&e)))
         }
     };
-    let mut response = client.get(url).send().await.map_err(transport)?;
+    let request = headers.iter().fold(client.get(url), |r, (name, value)| r.header(*name, value));
+    let mut response = request.send().await.map_err(transport)?;
     let status = response.status();
     if status.is_redirection() {
         return Err((AdmissionOutcome::HttpStatus, format!("HTTP {} (redirects are not followed)", status.as_u16())));
@@ -134,6 +184,32 @@ pub async fn ping(client: &reqwest::Client, url: &str, cap: usize, timeout: Dura
         body.extend_from_slice(&chunk);
     }
     submission(&body)
+}
+
+/// Fetches the submitted commit into a scratch directory and runs the gates there; the submission
+/// comes back pinned to the commit's SHA.
+pub async fn check_repository(
+    check: &RepositoryCheck,
+    submission: &Submission,
+    tournament_type: TournamentType,
+) -> Result<Submission, Refusal> {
+    let refuse = |reason: String| (AdmissionOutcome::GateFailed, reason);
+    std::fs::create_dir_all(&check.scratch_dir).map_err(|e| refuse(format!("validator scratch directory: {e}")))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("registration-")
+        .tempdir_in(&check.scratch_dir)
+        .map_err(|e| refuse(format!("validator scratch directory: {e}")))?;
+    let checkout = scratch.path().join("repo");
+    let sha = fetch::fetch(&submission.repo_url, &submission.commit_hash, &checkout, check.fetch_timeout)
+        .await
+        .map_err(|e| refuse(format!("fetch failed: {e}")))?;
+    let rules = check.gates.clone();
+    let checked = tokio::task::spawn_blocking(move || gates::check(&checkout, tournament_type, &rules)).await;
+    match checked {
+        Ok(Ok(())) => Ok(Submission { repo_url: submission.repo_url.clone(), commit_hash: sha }),
+        Ok(Err(failure)) => Err(refuse(format!("gate failed at {}: {failure}", &sha[..12.min(sha.len())]))),
+        Err(e) => Err(refuse(format!("the gates did not run: {e}"))),
+    }
 }
 
 /// The `{github_repo, commit_hash}` object of an answer.

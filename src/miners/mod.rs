@@ -6,6 +6,7 @@
 
 pub mod directory;
 pub mod http;
+pub mod signing;
 
 use std::future::Future;
 use std::pin::Pin;

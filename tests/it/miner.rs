@@ -7,25 +7,36 @@ use crucible::domain::rules::Rules;
 use crucible::domain::{AdmissionOutcome, Coldkey, Hotkey, TournamentId, TournamentType};
 use crucible::miners::RegistrationSource;
 use crucible::miners::directory::MinerEntry;
-use crucible::miners::http::{HttpRegistration, MinerList};
+use crucible::miners::http::{HttpRegistration, MinerList, RepositoryCheck};
+use crucible::miners::signing::ValidatorKey;
+use crucible::repo::GateRules;
 
 /// A `crucible miner` process entering text tournaments; returns it and its address.
 pub fn spawn(dir: &std::path::Path, n: usize) -> (Child, String) {
+    spawn_with(dir, n, &format!("https://github.com/miner-{n}/trainer"), &format!("{n:040x}"), "")
+}
+
+/// A `crucible miner` submitting `repo` at `commit`, with `extra` top-level TOML (hotkey, validators).
+pub fn spawn_with(dir: &std::path::Path, n: usize, repo: &str, commit: &str, extra: &str) -> (Child, String) {
     let config = dir.join(format!("miner-{n}.toml"));
-    let text = format!(
-        "listen = \"127.0.0.1:0\"\n[text]\ngithub_repo = \"https://github.com/miner-{n}/trainer\"\ncommit_hash = \"{n:040x}\"\n"
-    );
+    let text =
+        format!("listen = \"127.0.0.1:0\"\n{extra}\n[text]\ngithub_repo = \"{repo}\"\ncommit_hash = \"{commit}\"\n");
     std::fs::write(&config, text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
         .args(["--config", config.to_str().unwrap(), "miner"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let address = line.trim().strip_prefix("miner listening on ").expect("the miner prints its address").to_owned();
+    let Some(address) = line.trim().strip_prefix("miner listening on ") else {
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        panic!("the miner did not start: {line:?} {stderr}");
+    };
+    let address = address.to_owned();
     (child, address)
 }
 
@@ -59,4 +70,85 @@ fn a_miner_config_without_entries_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a [text] or an [image] table"));
+}
+
+/// The development key `//Alice` as the validator's hotkey, and a stranger's seed.
+const ALICE_SEED: &str = "e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a";
+const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
+const BOB_SEED: &str = "398f0c28f98885e046333d4a41c19cee4c37368a9832c6502f6cfd182e2aef89";
+
+#[test]
+fn a_miner_listing_validators_answers_only_their_signed_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let miner = Hotkey::synthetic(3);
+    let extra = format!("hotkey = \"{miner}\"\nvalidators = [\"{ALICE}\"]");
+    let (mut child, address) = spawn_with(dir.path(), 3, "https://example.invalid/r", "main", &extra);
+    let entry = MinerEntry { hotkey: miner, coldkey: Coldkey::synthetic(3), address, stake: 1.0 };
+    let rules = Rules::default().registration;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = TournamentId::new(3, 2026, 11, 26);
+    let ping =
+        |source: HttpRegistration| runtime.block_on(source.ping_all(&id, TournamentType::Text, chrono::Utc::now()));
+
+    let signed = HttpRegistration::new(MinerList::Fixed(vec![entry.clone()]), &rules)
+        .unwrap()
+        .signed_by(ValidatorKey::from_seed_hex(ALICE_SEED).unwrap());
+    assert_eq!(ping(signed)[0].answer.as_ref().unwrap().commit_hash, "main");
+
+    let unsigned = HttpRegistration::new(MinerList::Fixed(vec![entry.clone()]), &rules).unwrap();
+    assert_eq!(ping(unsigned)[0].answer, Err((AdmissionOutcome::HttpStatus, "HTTP 401".to_owned())));
+
+    let stranger = HttpRegistration::new(MinerList::Fixed(vec![entry]), &rules)
+        .unwrap()
+        .signed_by(ValidatorKey::from_seed_hex(BOB_SEED).unwrap());
+    assert_eq!(ping(stranger)[0].answer, Err((AdmissionOutcome::HttpStatus, "HTTP 401".to_owned())));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn registration_runs_the_gates_on_the_submitted_commit_and_pins_branches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, good_sha) = crate::docker::support::miner_repo(&dir.path().join("good"), "true\n", &[]);
+    let (bad, bad_sha) = crate::docker::support::miner_repo(&dir.path().join("bad"), "true\n", &[("bin/fast.so", "x")]);
+    let good_url = good.to_string_lossy().into_owned();
+    let bad_url = bad.to_string_lossy().into_owned();
+    let miners = [
+        spawn_with(dir.path(), 1, &good_url, "main", ""),
+        spawn_with(dir.path(), 2, &bad_url, &bad_sha, ""),
+        spawn_with(dir.path(), 3, &good_url, &"1".repeat(40), ""),
+    ];
+    let entries = miners
+        .iter()
+        .enumerate()
+        .map(|(i, (_, address))| MinerEntry {
+            hotkey: Hotkey::synthetic(i as u64 + 1),
+            coldkey: Coldkey::synthetic(i as u64 + 1),
+            address: address.clone(),
+            stake: 1.0,
+        })
+        .collect();
+    let check = RepositoryCheck {
+        gates: GateRules::default(),
+        fetch_timeout: std::time::Duration::from_secs(30),
+        scratch_dir: dir.path().join("scratch"),
+    };
+    let source = HttpRegistration::new(MinerList::Fixed(entries), &Rules::default().registration)
+        .unwrap()
+        .with_repository_check(check);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = TournamentId::new(4, 2026, 11, 26);
+    let answers = runtime.block_on(source.ping_all(&id, TournamentType::Text, chrono::Utc::now()));
+    assert_eq!(answers[0].answer.as_ref().unwrap().commit_hash, good_sha, "the branch is pinned to its SHA");
+    let (outcome, reason) = answers[1].answer.clone().unwrap_err();
+    assert_eq!(outcome, AdmissionOutcome::GateFailed);
+    assert!(reason.contains("bin/fast.so") && reason.contains(&bad_sha[..12]), "{reason}");
+    let (outcome, reason) = answers[2].answer.clone().unwrap_err();
+    assert_eq!(outcome, AdmissionOutcome::GateFailed);
+    assert!(reason.starts_with("fetch failed: "), "{reason}");
+    assert!(std::fs::read_dir(dir.path().join("scratch")).unwrap().next().is_none(), "scratch checkouts are removed");
+    for (mut child, _) in miners {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

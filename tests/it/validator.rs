@@ -74,14 +74,24 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let url = format!("sqlite://{}", db.display());
     let mut miners = Vec::new();
     let mut directory = String::new();
-    for n in 0..9 {
-        let (child, address) = crate::miner::spawn(dir.path(), n);
-        miners.push(child);
+    // Real repositories on disk: the gates run on the submitted commit; the tenth fails them.
+    let (good, _) = crate::docker::support::miner_repo(&dir.path().join("good"), "true\n", &[]);
+    let (packed, _) = crate::docker::support::miner_repo(&dir.path().join("packed"), "true\n", &[("a.pyc", "x")]);
+    // Requests are signed with the validator's hotkey, and the miners answer only it.
+    let key_file = dir.path().join("validator.key");
+    std::fs::write(&key_file, "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a\n").unwrap();
+    for n in 0..10 {
         let (hotkey, coldkey) = (Hotkey::synthetic(100 + n as u64), Coldkey::synthetic(100 + n as u64));
+        let repo = if n == 9 { &packed } else { &good };
+        let only_the_validator =
+            format!("hotkey = \"{hotkey}\"\nvalidators = [\"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\"]");
+        let (child, address) =
+            crate::miner::spawn_with(dir.path(), n, &repo.to_string_lossy(), "main", &only_the_validator);
+        miners.push(child);
         directory += &format!(
             "[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = {n}.0\n"
         );
-        if n < 8 {
+        if n != 8 {
             // The ninth miner's coldkey never pays.
             let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
                 .args([
@@ -102,12 +112,15 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     }
     let directory_file = dir.path().join("miners.toml");
     std::fs::write(&directory_file, directory).unwrap();
+    let scratch = dir.path().join("scratch");
     let env = [
         ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
         ("CRUCIBLE_MINERS__DIRECTORY", directory_file.to_str().unwrap()),
+        ("CRUCIBLE_VALIDATOR__KEY_FILE", key_file.to_str().unwrap()),
+        ("CRUCIBLE_VALIDATOR__SCRATCH_DIR", scratch.to_str().unwrap()),
     ];
     let (mut validator, lines) = start_with(&db, &env);
-    wait_for(&lines, "admitted: 8, rejected: 1");
+    wait_for(&lines, "admitted: 8, rejected: 2");
     wait_for(&lines, "RoundStarted");
     terminate(&mut validator);
     assert!(validator.wait().unwrap().success());
@@ -121,6 +134,9 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let participants = store.list_participants(&text[0].id).unwrap();
     let broke = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(108)).unwrap();
     assert_eq!(broke.admission, AdmissionOutcome::BalanceTooLow, "{}", broke.admission_reason);
+    let packed = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(109)).unwrap();
+    assert_eq!(packed.admission, AdmissionOutcome::GateFailed);
+    assert!(packed.admission_reason.contains("a.pyc"), "{}", packed.admission_reason);
     let paid = participants.iter().filter(|p| p.admission == AdmissionOutcome::Admitted && !p.is_house).count();
     assert_eq!(paid, 8);
     assert_eq!(store.balance(&Coldkey::synthetic(100)).unwrap(), 1_000_000_000 - 200_000_000, "charged once");
