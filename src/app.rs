@@ -34,6 +34,8 @@ pub struct Parts {
 /// A started runtime.
 pub struct Running {
     pub supervisor: Addr<Supervisor>,
+    /// The GPU broker (the remote nodes' health loop fences and un-fences nodes through it).
+    pub broker: Addr<GpuBroker>,
     pub events: broadcast::Sender<Event>,
 }
 
@@ -62,9 +64,9 @@ pub fn start(parts: Parts, nodes: Vec<NodeView>, events: broadcast::Sender<Event
         catalog: parts.catalog,
         executor: parts.executor,
         registration: parts.registration,
-        broker,
+        broker: broker.clone(),
         events: events.clone(),
     });
     let supervisor = Supervisor::new(rt, parts.limit, parts.seed).start();
-    Running { supervisor, events }
+    Running { supervisor, broker, events }
 }

@@ -25,16 +25,21 @@ pub struct Settings {
     pub gates: crate::repo::GateRules,
     pub local_executor: crate::exec::local::LocalSettings,
     pub rules: Rules,
+    pub trainer_node: crate::node::settings::TrainerNodeSettings,
 }
 
 /// Which backends `validator` uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorSettings {
-    /// Where trainings run: `simulated` (the local Docker and remote trainer-node executors come next).
-    pub executor: Backend,
+    /// Where trainings run: `simulated`, or `remote` (the trainer nodes of `nodes`).
+    pub executor: ExecutorBackend,
     /// Who answers registration: `simulated`, or `http` (the miners of the directory, pinged over HTTP).
     pub registration: Backend,
+    /// The trainer nodes `executor = "remote"` drives.
+    pub nodes: Vec<crate::node::settings::RemoteNodeSettings>,
+    /// How remote trainings are followed and nodes watched.
+    pub polling: crate::node::settings::PollingSettings,
     /// A file holding the validator hotkey's secret seed (hex) to sign requests to miners; empty:
     /// requests go unsigned.
     #[serde(default)]
@@ -61,6 +66,15 @@ impl ValidatorSettings {
 pub enum Backend {
     Simulated,
     Http,
+}
+
+/// Where `validator` runs trainings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorBackend {
+    Simulated,
+    /// The trainer nodes of `validator.nodes`, through their trainer API.
+    Remote,
 }
 
 /// The miner directory.
@@ -153,9 +167,9 @@ impl Settings {
         }
         problems.extend(self.simulation.shares.validate());
         problems.extend(self.local_executor.validate());
-        if self.validator.executor != Backend::Simulated {
-            problems.push("validator.executor: only \"simulated\" exists yet".into());
-        }
+        let remote = self.validator.executor == ExecutorBackend::Remote;
+        problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
+        problems.extend(self.trainer_node.validate());
         if self.validator.scratch_dir.trim().is_empty() {
             problems.push("validator.scratch_dir: must not be empty".into());
         }
@@ -183,8 +197,10 @@ impl Default for Settings {
             database: DatabaseSettings { url: "sqlite://crucible.db".into() },
             log: LogSettings { format: LogFormat::Text, filter: "info".into() },
             validator: ValidatorSettings {
-                executor: Backend::Simulated,
+                executor: ExecutorBackend::Simulated,
                 registration: Backend::Simulated,
+                nodes: Vec::new(),
+                polling: Default::default(),
                 key_file: String::new(),
                 scratch_dir: "crucible-work/registration".into(),
             },
@@ -198,6 +214,7 @@ impl Default for Settings {
             gates: crate::repo::GateRules::default(),
             local_executor: crate::exec::local::LocalSettings::default(),
             rules: Rules::default(),
+            trainer_node: Default::default(),
         }
     }
 }

@@ -75,3 +75,24 @@ fn an_unknown_backend_is_named() {
     let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
     assert!(err.contains("validator.executor") && err.contains("kubernetes"), "{err}");
 }
+
+#[test]
+fn remote_nodes_load_from_a_file_and_the_remote_executor_needs_them() {
+    let f = file(
+        "[validator]\nexecutor = \"remote\"\n[[validator.nodes]]\nid = \"gpu-1\"\nurl = \"http://10.0.0.5:8001\"\n\
+         token = \"s3cret\"\n[validator.polling]\npoll_interval_secs = 5.0\n",
+    );
+    let s = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap();
+    assert_eq!(s.validator.executor, ExecutorBackend::Remote);
+    assert_eq!((s.validator.nodes[0].id.as_str(), s.validator.nodes[0].token.expose()), ("gpu-1", "s3cret"));
+    assert_eq!(s.validator.polling.poll_interval_secs, 5.0);
+    assert_eq!(s.validator.polling.lost_after_polls, 10, "unnamed keys keep their defaults");
+    assert!(!format!("{s:?}").contains("s3cret"), "the token never prints");
+
+    let f = file("[validator]\nexecutor = \"remote\"\n");
+    let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
+    assert!(err.contains("validator.nodes"), "{err}");
+    let f = file("[trainer_node]\nlisten = \"0.0.0.0:8001\"\n");
+    let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
+    assert!(err.contains("trainer_node.token"), "{err}");
+}

@@ -7,8 +7,10 @@
 //! * `clock`: wall clock and virtual clock behind one trait.
 //! * `config`: typed settings from `config/default.toml`, `--config FILE` and `CRUCIBLE_*` variables.
 //! * `domain`: the pure rules: ids, state machines, brackets, tasks, GPUs, scoring, weights.
-//! * `exec`: executors that run one training (simulated now; local Docker and remote nodes later).
+//! * `exec`: executors that run one training (simulated, remote trainer nodes; local Docker next), GPU
+//!   discovery.
 //! * `miners`: registration sources: who answers the registration ping and with what.
+//! * `node`: `trainer-node`, the trainer API server on a GPU host, and the wire format both sides speak.
 //! * `repo`: miner repositories on disk: the gates a checkout must pass.
 //! * `report`: the report of a run, read back from the store.
 //! * `sim`: the simulated world: miners, trainer fleet, executor, evaluator, task catalog.
@@ -24,6 +26,7 @@ pub mod docker;
 pub mod domain;
 pub mod exec;
 pub mod miners;
+pub mod node;
 pub mod repo;
 pub mod report;
 pub mod sim;

@@ -5,7 +5,10 @@
 //! final (success or failure).
 //!
 //! Restart policy = the training retry policy: at most `max_training_attempts` real starts; a run that
-//! could not start costs no attempt; an unfetchable repository fails at once. A training found in
+//! could not start costs no attempt; an unfetchable repository fails at once. A node that does not
+//! answer is fenced in the broker (`FenceNode`) before the GPUs are released, so the next attempt goes
+//! elsewhere; a run lost with its node counts as a failed attempt, a start that never reached it does
+//! not. A training found in
 //! `training` after a validator restart is followed again through `Executor::reattach`, or counted as a
 //! lost run when the executor cannot see it any more. A store failure restarts the whole drive from
 //! the stored state after a pause.
@@ -19,7 +22,7 @@ use tracing::Instrument;
 
 use super::Runtime;
 use super::events::Event;
-use super::gpu_broker::{GpuError, ReleaseGpus, RequestGpus};
+use super::gpu_broker::{FenceNode, GpuError, ReleaseGpus, RequestGpus};
 use crate::domain::gpu::{Placement, requirement};
 use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingState, TrainingStatus};
 use crate::exec::{RunOutcome, TrainingJob};
@@ -120,6 +123,7 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
         });
         tracing::info!(attempt, node = %placement.node_id, gpus = ?placement.gpu_indices, "attempt started");
         let outcome = rt.executor.run(job).await;
+        fence_if_unreachable(rt, &placement, &outcome);
         training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
         rt.broker.do_send(ReleaseGpus { key: key(&training) });
     }
@@ -140,9 +144,18 @@ async fn follow_restored(rt: &Runtime, template: &JobTemplate, training: Trainin
         Some(run) => run.await,
         None => RunOutcome::Failed { reason: "lost: the run was gone after a validator restart".into() },
     };
+    fence_if_unreachable(rt, &placement, &outcome);
     let training = finish(rt, template, training, Some((last.attempt, placement)), outcome).await?;
     rt.broker.do_send(ReleaseGpus { key: key(&training) });
     Ok(training)
+}
+
+/// Fences the node of an attempt whose node did not answer; the broker un-fences it when it answers.
+fn fence_if_unreachable(rt: &Runtime, placement: &Placement, outcome: &RunOutcome) {
+    if let RunOutcome::NodeUnreachable { reason, .. } = outcome {
+        tracing::warn!(node = %placement.node_id, reason = %reason, "node unreachable: fenced");
+        rt.broker.do_send(FenceNode { node_id: placement.node_id.clone(), fenced: true });
+    }
 }
 
 /// Waits for GPUs; the broker starts the attempt (persisted with its GPU holders) when it places it.
@@ -243,6 +256,16 @@ async fn finish(
             (None, None),
             format!("repository unfetchable: {reason}"),
         ),
+        RunOutcome::NodeUnreachable { reason, during_run: true } => (
+            TrainingEvent::RunFailed { reason: reason.clone() },
+            (None, None),
+            format!("attempt {number} lost with its node: {reason}"),
+        ),
+        RunOutcome::NodeUnreachable { reason, during_run: false } => (
+            TrainingEvent::StartFailed { reason: reason.clone() },
+            (None, None),
+            format!("attempt {number} did not start, node unreachable: {reason}"),
+        ),
     };
     let state = TrainingState {
         status: training.status,
@@ -253,12 +276,7 @@ async fn finish(
         state.step(&event, rt.rules.training.max_training_attempts).map_err(|e| StoreError::Conflict(e.to_string()))?;
     let end = AttemptEnd {
         outcome: if matches!(outcome, RunOutcome::Success { .. }) { RunStatus::Success } else { RunStatus::Failure },
-        reason: match &outcome {
-            RunOutcome::Success { .. } => None,
-            RunOutcome::Failed { reason } | RunOutcome::NotStarted { reason } | RunOutcome::Unfetchable { reason } => {
-                Some(reason.clone())
-            }
-        },
+        reason: outcome.reason().map(str::to_owned),
         at,
     };
     let update = TrainingUpdate {

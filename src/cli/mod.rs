@@ -7,6 +7,7 @@ mod miner;
 mod progress;
 mod rules;
 mod simulate;
+mod trainer_node;
 mod trial;
 mod validator;
 
@@ -48,6 +49,8 @@ pub enum Command {
     Trial(trial::TrialArgs),
     /// The long-running validator on the wall clock; stops cleanly on SIGTERM or Ctrl-C.
     Validator(validator::ValidatorArgs),
+    /// The trainer API on a GPU host (default port 8001): trainings started by validators.
+    TrainerNode(trainer_node::TrainerNodeArgs),
     /// Print what the rules decide for given inputs, so anyone can audit a validator.
     Rules {
         #[command(subcommand)]
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Miner(_) => miner::run(cli.config),
         Command::Ledger { command } => ledger::run(command, &settings),
         Command::Validator(args) => validator::run(args, &settings),
+        Command::TrainerNode(args) => trainer_node::run(args, &settings),
         Command::Trial(args) => trial::run(args, &settings),
     }
 }

@@ -104,7 +104,7 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
             println!("verdict: would count in a tournament (test_loss {test_loss}{synth})");
             Ok(())
         }
-        RunOutcome::NotStarted { reason } => {
+        RunOutcome::NotStarted { reason } | RunOutcome::NodeUnreachable { reason, .. } => {
             println!("verdict: did not run, not the repository's fault: {reason}");
             Err(CliError::Failure(anyhow::anyhow!("the trial could not run: {reason}")))
         }

@@ -1,5 +1,6 @@
 //! `crucible validator`: the long-running validator on the wall clock. Backends come from the
-//! configuration (`[validator]`); until the real executor and registration land, both are simulated.
+//! configuration (`[validator]`): trainings run simulated or on remote trainer nodes (their GPUs read
+//! from `get_gpu_availability` at start, a health loop un-fencing nodes that answer again).
 //! SIGTERM or Ctrl-C stops it; every transition was persisted before its effects, so nothing is lost
 //! and a restart carries on from the store.
 
@@ -12,7 +13,8 @@ use tokio::sync::broadcast;
 use super::CliError;
 use crate::actors::Event;
 use crate::clock::WallClock;
-use crate::config::{Backend, LogFormat, Settings};
+use crate::config::{Backend, ExecutorBackend, LogFormat, Settings};
+use crate::exec::remote::{RemoteExecutor, health};
 use crate::miners::directory::{DirectorySource, FileDirectory, sync};
 use crate::miners::http::{HttpRegistration, MinerList, RepositoryCheck};
 use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
@@ -39,7 +41,8 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     let sim = &settings.simulation;
     let nodes = NodeSpec::parse(&sim.nodes).map_err(|e| CliError::Usage(format!("simulation.nodes: {e}")))?;
     let world = Arc::new(SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, shares: sim.shares.clone() }));
-    if store.list_nodes().map_err(anyhow::Error::from)?.is_empty() {
+    let simulated = settings.validator.executor == ExecutorBackend::Simulated;
+    if simulated && store.list_nodes().map_err(anyhow::Error::from)?.is_empty() {
         let now = chrono::Utc::now();
         for view in nodes.views() {
             let gpus = view
@@ -82,20 +85,37 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         http = http.signed_by(key);
     }
     let http_registration: Rc<dyn crate::miners::RegistrationSource> = Rc::new(http);
-    let node_views = crate::app::node_views(&store).map_err(anyhow::Error::from)?;
     let rules = settings.rules.clone();
     let backends = settings.validator.clone();
     tracing::info!(executor = ?backends.executor, registration = ?backends.registration, "backends");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
     let system = actix::System::with_tokio_rt(move || runtime);
     system.block_on(async move {
-        let clock = Arc::new(WallClock);
+        // Listening starts here, before anything else runs, so an early SIGTERM is not lost.
+        let stop = shutdown_signal();
+        let clock: crate::clock::SharedClock = Arc::new(WallClock);
+        let db = crate::actors::Db::new(store.clone());
+        let (executor, remote): (Rc<dyn crate::exec::Executor>, _) = match backends.executor {
+            ExecutorBackend::Simulated => (Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())), None),
+            ExecutorBackend::Remote => {
+                let remote = Rc::new(RemoteExecutor::new(&backends.nodes, &backends.polling)?);
+                let answered = health::register_nodes(&remote, &db, &clock).await?;
+                tracing::info!(nodes = ?answered, "remote trainer nodes (id, answered)");
+                (remote.clone() as Rc<dyn crate::exec::Executor>, Some(remote))
+            }
+        };
+        let mut node_views = db.run(crate::app::node_views).await?;
+        if let Some(remote) = &remote {
+            // Nodes of an earlier configuration (or simulation) stay in the store but are not used.
+            let ids = remote.node_ids();
+            node_views.retain(|view| ids.contains(&view.id));
+        }
         let parts = crate::app::Parts {
             store,
             clock: clock.clone(),
             rules,
             catalog: crate::sim::catalog(),
-            executor: Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())),
+            executor,
             registration: match backends.registration {
                 Backend::Simulated => Rc::new(SimulatedRegistration::new(world, clock.clone())),
                 Backend::Http => http_registration,
@@ -110,15 +130,18 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 tracing::info!(event = ?event, "event");
             }
         });
-        // Listening starts here, before anything else runs, so an early SIGTERM is not lost.
-        let stop = shutdown_signal();
-        crate::app::start(parts, node_views, events);
+        let running = crate::app::start(parts, node_views, events);
+        if let Some(remote) = remote {
+            let interval = std::time::Duration::from_secs_f64(backends.polling.health_interval_secs);
+            actix::spawn(health::watch(remote, running.broker, db, clock, interval));
+        }
         actix::spawn(async move {
             stop.await;
             tracing::info!("stopping: every transition is already persisted");
             actix::System::current().stop();
         });
-    });
+        Ok::<(), anyhow::Error>(())
+    })?;
     system.run().map_err(|e| anyhow::anyhow!("the actor system failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())

@@ -118,7 +118,35 @@ vocabulary!(
     }
 );
 
+vocabulary!(
+    /// The status of a task on a trainer node, spelled as the trainer API spells it.
+    NodeTaskStatus, "node task status", { Training => "training", Success => "success", Failure => "failure" }
+);
+
+vocabulary!(
+    /// Why a task failed on a trainer node: an extra field of our trainer API (the reference has none),
+    /// so a validator can tell a run that failed from one that never started.
+    NodeFailure, "node failure kind", { Failed => "failed", NotStarted => "not_started", Unfetchable => "unfetchable" }
+);
+
 impl TaskType {
+    /// The text task type a dataset-type JSON object describes, from its keys (miner-contract.md §3):
+    /// any `chat_*` key → Chat; `reward_functions`/`extra_column` → GRPO; a DPO field → DPO; else
+    /// Instruct.
+    pub fn infer_text<'a>(keys: impl IntoIterator<Item = &'a str>) -> TaskType {
+        let keys: Vec<&str> = keys.into_iter().collect();
+        let any = |names: &[&str]| keys.iter().any(|k| names.contains(k));
+        if keys.iter().any(|k| k.starts_with("chat_")) {
+            TaskType::Chat
+        } else if any(&["reward_functions", "extra_column"]) {
+            TaskType::Grpo
+        } else if any(&["field_chosen", "field_rejected", "prompt_format", "chosen_format", "rejected_format"]) {
+            TaskType::Dpo
+        } else {
+            TaskType::InstructText
+        }
+    }
+
     /// `GrpoTask` scores a reward (higher is better); every other type scores a loss.
     pub fn higher_is_better(self) -> bool {
         self == TaskType::Grpo
@@ -142,6 +170,20 @@ impl TournamentType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_task_types_are_inferred_from_dataset_type_keys() {
+        let cases: [(&[&str], TaskType); 5] = [
+            (&["field_instruction", "field_output"], TaskType::InstructText),
+            (&["field_prompt", "field_chosen"], TaskType::Dpo),
+            (&["field_prompt", "reward_functions"], TaskType::Grpo),
+            (&["chat_template", "field_chosen"], TaskType::Chat),
+            (&[], TaskType::InstructText),
+        ];
+        for (keys, expected) in cases {
+            assert_eq!(TaskType::infer_text(keys.iter().copied()), expected, "{keys:?}");
+        }
+    }
 
     #[test]
     fn task_types_round_trip_through_reference_spelling() {

@@ -1,12 +1,14 @@
 //! Executors: what runs one training (fetch, build, train, collect, evaluate) somewhere and reports how
 //! it ended. One trait, several backends: `simulated` (virtual time, synthetic scores), `local`
-//! (bollard on this host's Docker engine) and `remote` (a trainer node).
+//! (bollard on this host's Docker engine) and `remote` (a trainer node speaking the trainer API).
 //!
 //! An executor never touches the store and never retries: the TrainerActor persists every start and end
 //! and applies the retry policy.
 
 pub mod contract;
+pub mod gpus;
 pub mod local;
+pub mod remote;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,6 +52,23 @@ pub enum RunOutcome {
     /// The repository cannot be fetched at the submitted commit, or fails the repository gates there:
     /// fails without retry.
     Unfetchable { reason: String },
+    /// The trainer node running (or meant to run) the attempt does not answer. The caller fences the
+    /// node until it answers again; `during_run` says whether the attempt had started (a lost run,
+    /// which consumes the attempt) or not (no attempt consumed).
+    NodeUnreachable { reason: String, during_run: bool },
+}
+
+impl RunOutcome {
+    /// Why the attempt did not succeed; `None` for a success.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            RunOutcome::Success { .. } => None,
+            RunOutcome::Failed { reason }
+            | RunOutcome::NotStarted { reason }
+            | RunOutcome::Unfetchable { reason }
+            | RunOutcome::NodeUnreachable { reason, .. } => Some(reason),
+        }
+    }
 }
 
 /// A run in progress; resolves when it ends.

@@ -8,12 +8,14 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, Participant, RoundWithBracket,
-    StatusChange, Store, StoreError, Task, Tournament, TournamentSnapshot, TrainerNode, Training, TrainingAttempt,
-    TrainingUpdate, Transition,
+    AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, NodeTask, NodeTaskEnd,
+    Participant, RoundWithBracket, StatusChange, Store, StoreError, Task, Tournament, TournamentSnapshot, TrainerNode,
+    Training, TrainingAttempt, TrainingUpdate, Transition,
 };
 use crate::domain::bundle::ResultsBundle;
-use crate::domain::{Coldkey, Hotkey, RoundId, RoundStatus, TaskId, TournamentId, TournamentStatus, TournamentType};
+use crate::domain::{
+    Coldkey, Hotkey, NodeTaskStatus, RoundId, RoundStatus, TaskId, TournamentId, TournamentStatus, TournamentType,
+};
 
 macro_rules! delegate {
     ($via:ident: $(fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;)*) => {
@@ -54,6 +56,8 @@ delegate! { transaction:
     fn record_ledger_event(&self, event: &LedgerEvent) -> LedgerOutcome;
     fn set_meta(&self, key: &str, value: &str, at: DateTime<Utc>) -> ();
     fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
+    fn start_node_task(&self, task: &NodeTask) -> ();
+    fn finish_node_task(&self, task: &TaskId, hotkey: &Hotkey, attempt: u32, end: &NodeTaskEnd) -> NodeTask;
 }
 
 delegate! { read:
@@ -82,6 +86,9 @@ delegate! { read:
     fn transitions(&self, kind: EntityKind, entity_id: &str) -> Vec<Transition>;
     fn last_transition_at(&self) -> Option<DateTime<Utc>>;
     fn get_meta(&self, key: &str) -> Option<String>;
+    fn get_node_task(&self, task: &TaskId, hotkey: &Hotkey) -> NodeTask;
+    fn node_tasks_in(&self, status: NodeTaskStatus) -> Vec<NodeTask>;
+    fn recent_node_tasks(&self, since: DateTime<Utc>) -> Vec<NodeTask>;
 }
 
 delegate! { read_consistent:

@@ -196,6 +196,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    node_tasks (task_id, hotkey) {
+        task_id -> Text,
+        hotkey -> Text,
+        attempt -> Integer,
+        request -> Text,
+        gpu_ids -> Text,
+        status -> Text,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        logs -> Text,
+        test_loss -> Nullable<Double>,
+        synth_loss -> Nullable<Double>,
+        failure_kind -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(groups -> rounds (round_id));
 diesel::joinable!(pairs -> rounds (round_id));
@@ -218,4 +235,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     ledger_events,
     transitions,
     meta,
+    node_tasks,
 );

@@ -29,10 +29,12 @@ pub enum EntityKind {
     Gpu,
     /// A registration attempt of a tournament (events only, no table of its own).
     Registration,
+    /// A task on a trainer node (the node's own records), logged as `<task_id>/<hotkey>`.
+    NodeTask,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 7] = [
+    pub const ALL: [EntityKind; 8] = [
         EntityKind::Tournament,
         EntityKind::Round,
         EntityKind::Task,
@@ -40,6 +42,7 @@ impl EntityKind {
         EntityKind::Node,
         EntityKind::Gpu,
         EntityKind::Registration,
+        EntityKind::NodeTask,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl EntityKind {
             EntityKind::Node => "node",
             EntityKind::Gpu => "gpu",
             EntityKind::Registration => "registration",
+            EntityKind::NodeTask => "node_task",
         }
     }
 

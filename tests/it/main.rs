@@ -2,9 +2,13 @@
 
 mod cli;
 mod docker;
+mod fencing;
 mod layout;
 mod miner;
+pub mod node;
+mod node_restore;
 mod registration;
+mod remote;
 mod runtime;
 mod simulate;
 pub mod store;

@@ -37,12 +37,7 @@ impl Attempt {
     }
 
     fn fail(&self, step: Step, outcome: RunOutcome) -> RunOutcome {
-        let reason = match &outcome {
-            RunOutcome::Failed { reason } | RunOutcome::NotStarted { reason } | RunOutcome::Unfetchable { reason } => {
-                reason.clone()
-            }
-            RunOutcome::Success { .. } => String::new(),
-        };
+        let reason = outcome.reason().unwrap_or_default().to_owned();
         self.report(step, StepStatus::Failed(reason));
         outcome
     }

@@ -11,6 +11,7 @@ mod history;
 mod ledger;
 mod meta;
 mod miners;
+mod node_tasks;
 mod nodes;
 mod open;
 mod rounds;

@@ -81,7 +81,10 @@ fn a_file_backed_sqlite_database_survives_reopening() {
     {
         let store = Store::open(&format!("sqlite://{}", path.display())).unwrap();
         assert_eq!(store.backend(), Backend::Sqlite);
-        assert_eq!(store.migrate().unwrap(), vec!["20261125000001".to_owned(), "20261125000003".to_owned()]);
+        assert_eq!(
+            store.migrate().unwrap(),
+            vec!["20261125000001".to_owned(), "20261125000003".to_owned(), "20261125000005".to_owned()]
+        );
         store.insert_tournament(&written).unwrap();
     }
     let reopened = Store::open(path.to_str().unwrap()).unwrap();

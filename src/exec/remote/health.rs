@@ -1,0 +1,121 @@
+//! The validator's view of its remote trainer nodes: their GPUs, read from `get_gpu_availability` when
+//! the validator starts, and a small health loop that un-fences a fenced node as soon as it answers
+//! again (and fences one that stopped answering while idle, so no start is wasted on it).
+//!
+//! A node that does not answer at start keeps the GPUs stored from an earlier start, fenced; a node
+//! never seen has no GPUs until a validator restart finds it answering (the broker's nodes are fixed
+//! at start).
+
+use std::time::Duration;
+
+use actix::Addr;
+
+use super::RemoteExecutor;
+use crate::actors::Db;
+use crate::actors::gpu_broker::{FenceNode, GpuBroker, ListNodes};
+use crate::clock::SharedClock;
+use crate::domain::GpuClass;
+use crate::node::wire::GpuInfo;
+use crate::store::{Gpu, StoreError, TrainerNode};
+
+/// Reads every configured node's GPUs and stores the nodes (GPU holders of running trainings kept);
+/// returns their ids with whether each answered.
+pub async fn register_nodes(
+    remote: &RemoteExecutor,
+    db: &Db,
+    clock: &SharedClock,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let mut seen = Vec::new();
+    for id in remote.node_ids() {
+        let answer = remote.availability(&id).await;
+        let url = remote.inner.nodes.get(&id).map(|n| n.url.clone()).unwrap_or_default();
+        let now = clock.now();
+        let answered = answer.is_ok();
+        match &answer {
+            Ok(gpus) => tracing::info!(node = %id, gpus = gpus.len(), "trainer node answered"),
+            Err(e) => tracing::warn!(node = %id, error = %e, "trainer node does not answer: fenced"),
+        }
+        let node_id = id.clone();
+        db.run(move |s| {
+            s.transaction(|tx| {
+                let stored = match tx.get_node(&node_id) {
+                    Ok(node) => Some(node),
+                    Err(StoreError::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                };
+                let held = |index: u32| {
+                    stored
+                        .as_ref()
+                        .and_then(|n| n.gpus.iter().find(|g| g.index == index))
+                        .and_then(|g| g.holder.clone())
+                };
+                let gpus = match &answer {
+                    Ok(listed) => listed.iter().filter_map(|g| slot(&node_id, g, held(g.gpu_id))).collect(),
+                    Err(_) => stored.as_ref().map(|n| n.gpus.clone()).unwrap_or_default(),
+                };
+                tx.upsert_node(&TrainerNode {
+                    id: node_id.clone(),
+                    address: url.clone(),
+                    fenced: answer.is_err(),
+                    last_seen: if answer.is_ok() { Some(now) } else { stored.as_ref().and_then(|n| n.last_seen) },
+                    created_at: now,
+                    gpus,
+                })
+            })
+        })
+        .await?;
+        seen.push((id, answered));
+    }
+    Ok(seen)
+}
+
+/// A listed GPU as a stored slot; a GPU of a type that is no class is left out.
+fn slot(node: &str, gpu: &GpuInfo, holder: Option<String>) -> Option<Gpu> {
+    match gpu.gpu_type.parse::<GpuClass>() {
+        Ok(class) => {
+            Some(Gpu { index: gpu.gpu_id, class, model_name: gpu.gpu_type.clone(), vram_gb: gpu.vram_gb, holder })
+        }
+        Err(e) => {
+            tracing::warn!(node, gpu = gpu.gpu_id, error = %e, "GPU of no known class: not used");
+            None
+        }
+    }
+}
+
+/// Every `interval`, asks each node for its GPUs and sets its fence to whether it answered, in the
+/// broker and (logged) in the store. Runs until the actor system stops.
+pub async fn watch(
+    remote: std::rc::Rc<RemoteExecutor>,
+    broker: Addr<GpuBroker>,
+    db: Db,
+    clock: SharedClock,
+    interval: Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        check_once(&remote, &broker, &db, &clock).await;
+    }
+}
+
+/// One round of the health loop.
+pub async fn check_once(remote: &RemoteExecutor, broker: &Addr<GpuBroker>, db: &Db, clock: &SharedClock) {
+    let Ok(views) = broker.send(ListNodes).await else { return };
+    for id in remote.node_ids() {
+        let Some(view) = views.iter().find(|v| v.id == id) else { continue };
+        let answer = remote.availability(&id).await;
+        let fence = answer.is_err();
+        if fence == view.fenced {
+            continue;
+        }
+        let cause = match &answer {
+            Ok(_) => "get_gpu_availability answers again".to_owned(),
+            Err(e) => format!("get_gpu_availability does not answer: {e}"),
+        };
+        tracing::info!(node = %id, fenced = fence, cause = %cause, "node fence changed");
+        broker.do_send(FenceNode { node_id: id.clone(), fenced: fence });
+        let at = clock.now();
+        if let Err(e) = db.run(move |s| s.set_node_fenced(&id, fence, &cause, at)).await {
+            tracing::error!(error = %e, "a node's fence could not be stored");
+        }
+    }
+}

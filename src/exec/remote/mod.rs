@@ -1,0 +1,206 @@
+//! The remote executor: runs a training on a trainer node through the trainer API (trainer-node-api.md),
+//! whether the node is `crucible trainer-node` or the reference's Python one.
+//!
+//! A run is `POST /v1/trainer/start_training` (the job's wire fields, `gpu_ids` from its placement),
+//! then `GET /v1/trainer/{task_id}?hotkey=` every `poll_interval_secs` until `success` or `failure`
+//! (the protocol has no push). How answers become outcomes:
+//!
+//! * a start that cannot reach the node, or that the node answers with something other than the
+//!   protocol (HTTP 5xx, garbage, access refused) → [`RunOutcome::NodeUnreachable`] before the run:
+//!   no attempt consumed, node fenced by the trainer until [`health`] sees it answer again;
+//! * "Error cloning github repository" → [`RunOutcome::Unfetchable`]; another refusal (409 GPU held,
+//!   400) → [`RunOutcome::NotStarted`];
+//! * `lost_after_polls` polls in a row without a readable answer → `NodeUnreachable` during the run: a
+//!   lost run (the attempt is consumed), node fenced; a node that no longer knows the task (404) → a
+//!   lost run too, without fencing (it answers);
+//! * `success` with a `test_loss` (our node evaluates and adds it) → [`RunOutcome::Success`].
+//!   **A success without `test_loss`** (the reference's nodes report none) cannot be scored: the
+//!   validator has no evaluator for remote outputs yet, so it is a `Failed` run whose reason says so;
+//! * `failure` → the kind our node reports (`failure_kind`), else `Unfetchable` when a log line carries
+//!   the clone error, else `Failed` with the last log line.
+//!
+//! `reattach` (after a validator restart) simply resumes following the task.
+
+pub mod client;
+pub mod health;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Executor, RunFuture, RunOutcome, TrainingJob};
+use crate::domain::{NodeFailure, NodeTaskStatus};
+use crate::node::settings::{PollingSettings, RemoteNodeSettings};
+use crate::node::wire::{self, GpuInfo, StartAnswer, TaskReport};
+use client::{NodeClient, RemoteNode};
+
+pub const START_PATH: &str = "/v1/trainer/start_training";
+pub const AVAILABILITY_PATH: &str = "/v1/trainer/get_gpu_availability";
+
+pub struct RemoteExecutor {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    client: NodeClient,
+    nodes: HashMap<String, RemoteNode>,
+    poll: Duration,
+    lost_after: u32,
+}
+
+impl RemoteExecutor {
+    pub fn new(nodes: &[RemoteNodeSettings], polling: &PollingSettings) -> Result<Self, reqwest::Error> {
+        let nodes = nodes.iter().map(|n| (n.id.clone(), RemoteNode::from(n))).collect();
+        let inner = Inner {
+            client: NodeClient::new(polling)?,
+            nodes,
+            poll: Duration::from_secs_f64(polling.poll_interval_secs),
+            lost_after: polling.lost_after_polls.max(1),
+        };
+        Ok(Self { inner: Rc::new(inner) })
+    }
+
+    /// The ids of the configured nodes, sorted.
+    pub fn node_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.inner.nodes.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// A node's GPUs as `get_gpu_availability` lists them; `Err` says why the node did not answer.
+    pub async fn availability(&self, node_id: &str) -> Result<Vec<GpuInfo>, String> {
+        let node = self.inner.node(node_id)?;
+        let answer = self.inner.client.get(node, AVAILABILITY_PATH, &[]).await?;
+        if answer.status != 200 {
+            return Err(format!("HTTP {}: {}", answer.status, answer.error_text()));
+        }
+        serde_json::from_slice(&answer.body).map_err(|e| format!("the GPU list is unreadable: {e}"))
+    }
+}
+
+impl Inner {
+    fn node(&self, id: &str) -> Result<&RemoteNode, String> {
+        self.nodes.get(id).ok_or_else(|| format!("no trainer node {id:?} is configured in validator.nodes"))
+    }
+
+    async fn run(&self, job: TrainingJob) -> RunOutcome {
+        let node = match self.node(&job.placement.node_id) {
+            Ok(node) => node,
+            Err(reason) => return RunOutcome::NotStarted { reason },
+        };
+        let unreachable = |reason: String| RunOutcome::NodeUnreachable {
+            reason: format!("node {} at {}: {reason}", node.id, node.url),
+            during_run: false,
+        };
+        let answer = match self.client.post(node, START_PATH, &wire::start_body(&job)).await {
+            Ok(answer) => answer,
+            Err(e) => return unreachable(e),
+        };
+        match answer.status {
+            200 => match wire::parse_start_answer(&answer.body) {
+                Ok(StartAnswer::Started) => self.follow(node, &job).await,
+                Ok(StartAnswer::CloneError(error)) => RunOutcome::Unfetchable { reason: error },
+                Err(e) => unreachable(format!("start_training answered outside the protocol: {e}")),
+            },
+            401 | 403 => unreachable(format!("access refused (HTTP {}): {}", answer.status, answer.error_text())),
+            400..=499 => RunOutcome::NotStarted {
+                reason: format!("node {} refused the start (HTTP {}): {}", node.id, answer.status, answer.error_text()),
+            },
+            status => unreachable(format!("start_training answered HTTP {status}: {}", answer.error_text())),
+        }
+    }
+
+    /// Polls the task until it ends, or until the node has not answered `lost_after` polls in a row.
+    async fn follow(&self, node: &RemoteNode, job: &TrainingJob) -> RunOutcome {
+        let path = format!("/v1/trainer/{}", job.task_id);
+        let mut missed = 0;
+        loop {
+            tokio::time::sleep(self.poll).await;
+            let failure = match self.client.get(node, &path, &[("hotkey", job.hotkey.as_str())]).await {
+                Ok(answer) if answer.status == 200 => match wire::parse_task_report(&answer.body) {
+                    Ok(report) if report.status == NodeTaskStatus::Training => None,
+                    Ok(report) => return ended(node, report),
+                    Err(e) => Some(format!("unreadable task record: {e}")),
+                },
+                Ok(answer) if answer.status == 404 => {
+                    return RunOutcome::Failed {
+                        reason: format!(
+                            "lost: node {} no longer knows task {} of {}",
+                            node.id, job.task_id, job.hotkey
+                        ),
+                    };
+                }
+                Ok(answer) => Some(format!("HTTP {}: {}", answer.status, answer.error_text())),
+                Err(e) => Some(e),
+            };
+            match failure {
+                None => missed = 0,
+                Some(last) => {
+                    missed += 1;
+                    tracing::warn!(node = %node.id, task = %job.task_id, missed, error = %last, "poll not answered");
+                    if missed >= self.lost_after {
+                        return RunOutcome::NodeUnreachable {
+                            reason: format!(
+                                "lost: node {} did not answer {missed} polls in a row (last: {last})",
+                                node.id
+                            ),
+                            during_run: true,
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of a task record that is no longer `training`.
+fn ended(node: &RemoteNode, report: TaskReport) -> RunOutcome {
+    let last = report.logs.last().cloned();
+    match report.status {
+        NodeTaskStatus::Success => match report.test_loss {
+            Some(test_loss) => RunOutcome::Success { test_loss, synth_loss: report.synth_loss },
+            None => RunOutcome::Failed {
+                reason: format!(
+                    "node {} reported success without a test_loss; the validator cannot evaluate remote \
+                     outputs yet, so the run cannot be scored",
+                    node.id
+                ),
+            },
+        },
+        _ => {
+            let reason = last.unwrap_or_else(|| format!("node {} reported failure without a log line", node.id));
+            match report.failure {
+                Some(NodeFailure::Unfetchable) => RunOutcome::Unfetchable { reason },
+                Some(NodeFailure::NotStarted) => RunOutcome::NotStarted { reason },
+                Some(NodeFailure::Failed) => RunOutcome::Failed { reason },
+                None => match report.logs.iter().find(|l| l.contains(wire::CLONE_ERROR)) {
+                    Some(line) => RunOutcome::Unfetchable { reason: line.clone() },
+                    None => RunOutcome::Failed { reason },
+                },
+            }
+        }
+    }
+}
+
+impl Executor for RemoteExecutor {
+    fn name(&self) -> &'static str {
+        "remote"
+    }
+
+    fn run(&self, job: TrainingJob) -> RunFuture {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.run(job).await })
+    }
+
+    fn reattach(&self, job: TrainingJob, _: DateTime<Utc>) -> Option<RunFuture> {
+        let inner = self.inner.clone();
+        Some(Box::pin(async move {
+            match inner.node(&job.placement.node_id) {
+                Ok(node) => inner.follow(node, &job).await,
+                Err(reason) => RunOutcome::Failed { reason: format!("lost: {reason}") },
+            }
+        }))
+    }
+}

@@ -1,0 +1,262 @@
+//! TaskBook: the actor that owns a trainer node's running tasks and the GPUs they hold, starts each
+//! accepted task on the node's executor, and records how it ended.
+//!
+//! Messages: `StartTraining` (answered once the task's record is stored, before the executor fetches
+//! anything), `ListGpus`. Reads of task records do not come here: the API reads the store directly.
+//!
+//! Every decision about a start (idempotent repeat, unknown GPU, GPU held → conflict) is taken here, one
+//! message at a time, and the GPUs are reserved in memory before the record is written, so two
+//! concurrent starts can never both get a GPU.
+//!
+//! Restart policy: rebuilt from the store before the first message is handled. Every record still
+//! `training` is handed to `Executor::reattach`: followed when the executor still sees the run, marked
+//! `failure` with the reason [`LOST`] otherwise.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use super::error::ApiError;
+use super::inventory::NodeGpu;
+use super::wire::{self, GpuInfo, StartRequest};
+use crate::actors::Db;
+use crate::domain::{Hotkey, NodeFailure, NodeTaskStatus, TaskId};
+use crate::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
+use crate::store::{NodeTask, NodeTaskEnd, StoreError};
+
+/// The failure reason of a task that was training when the node stopped and that the executor cannot
+/// find any more.
+pub const LOST: &str = "lost: the node restarted and the run was not found";
+
+type Key = (TaskId, Hotkey);
+
+struct Running {
+    gpu_ids: Vec<u32>,
+    until: DateTime<Utc>,
+}
+
+pub struct TaskBook {
+    db: Db,
+    executor: Rc<dyn Executor>,
+    gpus: Vec<NodeGpu>,
+    running: HashMap<Key, Running>,
+}
+
+/// Start a task; `Ok(true)` when started now, `Ok(false)` when it was already running.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ApiError>")]
+pub struct StartTraining(pub StartRequest);
+
+/// The node's GPUs and whether each is free.
+#[derive(Message)]
+#[rtype(result = "Vec<GpuInfo>")]
+pub struct ListGpus;
+
+impl TaskBook {
+    pub fn new(db: Db, executor: Rc<dyn Executor>, gpus: Vec<NodeGpu>) -> Self {
+        Self { db, executor, gpus, running: HashMap::new() }
+    }
+
+    /// Refuses GPUs this node does not have, repeated ones, and ones another running task holds.
+    fn check_gpus(&self, wanted: &[u32]) -> Result<(), ApiError> {
+        for (i, id) in wanted.iter().enumerate() {
+            if !self.gpus.iter().any(|g| g.index == *id) {
+                let have: Vec<u32> = self.gpus.iter().map(|g| g.index).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "field `gpu_ids`: GPU {id} does not exist on this node (it has {have:?})"
+                )));
+            }
+            if wanted[..i].contains(id) {
+                return Err(ApiError::BadRequest(format!("field `gpu_ids`: GPU {id} is named twice")));
+            }
+            if let Some(((task, hotkey), _)) = self.running.iter().find(|(_, r)| r.gpu_ids.contains(id)) {
+                return Err(ApiError::Conflict(format!("GPU {id} is held by task {task} of hotkey {hotkey}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `run` in the background and records its end.
+    fn follow(&mut self, key: Key, attempt: u32, run: RunFuture, ctx: &mut Context<Self>) {
+        ctx.spawn(run.into_actor(self).then(move |outcome, act, _| act.finish(key, attempt, outcome)));
+    }
+
+    /// Records how a run ended, then frees its GPUs.
+    fn finish(&mut self, key: Key, attempt: u32, outcome: RunOutcome) -> impl ActorFuture<Self, Output = ()> + use<> {
+        let end = end_of(&outcome, Utc::now());
+        let (task, hotkey) = key.clone();
+        let write = self.db.clone();
+        async move { write.run(move |s| s.finish_node_task(&task, &hotkey, attempt, &end)).await }.into_actor(self).map(
+            move |result, act, _| {
+                match result {
+                    Ok(done) => tracing::info!(task = %key.0, hotkey = %key.1, status = %done.status, "task ended"),
+                    Err(e) => tracing::error!(task = %key.0, hotkey = %key.1, error = %e, "the end of a task could not be stored"),
+                }
+                act.running.remove(&key);
+            },
+        )
+    }
+
+    /// Follows a task found `training` after a restart, or records it as lost.
+    fn restore(&mut self, task: NodeTask, ctx: &mut Context<Self>) {
+        let key = (task.task_id.clone(), task.hotkey.clone());
+        let run = match wire::parse_start_object(task.request.clone()) {
+            Ok(request) => {
+                let job = TrainingJob { attempt: task.attempt, ..request.job };
+                self.executor.reattach(job, task.started_at)
+            }
+            Err(e) => {
+                tracing::error!(task = %key.0, error = %e, "a stored request no longer parses");
+                None
+            }
+        };
+        let hours = task.request.get("training_data").and_then(|d| d.get("hours_to_complete"));
+        let until = task.started_at + hours_duration(hours.and_then(serde_json::Value::as_f64).unwrap_or(0.0));
+        self.running.insert(key.clone(), Running { gpu_ids: task.gpu_ids.clone(), until });
+        match run {
+            Some(run) => {
+                tracing::info!(task = %key.0, hotkey = %key.1, "following a task again after a restart");
+                self.follow(key, task.attempt, run, ctx);
+            }
+            None => {
+                tracing::warn!(task = %key.0, hotkey = %key.1, "{LOST}");
+                let lost = RunOutcome::Failed { reason: LOST.into() };
+                ctx.spawn(self.finish(key, task.attempt, lost));
+            }
+        }
+    }
+}
+
+fn hours_duration(hours: f64) -> chrono::Duration {
+    chrono::Duration::milliseconds((hours.max(0.0) * 3_600_000.0).min(1e15) as i64)
+}
+
+/// The record of how a run ended.
+fn end_of(outcome: &RunOutcome, at: DateTime<Utc>) -> NodeTaskEnd {
+    let failure = |kind, line: String| NodeTaskEnd {
+        status: NodeTaskStatus::Failure,
+        at,
+        logs: vec![line],
+        test_loss: None,
+        synth_loss: None,
+        failure: Some(kind),
+    };
+    match outcome {
+        RunOutcome::Success { test_loss, synth_loss } => NodeTaskEnd {
+            status: NodeTaskStatus::Success,
+            at,
+            logs: vec![format!("training succeeded; evaluated test_loss {test_loss}")],
+            test_loss: Some(*test_loss),
+            synth_loss: *synth_loss,
+            failure: None,
+        },
+        RunOutcome::Failed { reason } => failure(NodeFailure::Failed, reason.clone()),
+        RunOutcome::NotStarted { reason } => failure(NodeFailure::NotStarted, format!("not started: {reason}")),
+        RunOutcome::Unfetchable { reason } => {
+            failure(NodeFailure::Unfetchable, format!("{}: {reason}", wire::CLONE_ERROR))
+        }
+        RunOutcome::NodeUnreachable { reason, during_run } => {
+            failure(if *during_run { NodeFailure::Failed } else { NodeFailure::NotStarted }, reason.clone())
+        }
+    }
+}
+
+impl Actor for TaskBook {
+    type Context = Context<Self>;
+
+    /// Restores the running tasks before any message is handled.
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let read = self.db.clone();
+        let restore = async move { read.run(|s| s.node_tasks_in(NodeTaskStatus::Training)).await };
+        ctx.wait(restore.into_actor(self).map(|result, act, ctx| match result {
+            Ok(tasks) => tasks.into_iter().for_each(|task| act.restore(task, ctx)),
+            Err(e) => tracing::error!(error = %e, "cannot read the tasks to restore; they stay `training` until the next start"),
+        }));
+    }
+}
+
+impl Handler<StartTraining> for TaskBook {
+    type Result = ResponseActFuture<Self, Result<bool, ApiError>>;
+
+    fn handle(&mut self, msg: StartTraining, _: &mut Context<Self>) -> Self::Result {
+        let StartRequest { raw, job, attempt } = msg.0;
+        let key = (job.task_id.clone(), job.hotkey.clone());
+        if self.running.contains_key(&key) {
+            return Box::pin(fut::ready(Ok(false)));
+        }
+        let gpu_ids = job.placement.gpu_indices.clone();
+        if let Err(e) = self.check_gpus(&gpu_ids) {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        let now = Utc::now();
+        self.running.insert(
+            key.clone(),
+            Running { gpu_ids: gpu_ids.clone(), until: now + hours_duration(job.hours_to_complete) },
+        );
+        let record = NodeTask {
+            task_id: job.task_id.clone(),
+            hotkey: job.hotkey.clone(),
+            attempt: attempt.unwrap_or(1),
+            request: raw,
+            gpu_ids,
+            status: NodeTaskStatus::Training,
+            started_at: now,
+            finished_at: None,
+            logs: vec![format!("accepted; running on the {} executor", self.executor.name())],
+            test_loss: None,
+            synth_loss: None,
+            failure: None,
+        };
+        let db = self.db.clone();
+        let write = async move {
+            db.run(move |s| {
+                s.transaction(|tx| {
+                    let mut record = record.clone();
+                    if attempt.is_none() {
+                        // The reference sends no attempt: count the node's own runs of this task.
+                        match tx.get_node_task(&record.task_id, &record.hotkey) {
+                            Ok(previous) => record.attempt = previous.attempt + 1,
+                            Err(StoreError::NotFound { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    tx.start_node_task(&record)?;
+                    Ok(record.attempt)
+                })
+            })
+            .await
+        };
+        Box::pin(write.into_actor(self).map(move |stored, act, ctx| match stored {
+            Ok(attempt) => {
+                tracing::info!(task = %key.0, hotkey = %key.1, attempt, "task started");
+                let run = act.executor.run(TrainingJob { attempt, ..job });
+                act.follow(key, attempt, run, ctx);
+                Ok(true)
+            }
+            Err(e) => {
+                act.running.remove(&key);
+                Err(ApiError::Unavailable(format!("the task could not be recorded: {e}")))
+            }
+        }))
+    }
+}
+
+impl Handler<ListGpus> for TaskBook {
+    type Result = MessageResult<ListGpus>;
+
+    fn handle(&mut self, _: ListGpus, _: &mut Context<Self>) -> Self::Result {
+        let gpus = self.gpus.iter().map(|gpu| {
+            let holder = self.running.values().find(|r| r.gpu_ids.contains(&gpu.index));
+            GpuInfo {
+                gpu_id: gpu.index,
+                gpu_type: gpu.class.to_string(),
+                vram_gb: gpu.vram_gb,
+                available: holder.is_none(),
+                used_until: holder.map(|r| r.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            }
+        });
+        MessageResult(gpus.collect())
+    }
+}

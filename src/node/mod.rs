@@ -1,0 +1,144 @@
+//! `crucible trainer-node`: the trainer API (trainer-node-api.md) on a GPU host, wire-compatible with
+//! the reference's Python trainer nodes, plus bearer-token access.
+//!
+//! * `settings`: `[trainer_node]`, `[[validator.nodes]]` and `[validator.polling]`.
+//! * `wire`: the JSON of the API, both the node's side and the remote executor's.
+//! * `auth`: allow-list and bearer token. `error`: errors as JSON with their status codes.
+//! * `inventory`: the GPUs offered (discovered with NVML, else configured).
+//! * `book`: the TaskBook actor: starts, GPU holds, runs through the executor, restore after restart.
+//! * `routes`: the HTTP handlers.
+//!
+//! Task records are durable (`node_tasks` in the configured database): a restarted node knows its
+//! tasks and re-attaches to runs its executor still sees.
+//!
+//! The executor comes from `trainer_node.executor` (`simulated`, or `local`: the Docker pipeline);
+//! [`executor`] is the one place that builds it, so another backend is one variant and one match arm.
+
+pub mod auth;
+pub mod book;
+pub mod error;
+pub mod inventory;
+pub mod routes;
+pub mod settings;
+pub mod wire;
+
+use std::net::TcpListener;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::Actor;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer, web};
+
+use crate::actors::Db;
+use crate::clock::WallClock;
+use crate::config::Settings;
+use crate::exec::Executor;
+use crate::exec::local::LocalExecutor;
+use crate::sim::{SimSettings, SimWorld, SimulatedExecutor};
+use crate::store::Store;
+use auth::Access;
+use book::TaskBook;
+use error::ApiError;
+use inventory::NodeGpu;
+use routes::NodeState;
+use settings::NodeExecutorKind;
+
+/// Everything a node server is made of.
+pub struct NodeParts {
+    pub store: Arc<Store>,
+    pub executor: Rc<dyn Executor>,
+    pub gpus: Vec<NodeGpu>,
+    pub access: Access,
+    pub max_body_bytes: usize,
+}
+
+/// The executor `trainer_node.executor` names. Call inside the actix system that will run it.
+pub async fn executor(settings: &Settings) -> anyhow::Result<Rc<dyn Executor>> {
+    Ok(match settings.trainer_node.executor {
+        NodeExecutorKind::Simulated => {
+            let sim = &settings.simulation;
+            let world = SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, shares: sim.shares.clone() });
+            Rc::new(SimulatedExecutor::new(Arc::new(world), Arc::new(WallClock)))
+        }
+        NodeExecutorKind::Local => {
+            let engine = crate::docker::Engine::connect().await?;
+            Rc::new(LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone()))
+        }
+    })
+}
+
+/// Starts the task book (which restores the stored tasks first) and the HTTP server on `listener`.
+/// Call inside a running actix system; the returned server runs until stopped or signalled.
+pub fn start(parts: NodeParts, listener: TcpListener) -> std::io::Result<Server> {
+    let book = TaskBook::new(Db::new(parts.store.clone()), parts.executor, parts.gpus).start();
+    let state = NodeState { book, store: parts.store, max_body_bytes: parts.max_body_bytes };
+    let access = web::Data::new(parts.access);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(access.clone())
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(format!("the query string is malformed: {e}")).into()),
+            )
+            .wrap(from_fn(guard))
+            .configure(routes::configure)
+            .default_service(web::to(routes::no_route))
+    })
+    .workers(2)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Refuses requests from addresses not allowed (403) or without the token (401), before any route.
+async fn guard(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let verdict = match request.app_data::<web::Data<Access>>() {
+        Some(access) => {
+            let peer = request.peer_addr().map(|a| a.ip());
+            let header = request.headers().get(actix_web::http::header::AUTHORIZATION);
+            access.check(peer, header.and_then(|h| h.to_str().ok()))
+        }
+        None => Err(ApiError::Unavailable("the access rules are missing".into())),
+    };
+    match verdict {
+        Ok(()) => Ok(next.call(request).await?.map_into_left_body()),
+        Err(refusal) => {
+            tracing::warn!(peer = ?request.peer_addr(), path = %request.path(), reason = %refusal, "request refused");
+            Ok(request.error_response(refusal).map_into_right_body())
+        }
+    }
+}
+
+/// `crucible trainer-node`: opens and migrates the store, finds the GPUs, serves until SIGTERM/Ctrl-C.
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    let node = &settings.trainer_node;
+    let store = Arc::new(Store::open(&settings.database.url)?);
+    let applied = store.migrate()?;
+    tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
+    let gpus = inventory::inventory(node, crate::exec::gpus::discover());
+    tracing::info!(gpus = ?gpus, executor = ?node.executor, "inventory");
+    let listener = TcpListener::bind(&node.listen)
+        .map_err(|e| anyhow::anyhow!("trainer_node.listen: cannot listen on {}: {e}", node.listen))?;
+    let address = listener.local_addr()?;
+    let access = Access {
+        token: node.token.clone(),
+        allow: auth::AllowList::parse(&node.allow_list).map_err(anyhow::Error::msg)?,
+    };
+    // Tests and scripts read the bound address (port 0 picks one) from this line.
+    println!("trainer-node listening on {address}");
+    let max_body_bytes = node.max_body_bytes;
+    actix_web::rt::System::new().block_on(async move {
+        let executor = executor(settings).await?;
+        let parts = NodeParts { store, executor, gpus, access, max_body_bytes };
+        start(parts, listener)?.await.map_err(anyhow::Error::from)
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}

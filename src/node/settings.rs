@@ -1,0 +1,279 @@
+//! The settings of trainer nodes, from both sides: `[trainer_node]` (the `crucible trainer-node` server
+//! on a GPU host) and `[[validator.nodes]]` / `[validator.polling]` (the nodes a validator drives with
+//! `validator.executor = "remote"`). Validation names the key of every problem.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::auth::AllowList;
+use crate::domain::GpuClass;
+use crate::sim::NodeSpec;
+
+/// A secret string (an access token): never printed, `***` in `Debug`, `Display` and serialisation.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself: only for comparing with a presented token or sending it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn shown(&self) -> &'static str {
+        if self.0.is_empty() { "" } else { "***" }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.shown())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.shown())
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.shown())
+    }
+}
+
+/// Which executor a trainer node runs its trainings with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeExecutorKind {
+    /// Virtual trainings with synthetic scores (`[simulation]` seed and shares), on the wall clock.
+    Simulated,
+    /// The execution pipeline on this host's Docker engine (`[local_executor]`).
+    Local,
+}
+
+/// `[trainer_node]`: the trainer API server on a GPU host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerNodeSettings {
+    /// `HOST:PORT` to listen on.
+    pub listen: String,
+    /// The bearer token every request must carry; may be empty only on a loopback address.
+    pub token: Secret,
+    /// Source addresses allowed (IP addresses or CIDR blocks); empty allows any.
+    pub allow_list: Vec<String>,
+    /// The GPUs offered when discovery finds none, e.g. `8H100` or `4H100+2A100`; empty for none.
+    pub gpus: String,
+    /// The memory reported for each configured GPU.
+    pub vram_gb: u32,
+    /// Card-name fragments and the class a discovered card containing them counts in.
+    pub gpu_classes: BTreeMap<String, GpuClass>,
+    pub executor: NodeExecutorKind,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for TrainerNodeSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8001".into(),
+            token: Secret::default(),
+            allow_list: Vec::new(),
+            gpus: String::new(),
+            vram_gb: 80,
+            gpu_classes: [
+                ("H100", GpuClass::H100),
+                ("H200", GpuClass::H100),
+                ("B200", GpuClass::H100),
+                ("A100", GpuClass::A100),
+            ]
+            .into_iter()
+            .map(|(fragment, class)| (fragment.to_owned(), class))
+            .collect(),
+            executor: NodeExecutorKind::Simulated,
+            max_body_bytes: 1 << 20,
+        }
+    }
+}
+
+impl TrainerNodeSettings {
+    /// The configured inventory: the GPU classes of the one node `gpus` describes, in index order.
+    pub fn configured_gpus(&self) -> Result<Vec<GpuClass>, String> {
+        if self.gpus.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let spec = NodeSpec::parse(&self.gpus).map_err(|e| e.to_string())?;
+        match spec.nodes.as_slice() {
+            [node] => Ok(node.iter().flat_map(|(class, n)| (0..*n).map(move |_| *class)).collect()),
+            nodes => Err(format!(
+                "{:?} describes {} nodes; one node's GPUs are written like 8H100 or 4H100+2A100",
+                self.gpus,
+                nodes.len()
+            )),
+        }
+    }
+
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match self.listen.parse::<SocketAddr>() {
+            Err(e) => problems.push(format!("trainer_node.listen: {:?} is not HOST:PORT ({e})", self.listen)),
+            Ok(address) if self.token.is_empty() && !address.ip().is_loopback() => problems.push(format!(
+                "trainer_node.token: must be set when trainer_node.listen ({address}) is not a loopback address"
+            )),
+            Ok(_) => {}
+        }
+        if let Err(e) = AllowList::parse(&self.allow_list) {
+            problems.push(format!("trainer_node.allow_list: {e}"));
+        }
+        if let Err(e) = self.configured_gpus() {
+            problems.push(format!("trainer_node.gpus: {e}"));
+        }
+        if self.gpu_classes.keys().any(|k| k.trim().is_empty()) {
+            problems.push("trainer_node.gpu_classes: a card-name fragment is empty".into());
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push("trainer_node.max_body_bytes: must be at least 1024".into());
+        }
+        problems
+    }
+}
+
+/// One `[[validator.nodes]]` entry: a trainer node the validator drives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteNodeSettings {
+    /// The node's id in the store and the broker.
+    pub id: String,
+    /// Base URL of its trainer API, e.g. `http://10.0.0.5:8001`.
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>`; empty for a node without tokens (the reference's).
+    #[serde(default)]
+    pub token: Secret,
+}
+
+/// `[validator.polling]`: how the remote executor follows trainings and watches nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollingSettings {
+    /// Between two status requests of a running training (the protocol has no push).
+    pub poll_interval_secs: f64,
+    /// A run whose node does not answer this many polls in a row is lost (a failed attempt).
+    pub lost_after_polls: u32,
+    /// Between two availability checks of every node (un-fences the ones that answer again).
+    pub health_interval_secs: f64,
+    /// Time limit of one request to a node.
+    pub request_timeout_secs: f64,
+}
+
+impl Default for PollingSettings {
+    fn default() -> Self {
+        Self { poll_interval_secs: 30.0, lost_after_polls: 10, health_interval_secs: 60.0, request_timeout_secs: 30.0 }
+    }
+}
+
+/// Problems of the remote nodes list and polling, each naming its key.
+pub fn validate_remote(nodes: &[RemoteNodeSettings], polling: &PollingSettings, required: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    if required && nodes.is_empty() {
+        problems.push("validator.nodes: executor \"remote\" needs at least one [[validator.nodes]] entry".into());
+    }
+    let mut ids = BTreeSet::new();
+    for (i, node) in nodes.iter().enumerate() {
+        if node.id.trim().is_empty() {
+            problems.push(format!("validator.nodes[{i}].id: must not be empty"));
+        } else if !ids.insert(node.id.as_str()) {
+            problems.push(format!("validator.nodes[{i}].id: {:?} is used twice", node.id));
+        }
+        match url::Url::parse(&node.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+            Ok(_) => problems.push(format!("validator.nodes[{i}].url: {:?} is not an http(s) URL", node.url)),
+            Err(e) => problems.push(format!("validator.nodes[{i}].url: {:?}: {e}", node.url)),
+        }
+    }
+    let positive = [
+        ("poll_interval_secs", polling.poll_interval_secs),
+        ("health_interval_secs", polling.health_interval_secs),
+        ("request_timeout_secs", polling.request_timeout_secs),
+    ];
+    for (key, value) in positive {
+        if !(value.is_finite() && value > 0.0) {
+            problems.push(format!("validator.polling.{key}: must be a positive number of seconds"));
+        }
+    }
+    if polling.lost_after_polls == 0 {
+        problems.push("validator.polling.lost_after_polls: must be at least 1".into());
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_never_prints() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "*** \"***\"");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn the_inventory_is_one_node() {
+        let mut s = TrainerNodeSettings { gpus: "2H100+1A100".into(), ..Default::default() };
+        assert_eq!(s.configured_gpus().unwrap(), vec![GpuClass::H100, GpuClass::H100, GpuClass::A100]);
+        s.gpus = "2x8H100".into();
+        assert!(s.configured_gpus().unwrap_err().contains("describes 2 nodes"));
+        s.gpus = String::new();
+        assert!(s.configured_gpus().unwrap().is_empty());
+    }
+
+    #[test]
+    fn problems_name_their_key() {
+        let bad = TrainerNodeSettings {
+            listen: "0.0.0.0:8001".into(),
+            allow_list: vec!["10.0.0.0/33".into()],
+            gpus: "8V100".into(),
+            max_body_bytes: 0,
+            ..Default::default()
+        };
+        let problems = bad.validate().join("\n");
+        for key in ["trainer_node.token", "trainer_node.allow_list", "trainer_node.gpus", "trainer_node.max_body_bytes"]
+        {
+            assert!(problems.contains(key), "{problems}");
+        }
+        assert!(TrainerNodeSettings::default().validate().is_empty());
+        let listen_anywhere = TrainerNodeSettings { listen: "0.0.0.0:8001".into(), token: Secret::new("t"), ..bad };
+        assert!(!listen_anywhere.validate().join("\n").contains("trainer_node.token"));
+
+        let node =
+            |id: &str, url: &str| RemoteNodeSettings { id: id.into(), url: url.into(), token: Secret::default() };
+        let nodes = [node("a", "http://h:8001"), node("a", "ftp://h"), node("", "not a url")];
+        let polling = PollingSettings { lost_after_polls: 0, poll_interval_secs: 0.0, ..Default::default() };
+        let problems = validate_remote(&nodes, &polling, true).join("\n");
+        for key in [
+            "validator.nodes[1].id",
+            "validator.nodes[1].url",
+            "validator.nodes[2].id",
+            "validator.nodes[2].url",
+            "validator.polling.poll_interval_secs",
+            "validator.polling.lost_after_polls",
+        ] {
+            assert!(problems.contains(key), "{key}: {problems}");
+        }
+        assert!(validate_remote(&[], &PollingSettings::default(), true)[0].starts_with("validator.nodes:"));
+        assert!(validate_remote(&[], &PollingSettings::default(), false).is_empty());
+    }
+}

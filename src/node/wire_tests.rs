@@ -1,0 +1,118 @@
+use super::*;
+
+fn job(task_type: TaskType) -> TrainingJob {
+    TrainingJob {
+        tournament_id: TournamentId::new(5, 2026, 11, 25),
+        task_id: TaskId::parse("3f2a9c1e-0000-4000-8000-000000000001").unwrap(),
+        hotkey: Hotkey::synthetic(3),
+        attempt: 2,
+        task_type,
+        model: "org/Model-7B".into(),
+        model_params: Some(7_000_000_000),
+        model_type: (task_type == TaskType::Image).then_some(ModelType::Flux),
+        dataset: if task_type == TaskType::Image { "https://x/d.zip".into() } else { "org/data".into() },
+        dataset_type_json: if task_type == TaskType::Image {
+            String::new()
+        } else {
+            r#"{"field_prompt":"p","field_chosen":"c"}"#.into()
+        },
+        hours_to_complete: 2.5,
+        expected_repo_name: "tournament-x".into(),
+        repo_url: "https://github.com/m/r".into(),
+        commit_hash: "a".repeat(40),
+        placement: Placement { node_id: "gpu-host-1".into(), gpu_indices: vec![2, 3] },
+    }
+}
+
+#[test]
+fn a_validator_job_crosses_the_wire_unchanged_but_for_its_node() {
+    for task_type in [TaskType::Dpo, TaskType::Image] {
+        let sent = job(task_type);
+        let body = start_body(&sent);
+        let parsed = parse_start(body.to_string().as_bytes()).unwrap();
+        let expected =
+            TrainingJob { placement: Placement { node_id: LOCAL_NODE.into(), ..sent.placement.clone() }, ..sent };
+        assert_eq!(parsed.job, expected);
+        assert_eq!(parsed.attempt, Some(2));
+        assert_eq!(Value::Object(parsed.raw), body);
+    }
+}
+
+#[test]
+fn the_text_and_image_shapes_are_the_references() {
+    let text = start_body(&job(TaskType::InstructText));
+    let keys: Vec<&str> = text["training_data"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["model", "task_id", "hours_to_complete", "expected_repo_name", "dataset", "dataset_type", "file_format"]
+    );
+    assert!(text["training_data"]["dataset_type"].is_object());
+    let image = start_body(&job(TaskType::Image));
+    assert_eq!(image["training_data"]["model_type"], "flux");
+    assert_eq!(image["training_data"]["dataset_zip"], "https://x/d.zip");
+    assert_eq!(image["gpu_ids"], json!([2, 3]));
+}
+
+#[test]
+fn a_reference_request_without_extras_gets_an_inferred_type_and_a_stand_in_tournament() {
+    let body = json!({
+        "training_data": {
+            "model": "m", "task_id": "t-1", "hours_to_complete": 1, "expected_repo_name": "r",
+            "dataset": "d", "dataset_type": {"field_prompt": "p", "reward_functions": []}, "file_format": "s3"
+        },
+        "github_repo": "https://github.com/m/r", "github_commit_hash": null, "github_branch": "dev",
+        "gpu_ids": [0], "hotkey": Hotkey::synthetic(1)
+    });
+    let parsed = parse_start(body.to_string().as_bytes()).unwrap();
+    assert_eq!(parsed.job.task_type, TaskType::Grpo);
+    assert_eq!(parsed.job.commit_hash, "dev");
+    assert_eq!((parsed.attempt, parsed.job.attempt), (None, 1));
+    let again = parse_start(body.to_string().as_bytes()).unwrap();
+    assert_eq!(parsed.job.tournament_id, again.job.tournament_id, "the stand-in is stable");
+}
+
+#[test]
+fn every_bad_request_names_its_field() {
+    let good = start_body(&job(TaskType::Dpo));
+    let cases: [(&str, Value, &str); 8] = [
+        ("/hotkey", Value::Null, "missing field `hotkey`"),
+        ("/hotkey", json!("not base58!"), "field `hotkey`"),
+        ("/gpu_ids", json!("0"), "field `gpu_ids`"),
+        ("/gpu_ids", json!([]), "field `gpu_ids`"),
+        ("/training_data/hours_to_complete", json!("two"), "field `training_data.hours_to_complete`"),
+        ("/training_data/hours_to_complete", json!(-1), "field `training_data.hours_to_complete`"),
+        ("/training_data/task_id", json!("a/b"), "field `training_data.task_id`"),
+        ("/github_repo", json!(""), "field `github_repo`"),
+    ];
+    for (pointer, value, expected) in cases {
+        let mut body = good.clone();
+        *body.pointer_mut(pointer).unwrap() = value;
+        let err = parse_start(body.to_string().as_bytes()).unwrap_err();
+        assert!(err.contains(expected), "{pointer}: {err}");
+    }
+    assert!(parse_start(b"{").unwrap_err().contains("not JSON"));
+    assert!(parse_start(b"[1]").unwrap_err().contains("not a JSON object"));
+}
+
+#[test]
+fn task_reports_read_from_our_node_and_from_a_reference_node() {
+    let ours = json!({"status": "success", "logs": ["a", "b"], "attempt": 2, "test_loss": 0.5, "synth_loss": null,
+                      "failure_kind": null});
+    let report = parse_task_report(ours.to_string().as_bytes()).unwrap();
+    assert_eq!((report.status, report.test_loss, report.attempt), (NodeTaskStatus::Success, Some(0.5), Some(2)));
+    let reference = json!({"status": "failure", "logs": "line 1\nError cloning github repository", "wandb_url": null});
+    let report = parse_task_report(reference.to_string().as_bytes()).unwrap();
+    assert_eq!(report.logs, ["line 1", CLONE_ERROR]);
+    assert_eq!((report.test_loss, report.failure), (None, None));
+    assert!(parse_task_report(br#"{"status": "done"}"#).unwrap_err().contains("field `status`"));
+    assert!(parse_task_report(b"<html>").unwrap_err().contains("not JSON"));
+}
+
+#[test]
+fn start_answers_are_the_references_messages() {
+    assert_eq!(parse_start_answer(br#"{"message": "Started Training!", "task_id": "t"}"#), Ok(StartAnswer::Started));
+    let clone =
+        br#"{"message": "Error cloning github repository", "task_id": "t", "error": "no commit", "success": false}"#;
+    assert_eq!(parse_start_answer(clone), Ok(StartAnswer::CloneError("no commit".into())));
+    assert!(parse_start_answer(br#"{"message": "ok"}"#).unwrap_err().contains("unexpected message"));
+}

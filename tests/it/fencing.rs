@@ -1,0 +1,94 @@
+//! A node that does not answer is fenced by the TrainerActor: the start that could not reach it costs no
+//! attempt, and no later training is placed on it (nothing un-fences it in this test).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crucible::actors::Event;
+use crucible::clock::VirtualClock;
+use crucible::domain::rules::Rules;
+use crucible::domain::{Hotkey, TaskId};
+use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
+use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crucible::store::Store;
+
+const DEAD: &str = "sim-node-01";
+
+/// The simulated executor, except that node `DEAD` never answers; records every run's node.
+struct DeadNode {
+    inner: SimulatedExecutor,
+    runs: Rc<RefCell<Vec<(String, TaskId, Hotkey)>>>,
+}
+
+impl Executor for DeadNode {
+    fn name(&self) -> &'static str {
+        "dead-node"
+    }
+    fn run(&self, job: TrainingJob) -> RunFuture {
+        let key = (DEAD.to_owned(), job.task_id.clone(), job.hotkey.clone());
+        if job.placement.node_id == DEAD && self.runs.borrow().contains(&key) {
+            // Placed on the dead node again: the fence failed; stop rather than loop forever.
+            actix::System::current().stop();
+        }
+        self.runs.borrow_mut().push((job.placement.node_id.clone(), job.task_id.clone(), job.hotkey.clone()));
+        if job.placement.node_id == DEAD {
+            let reason = format!("node {DEAD}: cannot connect");
+            return Box::pin(async move { RunOutcome::NodeUnreachable { reason, during_run: false } });
+        }
+        self.inner.run(job)
+    }
+    fn reattach(&self, job: TrainingJob, started_at: DateTime<Utc>) -> Option<RunFuture> {
+        self.inner.reattach(job, started_at)
+    }
+}
+
+#[test]
+fn an_unreachable_node_is_fenced_and_its_start_costs_no_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("f.db").display())).unwrap());
+    store.migrate().unwrap();
+    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 9, ..SimSettings::default() }));
+    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "fencing-test", origin).unwrap();
+    let nodes = crucible::app::node_views(&store).unwrap();
+    let runs = Rc::new(RefCell::new(Vec::new()));
+    let recorded = runs.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let system = actix::System::with_tokio_rt(move || runtime);
+    let app_store = store.clone();
+    system.block_on(async move {
+        let clock = Arc::new(VirtualClock::starting_at(origin));
+        let inner = SimulatedExecutor::new(world.clone(), clock.clone());
+        let parts = crucible::app::Parts {
+            store: app_store,
+            clock: clock.clone(),
+            rules: Rules::default(),
+            catalog: crucible::sim::catalog(),
+            executor: Rc::new(DeadNode { inner, runs: recorded }),
+            registration: Rc::new(SimulatedRegistration::new(world, clock)),
+            limit: Some(1),
+            seed: 9,
+        };
+        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
+        crucible::app::start(parts, nodes, events);
+    });
+    system.run().unwrap();
+
+    let runs = runs.borrow();
+    let on_dead: Vec<_> = runs.iter().filter(|(node, _, _)| node == DEAD).collect();
+    // Trainings placed on it in the same instant all fail to start; none is placed there again (without
+    // the fence the broker would pick the same node forever).
+    assert!(!on_dead.is_empty() && on_dead.len() <= 8, "{} starts on the dead node", on_dead.len());
+    let distinct: std::collections::BTreeSet<_> = on_dead.iter().map(|(_, t, h)| (t, h)).collect();
+    assert_eq!(distinct.len(), on_dead.len(), "no training tried the fenced node twice");
+    for (_, task, hotkey) in on_dead {
+        let attempts = store.attempts(task, hotkey).unwrap();
+        assert!(attempts[0].reason.as_deref().is_some_and(|r| r.contains("cannot connect")), "{attempts:?}");
+        assert!(attempts[1..].iter().all(|a| a.node_id.as_deref() != Some(DEAD)), "it started again elsewhere");
+        let training = store.get_training(task, hotkey).unwrap();
+        assert!(training.status.is_finished());
+        assert_eq!(training.attempts as usize, attempts.len() - 1, "the unreachable start was handed back");
+    }
+}

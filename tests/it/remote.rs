@@ -1,0 +1,274 @@
+//! The remote executor against our trainer node (a real `crucible trainer-node` process) and against
+//! misbehaving servers: every answer becomes the outcome the retry rules expect, and the node health
+//! loop fences and un-fences nodes in the broker.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+
+use crucible::domain::GpuClass;
+use crucible::exec::remote::RemoteExecutor;
+use crucible::exec::{Executor, RunOutcome, TrainingJob};
+use crucible::node::settings::{PollingSettings, RemoteNodeSettings, Secret};
+use crucible::sim::{Shares, SimSettings, SimWorld, SimulatedExecutor};
+
+use super::node::{Http, TOKEN, eventually, job, spawn_node};
+
+fn polling() -> PollingSettings {
+    PollingSettings {
+        poll_interval_secs: 0.1,
+        lost_after_polls: 3,
+        health_interval_secs: 0.1,
+        request_timeout_secs: 5.0,
+    }
+}
+
+fn settings(url: &str, token: &str) -> Vec<RemoteNodeSettings> {
+    vec![RemoteNodeSettings { id: "gpu-1".into(), url: url.into(), token: Secret::new(token) }]
+}
+
+/// Runs one job through a remote executor for `url` on a thread of its own (the executor is not Send).
+fn run_remote(url: &str, token: &str, job: TrainingJob) -> std::thread::JoinHandle<RunOutcome> {
+    let nodes = settings(url, token);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let executor = RemoteExecutor::new(&nodes, &polling()).unwrap();
+        runtime.block_on(executor.run(job))
+    })
+}
+
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+#[test]
+fn a_remote_run_on_our_node_succeeds_with_the_nodes_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let job = job(7, 0.0005, &[0, 1], "gpu-1");
+    let outcome = run_remote(&node.url, TOKEN, job.clone()).join().unwrap();
+
+    // The node runs the simulated executor of the default settings with every failure share at zero.
+    let shares = Shares { crash_rate: 0.0, hang_rate: 0.0, no_output_rate: 0.0, ..Shares::default() };
+    let world = SimWorld::new(SimSettings { miners: 32, seed: 1, shares });
+    let expected = SimulatedExecutor::new(Arc::new(world), Arc::new(crucible::clock::WallClock)).fate(&job).outcome;
+    assert!(matches!(expected, RunOutcome::Success { .. }));
+    assert_eq!(outcome, expected, "the node's evaluated losses reach the validator");
+    let record = Http::new(&node.url).task(&job).1;
+    assert_eq!(record["attempt"], 1);
+    assert_eq!(record["gpu_ids"], serde_json::json!([0, 1]));
+}
+
+#[test]
+fn an_unreachable_node_costs_no_attempt() {
+    let outcome = run_remote(&closed_port(), TOKEN, job(1, 1.0, &[0], "gpu-1")).join().unwrap();
+    match outcome {
+        RunOutcome::NodeUnreachable { reason, during_run: false } => {
+            assert!(reason.contains("gpu-1") && reason.contains("cannot connect"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let wrong_token = {
+        let dir = tempfile::tempdir().unwrap();
+        let node = spawn_node(&dir.path().join("node.db"), &[]);
+        run_remote(&node.url, "wrong", job(1, 1.0, &[0], "gpu-1")).join().unwrap()
+    };
+    assert!(
+        matches!(&wrong_token, RunOutcome::NodeUnreachable { reason, during_run: false } if reason.contains("HTTP 401"))
+    );
+}
+
+#[test]
+fn a_node_killed_mid_run_is_a_lost_run_after_the_configured_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = spawn_node(&dir.path().join("node.db"), &[]);
+    let job = job(3, 1.0, &[2], "gpu-1");
+    let run = run_remote(&node.url, TOKEN, job.clone());
+    let http = Http::new(&node.url);
+    eventually("the node to run the task", || (http.task(&job).0 == 200).then_some(()));
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    match run.join().unwrap() {
+        RunOutcome::NodeUnreachable { reason, during_run: true } => {
+            assert!(reason.starts_with("lost: node gpu-1 did not answer 3 polls in a row"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A server answering `POST` with `start` and every `GET` with `poll`: (status, body).
+fn scripted(start: (u16, &'static str), poll: (u16, &'static str)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let _ = answer(stream, start, poll);
+        }
+    });
+    format!("http://{address}")
+}
+
+fn answer(stream: TcpStream, start: (u16, &str), poll: (u16, &str)) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if line.trim().is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    reader.read_exact(&mut vec![0; length])?;
+    let (status, body) = if head.starts_with("POST") { start } else { poll };
+    let response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    reader.get_mut().write_all(response.as_bytes())
+}
+
+/// A scripted answer: status and body.
+type Scripted = (u16, &'static str);
+
+const STARTED: Scripted = (200, r#"{"message": "Started Training!", "task_id": "t"}"#);
+
+#[test]
+fn every_answer_of_a_misbehaving_node_becomes_an_outcome_with_a_reason() {
+    let running = (200, r#"{"status": "training", "logs": []}"#);
+    let cases: [(Scripted, Scripted, &str); 9] = [
+        ((500, "oops"), running, "NodeUnreachable/false: start_training answered HTTP 500: oops"),
+        ((200, "<html>"), running, "NodeUnreachable/false: start_training answered outside the protocol"),
+        (
+            (200, r#"{"message": "Error cloning github repository", "task_id": "t", "error": "no commit abc"}"#),
+            running,
+            "Unfetchable: no commit abc",
+        ),
+        (
+            (409, r#"{"error": "GPU 0 is held by task x"}"#),
+            running,
+            "NotStarted: node gpu-1 refused the start (HTTP 409): GPU 0",
+        ),
+        (
+            STARTED,
+            (500, "down"),
+            "NodeUnreachable/true: lost: node gpu-1 did not answer 3 polls in a row (last: HTTP 500: down)",
+        ),
+        (
+            STARTED,
+            (200, "garbage"),
+            "NodeUnreachable/true: lost: node gpu-1 did not answer 3 polls in a row (last: unreadable",
+        ),
+        (
+            STARTED,
+            (200, r#"{"status": "success", "logs": []}"#),
+            "Failed: node gpu-1 reported success without a test_loss",
+        ),
+        (
+            STARTED,
+            (200, r#"{"status": "failure", "logs": ["cloning", "Error cloning github repository: gone"]}"#),
+            "Unfetchable: Error cloning github repository: gone",
+        ),
+        (STARTED, (404, r#"{"error": "no such task"}"#), "Failed: lost: node gpu-1 no longer knows task"),
+    ];
+    for (start, poll, expected) in cases {
+        let url = scripted(start, poll);
+        let outcome = run_remote(&url, "", job(1, 1.0, &[0], "gpu-1")).join().unwrap();
+        let shown = match &outcome {
+            RunOutcome::NodeUnreachable { reason, during_run } => format!("NodeUnreachable/{during_run}: {reason}"),
+            RunOutcome::Unfetchable { reason } => format!("Unfetchable: {reason}"),
+            RunOutcome::NotStarted { reason } => format!("NotStarted: {reason}"),
+            RunOutcome::Failed { reason } => format!("Failed: {reason}"),
+            RunOutcome::Success { .. } => format!("{outcome:?}"),
+        };
+        let shown = shown.replace(&format!("node gpu-1 at {url}: "), "");
+        assert!(shown.starts_with(expected), "expected {expected:?}, got {shown:?}");
+    }
+}
+
+#[test]
+fn the_health_loop_fences_a_silent_node_and_unfences_it_when_it_answers() {
+    use crucible::actors::Db;
+    use crucible::actors::gpu_broker::{GpuBroker, ListNodes};
+    use crucible::exec::remote::health;
+    use crucible::store::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = spawn_node(&dir.path().join("node.db"), &[]);
+    let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("validator.db").display())).unwrap());
+    store.migrate().unwrap();
+    let system = actix::System::new();
+    let url = node.url.clone();
+    let (registered, fenced_after_silence, unfenced_after_answer) = system.block_on(async move {
+        let clock: crucible::clock::SharedClock = Arc::new(crucible::clock::WallClock);
+        let db = Db::new(store.clone());
+        let remote = RemoteExecutor::new(&settings(&url, TOKEN), &polling()).unwrap();
+        let answered = health::register_nodes(&remote, &db, &clock).await.unwrap();
+        assert_eq!(answered, vec![("gpu-1".to_owned(), true)]);
+        let stored = store.get_node("gpu-1").unwrap();
+        let views = crucible::app::node_views(&store).unwrap();
+        let broker = actix::Actor::start(GpuBroker::new(db.clone(), clock.clone(), 2, views));
+
+        node.child.kill().unwrap();
+        node.child.wait().unwrap();
+        health::check_once(&remote, &broker, &db, &clock).await;
+        let silent = broker.send(ListNodes).await.unwrap()[0].fenced;
+
+        // The node comes back (a new process on a new port stands in for it): the loop un-fences it.
+        let back = spawn_node(&dir.path().join("node.db"), &[]);
+        let remote = RemoteExecutor::new(&settings(&back.url, TOKEN), &polling()).unwrap();
+        health::check_once(&remote, &broker, &db, &clock).await;
+        let answers = broker.send(ListNodes).await.unwrap()[0].fenced;
+        (stored, silent, answers)
+    });
+    let classes: Vec<GpuClass> = registered.gpus.iter().map(|g| g.class).collect();
+    assert_eq!(classes, [GpuClass::H100, GpuClass::H100, GpuClass::A100], "the inventory comes from the node");
+    assert!(!registered.fenced);
+    assert!(fenced_after_silence, "a node that stopped answering is fenced");
+    assert!(!unfenced_after_answer, "a fenced node that answers again is un-fenced");
+}
+
+#[test]
+fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one() {
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let config = dir.path().join("validator.toml");
+    let text = format!(
+        "[validator]\nexecutor = \"remote\"\n\n[[validator.nodes]]\nid = \"gpu-1\"\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n\
+         [[validator.nodes]]\nid = \"gpu-2\"\nurl = \"{}\"\n",
+        node.url,
+        closed_port()
+    );
+    std::fs::write(&config, text).unwrap();
+    let db = dir.path().join("validator.db");
+    let mut validator = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(["--config", config.to_str().unwrap(), "validator", "--log-format", "json"])
+        .env("CRUCIBLE_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(validator.stderr.take().unwrap());
+    let line = stderr.lines().map_while(Result::ok).find(|l| l.contains("remote trainer nodes"));
+    validator.kill().unwrap();
+    validator.wait().unwrap();
+    let line = line.expect("the validator reports its remote nodes");
+    assert!(line.contains("gpu-1") && line.contains("gpu-2"), "{line}");
+
+    let store = crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap();
+    let nodes = store.list_nodes().unwrap();
+    let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids, ["gpu-1", "gpu-2"], "no simulated fleet in remote mode");
+    assert_eq!((nodes[0].gpus.len(), nodes[0].fenced, nodes[0].address.as_str()), (3, false, node.url.as_str()));
+    assert_eq!((nodes[1].gpus.len(), nodes[1].fenced), (0, true));
+}
