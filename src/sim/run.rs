@@ -19,12 +19,12 @@ use super::{Behaviour, NodeSpec, SimSettings, SimWorld, SimulatedExecutor, Simul
 use crate::actors::Event;
 use crate::clock::{SharedClock, VirtualClock, WallClock};
 use crate::docker::Engine;
+use crate::domain::rules::Rules;
+use crate::domain::{Coldkey, LedgerKind};
 use crate::exec::Executor;
 use crate::exec::local::{LocalExecutor, LocalSettings};
 use crate::miners::Submission;
 use crate::repo::GateRules;
-use crate::domain::rules::Rules;
-use crate::domain::{Coldkey, LedgerKind};
 use crate::report::Report;
 use crate::store::{Gpu, LedgerEvent, Store, StoreError, TrainerNode};
 
@@ -106,7 +106,9 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
         let (executor, registration): (Rc<dyn Executor>, _) = match execution {
             Execution::Simulated => (Rc::new(SimulatedExecutor::new(world, clock.clone())), registration),
             Execution::Local { settings, gates, repository } => match Engine::connect().await {
-                Ok(engine) => (Rc::new(LocalExecutor::new(engine, settings, gates)), registration.submitting(repository)),
+                Ok(engine) => {
+                    (Rc::new(LocalExecutor::new(engine, settings, gates)), registration.submitting(repository))
+                }
                 Err(e) => {
                     *failed.borrow_mut() = Some(e.to_string());
                     actix::System::current().stop();

@@ -17,14 +17,10 @@ async fn a_simulation_can_train_for_real_on_docker() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let (repo, sha) = support::miner_repo(root.path(), "echo 0.5 > \"$OUT/loss\"\n", &[]);
-    let mut image_repo = repo.clone();
-    image_repo.set_file_name("repo");
-    support::write(
-        &repo,
-        "dockerfiles/standalone-image-trainer.dockerfile",
-        "FROM crucible-test-base:1\nCOPY train.sh /train.sh\nENTRYPOINT [\"/bin/sh\", \"/train.sh\"]\n",
-    );
+    // One repository entering both tournaments: the image dockerfile beside the text one.
+    let image = "FROM crucible-test-base:1\nCOPY train.sh /train.sh\nENTRYPOINT [\"/bin/sh\", \"/train.sh\"]\n";
+    let extra = [("dockerfiles/standalone-image-trainer.dockerfile", image)];
+    let (repo, sha) = support::miner_repo(root.path(), "echo 0.5 > \"$OUT/loss\"\n", &extra);
     let settings = LocalSettings {
         work_dir: root.path().join("work").to_string_lossy().into_owned(),
         cache_dir: root.path().join("cache").to_string_lossy().into_owned(),
@@ -56,8 +52,15 @@ async fn a_simulation_can_train_for_real_on_docker() {
             repository: Submission { repo_url: repo.to_string_lossy().into_owned(), commit_hash: sha },
         },
     };
-    let (report, _) = tokio::task::spawn_blocking(move || run(&opts, &Rules::default(), |_| {})).await.unwrap().unwrap();
+    let mut rules = Rules::default();
+    let rules_house = || Rules::default().house_hotkey.to_string();
+    rules.registration.min_participants = 3;
+    let (report, _) = tokio::task::spawn_blocking(move || run(&opts, &rules, |_| {})).await.unwrap().unwrap();
+    // The house's made-up repository cannot be fetched here, so a miner wins only by really training.
+    let house = rules_house();
     for t in &report.tournaments {
         assert_eq!(t.status, TournamentStatus::Completed, "{t:?}");
+        let winner = t.winner.clone().expect("a winner");
+        assert_ne!(winner.as_str(), house, "{t:?}");
     }
 }
