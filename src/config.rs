@@ -32,7 +32,8 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorSettings {
-    /// Where trainings run: `simulated`, or `remote` (the trainer nodes of `nodes`).
+    /// Where trainings run: `simulated`, `local` (this host's Docker engine), or `remote` (the trainer
+    /// nodes of `nodes`).
     pub executor: ExecutorBackend,
     /// Who answers registration: `simulated`, or `http` (the miners of the directory, pinged over HTTP).
     pub registration: Backend,
@@ -73,6 +74,8 @@ pub enum Backend {
 #[serde(rename_all = "lowercase")]
 pub enum ExecutorBackend {
     Simulated,
+    /// This host's Docker engine, through the pipeline of `[local_executor]`.
+    Local,
     /// The trainer nodes of `validator.nodes`, through their trainer API.
     Remote,
 }
@@ -96,6 +99,13 @@ pub struct SimulationSettings {
     pub nodes: String,
     /// How often simulated miners and runs misbehave.
     pub shares: crate::sim::Shares,
+    /// Where `simulate` runs trainings: `simulated` (virtual time), `local` (this host's Docker engine)
+    /// or `remote` (the nodes of `validator.nodes`); the last two on the wall clock.
+    pub executor: ExecutorBackend,
+    /// With a real executor, the repository every answering simulated miner submits (URL or path).
+    pub repository: String,
+    /// Its commit SHA or branch.
+    pub commit: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,8 +176,12 @@ impl Settings {
             problems.push(format!("simulation.nodes: {e}"));
         }
         problems.extend(self.simulation.shares.validate());
+        if self.simulation.executor != ExecutorBackend::Simulated && self.simulation.repository.trim().is_empty() {
+            problems.push("simulation.repository: a real executor needs a repository for the miners to submit".into());
+        }
         problems.extend(self.local_executor.validate());
-        let remote = self.validator.executor == ExecutorBackend::Remote;
+        let remote =
+            self.validator.executor == ExecutorBackend::Remote || self.simulation.executor == ExecutorBackend::Remote;
         problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
         problems.extend(self.trainer_node.validate());
         if self.validator.scratch_dir.trim().is_empty() {
@@ -210,6 +224,9 @@ impl Default for Settings {
                 seed: 1,
                 nodes: "4x8H100,2x4A100".into(),
                 shares: crate::sim::Shares::default(),
+                executor: ExecutorBackend::Simulated,
+                repository: String::new(),
+                commit: "main".into(),
             },
             gates: crate::repo::GateRules::default(),
             local_executor: crate::exec::local::LocalSettings::default(),

@@ -3,6 +3,7 @@
 //! exit with code 1.
 
 mod ledger;
+mod local_node;
 mod miner;
 mod progress;
 mod rules;

@@ -1,7 +1,8 @@
 //! `crucible simulate`: one text and one image tournament from registration to weights, on simulated
 //! miners, a simulated fleet and virtual time, through the same actors as the validator. With `--db`
 //! the run is durable: the same command on the same file resumes an unfinished run, and the final report
-//! equals that of an uninterrupted run with the same seed.
+//! equals that of an uninterrupted run with the same seed. With `simulation.executor = "local"` or
+//! `"remote"` the trainings really run (see [`crate::sim::run::Execution`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -10,7 +11,8 @@ use clap::Args;
 
 use super::CliError;
 use super::progress::{Progress, print_summary};
-use crate::config::Settings;
+use crate::config::{ExecutorBackend, Settings};
+use crate::miners::Submission;
 use crate::sim::NodeSpec;
 use crate::sim::run::{Execution, SimError, SimRun, run as run_simulation};
 
@@ -45,8 +47,14 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
         nodes,
         nodes_spec: args.nodes.clone(),
         shares: settings.simulation.shares.clone(),
-        execution: Execution::Simulated,
+        execution: execution(settings)?,
     };
+    if !matches!(opts.execution, Execution::Simulated) {
+        println!(
+            "trainings really run ({:?} executor, wall clock); answering miners submit {} at {}",
+            settings.simulation.executor, settings.simulation.repository, settings.simulation.commit
+        );
+    }
     let mut progress = Progress::new(std::io::stdout().is_terminal());
     println!("simulating {} miners (seed {}) on {}", args.miners, args.seed, args.nodes);
     let (report, info) =
@@ -65,4 +73,30 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
     }
     std::io::stdout().flush().ok();
     Ok(())
+}
+
+/// Where the trainings run, from `simulation.executor`.
+fn execution(settings: &Settings) -> Result<Execution, CliError> {
+    let sim = &settings.simulation;
+    let repo_url = match std::path::Path::new(&sim.repository) {
+        p if !sim.repository.is_empty() && p.exists() => std::fs::canonicalize(p)
+            .map_err(|e| CliError::Usage(format!("simulation.repository: {e}")))?
+            .display()
+            .to_string(),
+        _ => sim.repository.clone(),
+    };
+    let repository = Submission { repo_url, commit_hash: sim.commit.clone() };
+    Ok(match sim.executor {
+        ExecutorBackend::Simulated => Execution::Simulated,
+        ExecutorBackend::Local => Execution::Local {
+            settings: Box::new(settings.local_executor.clone()),
+            gates: settings.gates.clone(),
+            repository,
+        },
+        ExecutorBackend::Remote => Execution::Remote {
+            nodes: settings.validator.nodes.clone(),
+            polling: settings.validator.polling.clone(),
+            repository,
+        },
+    })
 }

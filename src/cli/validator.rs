@@ -1,6 +1,7 @@
 //! `crucible validator`: the long-running validator on the wall clock. Backends come from the
-//! configuration (`[validator]`): trainings run simulated or on remote trainer nodes (their GPUs read
-//! from `get_gpu_availability` at start, a health loop un-fencing nodes that answer again).
+//! configuration (`[validator]`): trainings run simulated, on this host's Docker engine (`local`), or
+//! on remote trainer nodes (their GPUs read from `get_gpu_availability` at start, a health loop
+//! un-fencing nodes that answer again).
 //! SIGTERM or Ctrl-C stops it; every transition was persisted before its effects, so nothing is lost
 //! and a restart carries on from the store.
 
@@ -97,6 +98,9 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         let db = crate::actors::Db::new(store.clone());
         let (executor, remote): (Rc<dyn crate::exec::Executor>, _) = match backends.executor {
             ExecutorBackend::Simulated => (Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())), None),
+            ExecutorBackend::Local => {
+                (super::local_node::start(settings, &db).await? as Rc<dyn crate::exec::Executor>, None)
+            }
             ExecutorBackend::Remote => {
                 let remote = Rc::new(RemoteExecutor::new(&backends.nodes, &backends.polling)?);
                 let answered = health::register_nodes(&remote, &db, &clock).await?;
@@ -105,10 +109,14 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             }
         };
         let mut node_views = db.run(crate::app::node_views).await?;
-        if let Some(remote) = &remote {
-            // Nodes of an earlier configuration (or simulation) stay in the store but are not used.
-            let ids = remote.node_ids();
-            node_views.retain(|view| ids.contains(&view.id));
+        // Nodes of an earlier configuration (or simulation) stay in the store but are not used.
+        match (&remote, backends.executor) {
+            (Some(remote), _) => {
+                let ids = remote.node_ids();
+                node_views.retain(|view| ids.contains(&view.id));
+            }
+            (None, ExecutorBackend::Local) => node_views.retain(|view| view.id == super::local_node::LOCAL_NODE),
+            (None, _) => {}
         }
         let parts = crate::app::Parts {
             store,

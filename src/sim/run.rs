@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
@@ -23,7 +24,9 @@ use crate::domain::rules::Rules;
 use crate::domain::{Coldkey, LedgerKind};
 use crate::exec::Executor;
 use crate::exec::local::{LocalExecutor, LocalSettings};
+use crate::exec::remote::{RemoteExecutor, health};
 use crate::miners::Submission;
+use crate::node::settings::{PollingSettings, RemoteNodeSettings};
 use crate::repo::GateRules;
 use crate::report::Report;
 use crate::store::{Gpu, LedgerEvent, Store, StoreError, TrainerNode};
@@ -48,7 +51,9 @@ pub enum Execution {
     /// The simulated executor, on virtual time.
     Simulated,
     /// The local Docker executor, on the wall clock; answering miners submit `repository`.
-    Local { settings: LocalSettings, gates: GateRules, repository: Submission },
+    Local { settings: Box<LocalSettings>, gates: GateRules, repository: Submission },
+    /// Remote trainer nodes, on the wall clock; answering miners submit `repository`.
+    Remote { nodes: Vec<RemoteNodeSettings>, polling: PollingSettings, repository: Submission },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,18 +108,31 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
         let clock: SharedClock =
             if real { Arc::new(WallClock) } else { Arc::new(VirtualClock::starting_at(started_at)) };
         let registration = SimulatedRegistration::new(world.clone(), clock.clone());
-        let (executor, registration): (Rc<dyn Executor>, _) = match execution {
-            Execution::Simulated => (Rc::new(SimulatedExecutor::new(world, clock.clone())), registration),
-            Execution::Local { settings, gates, repository } => match Engine::connect().await {
-                Ok(engine) => {
-                    (Rc::new(LocalExecutor::new(engine, settings, gates)), registration.submitting(repository))
-                }
+        let db = crate::actors::Db::new(parts_store.clone());
+        let built = build_executor(execution, world.clone(), clock.clone(), &db).await;
+        let (executor, repository, remote) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                *failed.borrow_mut() = Some(e);
+                actix::System::current().stop();
+                return;
+            }
+        };
+        let registration = match repository {
+            Some(repository) => registration.submitting(repository),
+            None => registration,
+        };
+        // With remote nodes, the fleet is theirs, as just registered.
+        let node_views = match &remote {
+            Some((remote, _)) => match db.run(crate::app::node_views).await {
+                Ok(views) => views.into_iter().filter(|v| remote.node_ids().contains(&v.id)).collect(),
                 Err(e) => {
                     *failed.borrow_mut() = Some(e.to_string());
                     actix::System::current().stop();
                     return;
                 }
             },
+            None => node_views,
         };
         let parts = crate::app::Parts {
             store: parts_store,
@@ -133,7 +151,10 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
                 observe(&event);
             }
         });
-        crate::app::start(parts, node_views, events.clone());
+        let running = crate::app::start(parts, node_views, events.clone());
+        if let Some((remote, interval)) = remote {
+            actix::spawn(crate::exec::remote::health::watch(remote, running.broker, db, clock, interval));
+        }
     });
     runner.run().map_err(|e| SimError::System(e.to_string()))?;
     if let Some(reason) = failure.take() {
@@ -143,6 +164,30 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
     let ended_at = store.last_transition_at()?.unwrap_or(started_at);
     let report = crate::report::build(&store, &rules.house_hotkey, &rules.weights, ended_at)?;
     Ok((report, RunInfo { resumed, database: store.url().to_owned(), started_at, ended_at }))
+}
+
+/// The executor of `execution`, the repository miners submit with it, and the remote executor (whose
+/// nodes are registered) when there is one.
+async fn build_executor(
+    execution: Execution,
+    world: Arc<SimWorld>,
+    clock: SharedClock,
+    db: &crate::actors::Db,
+) -> Result<(Rc<dyn Executor>, Option<Submission>, Option<(Rc<RemoteExecutor>, Duration)>), String> {
+    Ok(match execution {
+        Execution::Simulated => (Rc::new(SimulatedExecutor::new(world, clock)), None, None),
+        Execution::Local { settings, gates, repository } => {
+            let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+            (Rc::new(LocalExecutor::new(engine, *settings, gates)), Some(repository), None)
+        }
+        Execution::Remote { nodes, polling, repository } => {
+            let remote = Rc::new(RemoteExecutor::new(&nodes, &polling).map_err(|e| e.to_string())?);
+            let answered = health::register_nodes(&remote, db, &clock).await.map_err(|e| e.to_string())?;
+            tracing::info!(nodes = ?answered, "remote trainer nodes (id, answered)");
+            let interval = Duration::from_secs_f64(polling.health_interval_secs);
+            (remote.clone() as Rc<dyn Executor>, Some(repository), Some((remote, interval)))
+        }
+    })
 }
 
 /// Records the simulation's identity, trainer nodes and miner balances once. Returns whether the

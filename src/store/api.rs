@@ -76,6 +76,7 @@ delegate! { read:
     fn trainings_for_task(&self, task: &TaskId) -> Vec<Training>;
     fn trainings_for_hotkey(&self, hotkey: &Hotkey) -> Vec<Training>;
     fn attempts(&self, task: &TaskId, hotkey: &Hotkey) -> Vec<TrainingAttempt>;
+    fn open_attempts(&self) -> Vec<TrainingAttempt>;
     fn get_node(&self, id: &str) -> TrainerNode;
     fn list_nodes(&self) -> Vec<TrainerNode>;
     fn get_miner(&self, hotkey: &Hotkey) -> Miner;

@@ -269,4 +269,17 @@ impl Tx<'_> {
             .map(AttemptRow::into_record)
             .collect()
     }
+
+    /// Every attempt that has started and not ended, on any node: what a restarted validator must
+    /// find running again or count as lost.
+    pub fn open_attempts(&mut self) -> Result<Vec<TrainingAttempt>, StoreError> {
+        training_attempts::table
+            .filter(training_attempts::finished_at.is_null())
+            .order((training_attempts::task_id.asc(), training_attempts::hotkey.asc()))
+            .select(AttemptRow::as_select())
+            .load(self.conn)?
+            .into_iter()
+            .map(AttemptRow::into_record)
+            .collect()
+    }
 }

@@ -184,6 +184,18 @@ fn a_bad_config_file_stops_with_the_key_named() {
     assert!(err.contains("rules.scoring.boss_threshold_floor"), "{err}");
 }
 
+#[test]
+fn a_real_executor_for_simulate_needs_a_repository_and_remote_needs_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.toml");
+    std::fs::write(&path, "[simulation]\nexecutor = \"local\"\n").unwrap();
+    let err = bad_input(&["--config", path.to_str().unwrap(), "simulate"], None);
+    assert!(err.contains("simulation.repository"), "{err}");
+    std::fs::write(&path, "[simulation]\nexecutor = \"remote\"\nrepository = \"/r\"\n").unwrap();
+    let err = bad_input(&["--config", path.to_str().unwrap(), "simulate"], None);
+    assert!(err.contains("validator.nodes"), "{err}");
+}
+
 fn migrate_twice(url: &str) {
     let first = ok(&["migrate", "--database-url", url]);
     assert!(first.contains("applied 2026112500000"), "{first}");

@@ -10,7 +10,7 @@ fn start(db: &std::path::Path) -> (Child, mpsc::Receiver<String>) {
     start_with(db, &[])
 }
 
-fn start_with(db: &std::path::Path, env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
+pub(crate) fn start_with(db: &std::path::Path, env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
         .args(["validator", "--log-format", "json"])
         .envs(env.iter().copied())
@@ -33,7 +33,7 @@ fn start_with(db: &std::path::Path, env: &[(&str, &str)]) -> (Child, mpsc::Recei
 }
 
 /// Waits (with a deadline) for a log line containing `needle`.
-fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+pub(crate) fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
     loop {
         match lines.recv_timeout(Duration::from_secs(60)) {
             Ok(line) if line.contains(needle) => return line,
@@ -43,7 +43,7 @@ fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
     }
 }
 
-fn terminate(child: &mut Child) {
+pub(crate) fn terminate(child: &mut Child) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
 }

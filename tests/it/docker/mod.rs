@@ -4,3 +4,4 @@ mod local;
 mod simulate;
 pub mod support;
 mod trial;
+mod validator;

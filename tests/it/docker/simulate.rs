@@ -47,7 +47,7 @@ async fn a_simulation_can_train_for_real_on_docker() {
         nodes_spec: "1x8H100,1x4A100".into(),
         shares: none,
         execution: Execution::Local {
-            settings,
+            settings: Box::new(settings),
             gates: GateRules::default(),
             repository: Submission { repo_url: repo.to_string_lossy().into_owned(), commit_hash: sha },
         },
