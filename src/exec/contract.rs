@@ -74,8 +74,11 @@ pub mod labels {
     pub const TASK: &str = "crucible.task";
     pub const HOTKEY: &str = "crucible.hotkey";
     pub const ATTEMPT: &str = "crucible.attempt";
-    /// `train`, `download` or `evaluate`.
+    /// `train`, `download` or `evaluate` (`build` on images).
     pub const ROLE: &str = "crucible.role";
+    /// Which executor instance made it (its work directory), so instances sharing an engine never
+    /// adopt or reap each other's containers.
+    pub const OWNER: &str = "crucible.owner";
 }
 
 pub fn container_labels(job: &TrainingJob, role: &str) -> BTreeMap<String, String> {

@@ -9,6 +9,7 @@ mod evaluate;
 mod pipeline;
 pub mod settings;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -102,24 +103,38 @@ impl LocalExecutor {
         }
     }
 
-    /// Stops and removes every container of this validator that no open attempt in `keep` claims, so
-    /// nothing runs unseen after a restart. Returns how many were reaped.
+    /// Stops and removes every container of this executor instance that no open attempt in `keep`
+    /// claims, and the miner images of such attempts, so nothing runs unseen after a restart. Returns
+    /// how many containers were reaped.
     pub async fn reap(&self, keep: &[(TaskId, Hotkey, u32)]) -> Result<usize, String> {
-        let found = container::find(&self.engine, &[(labels::TASK, "")]).await?;
-        let mut reaped = 0;
-        for c in found {
-            let l = c.labels.unwrap_or_default();
-            let get = |k: &str| l.get(k).cloned().unwrap_or_default();
-            let claimed = keep.iter().any(|(task, hotkey, attempt)| {
+        let owner = pipeline::owner(&self.settings);
+        let claimed = |l: &HashMap<String, String>| {
+            let get = |k: &str| l.get(k).map(String::as_str).unwrap_or_default();
+            keep.iter().any(|(task, hotkey, attempt)| {
                 get(labels::TASK) == task.as_str()
                     && get(labels::HOTKEY) == hotkey.as_str()
                     && get(labels::ATTEMPT) == attempt.to_string()
-                    && get(labels::ROLE) == "train"
-            });
-            if !claimed && let Some(id) = c.id {
-                tracing::warn!(container = %id, task = %get(labels::TASK), hotkey = %get(labels::HOTKEY), "reaping a container no open training claims");
+            })
+        };
+        let found = container::find(&self.engine, &[(labels::OWNER, owner.as_str())]).await?;
+        let mut reaped = 0;
+        for c in found {
+            let l = c.labels.unwrap_or_default();
+            if !claimed(&l)
+                && let Some(id) = c.id
+            {
+                tracing::warn!(container = %id, task = ?l.get(labels::TASK), hotkey = ?l.get(labels::HOTKEY), "reaping a container no open training claims");
                 container::remove(&self.engine, &id).await;
                 reaped += 1;
+            }
+        }
+        // Miner images of attempts no longer open (a build that finished after its validator died).
+        let filters = HashMap::from([("label".to_owned(), vec![format!("{}={owner}", labels::OWNER)])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+        let images = self.engine.docker().list_images(Some(options)).await.map_err(|e| e.to_string())?;
+        for image in images.into_iter().filter(|i| !claimed(&i.labels)) {
+            for tag in image.repo_tags.iter().filter(|t| t.starts_with("crucible-miner-")) {
+                self.engine.remove_image(tag).await;
             }
         }
         Ok(reaped)

@@ -59,7 +59,9 @@ impl Attempt {
     pub async fn reattach(&self, started_at: DateTime<Utc>) -> RunOutcome {
         let (task, hotkey, attempt) =
             (self.job.task_id.to_string(), self.job.hotkey.to_string(), self.job.attempt.to_string());
+        let owner = owner(&self.settings);
         let wanted = [
+            (labels::OWNER, owner.as_str()),
             (labels::TASK, task.as_str()),
             (labels::HOTKEY, hotkey.as_str()),
             (labels::ATTEMPT, attempt.as_str()),
@@ -298,7 +300,9 @@ impl Attempt {
     }
 
     pub(super) fn labels(&self, role: &str) -> HashMap<String, String> {
-        contract::container_labels(&self.job, role).into_iter().collect()
+        let mut labels: HashMap<String, String> = contract::container_labels(&self.job, role).into_iter().collect();
+        labels.insert(labels::OWNER.into(), owner(&self.settings));
+        labels
     }
 
     pub(super) fn output_host_dir(&self) -> String {
@@ -357,6 +361,11 @@ fn tree_size(dir: &Path) -> std::io::Result<(u64, u64)> {
 fn open_to_container(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+}
+
+/// The owner label of an executor instance: its absolute work directory.
+pub(super) fn owner(settings: &LocalSettings) -> String {
+    absolute(&settings.work_dir)
 }
 
 /// Bind mounts need absolute host paths.

@@ -288,4 +288,14 @@ async fn containers_no_open_training_claims_are_reaped() {
     assert!(executor.reap(&keep).await.unwrap() >= 1);
     let left = container::find(&engine, &[(labels::TASK, "local-orphan")]).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
+    let built = engine.docker().list_images(None::<bollard::query_parameters::ListImagesOptions>).await.unwrap();
+    let tags: Vec<String> = built.into_iter().flat_map(|i| i.repo_tags).collect();
+    let image = format!("{}:a1", running_image(&j));
+    assert!(!tags.contains(&image), "the reaped run's image {image} is left: {tags:?}");
+}
+
+/// The image name the local executor gives a job's first attempt (its names are derived from the job).
+fn running_image(j: &TrainingJob) -> String {
+    let key = format!("{}/{}/{}", j.tournament_id, j.task_id, j.hotkey);
+    format!("crucible-miner-{:016x}", crucible::domain::ids::stable_hash(key.as_bytes()))
 }
