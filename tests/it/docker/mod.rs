@@ -1,6 +1,7 @@
 //! Real execution on a real Docker engine.
 
 mod local;
+mod node;
 mod simulate;
 pub mod support;
 mod trial;
