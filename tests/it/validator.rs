@@ -141,3 +141,67 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     assert_eq!(paid, 8);
     assert_eq!(store.balance(&Coldkey::synthetic(100)).unwrap(), 1_000_000_000 - 200_000_000, "charged once");
 }
+
+#[test]
+fn one_entry_per_coldkey_and_fees_charged_once_across_a_killed_validator() {
+    use crucible::domain::{AdmissionOutcome, Coldkey, Hotkey, LedgerKind};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("validator.db");
+    let url = format!("sqlite://{}", db.display());
+    let (good, _) = crate::docker::support::miner_repo(&dir.path().join("good"), "true\n", &[]);
+    let mut miners = Vec::new();
+    let mut directory = String::new();
+    for n in 0..10u64 {
+        // The tenth miner shares the first one's coldkey, with less stake.
+        let coldkey = Coldkey::synthetic(200 + if n == 9 { 0 } else { n });
+        let hotkey = Hotkey::synthetic(200 + n);
+        let (child, address) = crate::miner::spawn_with(dir.path(), n as usize, &good.to_string_lossy(), "main", "");
+        miners.push(child);
+        let stake = if n == 9 { 0.5 } else { 10.0 };
+        directory += &format!(
+            "[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = {stake}\n"
+        );
+        if n != 9 {
+            let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
+                .args(["ledger", "credit", "--coldkey", coldkey.as_str(), "--rao", "1000000000"])
+                .args(["--reference", &format!("block-{n}")])
+                .env("CRUCIBLE_DATABASE__URL", &url)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let directory_file = dir.path().join("miners.toml");
+    std::fs::write(&directory_file, directory).unwrap();
+    let scratch = dir.path().join("scratch");
+    let env = [
+        ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
+        ("CRUCIBLE_MINERS__DIRECTORY", directory_file.to_str().unwrap()),
+        ("CRUCIBLE_VALIDATOR__SCRATCH_DIR", scratch.to_str().unwrap()),
+        ("CRUCIBLE_RULES__REGISTRATION__ONE_ENTRY_PER_COLDKEY", "true"),
+    ];
+    let (mut validator, lines) = start_with(&db, &env);
+    wait_for(&lines, "admitted: 9, rejected: 1");
+    validator.kill().unwrap();
+    validator.wait().unwrap();
+    let (mut validator, lines) = start_with(&db, &env);
+    wait_for(&lines, "restoring tournament");
+    terminate(&mut validator);
+    assert!(validator.wait().unwrap().success());
+    for mut m in miners {
+        m.kill().unwrap();
+        m.wait().unwrap();
+    }
+
+    let store = crucible::store::Store::open(&url).unwrap();
+    let text = store.list_tournaments(Some(crucible::domain::TournamentType::Text)).unwrap();
+    let participants = store.list_participants(&text[0].id).unwrap();
+    let second = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(209)).unwrap();
+    assert_eq!(second.admission, AdmissionOutcome::DuplicateColdkey, "{}", second.admission_reason);
+    for n in 0..9 {
+        let events = store.ledger_events(&Coldkey::synthetic(200 + n)).unwrap();
+        let fees: Vec<_> = events.iter().filter(|e| e.event.kind == LedgerKind::ParticipationFee).collect();
+        assert_eq!(fees.len(), 1, "coldkey {n}: {events:?}");
+    }
+    assert_eq!(store.balance(&Coldkey::synthetic(200)).unwrap(), 1_000_000_000 - 200_000_000);
+}
