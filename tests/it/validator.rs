@@ -110,6 +110,24 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
     }
+    // Two misbehaving servers: one refuses connections, one answers 500.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let failing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let failing_address = failing.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in failing.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 2048];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = std::io::Write::write_all(&mut stream, b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    for (n, address) in [(10u64, &closed), (11, &failing_address)] {
+        let (hotkey, coldkey) = (Hotkey::synthetic(100 + n), Coldkey::synthetic(100 + n));
+        directory += &format!("[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = 1.0\n");
+    }
     let directory_file = dir.path().join("miners.toml");
     std::fs::write(&directory_file, directory).unwrap();
     let scratch = dir.path().join("scratch");
@@ -120,7 +138,7 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
         ("CRUCIBLE_VALIDATOR__SCRATCH_DIR", scratch.to_str().unwrap()),
     ];
     let (mut validator, lines) = start_with(&db, &env);
-    wait_for(&lines, "admitted: 8, rejected: 2");
+    wait_for(&lines, "admitted: 8, rejected: 4");
     wait_for(&lines, "RoundStarted");
     terminate(&mut validator);
     assert!(validator.wait().unwrap().success());
@@ -137,6 +155,10 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let packed = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(109)).unwrap();
     assert_eq!(packed.admission, AdmissionOutcome::GateFailed);
     assert!(packed.admission_reason.contains("a.pyc"), "{}", packed.admission_reason);
+    let refused = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(110)).unwrap();
+    assert_eq!(refused.admission, AdmissionOutcome::ConnectionRefused, "{}", refused.admission_reason);
+    let failing = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(111)).unwrap();
+    assert_eq!((failing.admission, failing.admission_reason.as_str()), (AdmissionOutcome::HttpStatus, "HTTP 500"));
     let paid = participants.iter().filter(|p| p.admission == AdmissionOutcome::Admitted && !p.is_house).count();
     assert_eq!(paid, 8);
     assert_eq!(store.balance(&Coldkey::synthetic(100)).unwrap(), 1_000_000_000 - 200_000_000, "charged once");
