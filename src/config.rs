@@ -26,6 +26,7 @@ pub struct Settings {
     pub local_executor: crate::exec::local::LocalSettings,
     pub rules: Rules,
     pub trainer_node: crate::node::settings::TrainerNodeSettings,
+    pub api: crate::api::ApiSettings,
 }
 
 /// Which backends `validator` uses.
@@ -180,6 +181,7 @@ impl Settings {
             problems.push("simulation.repository: a real executor needs a repository for the miners to submit".into());
         }
         problems.extend(self.local_executor.validate());
+        problems.extend(self.api.validate());
         let remote =
             self.validator.executor == ExecutorBackend::Remote || self.simulation.executor == ExecutorBackend::Remote;
         problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
@@ -232,6 +234,7 @@ impl Default for Settings {
             local_executor: crate::exec::local::LocalSettings::default(),
             rules: Rules::default(),
             trainer_node: Default::default(),
+            api: Default::default(),
         }
     }
 }

@@ -18,6 +18,7 @@
 //!   with their transition log, the idempotent fee ledger. Blocking: call it off the event loop.
 //! * `telemetry`: tracing setup, readable or JSON lines.
 pub mod actors;
+pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;

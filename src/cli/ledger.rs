@@ -6,8 +6,9 @@ use clap::Subcommand;
 
 use super::CliError;
 use crate::config::Settings;
-use crate::domain::{Coldkey, LedgerKind};
-use crate::store::{LedgerEvent, LedgerOutcome, Store};
+use crate::domain::Coldkey;
+use crate::miners::credits::{CreditError, Credited, record_credit};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
@@ -38,27 +39,15 @@ pub fn run(command: LedgerCommand, settings: &Settings) -> Result<(), CliError> 
     store.migrate().map_err(anyhow::Error::from)?;
     match command {
         LedgerCommand::Credit { coldkey, rao, reference } => {
-            if reference.trim().is_empty() {
-                return Err(CliError::Usage("--reference must name the transfer".into()));
-            }
-            let amount = i64::try_from(rao).map_err(|_| CliError::Usage(format!("--rao {rao} is too large")))?;
-            let event = LedgerEvent {
-                coldkey: coldkey.clone(),
-                kind: LedgerKind::Credit,
-                amount_rao: amount,
-                tournament_id: None,
-                hotkey: None,
-                reference: Some(reference.clone()),
-                idempotency_key: format!("credit/{reference}"),
-                created_at: chrono::Utc::now(),
-            };
-            let outcome = store.record_ledger_event(&event).map_err(anyhow::Error::from)?;
-            let balance = store.balance(&coldkey).map_err(anyhow::Error::from)?;
-            match outcome {
-                LedgerOutcome::Applied => println!("credited {rao} rao to {coldkey}; balance {balance} rao"),
-                LedgerOutcome::AlreadyRecorded => {
-                    println!("transfer {reference} was already recorded; balance {balance} rao")
+            match record_credit(&store, &coldkey, rao, &reference, chrono::Utc::now()) {
+                Ok(Credited { applied: true, balance_rao }) => {
+                    println!("credited {rao} rao to {coldkey}; balance {balance_rao} rao")
                 }
+                Ok(Credited { applied: false, balance_rao }) => {
+                    println!("transfer {} was already recorded; balance {balance_rao} rao", reference.trim())
+                }
+                Err(CreditError::Store(e)) => return Err(CliError::Failure(e.into())),
+                Err(e) => return Err(CliError::Usage(e.to_string())),
             }
         }
         LedgerCommand::Balance { coldkey } => {

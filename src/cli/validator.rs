@@ -89,6 +89,16 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     let rules = settings.rules.clone();
     let backends = settings.validator.clone();
     tracing::info!(executor = ?backends.executor, registration = ?backends.registration, "backends");
+    let api_settings = settings.api.clone();
+    let api_listener = match api_settings.listen.as_str() {
+        "" => None,
+        address => {
+            let listener = std::net::TcpListener::bind(address)
+                .map_err(|e| CliError::Usage(format!("api.listen: cannot listen on {address}: {e}")))?;
+            tracing::info!(address = %listener.local_addr().map_err(anyhow::Error::from)?, "control API listening");
+            Some(listener)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
     let system = actix::System::with_tokio_rt(move || runtime);
     system.block_on(async move {
@@ -138,7 +148,12 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 tracing::info!(event = ?event, "event");
             }
         });
+        let api_store = parts.store.clone();
         let running = crate::app::start(parts, node_views, events);
+        if let Some(listener) = api_listener {
+            let state = crate::api::ApiState { store: api_store };
+            actix::spawn(crate::api::start(state, &api_settings, listener)?);
+        }
         if let Some(remote) = remote {
             let interval = std::time::Duration::from_secs_f64(backends.polling.health_interval_secs);
             actix::spawn(health::watch(remote, running.broker, db, clock, interval));

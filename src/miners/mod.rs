@@ -4,6 +4,7 @@
 //! A source only reports what each miner answered; the TournamentActor applies the rest of admission
 //! (one entry per coldkey, the fee through the ledger) against the store.
 
+pub mod credits;
 pub mod directory;
 pub mod http;
 pub mod signing;

@@ -1,5 +1,6 @@
 //! The integration tests: one crate (one binary to build), one module per area.
 
+mod api;
 mod cli;
 mod docker;
 mod fencing;

@@ -121,12 +121,17 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
         for mut stream in failing.incoming().map_while(Result::ok) {
             let mut request = [0u8; 2048];
             let _ = std::io::Read::read(&mut stream, &mut request);
-            let _ = std::io::Write::write_all(&mut stream, b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
         }
     });
     for (n, address) in [(10u64, &closed), (11, &failing_address)] {
         let (hotkey, coldkey) = (Hotkey::synthetic(100 + n), Coldkey::synthetic(100 + n));
-        directory += &format!("[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = 1.0\n");
+        directory += &format!(
+            "[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = 1.0\n"
+        );
     }
     let directory_file = dir.path().join("miners.toml");
     std::fs::write(&directory_file, directory).unwrap();
@@ -226,4 +231,33 @@ fn one_entry_per_coldkey_and_fees_charged_once_across_a_killed_validator() {
         assert_eq!(fees.len(), 1, "coldkey {n}: {events:?}");
     }
     assert_eq!(store.balance(&Coldkey::synthetic(200)).unwrap(), 1_000_000_000 - 200_000_000);
+}
+
+#[test]
+fn the_validator_serves_the_control_api_where_operators_record_credits() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("validator.db");
+    let env = [("CRUCIBLE_API__LISTEN", "127.0.0.1:0"), ("CRUCIBLE_API__TOKEN", "op-token")];
+    let (mut validator, lines) = start_with(&db, &env);
+    let line = wait_for(&lines, "control API listening");
+    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let address = line["address"].as_str().expect("the address is logged").to_owned();
+    assert!(!line.to_string().contains("op-token"), "the token never appears in logs");
+    let coldkey = crucible::domain::Coldkey::synthetic(77);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(format!("http://{address}/v1/ledger/credits"))
+            .header("authorization", "Bearer op-token")
+            .json(&serde_json::json!({ "coldkey": coldkey.as_str(), "rao": 5000, "reference": "block-1/ext-1" }))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    assert_eq!(status, 201, "{body}");
+    terminate(&mut validator);
+    assert!(validator.wait().unwrap().success());
+    let store = crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap();
+    assert_eq!(store.balance(&coldkey).unwrap(), 5000);
 }

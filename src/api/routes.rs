@@ -1,0 +1,113 @@
+//! The routes of the control API.
+
+use actix_web::error::JsonPayloadError;
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::ApiState;
+use crate::domain::Coldkey;
+use crate::miners::credits::{CreditError, record_credit};
+use crate::node::error::ApiError;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/v1/ledger/credits", web::post().to(credit))
+        .route("/transfer/balance/{coldkey}", web::get().to(balance));
+}
+
+pub async fn no_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".into()))
+}
+
+/// A body that is not the JSON asked for: which field, or why.
+pub fn json_error(e: JsonPayloadError) -> ApiError {
+    match e {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::TooLarge(format!("the body is too large: {e}"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::BadRequest("the body must be JSON (Content-Type: application/json)".into())
+        }
+        JsonPayloadError::Deserialize(d) => ApiError::BadRequest(format!("invalid JSON body: {d}")),
+        other => ApiError::BadRequest(format!("invalid JSON body: {other}")),
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let store = state.store.clone();
+    let ping = web::block(move || store.ping()).await;
+    match ping {
+        Ok(Ok(())) => Ok(HttpResponse::Ok().json(json!({ "status": "ready" }))),
+        Ok(Err(e)) => Err(ApiError::Unavailable(format!("the store does not answer: {e}"))),
+        Err(e) => Err(ApiError::Unavailable(format!("the store check did not run: {e}"))),
+    }
+}
+
+/// `{"coldkey": ss58, "rao": positive integer, "reference": text}`, each problem naming its field.
+struct CreditRequest {
+    coldkey: String,
+    rao: u64,
+    reference: String,
+}
+
+impl CreditRequest {
+    fn parse(body: Value) -> Result<Self, ApiError> {
+        let bad = |m: String| ApiError::BadRequest(m);
+        let object = body.as_object().ok_or_else(|| bad("the body must be a JSON object".into()))?;
+        if let Some(unknown) = object.keys().find(|k| !["coldkey", "rao", "reference"].contains(&k.as_str())) {
+            return Err(bad(format!("unknown field `{unknown}` (expected coldkey, rao, reference)")));
+        }
+        let text = |name: &str| match object.get(name) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(bad(format!("{name}: must be a string, not {other}"))),
+            None => Err(bad(format!("{name}: missing"))),
+        };
+        let rao = match object.get("rao") {
+            Some(v) => v.as_u64().ok_or_else(|| bad(format!("rao: must be a whole number of rao, not {v}")))?,
+            None => return Err(bad("rao: missing".into())),
+        };
+        Ok(Self { coldkey: text("coldkey")?, rao, reference: text("reference")? })
+    }
+}
+
+/// Records a received transfer; the same reference again moves nothing.
+async fn credit(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
+    let body = CreditRequest::parse(body.into_inner())?;
+    let coldkey = Coldkey::parse(&body.coldkey).map_err(|e| ApiError::BadRequest(format!("coldkey: {e}")))?;
+    let store = state.store.clone();
+    let (rao, reference) = (body.rao, body.reference.clone());
+    let recorded = web::block(move || record_credit(&store, &coldkey, rao, &reference, chrono::Utc::now()))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    match recorded {
+        Ok(c) => {
+            let status = if c.applied { HttpResponse::Created() } else { HttpResponse::Ok() }.json(json!({
+                "coldkey": body.coldkey,
+                "reference": body.reference.trim(),
+                "applied": c.applied,
+                "balance_rao": c.balance_rao,
+            }));
+            Ok(status)
+        }
+        Err(CreditError::Invalid(reason)) => Err(ApiError::BadRequest(reason)),
+        Err(e @ CreditError::Conflict { .. }) => Err(ApiError::Conflict(e.to_string())),
+        Err(CreditError::Store(e)) => Err(ApiError::Unavailable(format!("the store failed: {e}"))),
+    }
+}
+
+async fn balance(state: web::Data<ApiState>, coldkey: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let coldkey = Coldkey::parse(&coldkey).map_err(|e| ApiError::BadRequest(format!("coldkey: {e}")))?;
+    let store = state.store.clone();
+    let key = coldkey.clone();
+    let balance = web::block(move || store.balance(&key))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("the store failed: {e}")))?;
+    Ok(HttpResponse::Ok().json(json!({ "coldkey": coldkey.as_str(), "balance_rao": balance })))
+}

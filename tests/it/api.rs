@@ -1,0 +1,118 @@
+//! The control API over loopback: health checks, recording credits (idempotent per reference, a
+//! conflicting reuse refused), balances, auth, and every kind of bad input answered with JSON and the
+//! right 4xx, never a 5xx.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use crucible::api::{ApiSettings, ApiState};
+use crucible::domain::Coldkey;
+use crucible::node::settings::Secret;
+use crucible::store::Store;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "operator-token";
+
+/// Serves the API on a thread of its own; returns its base URL and the store behind it.
+fn serve(public_reads: bool) -> (String, Arc<Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("api.db").display())).unwrap());
+    store.migrate().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let settings = ApiSettings { listen: url.clone(), token: Secret::new(TOKEN), public_reads, max_body_bytes: 1024 };
+    let state = ApiState { store: store.clone() };
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            crucible::api::start(state, &settings, listener).unwrap().await.unwrap();
+        })
+    });
+    (url, store, dir)
+}
+
+fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut request = match method {
+            "GET" => client.get(url),
+            _ => client.post(url),
+        };
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            request = request.header("content-type", "application/json").body(b.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")))
+    })
+}
+
+#[test]
+fn credits_are_recorded_once_per_reference_and_balances_read() {
+    let (url, store, _dir) = serve(true);
+    let coldkey = Coldkey::synthetic(5);
+    let body = json!({ "coldkey": coldkey.as_str(), "rao": 300, "reference": "block-9/ext-2" }).to_string();
+    let credits = format!("{url}/v1/ledger/credits");
+    let (status, answer) = call("POST", &credits, Some(TOKEN), Some(&body));
+    assert_eq!((status, &answer["applied"], &answer["balance_rao"]), (201, &json!(true), &json!(300)), "{answer}");
+    let (status, answer) = call("POST", &credits, Some(TOKEN), Some(&body));
+    assert_eq!((status, &answer["applied"], &answer["balance_rao"]), (200, &json!(false), &json!(300)), "{answer}");
+    let reused = json!({ "coldkey": coldkey.as_str(), "rao": 999, "reference": "block-9/ext-2" }).to_string();
+    let (status, answer) = call("POST", &credits, Some(TOKEN), Some(&reused));
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("already recorded as 300 rao"), "{answer}");
+    assert_eq!(store.balance(&coldkey).unwrap(), 300);
+
+    let (status, answer) = call("GET", &format!("{url}/transfer/balance/{coldkey}"), None, None);
+    assert_eq!((status, answer), (200, json!({ "coldkey": coldkey.as_str(), "balance_rao": 300 })));
+    assert_eq!(call("GET", &format!("{url}/healthz"), None, None), (200, json!({ "status": "ok" })));
+    assert_eq!(call("GET", &format!("{url}/readyz"), None, None), (200, json!({ "status": "ready" })));
+}
+
+#[test]
+fn operations_need_the_token_and_private_reads_too() {
+    let (url, _store, _dir) = serve(false);
+    let body = json!({ "coldkey": Coldkey::synthetic(1).as_str(), "rao": 1, "reference": "r" }).to_string();
+    let credits = format!("{url}/v1/ledger/credits");
+    for token in [None, Some("wrong")] {
+        let (status, answer) = call("POST", &credits, token, Some(&body));
+        assert_eq!(status, 401, "{answer}");
+        assert!(answer["error"].is_string());
+    }
+    let balance = format!("{url}/transfer/balance/{}", Coldkey::synthetic(1));
+    assert_eq!(call("GET", &balance, None, None).0, 401);
+    assert_eq!(call("GET", &balance, Some(TOKEN), None).0, 200);
+    assert_eq!(call("GET", &format!("{url}/healthz"), None, None).0, 200, "health checks are always open");
+}
+
+#[test]
+fn bad_input_is_a_4xx_naming_the_problem() {
+    let (url, _store, _dir) = serve(true);
+    let credits = format!("{url}/v1/ledger/credits");
+    let good = Coldkey::synthetic(2).to_string();
+    let cases = [
+        ("{", 400, "invalid JSON"),
+        (r#"{"coldkey": "x", "rao": 1, "reference": "r"}"#, 400, "coldkey"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": -1, "reference": "r"}}"#), 400, "rao"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": 0, "reference": "r"}}"#), 400, "rao: must be positive"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": 1, "reference": " "}}"#), 400, "reference"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": 1}}"#), 400, "reference: missing"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": "1", "reference": "r"}}"#), 400, "rao: must be a whole number"),
+        ("[1]", 400, "must be a JSON object"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": 1, "reference": "r", "x": 1}}"#), 400, "unknown field"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": 1, "reference": "{}"}}"#, "r".repeat(2000)), 413, "too large"),
+    ];
+    for (body, status, needle) in cases {
+        let (got, answer) = call("POST", &credits, Some(TOKEN), Some(body));
+        assert_eq!(got, status, "{body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(needle), "{body}: {answer}");
+    }
+    let (status, answer) = call("GET", &format!("{url}/transfer/balance/not-a-key"), None, None);
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = call("GET", &format!("{url}/v1/nothing"), None, None);
+    assert_eq!(status, 404, "{answer}");
+}
