@@ -74,7 +74,12 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         let summary = sync(&store, &entries, chrono::Utc::now()).map_err(anyhow::Error::from)?;
         tracing::info!(directory = %source.describe(), added = summary.added, updated = summary.updated, removed = summary.removed, "miner directory synced");
     }
-    let mut http = HttpRegistration::new(MinerList::Store(store.clone()), &settings.rules.registration)
+    // The directory file is read again at every registration, so edits reach the next one.
+    let miners = match settings.miners.directory.as_str() {
+        "" => MinerList::Store(store.clone()),
+        path => MinerList::Synced(store.clone(), Arc::new(FileDirectory { path: path.into() })),
+    };
+    let mut http = HttpRegistration::new(miners, &settings.rules.registration)
         .map_err(anyhow::Error::from)?
         .with_repository_check(RepositoryCheck {
             gates: settings.gates.clone(),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
-use super::directory::MinerEntry;
+use super::directory::{DirectorySource, MinerEntry, sync};
 use super::signing::ValidatorKey;
 use super::{Candidate, CandidatesFuture, RegistrationSource, Submission};
 use crate::domain::rules::RegistrationRules;
@@ -26,6 +26,9 @@ use crate::store::Store;
 pub enum MinerList {
     /// The stored miner directory, read at every registration attempt.
     Store(Arc<Store>),
+    /// The stored directory, first refreshed from its source at every registration attempt; when the
+    /// source cannot be read, the stored directory is used as it is.
+    Synced(Arc<Store>, Arc<dyn DirectorySource + Send + Sync>),
     Fixed(Vec<MinerEntry>),
 }
 
@@ -92,27 +95,16 @@ impl RegistrationSource for HttpRegistration {
         Box::pin(async move {
             let entries = match miners {
                 MinerList::Fixed(entries) => entries,
+                MinerList::Synced(store, source) => {
+                    let read = tokio::task::spawn_blocking(move || {
+                        refresh(&store, source.as_ref());
+                        store.list_miners()
+                    })
+                    .await;
+                    stored_entries(read)
+                }
                 MinerList::Store(store) => {
-                    let read = tokio::task::spawn_blocking(move || store.list_miners()).await;
-                    match read {
-                        Ok(Ok(stored)) => stored
-                            .into_iter()
-                            .map(|m| MinerEntry {
-                                hotkey: m.hotkey,
-                                coldkey: m.coldkey,
-                                address: m.address,
-                                stake: m.stake,
-                            })
-                            .collect(),
-                        Ok(Err(e)) => {
-                            tracing::error!(error = %e, "cannot read the miner directory");
-                            Vec::new()
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "reading the miner directory panicked");
-                            Vec::new()
-                        }
-                    }
+                    stored_entries(tokio::task::spawn_blocking(move || store.list_miners()).await)
                 }
             };
             let mut tasks = tokio::task::JoinSet::new();
@@ -147,6 +139,43 @@ impl RegistrationSource for HttpRegistration {
                 })
                 .collect()
         })
+    }
+}
+
+/// Brings the stored directory up to date with its source; a source that cannot be read leaves the
+/// stored directory as it is.
+fn refresh(store: &Store, source: &dyn DirectorySource) {
+    match source.load() {
+        Ok(entries) => match sync(store, &entries, Utc::now()) {
+            Ok(s) if s.added + s.updated + s.removed > 0 => tracing::info!(
+                directory = %source.describe(), added = s.added, updated = s.updated, removed = s.removed,
+                "miner directory refreshed"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(directory = %source.describe(), error = %e, "cannot store the miner directory"),
+        },
+        Err(e) => {
+            tracing::warn!(directory = %source.describe(), error = %e, "miner directory unreadable: using the stored one")
+        }
+    }
+}
+
+type StoredMiners = Result<Result<Vec<crate::store::Miner>, crate::store::StoreError>, tokio::task::JoinError>;
+
+fn stored_entries(read: StoredMiners) -> Vec<MinerEntry> {
+    match read {
+        Ok(Ok(stored)) => stored
+            .into_iter()
+            .map(|m| MinerEntry { hotkey: m.hotkey, coldkey: m.coldkey, address: m.address, stake: m.stake })
+            .collect(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot read the miner directory");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading the miner directory panicked");
+            Vec::new()
+        }
     }
 }
 

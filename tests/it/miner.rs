@@ -152,3 +152,41 @@ fn registration_runs_the_gates_on_the_submitted_commit_and_pins_branches() {
         child.wait().unwrap();
     }
 }
+
+#[test]
+fn the_directory_file_is_read_again_at_every_registration() {
+    use crucible::miners::directory::FileDirectory;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(crucible::store::Store::open("sqlite::memory:").unwrap());
+    store.migrate().unwrap();
+    let (mut first, first_address) = spawn(dir.path(), 1);
+    let (mut second, second_address) = spawn(dir.path(), 2);
+    let file = dir.path().join("miners.toml");
+    let entry = |n: u64, address: &str| {
+        format!(
+            "[[miner]]\nhotkey = \"{}\"\ncoldkey = \"{}\"\naddress = \"{address}\"\nstake = 1.0\n",
+            Hotkey::synthetic(n),
+            Coldkey::synthetic(n)
+        )
+    };
+    std::fs::write(&file, entry(1, &first_address)).unwrap();
+    let source = std::sync::Arc::new(FileDirectory { path: file.clone() });
+    let registration =
+        HttpRegistration::new(MinerList::Synced(store.clone(), source), &Rules::default().registration).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = TournamentId::new(9, 2026, 11, 26);
+    let hotkeys = |answers: Vec<crucible::miners::Candidate>| answers.into_iter().map(|c| c.hotkey).collect::<Vec<_>>();
+    let ping = || hotkeys(runtime.block_on(registration.ping_all(&id, TournamentType::Text, chrono::Utc::now())));
+    assert_eq!(ping(), [Hotkey::synthetic(1)]);
+
+    // The operator replaces the first miner by the second: the next registration sees it.
+    std::fs::write(&file, entry(2, &second_address)).unwrap();
+    assert_eq!(ping(), [Hotkey::synthetic(2)]);
+    // A broken file loses nothing: the stored directory is used as it is.
+    std::fs::write(&file, "[[miner]]\nhotkey = 3\n").unwrap();
+    assert_eq!(ping(), [Hotkey::synthetic(2)]);
+    for child in [&mut first, &mut second] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
