@@ -56,7 +56,7 @@ pub struct NodeParts {
 }
 
 /// The executor `trainer_node.executor` names. Call inside the actix system that will run it.
-pub async fn executor(settings: &Settings) -> anyhow::Result<Rc<dyn Executor>> {
+pub async fn executor(settings: &Settings, store: &Store) -> anyhow::Result<Rc<dyn Executor>> {
     Ok(match settings.trainer_node.executor {
         NodeExecutorKind::Simulated => {
             let sim = &settings.simulation;
@@ -65,7 +65,16 @@ pub async fn executor(settings: &Settings) -> anyhow::Result<Rc<dyn Executor>> {
         }
         NodeExecutorKind::Local => {
             let engine = crate::docker::Engine::connect().await?;
-            Rc::new(LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone()))
+            let local = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone());
+            // Containers of this node that no running task claims are removed before anything starts.
+            let running = store.node_tasks_in(crate::domain::NodeTaskStatus::Training)?;
+            let keep: Vec<_> = running.into_iter().map(|t| (t.task_id, t.hotkey, t.attempt)).collect();
+            match local.reap(&keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(containers = n, "reaped containers no running task claims"),
+                Err(e) => tracing::warn!(error = %e, "could not list containers to reap"),
+            }
+            Rc::new(local)
         }
     })
 }
@@ -135,7 +144,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     println!("trainer-node listening on {address}");
     let max_body_bytes = node.max_body_bytes;
     actix_web::rt::System::new().block_on(async move {
-        let executor = executor(settings).await?;
+        let executor = executor(settings, &store).await?;
         let parts = NodeParts { store, executor, gpus, access, max_body_bytes };
         start(parts, listener)?.await.map_err(anyhow::Error::from)
     })?;
