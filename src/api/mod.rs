@@ -1,6 +1,6 @@
-//! The control plane: the HTTP API `validator` serves (`[api]`). Liveness and readiness, and the
-//! operations that have landed so far: recording a received transfer as a fee credit, and reading a
-//! coldkey's balance. Operations need `Authorization: Bearer <token>` (compared in constant time, never
+//! The control plane: the HTTP API `validator` serves (`[api]`). Liveness and readiness, and what has
+//! landed so far: recording a received transfer as a fee credit, and the reference's fee and balance
+//! reads (docs/reference-analytics-api.md). Operations need `Authorization: Bearer <token>` (compared in constant time, never
 //! logged); reads need it too unless `public_reads` is set. Every error is JSON `{"error": "..."}` with
 //! its status, bad input is a 400 naming the field, and bodies have a size limit.
 
@@ -24,6 +24,7 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<Store>,
+    pub rules: crate::domain::rules::Rules,
 }
 
 /// Who may call what.

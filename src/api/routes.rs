@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::ApiState;
-use crate::domain::Coldkey;
+use crate::domain::{Coldkey, LedgerKind, TournamentType};
 use crate::miners::credits::{CreditError, record_credit};
 use crate::node::error::ApiError;
 
@@ -14,7 +14,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/v1/ledger/credits", web::post().to(credit))
-        .route("/transfer/balance/{coldkey}", web::get().to(balance));
+        .route("/transfer/balance/{coldkey}", web::get().to(balance))
+        .route("/tournament/fees", web::get().to(fees));
 }
 
 pub async fn no_route() -> Result<HttpResponse, ApiError> {
@@ -101,13 +102,38 @@ async fn credit(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<Ht
     }
 }
 
+/// The reference's `ColdkeyBalanceResponse`: the balance and the transfers received (credits), from
+/// the ledger; 404 for a coldkey the ledger has never seen.
 async fn balance(state: web::Data<ApiState>, coldkey: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let coldkey = Coldkey::parse(&coldkey).map_err(|e| ApiError::BadRequest(format!("coldkey: {e}")))?;
     let store = state.store.clone();
     let key = coldkey.clone();
-    let balance = web::block(move || store.balance(&key))
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(format!("the store failed: {e}")))?;
-    Ok(HttpResponse::Ok().json(json!({ "coldkey": coldkey.as_str(), "balance_rao": balance })))
+    let (balance, events) =
+        web::block(move || Ok::<_, crate::store::StoreError>((store.balance(&key)?, store.ledger_events(&key)?)))
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .map_err(|e| ApiError::Unavailable(format!("the store failed: {e}")))?;
+    if events.is_empty() {
+        return Err(ApiError::NotFound(format!("Coldkey balance not found for address: {coldkey}")));
+    }
+    let credits: Vec<_> = events.iter().filter(|e| e.event.kind == LedgerKind::Credit).collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "coldkey": coldkey.as_str(),
+        "balance_rao": balance,
+        "total_sent_rao": credits.iter().map(|e| e.event.amount_rao).sum::<i64>(),
+        "transfer_count": credits.len(),
+        "last_transfer_at": credits.last().map(|e| e.event.created_at),
+        "created_at": events.first().map(|e| e.event.created_at),
+        "updated_at": events.last().map(|e| e.event.created_at),
+    })))
+}
+
+/// The reference's `TournamentFeesResponse`. crucible runs no environment tournaments: that fee is 0.
+async fn fees(state: web::Data<ApiState>) -> HttpResponse {
+    let fee = |t| state.rules.registration.fee_rao(t);
+    HttpResponse::Ok().json(json!({
+        "text_tournament_fee_rao": fee(TournamentType::Text),
+        "image_tournament_fee_rao": fee(TournamentType::Image),
+        "environment_tournament_fee_rao": 0,
+    }))
 }

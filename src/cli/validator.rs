@@ -153,10 +153,10 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 tracing::info!(event = ?event, "event");
             }
         });
-        let api_store = parts.store.clone();
+        let (api_store, api_rules) = (parts.store.clone(), parts.rules.clone());
         let running = crate::app::start(parts, node_views, events);
         if let Some(listener) = api_listener {
-            let state = crate::api::ApiState { store: api_store };
+            let state = crate::api::ApiState { store: api_store, rules: api_rules };
             actix::spawn(crate::api::start(state, &api_settings, listener)?);
         }
         if let Some(remote) = remote {

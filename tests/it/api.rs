@@ -21,7 +21,7 @@ fn serve(public_reads: bool) -> (String, Arc<Store>, tempfile::TempDir) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let settings = ApiSettings { listen: url.clone(), token: Secret::new(TOKEN), public_reads, max_body_bytes: 1024 };
-    let state = ApiState { store: store.clone() };
+    let state = ApiState { store: store.clone(), rules: crucible::domain::rules::Rules::default() };
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             crucible::api::start(state, &settings, listener).unwrap().await.unwrap();
@@ -68,7 +68,29 @@ fn credits_are_recorded_once_per_reference_and_balances_read() {
     assert_eq!(store.balance(&coldkey).unwrap(), 300);
 
     let (status, answer) = call("GET", &format!("{url}/transfer/balance/{coldkey}"), None, None);
-    assert_eq!((status, answer), (200, json!({ "coldkey": coldkey.as_str(), "balance_rao": 300 })));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["coldkey"], coldkey.as_str());
+    assert_eq!(
+        (&answer["balance_rao"], &answer["total_sent_rao"], &answer["transfer_count"]),
+        (&json!(300), &json!(300), &json!(1))
+    );
+    for field in ["last_transfer_at", "created_at", "updated_at"] {
+        assert!(answer[field].is_string(), "{field}: {answer}");
+    }
+    let (status, answer) = call("GET", &format!("{url}/transfer/balance/{}", Coldkey::synthetic(6)), None, None);
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"].as_str().unwrap().starts_with("Coldkey balance not found for address: "));
+    let (status, answer) = call("GET", &format!("{url}/tournament/fees"), None, None);
+    let registration = crucible::domain::rules::Rules::default().registration;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!({
+            "text_tournament_fee_rao": registration.text_fee_rao,
+            "image_tournament_fee_rao": registration.image_fee_rao,
+            "environment_tournament_fee_rao": 0
+        })
+    );
     assert_eq!(call("GET", &format!("{url}/healthz"), None, None), (200, json!({ "status": "ok" })));
     assert_eq!(call("GET", &format!("{url}/readyz"), None, None), (200, json!({ "status": "ready" })));
 }
@@ -85,7 +107,7 @@ fn operations_need_the_token_and_private_reads_too() {
     }
     let balance = format!("{url}/transfer/balance/{}", Coldkey::synthetic(1));
     assert_eq!(call("GET", &balance, None, None).0, 401);
-    assert_eq!(call("GET", &balance, Some(TOKEN), None).0, 200);
+    assert_eq!(call("GET", &balance, Some(TOKEN), None).0, 404, "known to nobody, but the token was accepted");
     assert_eq!(call("GET", &format!("{url}/healthz"), None, None).0, 200, "health checks are always open");
 }
 
