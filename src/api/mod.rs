@@ -6,6 +6,7 @@
 
 mod routes;
 pub mod settings;
+mod tournaments;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -15,7 +15,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/v1/ledger/credits", web::post().to(credit))
         .route("/transfer/balance/{coldkey}", web::get().to(balance))
-        .route("/tournament/fees", web::get().to(fees));
+        .route("/tournament/fees", web::get().to(fees))
+        .route("/v1/tournaments/history", web::get().to(super::tournaments::history))
+        .route("/v1/tournaments/active", web::get().to(super::tournaments::active));
 }
 
 pub async fn no_route() -> Result<HttpResponse, ApiError> {

@@ -13,10 +13,21 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "operator-token";
 
-/// Serves the API on a thread of its own; returns its base URL and the store behind it.
+/// Serves the API on a thread of its own over a fresh database; returns its base URL and the store.
 fn serve(public_reads: bool) -> (String, Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("api.db").display())).unwrap());
+    let (url, store) = serve_with(&dir.path().join("api.db"), public_reads);
+    (url, store, dir)
+}
+
+/// Serves the API over an existing database file.
+fn serve_on(db: &std::path::Path) -> (String, Arc<Store>, ()) {
+    let (url, store) = serve_with(db, true);
+    (url, store, ())
+}
+
+fn serve_with(db: &std::path::Path, public_reads: bool) -> (String, Arc<Store>) {
+    let store = Arc::new(Store::open(&format!("sqlite://{}", db.display())).unwrap());
     store.migrate().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -27,7 +38,7 @@ fn serve(public_reads: bool) -> (String, Arc<Store>, tempfile::TempDir) {
             crucible::api::start(state, &settings, listener).unwrap().await.unwrap();
         })
     });
-    (url, store, dir)
+    (url, store)
 }
 
 fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
@@ -137,4 +148,46 @@ fn bad_input_is_a_4xx_naming_the_problem() {
     assert_eq!(status, 400, "{answer}");
     let (status, answer) = call("GET", &format!("{url}/v1/nothing"), None, None);
     assert_eq!(status, 404, "{answer}");
+}
+
+#[test]
+fn tournament_history_and_active_reads_answer_in_the_reference_shape() {
+    use crucible::sim::run::{Execution, SimRun, run};
+    let (url, store, _dir) = serve(true);
+    let (_, active) = call("GET", &format!("{url}/v1/tournaments/active"), None, None);
+    assert_eq!(active, json!({ "text": null, "image": null, "environment": null }));
+    let (_, history) = call("GET", &format!("{url}/v1/tournaments/history"), None, None);
+    assert_eq!(history, json!({ "tournaments": [] }));
+
+    // A whole simulation in a database of its own, then the API over it.
+    let sim_dir = tempfile::tempdir().unwrap();
+    let db = sim_dir.path().join("sim.db");
+    let opts = SimRun {
+        miners: 16,
+        seed: 4,
+        db: Some(db.clone()),
+        nodes: crucible::sim::NodeSpec::default(),
+        nodes_spec: "default".into(),
+        shares: Default::default(),
+        execution: Execution::Simulated,
+    };
+    let (report, _) = run(&opts, &crucible::domain::rules::Rules::default(), |_| {}).unwrap();
+    drop(store);
+    let (url, _store, _dir2) = serve_on(&db);
+    let (status, history) = call("GET", &format!("{url}/v1/tournaments/history"), None, None);
+    assert_eq!(status, 200);
+    let entries = history["tournaments"].as_array().unwrap();
+    assert_eq!(entries.len(), report.tournaments.len());
+    for entry in entries {
+        let listed = report.tournaments.iter().find(|t| t.id == entry["tournament_id"].as_str().unwrap()).unwrap();
+        assert_eq!(entry["status"], "completed");
+        assert_eq!(entry["winner_hotkey"].as_str(), listed.winner.as_ref().map(|h| h.as_str()));
+        let keys: Vec<&str> = entry.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["tournament_id", "tournament_type", "status", "winner_hotkey", "base_winner_hotkey", "created_at"]
+        );
+    }
+    let (_, active) = call("GET", &format!("{url}/v1/tournaments/active"), None, None);
+    assert_eq!(active, json!({ "text": null, "image": null, "environment": null }), "everything has ended");
 }
