@@ -28,6 +28,18 @@ pub struct ApiState {
     pub rules: crate::domain::rules::Rules,
 }
 
+/// Runs store work on the blocking pool; a store failure is a 503 the caller may repeat.
+async fn read<T: Send + 'static>(
+    state: &ApiState,
+    f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    web::block(move || f(&store))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("the store failed: {e}")))
+}
+
 /// Who may call what.
 #[derive(Clone)]
 struct Guards {

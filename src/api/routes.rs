@@ -4,7 +4,7 @@ use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::ApiState;
+use super::{ApiState, read};
 use crate::domain::{Coldkey, LedgerKind, TournamentType};
 use crate::miners::credits::{CreditError, record_credit};
 use crate::node::error::ApiError;
@@ -108,13 +108,8 @@ async fn credit(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<Ht
 /// the ledger; 404 for a coldkey the ledger has never seen.
 async fn balance(state: web::Data<ApiState>, coldkey: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let coldkey = Coldkey::parse(&coldkey).map_err(|e| ApiError::BadRequest(format!("coldkey: {e}")))?;
-    let store = state.store.clone();
     let key = coldkey.clone();
-    let (balance, events) =
-        web::block(move || Ok::<_, crate::store::StoreError>((store.balance(&key)?, store.ledger_events(&key)?)))
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?
-            .map_err(|e| ApiError::Unavailable(format!("the store failed: {e}")))?;
+    let (balance, events) = read(&state, move |s| Ok((s.balance(&key)?, s.ledger_events(&key)?))).await?;
     if events.is_empty() {
         return Err(ApiError::NotFound(format!("Coldkey balance not found for address: {coldkey}")));
     }

@@ -4,22 +4,10 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::ApiState;
+use super::{ApiState, read};
 use crate::domain::{AdmissionOutcome, TournamentStatus, TournamentType};
 use crate::node::error::ApiError;
-use crate::store::{Store, StoreError, Tournament};
-
-/// Runs a store read on the blocking pool.
-async fn read<T: Send + 'static>(
-    state: &ApiState,
-    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    web::block(move || f(&store))
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(format!("the store failed: {e}")))
-}
+use crate::store::Tournament;
 
 /// `{tournaments: [...]}`: active and completed tournaments, newest first.
 pub async fn history(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {

@@ -57,10 +57,6 @@ pub async fn start(settings: &Settings, db: &Db) -> anyhow::Result<Rc<LocalExecu
     let executor = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone());
     let open = db.run(|s| s.open_attempts()).await?;
     let keep: Vec<_> = open.into_iter().map(|a| (a.task_id, a.hotkey, a.attempt)).collect();
-    match executor.reap(&keep).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(containers = n, "reaped containers no open training claims"),
-        Err(e) => tracing::warn!(error = %e, "could not list containers to reap"),
-    }
+    executor.reap_at_start(&keep).await;
     Ok(Rc::new(executor))
 }

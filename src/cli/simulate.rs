@@ -78,13 +78,8 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
 /// Where the trainings run, from `simulation.executor`.
 fn execution(settings: &Settings) -> Result<Execution, CliError> {
     let sim = &settings.simulation;
-    let repo_url = match std::path::Path::new(&sim.repository) {
-        p if !sim.repository.is_empty() && p.exists() => std::fs::canonicalize(p)
-            .map_err(|e| CliError::Usage(format!("simulation.repository: {e}")))?
-            .display()
-            .to_string(),
-        _ => sim.repository.clone(),
-    };
+    let repo_url = crate::repo::fetch::source(&sim.repository)
+        .map_err(|e| CliError::Usage(format!("simulation.repository: {e}")))?;
     let repository = Submission { repo_url, commit_hash: sim.commit.clone() };
     Ok(match sim.executor {
         ExecutorBackend::Simulated => Execution::Simulated,

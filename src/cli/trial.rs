@@ -3,7 +3,6 @@
 //! test-sized time limit, collect, evaluate, clean) on this host's Docker engine, prints each step as it
 //! happens, and ends with whether the run would have counted in a tournament, and why not.
 
-use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -139,12 +138,8 @@ fn parse_gpus(spec: &str) -> Result<Vec<u32>, CliError> {
 }
 
 fn trial_job(args: &TrialArgs, task_type: TaskType, gpu_ids: Vec<u32>) -> Result<TrainingJob, CliError> {
-    let repo_url = match Path::new(&args.repo) {
-        p if p.exists() => {
-            std::fs::canonicalize(p).map_err(|e| CliError::Usage(format!("{}: {e}", args.repo)))?.display().to_string()
-        }
-        _ => args.repo.clone(),
-    };
+    let repo_url =
+        crate::repo::fetch::source(&args.repo).map_err(|e| CliError::Usage(format!("{}: {e}", args.repo)))?;
     let catalog = crate::sim::catalog();
     let model = catalog
         .models

@@ -69,11 +69,7 @@ pub async fn executor(settings: &Settings, store: &Store) -> anyhow::Result<Rc<d
             // Containers of this node that no running task claims are removed before anything starts.
             let running = store.node_tasks_in(crate::domain::NodeTaskStatus::Training)?;
             let keep: Vec<_> = running.into_iter().map(|t| (t.task_id, t.hotkey, t.attempt)).collect();
-            match local.reap(&keep).await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(containers = n, "reaped containers no running task claims"),
-                Err(e) => tracing::warn!(error = %e, "could not list containers to reap"),
-            }
+            local.reap_at_start(&keep).await;
             Rc::new(local)
         }
     })

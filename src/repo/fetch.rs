@@ -28,6 +28,16 @@ pub enum FetchError {
     NoGit(String),
 }
 
+/// A repository as given by a user: an existing local path becomes absolute (the fetch runs in another
+/// directory); anything else is a URL and stays as it is.
+pub fn source(repo: &str) -> std::io::Result<String> {
+    let path = Path::new(repo);
+    if repo.is_empty() || !path.exists() {
+        return Ok(repo.to_owned());
+    }
+    Ok(std::fs::canonicalize(path)?.display().to_string())
+}
+
 /// Whether `reference` is a full commit SHA (otherwise it is a branch name to resolve).
 pub fn is_sha(reference: &str) -> bool {
     reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit())

@@ -43,6 +43,16 @@ pub(crate) fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
     }
 }
 
+/// Records a received transfer with `crucible ledger credit`, as an operator does.
+pub(crate) fn credit(url: &str, coldkey: &crucible::domain::Coldkey, rao: u64, reference: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(["ledger", "credit", "--coldkey", coldkey.as_str(), "--rao", &rao.to_string(), "--reference", reference])
+        .env("CRUCIBLE_DATABASE__URL", url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 pub(crate) fn terminate(child: &mut Child) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
@@ -93,21 +103,7 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
         );
         if n != 8 {
             // The ninth miner's coldkey never pays.
-            let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
-                .args([
-                    "ledger",
-                    "credit",
-                    "--coldkey",
-                    coldkey.as_str(),
-                    "--rao",
-                    "1000000000",
-                    "--reference",
-                    &format!("block-{n}"),
-                ])
-                .env("CRUCIBLE_DATABASE__URL", &url)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            credit(&url, &coldkey, 1_000_000_000, &format!("block-{n}"));
         }
     }
     // Two misbehaving servers: one refuses connections, one answers 500.
@@ -189,13 +185,7 @@ fn one_entry_per_coldkey_and_fees_charged_once_across_a_killed_validator() {
             "[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = {stake}\n"
         );
         if n != 9 {
-            let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
-                .args(["ledger", "credit", "--coldkey", coldkey.as_str(), "--rao", "1000000000"])
-                .args(["--reference", &format!("block-{n}")])
-                .env("CRUCIBLE_DATABASE__URL", &url)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            credit(&url, &coldkey, 1_000_000_000, &format!("block-{n}"));
         }
     }
     let directory_file = dir.path().join("miners.toml");

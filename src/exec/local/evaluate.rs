@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::pipeline::{Attempt, absolute, exit_reason};
+use super::pipeline::{Attempt, absolute, clip, exit_reason};
 use crate::docker::{ContainerSpec, StartError, container};
 use crate::domain::TaskType;
 use crate::exec::RunOutcome;
@@ -94,16 +94,12 @@ pub async fn run(a: &Attempt) -> Result<RunOutcome, RunOutcome> {
 /// The evaluator's last line as scores.
 pub fn parse_scores(line: &str) -> Result<RunOutcome, String> {
     let scores: Scores = serde_json::from_str(line)
-        .map_err(|e| format!("last output line is not JSON with test_loss ({e}): {:?}", clip(line)))?;
+        .map_err(|e| format!("last output line is not JSON with test_loss ({e}): {:?}", clip(line, 200)))?;
     let finite = |x: f64| x.is_finite() && x >= 0.0;
     if !finite(scores.test_loss) || scores.synth_loss.is_some_and(|s| !finite(s)) {
         return Err(format!("losses must be finite and non-negative: {line}"));
     }
     Ok(RunOutcome::Success { test_loss: scores.test_loss, synth_loss: scores.synth_loss })
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(200).collect()
 }
 
 #[cfg(test)]

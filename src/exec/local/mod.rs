@@ -141,6 +141,15 @@ impl LocalExecutor {
     }
 }
 
+impl LocalExecutor {
+    /// [`Self::reap`] at start-up: what was reaped is logged by `reap`; a failure to look is a warning.
+    pub async fn reap_at_start(&self, keep: &[(TaskId, Hotkey, u32)]) {
+        if let Err(e) = self.reap(keep).await {
+            tracing::warn!(error = %e, "could not list containers to reap");
+        }
+    }
+}
+
 impl Executor for LocalExecutor {
     fn name(&self) -> &'static str {
         "local"

@@ -18,8 +18,8 @@ async fn a_simulation_can_train_for_real_on_docker() {
     }
     let root = tempfile::tempdir().unwrap();
     // One repository entering both tournaments: the image dockerfile beside the text one.
-    let image = "FROM crucible-test-base:1\nCOPY train.sh /train.sh\nENTRYPOINT [\"/bin/sh\", \"/train.sh\"]\n";
-    let extra = [("dockerfiles/standalone-image-trainer.dockerfile", image)];
+    let image = support::script_dockerfile("train.sh");
+    let extra = [("dockerfiles/standalone-image-trainer.dockerfile", image.as_str())];
     let (repo, sha) = support::miner_repo(root.path(), "echo 0.5 > \"$OUT/loss\"\n", &extra);
     let settings = LocalSettings {
         work_dir: root.path().join("work").to_string_lossy().into_owned(),

@@ -44,39 +44,31 @@ async fn build_test_images(engine: &Engine) {
     );
     build(engine, dir.path(), BASE).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "Dockerfile",
-        &format!("FROM {BASE}\nCOPY run.sh /run.sh\nENTRYPOINT [\"/bin/sh\", \"/run.sh\"]\n"),
-    );
     // Scores the output: its `loss` file is the test loss; a missing file is a failed evaluation.
-    write(
-        dir.path(),
-        "run.sh",
-        r#"while [ $# -gt 0 ]; do case "$1" in --trained-model-path) P="$2"; shift 2;; *) shift;; esac; done
+    let evaluator = r#"while [ $# -gt 0 ]; do case "$1" in --trained-model-path) P="$2"; shift 2;; *) shift;; esac; done
 [ -f "$P/loss" ] || { echo "no loss file in $P" >&2; exit 2; }
 echo "scoring $P"
 printf '{"test_loss": %s}\n' "$(cat "$P/loss")"
-"#,
-    );
-    build(engine, dir.path(), EVALUATOR).await;
-
-    let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "Dockerfile",
-        &format!("FROM {BASE}\nCOPY run.sh /run.sh\nENTRYPOINT [\"/bin/sh\", \"/run.sh\"]\n"),
-    );
+"#;
+    script_image(engine, EVALUATOR, evaluator).await;
     // Places a dataset file for the task in the cache, as a real download step would.
-    write(
-        dir.path(),
-        "run.sh",
-        r#"while [ $# -gt 0 ]; do case "$1" in --task-id) T="$2"; shift 2;; *) shift;; esac; done
+    let downloader = r#"while [ $# -gt 0 ]; do case "$1" in --task-id) T="$2"; shift 2;; *) shift;; esac; done
 mkdir -p /cache/datasets && echo '[{"instruction": "x", "output": "y"}]' > "/cache/datasets/${T}_train_data.json"
-"#,
-    );
-    build(engine, dir.path(), DOWNLOADER).await;
+"#;
+    script_image(engine, DOWNLOADER, downloader).await;
+}
+
+/// A dockerfile building `FROM` the base image whose ENTRYPOINT runs the shell script `script`.
+pub fn script_dockerfile(script: &str) -> String {
+    format!("FROM {BASE}\nCOPY {script} /{script}\nENTRYPOINT [\"/bin/sh\", \"/{script}\"]\n")
+}
+
+/// An image `tag` running `script` with busybox's shell.
+async fn script_image(engine: &Engine, tag: &str, script: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "Dockerfile", &script_dockerfile("run.sh"));
+    write(dir.path(), "run.sh", script);
+    build(engine, dir.path(), tag).await;
 }
 
 async fn build(engine: &Engine, dir: &Path, tag: &str) {
@@ -101,11 +93,7 @@ OUT="/app/checkpoints/$T/$R"
 /// running `train.sh` (`ARGS` then `script`), plus `extra` files. Returns its path and commit.
 pub fn miner_repo(root: &Path, script: &str, extra: &[(&str, &str)]) -> (PathBuf, String) {
     let dir = root.join("repo");
-    write(
-        &dir,
-        "dockerfiles/standalone-text-trainer.dockerfile",
-        &format!("FROM {BASE}\nCOPY train.sh /train.sh\nENTRYPOINT [\"/bin/sh\", \"/train.sh\"]\n"),
-    );
+    write(&dir, "dockerfiles/standalone-text-trainer.dockerfile", &script_dockerfile("train.sh"));
     write(&dir, "train.sh", &format!("{ARGS}{script}"));
     for (name, text) in extra {
         write(&dir, name, text);

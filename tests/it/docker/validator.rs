@@ -1,7 +1,6 @@
 //! `crucible validator` with `executor = "local"`: real miners over HTTP, trainings really run on the
 //! Docker engine, and a validator killed mid-training finds its container again after the restart.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crucible::docker::container;
@@ -9,7 +8,7 @@ use crucible::domain::{Coldkey, Hotkey};
 use crucible::exec::contract::labels;
 
 use super::support::{self, EVALUATOR};
-use crate::validator::{start_with, terminate, wait_for};
+use crate::validator::{credit, start_with, terminate, wait_for};
 
 #[tokio::test]
 async fn a_local_validator_trains_for_real_and_reattaches_after_a_kill() {
@@ -28,21 +27,7 @@ async fn a_local_validator_trains_for_real_and_reattaches_after_a_kill() {
         directory += &format!(
             "[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = 1.0\n"
         );
-        let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
-            .args([
-                "ledger",
-                "credit",
-                "--coldkey",
-                coldkey.as_str(),
-                "--rao",
-                "1000000000",
-                "--reference",
-                &format!("b-{n}"),
-            ])
-            .env("CRUCIBLE_DATABASE__URL", &url)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        credit(&url, &coldkey, 1_000_000_000, &format!("b-{n}"));
     }
     let directory_file = dir.path().join("miners.toml");
     std::fs::write(&directory_file, directory).unwrap();
