@@ -26,6 +26,7 @@ pub mod config;
 pub mod docker;
 pub mod domain;
 pub mod exec;
+pub mod http;
 pub mod miners;
 pub mod node;
 pub mod repo;

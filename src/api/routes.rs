@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::{ApiState, read};
 use crate::domain::{Coldkey, LedgerKind, TournamentType};
+use crate::http::error::ApiError;
 use crate::miners::credits::{CreditError, record_credit};
-use crate::node::error::ApiError;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
@@ -17,7 +17,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/transfer/balance/{coldkey}", web::get().to(balance))
         .route("/tournament/fees", web::get().to(fees))
         .route("/v1/tournaments/history", web::get().to(super::tournaments::history))
-        .route("/v1/tournaments/active", web::get().to(super::tournaments::active));
+        .route("/v1/tournaments/active", web::get().to(super::tournaments::active))
+        .route("/v1/tournaments/next-dates", web::get().to(super::orchestrator::next_dates))
+        .route("/v1/tournaments/gpu-requirements", web::get().to(super::orchestrator::gpu_requirements))
+        .route("/v1/tournament_orchestrator/trainers", web::get().to(super::orchestrator::trainers))
+        .route("/v1/tournament_orchestrator/training_stats", web::get().to(super::orchestrator::training_stats))
+        .route("/v1/tournaments/latest/details", web::get().to(super::tournaments::latest_details))
+        .route("/v1/tournaments/{tournament_id}/details", web::get().to(super::tournaments::details));
 }
 
 pub async fn no_route() -> Result<HttpResponse, ApiError> {

@@ -1,13 +1,15 @@
-//! The reference's tournament reads (docs/reference-analytics-api.md): the history and the active
-//! tournaments per type. crucible runs no environment tournaments, so `environment` is always `null`.
+//! The reference's tournament reads (docs/reference-analytics-api.md): the history, the active
+//! tournaments per type, and tournament details. crucible runs no environment tournaments, so `environment` is always `null`.
 
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::{ApiState, read};
-use crate::domain::{AdmissionOutcome, TournamentStatus, TournamentType};
-use crate::node::error::ApiError;
-use crate::store::Tournament;
+use crate::domain::rules::Rules;
+use crate::domain::weights::WeightReport;
+use crate::domain::{AdmissionOutcome, TournamentId, TournamentStatus, TournamentType};
+use crate::http::error::ApiError;
+use crate::store::{Store, StoreError, Tournament};
 
 /// `{tournaments: [...]}`: active and completed tournaments, newest first.
 pub async fn history(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
@@ -64,5 +66,70 @@ pub async fn active(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
         "text": of(TournamentType::Text),
         "image": of(TournamentType::Image),
         "environment": Value::Null,
+    })))
+}
+
+/// The current weights, for the type weights shown with tournament details.
+fn current_weights(s: &Store, rules: &Rules) -> Result<WeightReport, StoreError> {
+    let bundle = s.export_bundle(&rules.house_hotkey, chrono::Utc::now())?;
+    Ok(crate::domain::weights::compute(&bundle, &rules.weights))
+}
+
+/// `TournamentDetails` of one tournament; 400 for a malformed id, 404 for an unknown one.
+pub async fn details(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = TournamentId::parse(&id).map_err(|e| ApiError::BadRequest(format!("tournament_id: {e}")))?;
+    let rules = state.rules.clone();
+    let answer = read(&state, move |s| {
+        let snapshot = s.tournament_snapshot(&id)?;
+        Ok(super::details::details(&snapshot, &rules, Some(&current_weights(s, &rules)?)))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// `{text, image, environment, burn_data}`: the latest completed tournament of each type and how the
+/// current weights burn.
+pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let rules = state.rules.clone();
+    let (text, image, weights) = read(&state, move |s| {
+        let weights = current_weights(s, &rules)?;
+        let mut latest = Vec::new();
+        for kind in [TournamentType::Text, TournamentType::Image] {
+            let details = match s.latest_completed_tournament(kind)? {
+                Some(t) => Some(super::details::details(&s.tournament_snapshot(&t.id)?, &rules, Some(&weights))),
+                None => None,
+            };
+            latest.push(details);
+        }
+        let image = latest.pop().flatten();
+        Ok((latest.pop().flatten(), image, weights))
+    })
+    .await?;
+    let rules = &state.rules;
+    let of = |kind: TournamentType| weights.types.iter().find(|t| t.tournament_type == kind);
+    let weight = |kind| super::details::type_weight(Some(&weights), rules, kind);
+    let burn = |kind: TournamentType| {
+        let cap = rules.weights.of(kind).cap;
+        if cap > 0.0 { (cap - weight(kind)).max(0.0) / cap } else { 0.0 }
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "text": text,
+        "image": image,
+        "environment": Value::Null,
+        "burn_data": {
+            "text_performance_diff": of(TournamentType::Text).map(|t| t.performance_difference),
+            "image_performance_diff": of(TournamentType::Image).map(|t| t.performance_difference),
+            "environment_performance_diff": Value::Null,
+            "text_burn_proportion": burn(TournamentType::Text),
+            "image_burn_proportion": burn(TournamentType::Image),
+            "environment_burn_proportion": 0.0,
+            "text_tournament_weight": weight(TournamentType::Text),
+            "image_tournament_weight": weight(TournamentType::Image),
+            "environment_tournament_weight": 0.0,
+            "text_base_weight": rules.weights.text.base,
+            "image_base_weight": rules.weights.image.base,
+            "environment_base_weight": 0.0,
+            "burn_weight": weights.burn,
+        },
     })))
 }

@@ -126,7 +126,7 @@ impl BossTask {
     }
 
     /// The challenger's relative improvement on this task, when both sides have a value.
-    fn improvement(&self) -> Option<f64> {
+    pub fn improvement(&self) -> Option<f64> {
         let (Some(house), Some(challenger)) = self.values() else { return None };
         let d = if self.task_type.higher_is_better() {
             (challenger - house) / house

@@ -18,12 +18,12 @@ use std::rc::Rc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
-use super::error::ApiError;
 use super::inventory::NodeGpu;
 use super::wire::{self, GpuInfo, StartRequest};
 use crate::actors::Db;
 use crate::domain::{Hotkey, NodeFailure, NodeTaskStatus, TaskId};
 use crate::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
+use crate::http::error::ApiError;
 use crate::store::{NodeTask, NodeTaskEnd, StoreError};
 
 /// The failure reason of a task that was training when the node stopped and that the executor cannot

@@ -3,7 +3,7 @@
 //!
 //! * `settings`: `[trainer_node]`, `[[validator.nodes]]` and `[validator.polling]`.
 //! * `wire`: the JSON of the API, both the node's side and the remote executor's.
-//! * `auth`: allow-list and bearer token. `error`: errors as JSON with their status codes.
+//! * access and errors come from [`crate::http`]: allow-list, bearer token, JSON errors.
 //! * `inventory`: the GPUs offered (discovered with NVML, else configured).
 //! * `book`: the TaskBook actor: starts, GPU holds, runs through the executor, restore after restart.
 //! * `routes`: the HTTP handlers.
@@ -14,9 +14,7 @@
 //! The executor comes from `trainer_node.executor` (`simulated`, or `local`: the Docker pipeline);
 //! [`executor`] is the one place that builds it, so another backend is one variant and one match arm.
 
-pub mod auth;
 pub mod book;
-pub mod error;
 pub mod inventory;
 pub mod routes;
 pub mod settings;
@@ -27,9 +25,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix::Actor;
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::actors::Db;
@@ -37,11 +34,12 @@ use crate::clock::WallClock;
 use crate::config::Settings;
 use crate::exec::Executor;
 use crate::exec::local::LocalExecutor;
+use crate::http::auth::{self, Access};
+use crate::http::error::ApiError;
+use crate::http::{Gate, guard};
 use crate::sim::{SimSettings, SimWorld, SimulatedExecutor};
 use crate::store::Store;
-use auth::Access;
 use book::TaskBook;
-use error::ApiError;
 use inventory::NodeGpu;
 use routes::NodeState;
 use settings::NodeExecutorKind;
@@ -80,11 +78,11 @@ pub async fn executor(settings: &Settings, store: &Store) -> anyhow::Result<Rc<d
 pub fn start(parts: NodeParts, listener: TcpListener) -> std::io::Result<Server> {
     let book = TaskBook::new(Db::new(parts.store.clone()), parts.executor, parts.gpus).start();
     let state = NodeState { book, store: parts.store, max_body_bytes: parts.max_body_bytes };
-    let access = web::Data::new(parts.access);
+    let gate = web::Data::new(Gate { access: parts.access, public_reads: false, open: &[] });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
-            .app_data(access.clone())
+            .app_data(gate.clone())
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::BadRequest(format!("the query string is malformed: {e}")).into()),
@@ -97,28 +95,6 @@ pub fn start(parts: NodeParts, listener: TcpListener) -> std::io::Result<Server>
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-/// Refuses requests from addresses not allowed (403) or without the token (401), before any route.
-async fn guard(
-    request: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let verdict = match request.app_data::<web::Data<Access>>() {
-        Some(access) => {
-            let peer = request.peer_addr().map(|a| a.ip());
-            let header = request.headers().get(actix_web::http::header::AUTHORIZATION);
-            access.check(peer, header.and_then(|h| h.to_str().ok()))
-        }
-        None => Err(ApiError::Unavailable("the access rules are missing".into())),
-    };
-    match verdict {
-        Ok(()) => Ok(next.call(request).await?.map_into_left_body()),
-        Err(refusal) => {
-            tracing::warn!(peer = ?request.peer_addr(), path = %request.path(), reason = %refusal, "request refused");
-            Ok(request.error_response(refusal).map_into_right_body())
-        }
-    }
 }
 
 /// `crucible trainer-node`: opens and migrates the store, finds the GPUs, serves until SIGTERM/Ctrl-C.

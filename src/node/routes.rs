@@ -11,9 +11,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::book::{ListGpus, StartTraining, TaskBook};
-use super::error::ApiError;
 use super::wire;
 use crate::domain::{Hotkey, TaskId};
+use crate::http::error::ApiError;
 use crate::store::{Store, StoreError};
 
 /// What the handlers share.

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::AllowList;
 use crate::domain::GpuClass;
+use crate::http::auth::AllowList;
 use crate::sim::NodeSpec;
 
 /// A secret string (an access token): never printed, `***` in `Debug`, `Display` and serialisation.

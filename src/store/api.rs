@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, NodeTask, NodeTaskEnd,
-    Participant, RoundWithBracket, StatusChange, Store, StoreError, Task, Tournament, TournamentSnapshot, TrainerNode,
-    Training, TrainingAttempt, TrainingUpdate, Transition,
+    Participant, RoundWithBracket, StatusChange, Store, StoreError, Task, Tournament, TournamentCount,
+    TournamentSnapshot, TrainerNode, Training, TrainingAttempt, TrainingCount, TrainingUpdate, Transition,
 };
 use crate::domain::bundle::ResultsBundle;
 use crate::domain::{
@@ -90,6 +90,8 @@ delegate! { read:
     fn get_node_task(&self, task: &TaskId, hotkey: &Hotkey) -> NodeTask;
     fn node_tasks_in(&self, status: NodeTaskStatus) -> Vec<NodeTask>;
     fn recent_node_tasks(&self, since: DateTime<Utc>) -> Vec<NodeTask>;
+    fn training_counts(&self) -> Vec<TrainingCount>;
+    fn tournament_counts(&self) -> Vec<TournamentCount>;
 }
 
 delegate! { read_consistent:

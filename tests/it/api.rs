@@ -11,17 +11,17 @@ use crucible::node::settings::Secret;
 use crucible::store::Store;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "operator-token";
+pub(crate) const TOKEN: &str = "operator-token";
 
 /// Serves the API on a thread of its own over a fresh database; returns its base URL and the store.
-fn serve(public_reads: bool) -> (String, Arc<Store>, tempfile::TempDir) {
+pub(crate) fn serve(public_reads: bool) -> (String, Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (url, store) = serve_with(&dir.path().join("api.db"), public_reads);
     (url, store, dir)
 }
 
 /// Serves the API over an existing database file.
-fn serve_on(db: &std::path::Path) -> (String, Arc<Store>, ()) {
+pub(crate) fn serve_on(db: &std::path::Path) -> (String, Arc<Store>, ()) {
     let (url, store) = serve_with(db, true);
     (url, store, ())
 }
@@ -41,7 +41,7 @@ fn serve_with(db: &std::path::Path, public_reads: bool) -> (String, Arc<Store>) 
     (url, store)
 }
 
-fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+pub(crate) fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::new();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crucible::domain::{GpuClass, NodeTaskStatus};
 use crucible::exec::{Executor, RunFuture, TrainingJob};
-use crucible::node::auth::{Access, AllowList};
+use crucible::http::auth::{Access, AllowList};
 use crucible::node::book::LOST;
 use crucible::node::inventory::NodeGpu;
 use crucible::node::settings::Secret;

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::error::ApiError;
-use super::settings::Secret;
+use crate::node::settings::Secret;
 
 /// IP addresses and CIDR blocks; empty allows every address.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,12 +73,22 @@ pub struct Access {
 impl Access {
     /// Checks one request: its peer address, then its `Authorization` header.
     pub fn check(&self, peer: Option<IpAddr>, authorization: Option<&str>) -> Result<(), ApiError> {
+        self.check_peer(peer)?;
+        self.check_token(authorization)
+    }
+
+    /// Whether the source address is allowed.
+    pub fn check_peer(&self, peer: Option<IpAddr>) -> Result<(), ApiError> {
         match peer {
-            Some(address) if self.allow.allows(address) => {}
-            Some(address) => return Err(ApiError::Forbidden(format!("source address {address} is not allowed"))),
-            None if self.allow.blocks.is_empty() => {}
-            None => return Err(ApiError::Forbidden("the source address is unknown".into())),
+            Some(address) if self.allow.allows(address) => Ok(()),
+            Some(address) => Err(ApiError::Forbidden(format!("source address {address} is not allowed"))),
+            None if self.allow.blocks.is_empty() => Ok(()),
+            None => Err(ApiError::Forbidden("the source address is unknown".into())),
         }
+    }
+
+    /// Whether the `Authorization` header carries the token (always, when no token is set).
+    pub fn check_token(&self, authorization: Option<&str>) -> Result<(), ApiError> {
         if self.token.is_empty() {
             return Ok(());
         }

@@ -1,0 +1,160 @@
+//! The reference's read paths over a finished simulated run: tournament details (latest and by id),
+//! next dates, GPU requirements, trainers and training counts, each in the reference's shape and
+//! consistent with the run's own report; unknown and malformed ids answered 404 and 400.
+
+use crucible::report::Report;
+use crucible::sim::run::{Execution, SimRun, run};
+use serde_json::{Value, json};
+
+use super::api::{call, serve_on};
+
+/// A finished simulation of 16 miners in a database of its own, and its report.
+fn simulated() -> (tempfile::TempDir, std::path::PathBuf, Report) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sim.db");
+    let opts = SimRun {
+        miners: 16,
+        seed: 9,
+        db: Some(db.clone()),
+        nodes: crucible::sim::NodeSpec::default(),
+        nodes_spec: "default".into(),
+        shares: Default::default(),
+        execution: Execution::Simulated,
+    };
+    let (report, _) = run(&opts, &crucible::domain::rules::Rules::default(), |_| {}).unwrap();
+    (dir, db, report)
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().map(String::as_str).collect()
+}
+
+const DETAILS_KEYS: [&str; 14] = [
+    "tournament_id",
+    "tournament_type",
+    "status",
+    "base_winner_hotkey",
+    "winner_hotkey",
+    "diff_report",
+    "participants",
+    "rounds",
+    "final_scores",
+    "text_tournament_weight",
+    "image_tournament_weight",
+    "environment_tournament_weight",
+    "boss_round_performance",
+    "sync_performance",
+];
+
+#[test]
+fn tournament_details_follow_the_reference_shape_and_the_run() {
+    let (_dir, db, report) = simulated();
+    let (url, _store, ()) = serve_on(&db);
+    for t in &report.tournaments {
+        let (status, d) = call("GET", &format!("{url}/v1/tournaments/{}/details", t.id), None, None);
+        assert_eq!(status, 200, "{d}");
+        assert_eq!(keys(&d), DETAILS_KEYS);
+        assert_eq!(d["tournament_type"], t.tournament_type.to_string());
+        assert_eq!(d["winner_hotkey"].as_str(), t.winner.as_ref().map(|h| h.as_str()));
+        let rounds = d["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), t.rounds.len());
+        for (r, expected) in rounds.iter().zip(&t.rounds) {
+            assert_eq!(r["round_number"], expected.number);
+            assert_eq!(r["round_type"], expected.kind.to_string());
+            let live_tasks = expected.tasks.iter().filter(|t| !t.replaced).count();
+            assert_eq!(r["tasks"].as_array().unwrap().len(), live_tasks);
+            for task in r["tasks"].as_array().unwrap() {
+                let scores = task["participant_scores"].as_array().unwrap();
+                assert!(!scores.is_empty());
+                assert_eq!(keys(&scores[0]), ["hotkey", "quality_score", "test_loss", "synth_loss", "score_reason"]);
+                if let Some(winner) = task["winner"].as_str() {
+                    assert!(scores.iter().any(|s| s["hotkey"] == winner && s["quality_score"].is_number()));
+                }
+            }
+        }
+        let boss = d["boss_round_performance"].as_array().expect("completed: the boss round is shown");
+        assert!(!boss.is_empty());
+        for task in boss {
+            assert!(task["threshold_used"].as_f64().unwrap() >= 0.03, "{task}");
+            assert!(task["decision_reason"].is_string());
+        }
+        let winner = d["participants"].as_array().unwrap().iter().find(|p| p["final_position"] == 1);
+        match &t.winner {
+            Some(w) if w.as_str() != crucible::domain::rules::Rules::default().house_hotkey.as_str() => {
+                assert_eq!(winner.unwrap()["hotkey"], w.as_str())
+            }
+            _ => {}
+        }
+        assert!(d["participants"].as_array().unwrap().iter().all(|p| p["github_token"].is_null()));
+    }
+
+    let (status, latest) = call("GET", &format!("{url}/v1/tournaments/latest/details"), None, None);
+    assert_eq!(status, 200, "{latest}");
+    assert_eq!(keys(&latest), ["text", "image", "environment", "burn_data"]);
+    assert_eq!(keys(&latest["text"]), DETAILS_KEYS);
+    assert!(latest["environment"].is_null());
+    let house = crucible::domain::rules::Rules::default().house_hotkey;
+    let burn = latest["burn_data"]["burn_weight"].as_f64().unwrap();
+    assert!((burn - report.weights[&house]).abs() < 1e-12, "{burn} vs {:?}", report.weights.get(&house));
+    for text_or_image in ["text", "image"] {
+        let w = latest["burn_data"][format!("{text_or_image}_tournament_weight")].as_f64().unwrap();
+        assert_eq!(latest[text_or_image]["text_tournament_weight"], latest["burn_data"]["text_tournament_weight"]);
+        assert!(w > 0.0 && w <= 0.6, "{w}");
+    }
+
+    let (status, answer) =
+        call("GET", &format!("{url}/v1/tournaments/tourn_00000000000000aa_20260101/details"), None, None);
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = call("GET", &format!("{url}/v1/tournaments/not-an-id/details"), None, None);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("tournament_id"), "{answer}");
+}
+
+#[test]
+fn schedule_and_orchestrator_reads_follow_the_reference_shape() {
+    let (_dir, db, report) = simulated();
+    let (url, _store, ()) = serve_on(&db);
+    let rules = crucible::domain::rules::Rules::default();
+
+    let (status, dates) = call("GET", &format!("{url}/v1/tournaments/next-dates"), None, None);
+    assert_eq!(status, 200, "{dates}");
+    assert_eq!(keys(&dates), ["text", "image", "environment"]);
+    for t in &report.tournaments {
+        let entry = &dates[t.tournament_type.to_string()];
+        assert_eq!(entry["tournament_status"], "waiting", "{entry}");
+        let due = t.completed_at.unwrap() + chrono::Duration::seconds((rules.schedule.interval_hours * 3600.0) as i64);
+        let start: chrono::DateTime<chrono::Utc> = entry["next_start_date"].as_str().unwrap().parse().unwrap();
+        assert_eq!(start, due, "{entry}");
+        assert_eq!(entry["interval_hours"], rules.schedule.interval_hours);
+    }
+
+    let (status, needs) = call("GET", &format!("{url}/v1/tournaments/gpu-requirements"), None, None);
+    assert_eq!(status, 200);
+    assert_eq!(needs, json!({ "gpu_requirements": [], "total_tasks": 0, "total_hours": 0.0 }), "nothing is live");
+
+    let (status, trainers) = call("GET", &format!("{url}/v1/tournament_orchestrator/trainers"), None, None);
+    assert_eq!(status, 200);
+    let trainers = trainers.as_array().unwrap();
+    assert_eq!(trainers.len(), 6, "the default fleet: 4 nodes of 8 H100s, 2 of 4 A100s");
+    let gpus: usize = trainers.iter().map(|t| t["gpus"].as_array().unwrap().len()).sum();
+    assert_eq!(gpus, 40);
+    for gpu in trainers.iter().flat_map(|t| t["gpus"].as_array().unwrap()) {
+        assert_eq!(gpu["available"], true, "every run ended, so every GPU is free: {gpu}");
+        for key in
+            ["gpu_id", "gpu_type", "vram_gb", "used_until", "updated_at", "product_name", "interconnect", "nvlink"]
+        {
+            assert!(gpu.get(key).is_some(), "{key}: {gpu}");
+        }
+    }
+
+    let (status, stats) = call("GET", &format!("{url}/v1/tournament_orchestrator/training_stats"), None, None);
+    assert_eq!(status, 200);
+    let trainings: Vec<_> =
+        report.tournaments.iter().flat_map(|t| &t.rounds).flat_map(|r| &r.tasks).flat_map(|t| &t.trainings).collect();
+    assert_eq!(stats["total_pairs"], trainings.len());
+    let succeeded = trainings.iter().filter(|t| t.status == crucible::domain::TrainingStatus::Success).count();
+    assert_eq!(stats["success"], succeeded);
+    assert_eq!(stats["pending"], 0);
+    assert_eq!(stats["max_attempts"], trainings.iter().map(|t| t.attempts).max().unwrap());
+    assert!(stats["avg_attempts"].as_f64().unwrap() >= 1.0, "{stats}");
+}
