@@ -4,8 +4,10 @@
 //! logged); reads need it too unless `public_reads` is set. Every error is JSON `{"error": "..."}` with
 //! its status, bad input is a 400 naming the field, and bodies have a size limit.
 
-mod details;
-mod orchestrator;
+pub(crate) mod details;
+mod events;
+pub(crate) mod orchestrator;
+mod pages;
 mod routes;
 pub mod settings;
 mod tournaments;
@@ -28,10 +30,12 @@ use crate::store::Store;
 pub struct ApiState {
     pub store: Arc<Store>,
     pub rules: crate::domain::rules::Rules,
+    /// The runtime's events, for `/v1/events` and the live pages.
+    pub events: tokio::sync::broadcast::Sender<crate::actors::Event>,
 }
 
 /// Runs store work on the blocking pool; a store failure is a 503 the caller may repeat.
-async fn read<T: Send + 'static>(
+pub(crate) async fn read<T: Send + 'static>(
     state: &ApiState,
     f: impl FnOnce(&Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -65,8 +69,13 @@ pub fn start(state: ApiState, settings: &ApiSettings, listener: TcpListener) -> 
             .app_data(gate.clone())
             .app_data(web::JsonConfig::default().limit(limit).error_handler(|e, _| routes::json_error(e).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(format!("the query string is malformed: {e}")).into()),
+            )
             .wrap(from_fn(guard))
             .configure(routes::configure)
+            .configure(pages::configure)
             .default_service(web::to(routes::no_route))
     })
     .workers(1)

@@ -8,40 +8,53 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiState, read};
 use crate::domain::gpu::requirement;
-use crate::domain::{TournamentStatus, TournamentType};
+use crate::domain::{TournamentId, TournamentStatus, TournamentType};
 use crate::http::error::ApiError;
-use crate::store::{TASK_REPLACED, TrainerNode};
+use crate::store::{Store, StoreError, TASK_REPLACED, TrainerNode};
 
-/// `{text, image, environment}`: when the next tournament of each type starts. A live tournament is
-/// `active` (or `pending` while it registers); otherwise the type is `waiting` for the interval after
-/// its last completion to pass.
-pub async fn next_dates(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let per_type = read(&state, |s| {
-        let unfinished = s.unfinished_tournaments()?;
-        let mut out = Vec::new();
-        for kind in [TournamentType::Text, TournamentType::Image] {
-            let live = unfinished.iter().filter(|t| t.tournament_type == kind).max_by_key(|t| t.created_at).cloned();
-            let round = match &live {
-                Some(t) => s.list_rounds(&t.id)?.last().map_or(0, |r| r.round.number),
-                None => 0,
-            };
-            out.push((kind, live, round, s.latest_completed_tournament(kind)?));
-        }
-        Ok(out)
-    })
-    .await?;
-    let interval = state.rules.schedule.interval_hours;
-    let mut answer = Map::new();
-    for (kind, live, round, latest) in per_type {
-        let (status, start) = match &live {
+/// When the next tournament of one type starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextDate {
+    pub kind: TournamentType,
+    /// `active`, `pending` (registering) or `waiting` (for the interval after the last completion).
+    pub status: &'static str,
+    pub start: Option<DateTime<Utc>>,
+    /// The live tournament's current round (0 before the first).
+    pub round: u32,
+    pub live: Option<TournamentId>,
+}
+
+/// The next start of each type: a live tournament's start, or the last completion plus the interval.
+pub fn schedule(s: &Store, interval_hours: f64) -> Result<Vec<NextDate>, StoreError> {
+    let unfinished = s.unfinished_tournaments()?;
+    let mut out = Vec::new();
+    for kind in [TournamentType::Text, TournamentType::Image] {
+        let live = unfinished.iter().filter(|t| t.tournament_type == kind).max_by_key(|t| t.created_at);
+        let round = match live {
+            Some(t) => s.list_rounds(&t.id)?.last().map_or(0, |r| r.round.number),
+            None => 0,
+        };
+        let (status, start) = match live {
             Some(t) if t.status == TournamentStatus::Active => ("active", t.started_at.or(Some(t.created_at))),
             Some(t) => ("pending", Some(t.created_at)),
             None => {
-                let due = latest.and_then(|t| t.completed_at).map(|done| done + hours(interval));
+                let latest = s.latest_completed_tournament(kind)?;
+                let due = latest.and_then(|t| t.completed_at).map(|done| done + hours(interval_hours));
                 ("waiting", Some(due.unwrap_or_else(Utc::now)))
             }
         };
-        answer.insert(kind.to_string(), next_date(kind.as_str(), status, start, round, interval));
+        out.push(NextDate { kind, status, start, round, live: live.map(|t| t.id.clone()) });
+    }
+    Ok(out)
+}
+
+/// `{text, image, environment}`: when the next tournament of each type starts (see [`schedule`]).
+pub async fn next_dates(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let interval = state.rules.schedule.interval_hours;
+    let dates = read(&state, move |s| schedule(s, interval)).await?;
+    let mut answer = Map::new();
+    for d in dates {
+        answer.insert(d.kind.to_string(), next_date(d.kind.as_str(), d.status, d.start, d.round, interval));
     }
     answer.insert("environment".into(), next_date("environment", "waiting", None, 0, interval));
     Ok(HttpResponse::Ok().json(Value::Object(answer)))

@@ -14,6 +14,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/v1/ledger/credits", web::post().to(credit))
+        .route("/v1/events", web::get().to(super::events::stream))
         .route("/transfer/balance/{coldkey}", web::get().to(balance))
         .route("/tournament/fees", web::get().to(fees))
         .route("/v1/tournaments/history", web::get().to(super::tournaments::history))

@@ -2,7 +2,9 @@
 //! miners, a simulated fleet and virtual time, through the same actors as the validator. With `--db`
 //! the run is durable: the same command on the same file resumes an unfinished run, and the final report
 //! equals that of an uninterrupted run with the same seed. With `simulation.executor = "local"` or
-//! `"remote"` the trainings really run (see [`crate::sim::run::Execution`]).
+//! `"remote"` the trainings really run (see [`crate::sim::run::Execution`]). With `--serve` the control
+//! API and the live pages are served while it runs, with virtual time paced (`--pace`) so a person can
+//! watch, and afterwards until Ctrl-C.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -14,7 +16,7 @@ use super::progress::{Progress, print_summary};
 use crate::config::{ExecutorBackend, Settings};
 use crate::miners::Submission;
 use crate::sim::NodeSpec;
-use crate::sim::run::{Execution, SimError, SimRun, run as run_simulation};
+use crate::sim::run::{Execution, Live, SimError, SimRun, open, run_live};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -33,6 +35,13 @@ pub struct SimulateArgs {
     /// The simulated fleet: nodes of H100- and A100-class GPUs, e.g. 4x8H100,2x4A100.
     #[arg(long, value_name = "SPEC", default_value = "4x8H100,2x4A100")]
     pub nodes: String,
+    /// Serve the control API and the live pages on this address (host:port) while the simulation
+    /// runs, and afterwards until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+    /// With --serve: virtual seconds that pass per real second, so a person can watch.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800.0)]
+    pub pace: f64,
 }
 
 pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
@@ -55,13 +64,24 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
             settings.simulation.executor, settings.simulation.repository, settings.simulation.commit
         );
     }
+    if !(args.pace.is_finite() && args.pace > 0.0) {
+        return Err(CliError::Usage("--pace must be a positive number of virtual seconds per second".into()));
+    }
+    let failed = |e: SimError| match e {
+        SimError::OtherSimulation(_) => CliError::Usage(e.to_string()),
+        other => CliError::Failure(other.into()),
+    };
+    let store = open(&opts).map_err(failed)?;
+    let (events, _) = tokio::sync::broadcast::channel(65_536);
+    let served = match &args.serve {
+        Some(address) => Some(serve(address, settings, store.clone(), events.clone())?),
+        None => None,
+    };
     let mut progress = Progress::new(std::io::stdout().is_terminal());
     println!("simulating {} miners (seed {}) on {}", args.miners, args.seed, args.nodes);
+    let live = Live { events, pace: served.as_ref().map(|_| args.pace) };
     let (report, info) =
-        run_simulation(&opts, &settings.rules, move |event| progress.show(event)).map_err(|e| match e {
-            SimError::OtherSimulation(_) => CliError::Usage(e.to_string()),
-            other => CliError::Failure(other.into()),
-        })?;
+        run_live(store, live, &opts, &settings.rules, move |event| progress.show(event)).map_err(failed)?;
     if info.resumed {
         println!("resumed the run in {} from {}", info.database, info.started_at);
     }
@@ -72,7 +92,41 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
         println!("report written to {}", path.display());
     }
     std::io::stdout().flush().ok();
+    if let Some(url) = served {
+        println!("the simulation has ended; still serving {url} (Ctrl-C to stop)");
+        std::io::stdout().flush().ok();
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
+        runtime.block_on(tokio::signal::ctrl_c()).map_err(anyhow::Error::from)?;
+    }
     Ok(())
+}
+
+/// Serves the control API and the live pages on a thread of their own; returns the base URL.
+fn serve(
+    address: &str,
+    settings: &Settings,
+    store: std::sync::Arc<crate::store::Store>,
+    events: tokio::sync::broadcast::Sender<crate::actors::Event>,
+) -> Result<String, CliError> {
+    let api = crate::api::ApiSettings { listen: address.to_owned(), ..settings.api.clone() };
+    if let Some(problem) = api.validate().into_iter().next() {
+        return Err(CliError::Usage(format!("--serve: {problem}")));
+    }
+    let listener = std::net::TcpListener::bind(address)
+        .map_err(|e| CliError::Usage(format!("--serve: cannot listen on {address}: {e}")))?;
+    let url = format!("http://{}", listener.local_addr().map_err(anyhow::Error::from)?);
+    let state = crate::api::ApiState { store, rules: settings.rules.clone(), events };
+    std::thread::spawn(move || {
+        let served =
+            actix_web::rt::System::new().block_on(async move { crate::api::start(state, &api, listener)?.await });
+        if let Err(e) = served {
+            eprintln!("the control API stopped: {e}");
+        }
+    });
+    // Tests and scripts read the address (port 0 picks one) from this line.
+    println!("serving the live pages and the control API on {url}/");
+    Ok(url)
 }
 
 /// Where the trainings run, from `simulation.executor`.

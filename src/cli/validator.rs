@@ -154,9 +154,9 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             }
         });
         let (api_store, api_rules) = (parts.store.clone(), parts.rules.clone());
-        let running = crate::app::start(parts, node_views, events);
+        let running = crate::app::start(parts, node_views, events.clone());
         if let Some(listener) = api_listener {
-            let state = crate::api::ApiState { store: api_store, rules: api_rules };
+            let state = crate::api::ApiState { store: api_store, rules: api_rules, events };
             actix::spawn(crate::api::start(state, &api_settings, listener)?);
         }
         if let Some(remote) = remote {

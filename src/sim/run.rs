@@ -78,11 +78,36 @@ pub struct RunInfo {
 /// Every simulated miner that can pay gets this much, once.
 const SIM_CREDIT_RAO: i64 = 10_000_000_000;
 
-/// Runs the simulation to its end; `observe` sees every event as it happens.
-pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) -> Result<(Report, RunInfo), SimError> {
+/// How a watched simulation runs: its events go to `events` (where the control API's stream reads
+/// them), and with `pace` virtual time advances at most that many seconds per real second.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub events: broadcast::Sender<Event>,
+    pub pace: Option<f64>,
+}
+
+/// Opens (and migrates) the simulation's database: the `--db` file, or memory.
+pub fn open(opts: &SimRun) -> Result<Arc<Store>, SimError> {
     let url = opts.db.as_ref().map_or_else(|| "sqlite::memory:".to_owned(), |p| format!("sqlite://{}", p.display()));
     let store = Arc::new(Store::open(&url)?);
     store.migrate()?;
+    Ok(store)
+}
+
+/// Runs the simulation to its end; `observe` sees every event as it happens.
+pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) -> Result<(Report, RunInfo), SimError> {
+    let live = Live { events: broadcast::channel::<Event>(65_536).0, pace: None };
+    run_live(open(opts)?, live, opts, rules, observe)
+}
+
+/// [`run`] on an opened store, with its events and pace given.
+pub fn run_live(
+    store: Arc<Store>,
+    live: Live,
+    opts: &SimRun,
+    rules: &Rules,
+    observe: impl FnMut(&Event) + 'static,
+) -> Result<(Report, RunInfo), SimError> {
     let world =
         Arc::new(SimWorld::new(SimSettings { miners: opts.miners, seed: opts.seed, shares: opts.shares.clone() }));
     let identity = json!({ "seed": opts.seed, "miners": opts.miners, "nodes": opts.nodes_spec, "shares": opts.shares })
@@ -97,7 +122,7 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(!real).build();
     let runtime = runtime.map_err(|e| SimError::System(e.to_string()))?;
     let runner = actix::System::with_tokio_rt(move || runtime);
-    let (events, _) = broadcast::channel::<Event>(65_536);
+    let Live { events, pace } = live;
     let parts_store = store.clone();
     let rules_for_run = rules.clone();
     let seed = opts.seed;
@@ -144,6 +169,9 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
             limit: Some(1),
             seed,
         };
+        if let Some(pace) = pace.filter(|_| !real) {
+            actix::spawn(paced(pace));
+        }
         let mut receiver = events.subscribe();
         let mut observe = observe;
         actix::spawn(async move {
@@ -164,6 +192,16 @@ pub fn run(opts: &SimRun, rules: &Rules, observe: impl FnMut(&Event) + 'static) 
     let ended_at = store.last_transition_at()?.unwrap_or(started_at);
     let report = crate::report::build(&store, &rules.house_hotkey, &rules.weights, ended_at)?;
     Ok((report, RunInfo { resumed, database: store.url().to_owned(), started_at, ended_at }))
+}
+
+/// Holds virtual time to at most `pace` seconds per real second: while a blocking sleep is in flight
+/// the paused clock stands still, then it may advance one tick's worth.
+async fn paced(pace: f64) {
+    let tick = Duration::from_millis(100);
+    loop {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(tick)).await;
+        tokio::time::sleep(tick.mul_f64(pace.max(0.001))).await;
+    }
 }
 
 /// The executor of `execution`, the repository miners submit with it, and the remote executor (whose

@@ -32,7 +32,8 @@ fn serve_with(db: &std::path::Path, public_reads: bool) -> (String, Arc<Store>) 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let settings = ApiSettings { listen: url.clone(), token: Secret::new(TOKEN), public_reads, max_body_bytes: 1024 };
-    let state = ApiState { store: store.clone(), rules: crucible::domain::rules::Rules::default() };
+    let (events, _) = tokio::sync::broadcast::channel(64);
+    let state = ApiState { store: store.clone(), rules: crucible::domain::rules::Rules::default(), events };
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             crucible::api::start(state, &settings, listener).unwrap().await.unwrap();

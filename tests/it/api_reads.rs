@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::api::{call, serve_on};
 
 /// A finished simulation of 16 miners in a database of its own, and its report.
-fn simulated() -> (tempfile::TempDir, std::path::PathBuf, Report) {
+pub(crate) fn simulated() -> (tempfile::TempDir, std::path::PathBuf, Report) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sim.db");
     let opts = SimRun {

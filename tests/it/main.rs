@@ -9,6 +9,7 @@ mod layout;
 mod miner;
 pub mod node;
 mod node_restore;
+mod pages;
 mod registration;
 mod remote;
 mod runtime;
