@@ -34,9 +34,11 @@ impl Db {
         let mut attempt = 0;
         loop {
             let (store, job) = (self.store.clone(), work.clone());
+            let began = std::time::Instant::now();
             let result = tokio::task::spawn_blocking(move || job(&store))
                 .await
                 .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("store call panicked: {e}"))));
+            metrics::histogram!("crucible_store_call_seconds").record(began.elapsed().as_secs_f64());
             match result {
                 Err(e) if e.is_transient() && attempt < RETRIES => {
                     attempt += 1;

@@ -237,6 +237,7 @@ async fn finish(
 ) -> Result<Training, StoreError> {
     let number = attempt.as_ref().map_or(training.attempts, |(n, _)| *n);
     let at = rt.clock.now();
+    metrics::counter!("crucible_training_attempts_total", "outcome" => outcome.kind()).increment(1);
     let (event, scores, cause) = match &outcome {
         RunOutcome::Success { test_loss, synth_loss } => {
             (TrainingEvent::Succeeded, (Some(*test_loss), *synth_loss), format!("attempt {number} succeeded"))

@@ -43,6 +43,7 @@ pub fn frame(event: &Event) -> Bytes {
     Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))
 }
 
+#[utoipa::path(get, path = "/v1/events", tag = "live", params(("tournament" = Option<String>, Query, description = "Only this tournament's events")), responses((status = 200, description = "Server-sent events: `event: <kind>`, `data: <JSON>`", content_type = "text/event-stream", body = String)))]
 pub async fn stream(state: web::Data<ApiState>, filter: web::Query<EventFilter>) -> HttpResponse {
     let receiver = state.events.subscribe();
     let only = filter.into_inner().tournament;

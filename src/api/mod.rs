@@ -6,6 +6,8 @@
 
 pub(crate) mod details;
 mod events;
+mod metrics;
+mod openapi;
 pub(crate) mod orchestrator;
 mod pages;
 mod routes;
@@ -24,6 +26,12 @@ use crate::http::auth::Access;
 use crate::http::error::ApiError;
 use crate::http::{Gate, guard};
 use crate::store::Store;
+
+/// Installs the process-wide metrics recorder (once), so that what the runtime counts before the API
+/// starts is kept; [`start`] calls it too.
+pub fn install_metrics() {
+    metrics::handle();
+}
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -61,6 +69,7 @@ pub fn start(state: ApiState, settings: &ApiSettings, listener: TcpListener) -> 
         public_reads: settings.public_reads,
         open: &["/healthz", "/readyz"],
     });
+    metrics::handle();
     let state = web::Data::new(state);
     let limit = settings.max_body_bytes;
     let server = HttpServer::new(move || {
@@ -74,8 +83,10 @@ pub fn start(state: ApiState, settings: &ApiSettings, listener: TcpListener) -> 
                     .error_handler(|e, _| ApiError::BadRequest(format!("the query string is malformed: {e}")).into()),
             )
             .wrap(from_fn(guard))
+            .wrap(from_fn(metrics::count))
             .configure(routes::configure)
             .configure(pages::configure)
+            .service(openapi::swagger())
             .default_service(web::to(routes::no_route))
     })
     .workers(1)

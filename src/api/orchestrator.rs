@@ -49,6 +49,7 @@ pub fn schedule(s: &Store, interval_hours: f64) -> Result<Vec<NextDate>, StoreEr
 }
 
 /// `{text, image, environment}`: when the next tournament of each type starts (see [`schedule`]).
+#[utoipa::path(get, path = "/v1/tournaments/next-dates", tag = "reference", responses((status = 200, description = "`{text, image, environment}`: when the next tournament of each type starts", body = Object)))]
 pub async fn next_dates(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let interval = state.rules.schedule.interval_hours;
     let dates = read(&state, move |s| schedule(s, interval)).await?;
@@ -80,6 +81,7 @@ fn next_date(kind: &str, status: &str, start: Option<DateTime<Utc>>, round: u32,
 
 /// `{gpu_requirements: [{gpu_type, count, total_hours}], total_tasks, total_hours}` for the trainings
 /// of the live rounds that have not ended: `count` trainings of each GPU type and their hours.
+#[utoipa::path(get, path = "/v1/tournaments/gpu-requirements", tag = "reference", responses((status = 200, description = "GPUs the live rounds still need", body = Object)))]
 pub async fn gpu_requirements(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.clone();
     let (needs, tasks) = read(&state, move |s| {
@@ -112,6 +114,7 @@ pub async fn gpu_requirements(state: web::Data<ApiState>) -> Result<HttpResponse
 }
 
 /// The trainer nodes with their GPU slots, in the reference's shape plus `node_id` and `fenced`.
+#[utoipa::path(get, path = "/v1/tournament_orchestrator/trainers", tag = "reference", responses((status = 200, description = "Trainer nodes and their GPU slots", body = Object)))]
 pub async fn trainers(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let nodes = read(&state, |s| s.list_nodes()).await?;
     Ok(HttpResponse::Ok().json(nodes.iter().map(trainer).collect::<Vec<_>>()))
@@ -142,6 +145,7 @@ pub fn trainer(node: &TrainerNode) -> Value {
 
 /// `{total_pairs, pending, success, failure, avg_attempts, max_attempts, <other status>: n}` over
 /// every training.
+#[utoipa::path(get, path = "/v1/tournament_orchestrator/training_stats", tag = "reference", responses((status = 200, description = "Trainings by status, with attempts", body = Object)))]
 pub async fn training_stats(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let counts = read(&state, |s| s.training_counts()).await?;
     let total: u64 = counts.iter().map(|c| c.count).sum();

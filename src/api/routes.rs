@@ -1,5 +1,6 @@
 //! The routes of the control API.
 
+use super::openapi::ErrorBody;
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
@@ -15,6 +16,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(readyz))
         .route("/v1/ledger/credits", web::post().to(credit))
         .route("/v1/events", web::get().to(super::events::stream))
+        .route("/metrics", web::get().to(super::metrics::scrape))
         .route("/transfer/balance/{coldkey}", web::get().to(balance))
         .route("/tournament/fees", web::get().to(fees))
         .route("/v1/tournaments/history", web::get().to(super::tournaments::history))
@@ -45,10 +47,12 @@ pub fn json_error(e: JsonPayloadError) -> ApiError {
     }
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "The process is alive", body = Object)))]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "The store answers", body = Object), (status = 503, description = "The store does not answer", body = ErrorBody)))]
 async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let ping = web::block(move || store.ping()).await;
@@ -87,6 +91,7 @@ impl CreditRequest {
 }
 
 /// Records a received transfer; the same reference again moves nothing.
+#[utoipa::path(post, path = "/v1/ledger/credits", tag = "operations", security(("bearer" = [])), request_body(content = Object, description = "`{coldkey, rao, reference}`: a received transfer"), responses((status = 201, description = "Recorded", body = Object), (status = 200, description = "This reference was already recorded: nothing moved", body = Object), (status = 400, description = "A field is missing or malformed", body = ErrorBody), (status = 401, description = "No or a wrong token", body = ErrorBody), (status = 409, description = "The reference was recorded with other values", body = ErrorBody)))]
 async fn credit(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<HttpResponse, ApiError> {
     let body = CreditRequest::parse(body.into_inner())?;
     let coldkey = Coldkey::parse(&body.coldkey).map_err(|e| ApiError::BadRequest(format!("coldkey: {e}")))?;
@@ -113,6 +118,7 @@ async fn credit(state: web::Data<ApiState>, body: web::Json<Value>) -> Result<Ht
 
 /// The reference's `ColdkeyBalanceResponse`: the balance and the transfers received (credits), from
 /// the ledger; 404 for a coldkey the ledger has never seen.
+#[utoipa::path(get, path = "/transfer/balance/{coldkey}", tag = "reference", params(("coldkey" = String, Path, description = "SS58 coldkey")), responses((status = 200, description = "`ColdkeyBalanceResponse`", body = Object), (status = 400, description = "Not an SS58 address", body = ErrorBody), (status = 404, description = "The ledger has never seen this coldkey", body = ErrorBody)))]
 async fn balance(state: web::Data<ApiState>, coldkey: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let coldkey = Coldkey::parse(&coldkey).map_err(|e| ApiError::BadRequest(format!("coldkey: {e}")))?;
     let key = coldkey.clone();
@@ -133,6 +139,7 @@ async fn balance(state: web::Data<ApiState>, coldkey: web::Path<String>) -> Resu
 }
 
 /// The reference's `TournamentFeesResponse`. crucible runs no environment tournaments: that fee is 0.
+#[utoipa::path(get, path = "/tournament/fees", tag = "reference", responses((status = 200, description = "`TournamentFeesResponse`", body = Object)))]
 async fn fees(state: web::Data<ApiState>) -> HttpResponse {
     let fee = |t| state.rules.registration.fee_rao(t);
     HttpResponse::Ok().json(json!({

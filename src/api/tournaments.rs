@@ -1,6 +1,7 @@
 //! The reference's tournament reads (docs/reference-analytics-api.md): the history, the active
 //! tournaments per type, and tournament details. crucible runs no environment tournaments, so `environment` is always `null`.
 
+use super::openapi::ErrorBody;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
@@ -12,6 +13,7 @@ use crate::http::error::ApiError;
 use crate::store::{Store, StoreError, Tournament};
 
 /// `{tournaments: [...]}`: active and completed tournaments, newest first.
+#[utoipa::path(get, path = "/v1/tournaments/history", tag = "reference", responses((status = 200, description = "Active and completed tournaments, newest first", body = Object)))]
 pub async fn history(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let mut all = read(&state, |s| s.list_tournaments(None)).await?;
     all.retain(|t| matches!(t.status, TournamentStatus::Active | TournamentStatus::Completed));
@@ -33,6 +35,7 @@ pub async fn history(state: web::Data<ApiState>) -> Result<HttpResponse, ApiErro
 }
 
 /// `{text, image, environment}`: the live (pending or active) tournament of each type, or `null`.
+#[utoipa::path(get, path = "/v1/tournaments/active", tag = "reference", responses((status = 200, description = "`{text, image, environment}`: the live tournament of each type", body = Object)))]
 pub async fn active(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let live = read(&state, |s| {
         let mut live = Vec::new();
@@ -76,6 +79,7 @@ fn current_weights(s: &Store, rules: &Rules) -> Result<WeightReport, StoreError>
 }
 
 /// `TournamentDetails` of one tournament; 400 for a malformed id, 404 for an unknown one.
+#[utoipa::path(get, path = "/v1/tournaments/{tournament_id}/details", tag = "reference", params(("tournament_id" = String, Path, description = "tourn_<hex>_<YYYYMMDD>")), responses((status = 200, description = "The tournament in detail", body = super::details::TournamentDetails), (status = 400, description = "Not a tournament id", body = ErrorBody), (status = 404, description = "No such tournament", body = ErrorBody)))]
 pub async fn details(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = TournamentId::parse(&id).map_err(|e| ApiError::BadRequest(format!("tournament_id: {e}")))?;
     let rules = state.rules.clone();
@@ -89,6 +93,7 @@ pub async fn details(state: web::Data<ApiState>, id: web::Path<String>) -> Resul
 
 /// `{text, image, environment, burn_data}`: the latest completed tournament of each type and how the
 /// current weights burn.
+#[utoipa::path(get, path = "/v1/tournaments/latest/details", tag = "reference", responses((status = 200, description = "`{text, image, environment, burn_data}`: the latest completed tournament of each type (`TournamentDetails` or null)", body = Object)))]
 pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.clone();
     let (text, image, weights) = read(&state, move |s| {

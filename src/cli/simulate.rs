@@ -113,6 +113,7 @@ fn serve(
     if let Some(problem) = api.validate().into_iter().next() {
         return Err(CliError::Usage(format!("--serve: {problem}")));
     }
+    crate::api::install_metrics();
     let listener = std::net::TcpListener::bind(address)
         .map_err(|e| CliError::Usage(format!("--serve: cannot listen on {address}: {e}")))?;
     let url = format!("http://{}", listener.local_addr().map_err(anyhow::Error::from)?);

@@ -101,6 +101,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             let listener = std::net::TcpListener::bind(address)
                 .map_err(|e| CliError::Usage(format!("api.listen: cannot listen on {address}: {e}")))?;
             tracing::info!(address = %listener.local_addr().map_err(anyhow::Error::from)?, "control API listening");
+            crate::api::install_metrics();
             Some(listener)
         }
     };

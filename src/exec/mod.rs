@@ -59,6 +59,18 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    /// The kind of outcome, for metrics: `success`, `failed`, `not_started`, `unfetchable` or
+    /// `node_unreachable`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunOutcome::Success { .. } => "success",
+            RunOutcome::Failed { .. } => "failed",
+            RunOutcome::NotStarted { .. } => "not_started",
+            RunOutcome::Unfetchable { .. } => "unfetchable",
+            RunOutcome::NodeUnreachable { .. } => "node_unreachable",
+        }
+    }
+
     /// Why the attempt did not succeed; `None` for a success.
     pub fn reason(&self) -> Option<&str> {
         match self {

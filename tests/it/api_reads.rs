@@ -158,3 +158,66 @@ fn schedule_and_orchestrator_reads_follow_the_reference_shape() {
     assert_eq!(stats["max_attempts"], trainings.iter().map(|t| t.attempts).max().unwrap());
     assert!(stats["avg_attempts"].as_f64().unwrap() >= 1.0, "{stats}");
 }
+
+#[test]
+fn metrics_scrape_cleanly_and_openapi_documents_every_route() {
+    crucible::api::install_metrics();
+    let (_dir, db, _report) = simulated();
+    let (url, _store, ()) = serve_on(&db);
+    call("GET", &format!("{url}/v1/tournaments/history"), None, None);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let text = runtime.block_on(async { reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap() });
+    // Every sample line is `name{labels} value`.
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        let name = series.split('{').next().unwrap();
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+        assert!(!series.contains('{') || series.ends_with('}'), "{line}");
+    }
+    for expected in [
+        "crucible_tournaments{type=\"text\",status=\"completed\"} 1",
+        "crucible_tournaments{type=\"image\",status=\"cancelled\"} 0",
+        "crucible_trainings{status=\"pending\"} 0",
+        "crucible_gpu_slots{node=\"sim-node-01\",class=\"H100\",state=\"free\"} 8",
+        "crucible_gpu_slots{node=\"sim-node-05\",class=\"A100\",state=\"reserved\"} 0",
+        "crucible_http_requests_total{method=\"GET\",route=\"/v1/tournaments/history\",status=\"200\"}",
+        "crucible_http_request_duration_seconds_bucket{route=\"/v1/tournaments/history\",le=\"+Inf\"}",
+        "crucible_store_call_seconds_count",
+        "crucible_reaction_seconds_count",
+        "crucible_training_attempts_total{outcome=\"success\"}",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+
+    let (status, doc) = call("GET", &format!("{url}/openapi.json"), None, None);
+    assert_eq!(status, 200);
+    let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    for path in [
+        "/v1/tournaments/latest/details",
+        "/v1/tournaments/{tournament_id}/details",
+        "/v1/tournaments/active",
+        "/v1/tournaments/history",
+        "/v1/tournaments/next-dates",
+        "/v1/tournaments/gpu-requirements",
+        "/v1/tournament_orchestrator/trainers",
+        "/v1/tournament_orchestrator/training_stats",
+        "/tournament/fees",
+        "/transfer/balance/{coldkey}",
+        "/v1/ledger/credits",
+        "/v1/events",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains(&path), "{path} is not documented: {paths:?}");
+    }
+    assert!(doc["components"]["schemas"]["TournamentDetails"].is_object());
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let swagger =
+        runtime.block_on(async { reqwest::get(format!("{url}/swagger-ui/")).await.unwrap().text().await.unwrap() });
+    assert!(swagger.contains("swagger-ui-bundle.js"), "Swagger UI is served from the binary");
+    let bundle =
+        runtime.block_on(async { reqwest::get(format!("{url}/swagger-ui/swagger-ui-bundle.js")).await.unwrap() });
+    assert_eq!(bundle.status(), 200);
+}

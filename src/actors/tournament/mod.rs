@@ -65,9 +65,13 @@ impl TournamentActor {
         let (db, id) = (self.rt.db.clone(), self.id.clone());
         let round = self.snapshot.as_ref().and_then(|s| s.rounds.last()).map_or(0, |r| r.round.round.number);
         let span = tracing::info_span!("tournament", id = %self.id, round);
+        let began = std::time::Instant::now();
         let fut = async move {
             work.await?;
-            db.run(move |s| s.tournament_snapshot(&id)).await
+            let snapshot = db.run(move |s| s.tournament_snapshot(&id)).await;
+            // From the decision to act to the persisted state being read back: the reaction latency.
+            metrics::histogram!("crucible_reaction_seconds").record(began.elapsed().as_secs_f64());
+            snapshot
         }
         .instrument(span);
         ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {

@@ -1,0 +1,53 @@
+//! The OpenAPI document (`/openapi.json`) and Swagger UI (`/swagger-ui/`, vendored: nothing is fetched
+//! from the internet). Every route declares its document next to its handler with `#[utoipa::path]`.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Every error: `{"error": "..."}`.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "crucible control API", description = "Operate and watch a crucible validator. Reads compatible with the reference validator's analytics paths; operations need `Authorization: Bearer <token>`."),
+    paths(
+        super::routes::healthz,
+        super::routes::readyz,
+        super::metrics::scrape,
+        super::events::stream,
+        super::routes::credit,
+        super::routes::balance,
+        super::routes::fees,
+        super::tournaments::history,
+        super::tournaments::active,
+        super::tournaments::latest_details,
+        super::tournaments::details,
+        super::orchestrator::next_dates,
+        super::orchestrator::gpu_requirements,
+        super::orchestrator::trainers,
+        super::orchestrator::training_stats,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Swagger UI over the document, which it also serves at `/openapi.json`.
+pub fn swagger() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new("/swagger-ui/{_:.*}").url("/openapi.json", ApiDoc::openapi())
+}
