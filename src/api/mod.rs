@@ -8,6 +8,7 @@ pub(crate) mod details;
 mod events;
 mod metrics;
 mod openapi;
+mod operations;
 pub(crate) mod orchestrator;
 mod pages;
 mod routes;
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub rules: crate::domain::rules::Rules,
     /// The runtime's events, for `/v1/events` and the live pages.
     pub events: tokio::sync::broadcast::Sender<crate::actors::Event>,
+    /// The miner directory file (`miners.directory`), when one manages the directory.
+    pub directory_file: Option<String>,
 }
 
 /// Runs store work on the blocking pool; a store failure is a 503 the caller may repeat.

@@ -29,6 +29,12 @@ pub struct ErrorBody {
         super::orchestrator::gpu_requirements,
         super::orchestrator::trainers,
         super::orchestrator::training_stats,
+        super::operations::miners,
+        super::operations::put_miner,
+        super::operations::delete_miner,
+        super::operations::refund,
+        super::operations::weights,
+        super::operations::bundle,
     ),
     components(schemas(ErrorBody)),
     modifiers(&Bearer)

@@ -95,6 +95,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     let backends = settings.validator.clone();
     tracing::info!(executor = ?backends.executor, registration = ?backends.registration, "backends");
     let api_settings = settings.api.clone();
+    let directory_file = Some(settings.miners.directory.clone()).filter(|d| !d.is_empty());
     let api_listener = match api_settings.listen.as_str() {
         "" => None,
         address => {
@@ -157,7 +158,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         let (api_store, api_rules) = (parts.store.clone(), parts.rules.clone());
         let running = crate::app::start(parts, node_views, events.clone());
         if let Some(listener) = api_listener {
-            let state = crate::api::ApiState { store: api_store, rules: api_rules, events };
+            let state = crate::api::ApiState { store: api_store, rules: api_rules, events, directory_file };
             actix::spawn(crate::api::start(state, &api_settings, listener)?);
         }
         if let Some(remote) = remote {

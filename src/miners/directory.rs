@@ -100,7 +100,7 @@ fn parse_file(path: &Path) -> Result<Vec<MinerEntry>, DirectoryError> {
 }
 
 /// `host:port` with a port from 1 to 65535.
-fn valid_address(address: &str) -> Result<(), &'static str> {
+pub fn valid_address(address: &str) -> Result<(), &'static str> {
     let (host, port) = address.rsplit_once(':').ok_or("must be host:port")?;
     if host.is_empty() || host.contains('/') || host.contains(' ') {
         return Err("the host is missing or malformed");

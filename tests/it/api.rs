@@ -27,13 +27,23 @@ pub(crate) fn serve_on(db: &std::path::Path) -> (String, Arc<Store>, ()) {
 }
 
 fn serve_with(db: &std::path::Path, public_reads: bool) -> (String, Arc<Store>) {
+    serve_state(db, public_reads, tokio::sync::broadcast::channel(64).0, None)
+}
+
+/// Serves the API over `db` with the given event channel and miner directory file.
+pub(crate) fn serve_state(
+    db: &std::path::Path,
+    public_reads: bool,
+    events: tokio::sync::broadcast::Sender<crucible::actors::Event>,
+    directory_file: Option<String>,
+) -> (String, Arc<Store>) {
     let store = Arc::new(Store::open(&format!("sqlite://{}", db.display())).unwrap());
     store.migrate().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let settings = ApiSettings { listen: url.clone(), token: Secret::new(TOKEN), public_reads, max_body_bytes: 1024 };
-    let (events, _) = tokio::sync::broadcast::channel(64);
-    let state = ApiState { store: store.clone(), rules: crucible::domain::rules::Rules::default(), events };
+    let rules = crucible::domain::rules::Rules::default();
+    let state = ApiState { store: store.clone(), rules, events, directory_file };
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             crucible::api::start(state, &settings, listener).unwrap().await.unwrap();
@@ -48,6 +58,8 @@ pub(crate) fn call(method: &str, url: &str, token: Option<&str>, body: Option<&s
         let client = reqwest::Client::new();
         let mut request = match method {
             "GET" => client.get(url),
+            "PUT" => client.put(url),
+            "DELETE" => client.delete(url),
             _ => client.post(url),
         };
         if let Some(t) = token {

@@ -1,6 +1,7 @@
 //! The integration tests: one crate (one binary to build), one module per area.
 
 mod api;
+mod api_ops;
 mod api_reads;
 mod cli;
 mod docker;

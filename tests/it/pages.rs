@@ -5,27 +5,12 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use super::api::{TOKEN, call};
+use super::api::call;
 use super::api_reads::simulated;
 
 /// Serves the API over `db` with `events`; returns the base URL.
 fn serve_events(db: &std::path::Path, events: tokio::sync::broadcast::Sender<crucible::actors::Event>) -> String {
-    let store = std::sync::Arc::new(crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let settings = crucible::api::ApiSettings {
-        listen: url.clone(),
-        token: crucible::node::settings::Secret::new(TOKEN),
-        public_reads: true,
-        max_body_bytes: 1024,
-    };
-    let state = crucible::api::ApiState { store, rules: crucible::domain::rules::Rules::default(), events };
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            crucible::api::start(state, &settings, listener).unwrap().await.unwrap();
-        })
-    });
-    url
+    super::api::serve_state(db, true, events, None).0
 }
 
 fn get(url: &str) -> (u16, String, String) {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::rules::Rules;
 use crate::domain::{AdmissionOutcome, LedgerKind, TournamentStatus};
 use crate::miners::Candidate;
-use crate::store::{LedgerEvent, Participant, StatusChange, StoreError, Tournament, Tx};
+use crate::store::{LedgerEvent, LedgerOutcome, Participant, StatusChange, StoreError, Tournament, Tx};
 
 /// What one registration attempt did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,14 +114,17 @@ pub fn cancel(tx: &mut Tx<'_>, tournament: &Tournament, reason: &str, at: DateTi
         &tournament.id,
         &StatusChange::new(tournament.status, TournamentStatus::Cancelled, reason, at),
     )?;
-    refund_all(tx, tournament, at)
+    refund_all(tx, tournament, at).map(|_| ())
 }
 
-pub fn refund_all(tx: &mut Tx<'_>, tournament: &Tournament, at: DateTime<Utc>) -> Result<(), StoreError> {
+/// Refunds every fee the tournament took, once each: returns how many refunds moved money now and how
+/// many had been made before.
+pub fn refund_all(tx: &mut Tx<'_>, tournament: &Tournament, at: DateTime<Utc>) -> Result<(usize, usize), StoreError> {
+    let (mut applied, mut before) = (0, 0);
     for p in tx.list_participants(&tournament.id)? {
         let (Some(fee), Some(coldkey)) = (p.fee_rao, p.coldkey.clone()) else { continue };
         let amount = i64::try_from(fee).map_err(|_| StoreError::Conflict(format!("fee {fee} rao is out of range")))?;
-        tx.record_ledger_event(&LedgerEvent {
+        let outcome = tx.record_ledger_event(&LedgerEvent {
             coldkey,
             kind: LedgerKind::Refund,
             amount_rao: amount,
@@ -131,6 +134,10 @@ pub fn refund_all(tx: &mut Tx<'_>, tournament: &Tournament, at: DateTime<Utc>) -
             idempotency_key: LedgerEvent::refund_key(&tournament.id, &p.hotkey),
             created_at: at,
         })?;
+        match outcome {
+            LedgerOutcome::Applied => applied += 1,
+            LedgerOutcome::AlreadyRecorded => before += 1,
+        }
     }
-    Ok(())
+    Ok((applied, before))
 }
