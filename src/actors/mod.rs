@@ -5,6 +5,7 @@
 //! * `tournament`: one live tournament: registration, rounds, tasks, results, advancing, completion.
 //! * `trainer`: one (task, hotkey) training: GPUs, attempts through the executor, retry policy.
 //! * `gpu_broker`: the GPU slots of every trainer node and the queue of trainings waiting for them.
+//! * `control`: what operators ask through the control API (create, cancel), answered when persisted.
 //! * `db`: the store, called off the event loop.
 //! * `events`: what observers are told, after it was persisted.
 //!
@@ -12,6 +13,7 @@
 //! tokio's blocking pool. Nothing polls: every step follows from a message or a timer derived from
 //! stored times.
 
+pub mod control;
 pub mod db;
 pub mod events;
 pub mod gpu_broker;

@@ -1,6 +1,7 @@
 //! Supervisor: schedules tournaments per type and spawns or restores one TournamentActor per live one.
 //!
-//! Messages: `TournamentEnded` from its tournaments. At start it restores every unfinished tournament
+//! Messages: `TournamentEnded` from its tournaments; `CreateTournament` and `CancelTournament` from
+//! operators (the control API). At start it restores every unfinished tournament
 //! from the store; a type without a live tournament gets a new one `interval_hours` after its last
 //! completion (at once when there has never been one). With a limit per type (`simulate`), it stops the
 //! system once every type has run its share.
@@ -15,6 +16,7 @@ use actix::prelude::*;
 use chrono::{Datelike, Duration as Span};
 
 use super::Runtime;
+use super::control::{CancelTournament, ControlError, CreateTournament};
 use super::events::Event;
 use super::tournament::{TournamentActor, TournamentEnded};
 use crate::domain::ids::stable_hash;
@@ -81,6 +83,48 @@ impl Handler<TournamentEnded> for Supervisor {
     }
 }
 
+impl Handler<CreateTournament> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<TournamentId, ControlError>>;
+
+    fn handle(&mut self, msg: CreateTournament, _ctx: &mut Context<Self>) -> Self::Result {
+        let kind = msg.tournament_type;
+        let created = create(self.rt.clone(), kind, self.seed);
+        Box::pin(created.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(Some(id)) => {
+                tracing::info!(tournament = %id, "tournament created by an operator");
+                act.spawn(ctx, id.clone());
+                Ok(id)
+            }
+            Ok(None) => Err(ControlError::Conflict(format!("a {kind} tournament is already live"))),
+            Err(e) => Err(e.into()),
+        }))
+    }
+}
+
+impl Handler<CancelTournament> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<(), ControlError>>;
+
+    /// A live tournament's actor cancels it; any other is refused with its status, or unknown.
+    fn handle(&mut self, msg: CancelTournament, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(actor) = self.live.get(&msg.id).cloned() {
+            let asked = async move {
+                actor
+                    .send(msg)
+                    .await
+                    .unwrap_or_else(|_| Err(ControlError::Unavailable("the tournament's actor stopped".into())))
+            };
+            return Box::pin(asked.into_actor(self));
+        }
+        let (db, id) = (self.rt.db.clone(), msg.id);
+        let refused = async move {
+            let lookup = id.clone();
+            let t = db.run(move |s| s.get_tournament(&lookup)).await?;
+            Err(ControlError::Conflict(format!("tournament {id} is {}: only a live tournament is cancelled", t.status)))
+        };
+        Box::pin(refused.into_actor(self))
+    }
+}
+
 impl Handler<Schedule> for Supervisor {
     type Result = ();
 
@@ -100,8 +144,8 @@ impl Handler<Schedule> for Supervisor {
     }
 }
 
-/// Waits until the type is due, then creates its next tournament with the house as a participant.
-/// `None` when the type has used up its limit.
+/// Waits until the type is due, then creates its next tournament (see [`create`]). `None` when the type
+/// has used up its limit or one of it is live already.
 async fn create_when_due(
     rt: Rc<Runtime>,
     tournament_type: TournamentType,
@@ -117,6 +161,18 @@ async fn create_when_due(
         let due = done + Span::seconds((rt.rules.schedule.interval_hours * 3600.0).round() as i64);
         tokio::time::sleep(rt.clock.until(due)).await;
     }
+    create(rt, tournament_type, seed).await
+}
+
+/// Creates the next tournament of the type now, with the house as a participant training with the
+/// champion's repository. `None` when one of the type is live already (an operator created it).
+async fn create(
+    rt: Rc<Runtime>,
+    tournament_type: TournamentType,
+    seed: u64,
+) -> Result<Option<TournamentId>, StoreError> {
+    let history = rt.db.run(move |s| s.list_tournaments(Some(tournament_type))).await?;
+    let latest = rt.db.run(move |s| s.latest_completed_tournament(tournament_type)).await?;
     let now = rt.clock.now();
     let house = rt.rules.house_hotkey.clone();
     let (champion, champion_wins, house_repo) = match &latest {
@@ -163,14 +219,22 @@ async fn create_when_due(
         fee_rao: None,
         created_at: now,
     };
-    rt.db
+    let created = rt
+        .db
         .run(move |s| {
             s.transaction(|tx| {
+                if tx.unfinished_tournaments()?.iter().any(|t| t.tournament_type == tournament_type) {
+                    return Ok(false);
+                }
                 tx.insert_tournament(&tournament)?;
-                tx.upsert_participant(&house_participant)
+                tx.upsert_participant(&house_participant)?;
+                Ok(true)
             })
         })
         .await?;
+    if !created {
+        return Ok(None);
+    }
     let _ = rt.events.send(Event::TournamentCreated { id: id.clone(), tournament_type, at: now });
     Ok(Some(id))
 }

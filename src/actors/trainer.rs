@@ -103,6 +103,10 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
         training = follow_restored(rt, template, training).await?;
     }
     while training.status == TrainingStatus::Pending {
+        if !tournament_live(rt, template).await? {
+            tracing::info!(training = %key(&training), "the tournament has ended: not starting");
+            break;
+        }
         let (placement, attempt, started) = match reserve(rt, template, &training).await {
             Ok(started) => started,
             Err(e) => {
@@ -112,6 +116,13 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
             }
         };
         training = started;
+        if !tournament_live(rt, template).await? {
+            // Cancelled while waiting for GPUs: the attempt never runs and its GPUs go back at once.
+            let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
+            training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
+            rt.broker.do_send(ReleaseGpus { key: key(&training) });
+            break;
+        }
         let job = TrainingJob { attempt, placement: placement.clone(), ..template.job.clone() };
         let _ = rt.events.send(Event::TrainingStarted {
             id: job.tournament_id.clone(),
@@ -128,6 +139,12 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
         rt.broker.do_send(ReleaseGpus { key: key(&training) });
     }
     Ok(training)
+}
+
+/// Whether the training's tournament is still pending or active (an operator may have cancelled it).
+async fn tournament_live(rt: &Runtime, template: &JobTemplate) -> Result<bool, StoreError> {
+    let id = template.job.tournament_id.clone();
+    Ok(!rt.db.run(move |s| s.get_tournament(&id)).await?.status.is_finished())
 }
 
 /// A run that was going on when the validator stopped: follow it, or count it as lost.

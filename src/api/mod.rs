@@ -4,6 +4,7 @@
 //! logged); reads need it too unless `public_reads` is set. Every error is JSON `{"error": "..."}` with
 //! its status, bad input is a 400 naming the field, and bodies have a size limit.
 
+mod control;
 pub(crate) mod details;
 mod events;
 mod metrics;
@@ -22,6 +23,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
+pub use self::control::Control;
 pub use self::settings::ApiSettings;
 use crate::http::auth::Access;
 use crate::http::error::ApiError;
@@ -43,6 +45,8 @@ pub struct ApiState {
     pub events: tokio::sync::broadcast::Sender<crate::actors::Event>,
     /// The miner directory file (`miners.directory`), when one manages the directory.
     pub directory_file: Option<String>,
+    /// The running validator's actors; `None` where none runs (operations on it answer 503).
+    pub control: Option<Control>,
 }
 
 /// Runs store work on the blocking pool; a store failure is a 503 the caller may repeat.

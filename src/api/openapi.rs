@@ -29,6 +29,8 @@ pub struct ErrorBody {
         super::orchestrator::gpu_requirements,
         super::orchestrator::trainers,
         super::orchestrator::training_stats,
+        super::control::create,
+        super::control::cancel,
         super::operations::miners,
         super::operations::put_miner,
         super::operations::delete_miner,

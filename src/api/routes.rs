@@ -21,6 +21,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/v1/miners/{hotkey}", web::put().to(super::operations::put_miner))
         .route("/v1/miners/{hotkey}", web::delete().to(super::operations::delete_miner))
         .route("/tournament/{tournament_id}/refund", web::post().to(super::operations::refund))
+        .route("/v1/tournaments", web::post().to(super::control::create))
+        .route("/v1/tournaments/{tournament_id}/cancel", web::post().to(super::control::cancel))
         .route("/v1/weights", web::get().to(super::operations::weights))
         .route("/v1/bundle", web::get().to(super::operations::bundle))
         .route("/transfer/balance/{coldkey}", web::get().to(balance))

@@ -147,3 +147,28 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
+
+/// Installs the SIGTERM and Ctrl-C handlers now; the future resolves when either arrives.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match term {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the validator");
+                    return ctrl_c.await.unwrap_or(());
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        ctrl_c.await.unwrap_or(());
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::Args;
 use tokio::sync::broadcast;
 
-use super::CliError;
+use super::{CliError, shutdown_signal};
 use crate::actors::Event;
 use crate::clock::WallClock;
 use crate::config::{Backend, ExecutorBackend, LogFormat, Settings};
@@ -38,6 +38,10 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     let store = Arc::new(Store::open(&settings.database.url).map_err(anyhow::Error::from)?);
     let applied = store.migrate().map_err(anyhow::Error::from)?;
     tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
+    let closed = store.close_attempts_of_ended_tournaments(chrono::Utc::now()).map_err(anyhow::Error::from)?;
+    if closed > 0 {
+        tracing::info!(attempts = closed, "closed the attempts of tournaments that ended while they ran");
+    }
 
     let sim = &settings.simulation;
     let nodes = NodeSpec::parse(&sim.nodes).map_err(|e| CliError::Usage(format!("simulation.nodes: {e}")))?;
@@ -158,7 +162,13 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         let (api_store, api_rules) = (parts.store.clone(), parts.rules.clone());
         let running = crate::app::start(parts, node_views, events.clone());
         if let Some(listener) = api_listener {
-            let state = crate::api::ApiState { store: api_store, rules: api_rules, events, directory_file };
+            let state = crate::api::ApiState {
+                store: api_store,
+                rules: api_rules,
+                events,
+                directory_file,
+                control: Some(crate::api::Control { supervisor: running.supervisor.clone() }),
+            };
             actix::spawn(crate::api::start(state, &api_settings, listener)?);
         }
         if let Some(remote) = remote {
@@ -175,29 +185,4 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     system.run().map_err(|e| anyhow::anyhow!("the actor system failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Installs the SIGTERM and Ctrl-C handlers now; the future resolves when either arrives.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-    async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = match term {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the validator");
-                    return ctrl_c.await.unwrap_or(());
-                }
-            };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        ctrl_c.await.unwrap_or(());
-    }
 }

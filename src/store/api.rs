@@ -57,6 +57,7 @@ delegate! { transaction:
     fn set_meta(&self, key: &str, value: &str, at: DateTime<Utc>) -> ();
     fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
     fn start_node_task(&self, task: &NodeTask) -> ();
+    fn close_attempts_of_ended_tournaments(&self, at: DateTime<Utc>) -> usize;
     fn finish_node_task(&self, task: &TaskId, hotkey: &Hotkey, attempt: u32, end: &NodeTaskEnd) -> NodeTask;
 }
 

@@ -17,6 +17,7 @@
 //! one consistent state.
 
 mod api;
+mod cleanup;
 mod connection;
 mod convert;
 mod export;

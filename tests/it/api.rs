@@ -43,7 +43,7 @@ pub(crate) fn serve_state(
     let url = format!("http://{}", listener.local_addr().unwrap());
     let settings = ApiSettings { listen: url.clone(), token: Secret::new(TOKEN), public_reads, max_body_bytes: 1024 };
     let rules = crucible::domain::rules::Rules::default();
-    let state = ApiState { store: store.clone(), rules, events, directory_file };
+    let state = ApiState { store: store.clone(), rules, events, directory_file, control: None };
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             crucible::api::start(state, &settings, listener).unwrap().await.unwrap();

@@ -17,3 +17,4 @@ mod runtime;
 mod simulate;
 pub mod store;
 mod validator;
+mod validator_control;

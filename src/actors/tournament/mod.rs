@@ -19,6 +19,7 @@ use actix::prelude::*;
 use tracing::Instrument;
 
 use super::Runtime;
+use super::control::{CancelTournament, ControlError};
 use super::trainer::{JobTemplate, TrainerActor, TrainingEnded};
 use crate::domain::progress::{RoundStep, round_step};
 use crate::domain::{Hotkey, TournamentId, TournamentStatus, TournamentType};
@@ -177,6 +178,41 @@ impl Actor for TournamentActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.step(ctx, async { Ok(()) });
+    }
+}
+
+impl Handler<CancelTournament> for TournamentActor {
+    type Result = ResponseActFuture<Self, Result<(), ControlError>>;
+
+    /// Persists the cancellation with its refunds, then reloads: the tournament ends and the actor stops
+    /// (a registration in flight is dropped with it).
+    fn handle(&mut self, msg: CancelTournament, _ctx: &mut Context<Self>) -> Self::Result {
+        let (db, id, at) = (self.rt.db.clone(), msg.id.clone(), self.rt.clock.now());
+        let reason = format!("cancelled by an operator: {}", msg.reason);
+        let cause = reason.clone();
+        let persist = async move {
+            db.run(move |s| {
+                s.transaction(|tx| {
+                    let t = tx.get_tournament(&id)?;
+                    if t.status.is_finished() {
+                        return Ok(Err(t.status));
+                    }
+                    cancel(tx, &t, &cause, at).map(Ok)
+                })
+            })
+            .await
+        };
+        Box::pin(persist.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(Ok(())) => {
+                tracing::info!(tournament = %act.id, reason = %reason, "tournament cancelled");
+                let _ =
+                    act.rt.events.send(crate::actors::Event::TournamentCancelled { id: act.id.clone(), reason, at });
+                act.step(ctx, async { Ok(()) });
+                Ok(())
+            }
+            Ok(Err(status)) => Err(ControlError::Conflict(format!("tournament {} is already {status}", act.id))),
+            Err(e) => Err(e.into()),
+        }))
     }
 }
 

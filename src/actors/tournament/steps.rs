@@ -35,6 +35,11 @@ pub async fn registration(rt: Rc<Runtime>, tournament: Tournament) -> Result<(),
         .db
         .run(move |s| {
             s.transaction(|tx| {
+                // An operator may have cancelled it while the miners were pinged: charge nobody then.
+                let current = tx.get_tournament(&t.id)?.status;
+                if current != TournamentStatus::Pending {
+                    return Err(StoreError::Conflict(format!("the tournament became {current} during registration")));
+                }
                 let summary = admit(tx, &t, &candidates, &rules, at)?;
                 let cause = format!("registration: {} admitted, {} not admitted", summary.admitted, summary.rejected);
                 tx.log_event(EntityKind::Registration, t.id.as_str(), "attempted", &cause, at)?;

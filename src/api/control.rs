@@ -1,0 +1,84 @@
+//! Operations on the running validator: create a tournament now, cancel one. They are messages to its
+//! supervisor, answered once persisted; a server without a validator runtime answers 503.
+
+use actix::Addr;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::ApiState;
+use super::openapi::ErrorBody;
+use crate::actors::control::{CancelTournament, ControlError, CreateTournament};
+use crate::actors::supervisor::Supervisor;
+use crate::domain::{TournamentId, TournamentType};
+use crate::http::error::ApiError;
+
+/// The running validator's actors, as the API reaches them.
+#[derive(Clone)]
+pub struct Control {
+    pub supervisor: Addr<Supervisor>,
+}
+
+fn control(state: &ApiState) -> Result<&Control, ApiError> {
+    state.control.as_ref().ok_or_else(|| {
+        ApiError::Unavailable("this server runs no validator runtime: operations need `crucible validator`".into())
+    })
+}
+
+fn answer<T>(sent: Result<Result<T, ControlError>, actix::MailboxError>) -> Result<T, ApiError> {
+    match sent {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(ControlError::NotFound(m))) => Err(ApiError::NotFound(m)),
+        Ok(Err(ControlError::Conflict(m))) => Err(ApiError::Conflict(m)),
+        Ok(Err(ControlError::Unavailable(m))) => Err(ApiError::Unavailable(m)),
+        Err(e) => Err(ApiError::Unavailable(format!("the validator runtime did not answer: {e}"))),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// `text` or `image`.
+    pub tournament_type: String,
+}
+
+#[utoipa::path(post, path = "/v1/tournaments", tag = "operations", security(("bearer" = [])), request_body = CreateBody,
+    responses((status = 201, description = "Created; registration opens now", body = Object),
+        (status = 400, description = "Unknown tournament type", body = ErrorBody),
+        (status = 409, description = "One of the type is live", body = ErrorBody),
+        (status = 503, description = "No validator runtime", body = ErrorBody)))]
+pub async fn create(state: web::Data<ApiState>, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
+    let kind: TournamentType =
+        body.tournament_type.parse().map_err(|e| ApiError::BadRequest(format!("tournament_type: {e}")))?;
+    let id = answer(control(&state)?.supervisor.send(CreateTournament { tournament_type: kind }).await)?;
+    Ok(HttpResponse::Created()
+        .json(json!({ "tournament_id": id.as_str(), "tournament_type": kind.as_str(), "status": "pending" })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why, for the record and the miners.
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/tournaments/{tournament_id}/cancel", tag = "operations", security(("bearer" = [])),
+    params(("tournament_id" = String, Path, description = "A pending or active tournament")), request_body = CancelBody,
+    responses((status = 200, description = "Cancelled, every fee refunded; running attempts finish, nothing new starts", body = Object),
+        (status = 404, description = "No such tournament", body = ErrorBody),
+        (status = 409, description = "It has ended already", body = ErrorBody),
+        (status = 503, description = "No validator runtime", body = ErrorBody)))]
+pub async fn cancel(
+    state: web::Data<ApiState>,
+    path: web::Path<String>,
+    body: web::Json<CancelBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = TournamentId::parse(&path).map_err(|e| ApiError::BadRequest(format!("tournament_id: {e}")))?;
+    let reason = body.into_inner().reason;
+    if reason.trim().is_empty() {
+        return Err(ApiError::BadRequest("reason: must say why".into()));
+    }
+    let request = CancelTournament { id: id.clone(), reason: reason.trim().to_owned() };
+    answer(control(&state)?.supervisor.send(request).await)?;
+    Ok(HttpResponse::Ok().json(json!({ "tournament_id": id.as_str(), "status": "cancelled" })))
+}
