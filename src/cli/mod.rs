@@ -131,23 +131,6 @@ fn migrate(url: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clap_errors_shrink_to_one_line() {
-        let message = "error: the following required arguments were not provided:\n  --task-type <T>\n\nUsage: x\n";
-        assert_eq!(one_line(message), "the following required arguments were not provided: --task-type <T>");
-    }
-
-    #[test]
-    fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-}
-
 /// Installs the SIGTERM and Ctrl-C handlers now; the future resolves when either arrives.
 pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
@@ -170,5 +153,22 @@ pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         }
         #[cfg(not(unix))]
         ctrl_c.await.unwrap_or(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_shrink_to_one_line() {
+        let message = "error: the following required arguments were not provided:\n  --task-type <T>\n\nUsage: x\n";
+        assert_eq!(one_line(message), "the following required arguments were not provided: --task-type <T>");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }
