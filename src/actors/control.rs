@@ -1,5 +1,6 @@
 //! What operators ask of the running validator through the control API: create a tournament now,
-//! cancel one. Each is a message to the supervisor, answered once the change is persisted.
+//! cancel one, retry / replace / accept a task. Each is a message to the supervisor, answered once the
+//! change is persisted.
 
 use actix::Message;
 
@@ -43,4 +44,43 @@ pub struct CreateTournament {
 pub struct CancelTournament {
     pub id: TournamentId,
     pub reason: String,
+}
+
+/// The round-sanity overrides an operator may apply to one task of a live round (tournament-rules §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskAction {
+    /// Run the task's failed trainings again, each with a fresh set of attempts; the task must have ended.
+    Retry,
+    /// Replace the task with a fresh one of the same type for the same players; the task must have ended.
+    Replace,
+    /// Take the task's results as they come: round sanity will not replace it.
+    Accept,
+}
+
+impl TaskAction {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "retry" => Some(Self::Retry),
+            "replace" => Some(Self::Replace),
+            "accept" => Some(Self::Accept),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retry => "retry",
+            Self::Replace => "replace",
+            Self::Accept => "accept",
+        }
+    }
+}
+
+/// Apply `action` to a task of the tournament's current round; answers what was done.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<String, ControlError>")]
+pub struct OverrideTask {
+    pub tournament: TournamentId,
+    pub task: crate::domain::TaskId,
+    pub action: TaskAction,
 }

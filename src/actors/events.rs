@@ -1,4 +1,4 @@
-//! What the runtime tells observers (the `simulate` progress lines, later the live pages): past-tense
+//! What the runtime tells observers (the `simulate` progress lines, `/v1/events`, the live pages): past-tense
 //! facts, each sent only after it was persisted.
 
 use chrono::{DateTime, Utc};
@@ -72,6 +72,21 @@ pub enum Event {
 }
 
 impl Event {
+    /// The tournament the event belongs to.
+    pub fn tournament(&self) -> &TournamentId {
+        match self {
+            Event::TournamentCreated { id, .. }
+            | Event::RegistrationEnded { id, .. }
+            | Event::RoundStarted { id, .. }
+            | Event::TrainingStarted { id, .. }
+            | Event::TrainingEnded { id, .. }
+            | Event::TaskReplaced { id, .. }
+            | Event::RoundDecided { id, .. }
+            | Event::TournamentCompleted { id, .. }
+            | Event::TournamentCancelled { id, .. } => id,
+        }
+    }
+
     pub fn at(&self) -> DateTime<Utc> {
         match self {
             Event::TournamentCreated { at, .. }

@@ -16,7 +16,7 @@ use actix::prelude::*;
 use chrono::{Datelike, Duration as Span};
 
 use super::Runtime;
-use super::control::{CancelTournament, ControlError, CreateTournament};
+use super::control::{CancelTournament, ControlError, CreateTournament, OverrideTask};
 use super::events::Event;
 use super::tournament::{TournamentActor, TournamentEnded};
 use crate::domain::ids::stable_hash;
@@ -104,24 +104,42 @@ impl Handler<CreateTournament> for Supervisor {
 impl Handler<CancelTournament> for Supervisor {
     type Result = ResponseActFuture<Self, Result<(), ControlError>>;
 
-    /// A live tournament's actor cancels it; any other is refused with its status, or unknown.
+    /// A live tournament's actor cancels it; any other (or one whose actor has just stopped) is refused
+    /// with its stored status, or unknown.
     fn handle(&mut self, msg: CancelTournament, _ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(actor) = self.live.get(&msg.id).cloned() {
-            let asked = async move {
-                actor
-                    .send(msg)
-                    .await
-                    .unwrap_or_else(|_| Err(ControlError::Unavailable("the tournament's actor stopped".into())))
-            };
-            return Box::pin(asked.into_actor(self));
-        }
-        let (db, id) = (self.rt.db.clone(), msg.id);
-        let refused = async move {
+        let actor = self.live.get(&msg.id).cloned();
+        let db = self.rt.db.clone();
+        let asked = async move {
+            if let Some(actor) = actor
+                && let Ok(answer) = actor.send(msg.clone()).await
+            {
+                return answer;
+            }
+            let id = msg.id;
             let lookup = id.clone();
             let t = db.run(move |s| s.get_tournament(&lookup)).await?;
             Err(ControlError::Conflict(format!("tournament {id} is {}: only a live tournament is cancelled", t.status)))
         };
-        Box::pin(refused.into_actor(self))
+        Box::pin(asked.into_actor(self))
+    }
+}
+
+impl Handler<OverrideTask> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<String, ControlError>>;
+
+    /// Forwarded to the live tournament's actor; a tournament that is not live is refused.
+    fn handle(&mut self, msg: OverrideTask, _ctx: &mut Context<Self>) -> Self::Result {
+        let Some(actor) = self.live.get(&msg.tournament).cloned() else {
+            let refused = ControlError::Conflict(format!("tournament {} is not live", msg.tournament));
+            return Box::pin(actix::fut::ready(Err(refused)));
+        };
+        let asked = async move {
+            actor
+                .send(msg)
+                .await
+                .unwrap_or_else(|_| Err(ControlError::Unavailable("the tournament's actor stopped".into())))
+        };
+        Box::pin(asked.into_actor(self))
     }
 }
 
@@ -156,9 +174,14 @@ async fn create_when_due(
     if limit.is_some_and(|l| history.len() >= l) {
         return Ok(None);
     }
-    let latest = rt.db.run(move |s| s.latest_completed_tournament(tournament_type)).await?;
-    if let Some(done) = latest.as_ref().and_then(|t| t.completed_at) {
+    // Re-read after every wait: an operator may have run a tournament of the type meanwhile.
+    loop {
+        let latest = rt.db.run(move |s| s.latest_completed_tournament(tournament_type)).await?;
+        let Some(done) = latest.and_then(|t| t.completed_at) else { break };
         let due = done + Span::seconds((rt.rules.schedule.interval_hours * 3600.0).round() as i64);
+        if rt.clock.now() >= due {
+            break;
+        }
         tokio::time::sleep(rt.clock.until(due)).await;
     }
     create(rt, tournament_type, seed).await

@@ -2,7 +2,7 @@
 //! through the executor, persists every start and end, and releases the GPUs the moment a run ends.
 //!
 //! Messages: none from outside; it reports `TrainingEnded` to its tournament once the training is
-//! final (success or failure).
+//! final (success or failure), or once its tournament has ended (cancelled) and it stops trying.
 //!
 //! Restart policy = the training retry policy: at most `max_training_attempts` real starts; a run that
 //! could not start costs no attempt; an unfetchable repository fails at once. A node that does not
@@ -28,7 +28,7 @@ use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingState, Traini
 use crate::exec::{RunOutcome, TrainingJob};
 use crate::store::{AttemptEnd, NewAttempt, StoreError, Training, TrainingUpdate, Tx};
 
-/// A training became final.
+/// A training became final (or its tournament ended and it stopped trying).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
 pub struct TrainingEnded {
@@ -116,7 +116,8 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
             }
         };
         training = started;
-        if !tournament_live(rt, template).await? {
+        // A store failure here is no reason to hold the GPUs: run as if still live.
+        if !tournament_live(rt, template).await.unwrap_or(true) {
             // Cancelled while waiting for GPUs: the attempt never runs and its GPUs go back at once.
             let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
             training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;

@@ -1,4 +1,5 @@
-//! Operations on the running validator: create a tournament now, cancel one. They are messages to its
+//! Operations on the running validator: create a tournament now, cancel one, retry / replace /
+//! accept a task (the round-sanity overrides). They are messages to its
 //! supervisor, answered once persisted; a server without a validator runtime answers 503.
 
 use actix::Addr;
@@ -8,9 +9,9 @@ use serde_json::json;
 
 use super::ApiState;
 use super::openapi::ErrorBody;
-use crate::actors::control::{CancelTournament, ControlError, CreateTournament};
+use crate::actors::control::{CancelTournament, ControlError, CreateTournament, OverrideTask, TaskAction};
 use crate::actors::supervisor::Supervisor;
-use crate::domain::{TournamentId, TournamentType};
+use crate::domain::{TaskId, TournamentType};
 use crate::http::error::ApiError;
 
 /// The running validator's actors, as the API reaches them.
@@ -73,7 +74,7 @@ pub async fn cancel(
     path: web::Path<String>,
     body: web::Json<CancelBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = TournamentId::parse(&path).map_err(|e| ApiError::BadRequest(format!("tournament_id: {e}")))?;
+    let id = super::tournament_id(&path)?;
     let reason = body.into_inner().reason;
     if reason.trim().is_empty() {
         return Err(ApiError::BadRequest("reason: must say why".into()));
@@ -81,4 +82,33 @@ pub async fn cancel(
     let request = CancelTournament { id: id.clone(), reason: reason.trim().to_owned() };
     answer(control(&state)?.supervisor.send(request).await)?;
     Ok(HttpResponse::Ok().json(json!({ "tournament_id": id.as_str(), "status": "cancelled" })))
+}
+
+#[utoipa::path(post, path = "/v1/tasks/{task_id}/{action}", tag = "operations", security(("bearer" = [])),
+    params(("task_id" = String, Path, description = "A task of a live round"),
+        ("action" = String, Path, description = "`retry` (its failed trainings run again with fresh attempts), `replace` (a fresh task for the same players) or `accept` (never replaced by round sanity)")),
+    responses((status = 200, description = "Done; the round carries on", body = Object),
+        (status = 400, description = "Unknown action or malformed id", body = ErrorBody),
+        (status = 404, description = "No such task", body = ErrorBody),
+        (status = 409, description = "The task's state does not allow it (still training, decided round, replaced, nothing failed)", body = ErrorBody),
+        (status = 503, description = "No validator runtime", body = ErrorBody)))]
+pub async fn override_task(
+    state: web::Data<ApiState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (task, action) = path.into_inner();
+    let action = TaskAction::parse(&action)
+        .ok_or_else(|| ApiError::BadRequest(format!("action: {action:?} is not retry, replace or accept")))?;
+    let task = TaskId::parse(&task).map_err(|e| ApiError::BadRequest(format!("task_id: {e}")))?;
+    let control = control(&state)?.clone();
+    let id = task.clone();
+    let tournament = super::read(&state, move |s| s.get_task(&id)).await?.tournament_id;
+    let request = OverrideTask { tournament: tournament.clone(), task: task.clone(), action };
+    let done = answer(control.supervisor.send(request).await)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "task_id": task.as_str(),
+        "tournament_id": tournament.as_str(),
+        "action": action.as_str(),
+        "result": done,
+    })))
 }

@@ -21,21 +21,6 @@ pub struct EventFilter {
     pub tournament: Option<String>,
 }
 
-/// The tournament an event belongs to.
-pub fn tournament_of(event: &Event) -> &str {
-    match event {
-        Event::TournamentCreated { id, .. }
-        | Event::RegistrationEnded { id, .. }
-        | Event::RoundStarted { id, .. }
-        | Event::TrainingStarted { id, .. }
-        | Event::TrainingEnded { id, .. }
-        | Event::TaskReplaced { id, .. }
-        | Event::RoundDecided { id, .. }
-        | Event::TournamentCompleted { id, .. }
-        | Event::TournamentCancelled { id, .. } => id.as_str(),
-    }
-}
-
 /// One event in the SSE wire format.
 pub fn frame(event: &Event) -> Bytes {
     let data = serde_json::to_value(event).unwrap_or_default();
@@ -47,19 +32,22 @@ pub fn frame(event: &Event) -> Bytes {
 pub async fn stream(state: web::Data<ApiState>, filter: web::Query<EventFilter>) -> HttpResponse {
     let receiver = state.events.subscribe();
     let only = filter.into_inner().tournament;
-    let frames = futures_util::stream::unfold((receiver, only), |(mut receiver, only)| async move {
+    let start = (receiver, only, tokio::time::Instant::now() + KEEP_ALIVE);
+    let frames = futures_util::stream::unfold(start, |(mut receiver, only, mut quiet_until)| async move {
         loop {
-            let next = tokio::time::timeout(KEEP_ALIVE, receiver.recv()).await;
+            // One deadline across filtered-out events: a filtered stream still hears from us every 15 s.
+            let next = tokio::time::timeout_at(quiet_until, receiver.recv()).await;
             let frame = match next {
                 Err(_) => Bytes::from_static(b": keep-alive\n\n"),
-                Ok(Ok(event)) if only.as_deref().is_none_or(|id| id == tournament_of(&event)) => frame(&event),
+                Ok(Ok(event)) if only.as_deref().is_none_or(|id| id == event.tournament().as_str()) => frame(&event),
                 Ok(Ok(_)) => continue,
                 Ok(Err(RecvError::Lagged(missed))) => {
                     Bytes::from(format!("event: lagged\ndata: {{\"missed\":{missed}}}\n\n"))
                 }
                 Ok(Err(RecvError::Closed)) => return None,
             };
-            return Some((Ok::<_, std::convert::Infallible>(frame), (receiver, only)));
+            quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
+            return Some((Ok::<_, std::convert::Infallible>(frame), (receiver, only, quiet_until)));
         }
     });
     HttpResponse::Ok()

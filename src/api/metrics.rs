@@ -25,7 +25,17 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let builder =
                 PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS);
             match builder.and_then(|b| b.install_recorder()) {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    // Histograms keep their samples until drained: drain them even when nobody scrapes.
+                    let upkeep = handle.clone();
+                    std::thread::spawn(move || {
+                        loop {
+                            std::thread::sleep(std::time::Duration::from_secs(5));
+                            upkeep.run_upkeep();
+                        }
+                    });
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed; /metrics will answer 503");
                     None
@@ -41,7 +51,15 @@ pub async fn count(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let began = std::time::Instant::now();
-    let method = request.method().to_string();
+    // A fixed set of methods: clients cannot make new series.
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        _ => "other",
+    };
     let response = next.call(request).await?;
     // Known once routed: the pattern, so ids in paths do not make new series.
     let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());

@@ -1,8 +1,9 @@
-//! The control plane: the HTTP API `validator` serves (`[api]`). Liveness and readiness, and what has
-//! landed so far: recording a received transfer as a fee credit, and the reference's fee and balance
-//! reads (docs/reference-analytics-api.md). Operations need `Authorization: Bearer <token>` (compared in constant time, never
-//! logged); reads need it too unless `public_reads` is set. Every error is JSON `{"error": "..."}` with
-//! its status, bad input is a 400 naming the field, and bodies have a size limit.
+//! The control plane `validator` serves (`[api]`), and `simulate --serve`: the reference validator's
+//! reads (docs/reference-analytics-api.md), operations on the store and on the running validator, the
+//! event stream, metrics, the OpenAPI document with Swagger UI, and the server-rendered pages.
+//! Operations need `Authorization: Bearer <token>` (compared in constant time, never logged); reads
+//! need it too unless `public_reads` is set. Every error is JSON `{"error": "..."}` with its status, bad
+//! input is a 400 naming the field, and bodies have a size limit.
 
 mod control;
 pub(crate) mod details;
@@ -58,6 +59,25 @@ pub(crate) async fn read<T: Send + 'static>(
     web::block(move || f(&store)).await.map_err(|e| ApiError::Unavailable(e.to_string()))?.map_err(store_error)
 }
 
+/// A tournament id from a path, or a 400 naming it.
+pub(crate) fn tournament_id(text: &str) -> Result<crate::domain::TournamentId, ApiError> {
+    crate::domain::TournamentId::parse(text).map_err(|e| ApiError::BadRequest(format!("tournament_id: {e}")))
+}
+
+/// A hotkey from a path, or a 400 naming it.
+pub(crate) fn hotkey(text: &str) -> Result<crate::domain::Hotkey, ApiError> {
+    crate::domain::Hotkey::parse(text).map_err(|e| ApiError::BadRequest(format!("hotkey: {e}")))
+}
+
+/// The current weights, from the results bundle as it stands.
+pub(crate) fn current_weights(
+    s: &Store,
+    rules: &crate::domain::rules::Rules,
+) -> Result<crate::domain::weights::WeightReport, crate::store::StoreError> {
+    let bundle = s.export_bundle(&rules.house_hotkey, chrono::Utc::now())?;
+    Ok(crate::domain::weights::compute(&bundle, &rules.weights))
+}
+
 /// A store failure as the API answers it: unknown ids are 404, a state that moved on is 409, the
 /// rest is a 503 the caller may repeat.
 fn store_error(e: crate::store::StoreError) -> ApiError {
@@ -97,6 +117,8 @@ pub fn start(state: ApiState, settings: &ApiSettings, listener: TcpListener) -> 
             .default_service(web::to(routes::no_route))
     })
     .workers(1)
+    // The process owns its signals (the validator stops its whole system; simulate stops itself).
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)

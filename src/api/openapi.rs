@@ -31,6 +31,7 @@ pub struct ErrorBody {
         super::orchestrator::training_stats,
         super::control::create,
         super::control::cancel,
+        super::control::override_task,
         super::operations::miners,
         super::operations::put_miner,
         super::operations::delete_miner,

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::openapi::ErrorBody;
-use super::{ApiState, read};
-use crate::domain::{Coldkey, Hotkey, TournamentId, TournamentStatus};
+use super::{ApiState, hotkey, read};
+use crate::domain::{Coldkey, TournamentStatus};
 use crate::http::error::ApiError;
 use crate::store::{Miner, StoreError};
 
@@ -22,10 +22,6 @@ pub struct MinerBody {
     /// Stake in TAO.
     #[serde(default)]
     pub stake: f64,
-}
-
-fn hotkey(text: &str) -> Result<Hotkey, ApiError> {
-    Hotkey::parse(text).map_err(|e| ApiError::BadRequest(format!("hotkey: {e}")))
 }
 
 fn miner_json(m: &Miner) -> serde_json::Value {
@@ -108,7 +104,7 @@ pub async fn delete_miner(state: web::Data<ApiState>, path: web::Path<String>) -
     responses((status = 200, description = "Every fee refunded once", body = Object), (status = 404, description = "No such tournament", body = ErrorBody),
         (status = 409, description = "The tournament is not cancelled", body = ErrorBody)))]
 pub async fn refund(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = TournamentId::parse(&path).map_err(|e| ApiError::BadRequest(format!("tournament_id: {e}")))?;
+    let id = super::tournament_id(&path)?;
     let outcome = read(&state, move |s| {
         s.transaction(|tx| {
             let t = tx.get_tournament(&id)?;
@@ -135,11 +131,7 @@ pub async fn refund(state: web::Data<ApiState>, path: web::Path<String>) -> Resu
     responses((status = 200, description = "The current weights with every intermediate value (hotkey → weight; the house's entry is the burn)", body = Object)))]
 pub async fn weights(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.clone();
-    let report = read(&state, move |s| {
-        let bundle = s.export_bundle(&rules.house_hotkey, chrono::Utc::now())?;
-        Ok(crate::domain::weights::compute(&bundle, &rules.weights))
-    })
-    .await?;
+    let report = read(&state, move |s| super::current_weights(s, &rules)).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

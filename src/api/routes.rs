@@ -23,6 +23,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/tournament/{tournament_id}/refund", web::post().to(super::operations::refund))
         .route("/v1/tournaments", web::post().to(super::control::create))
         .route("/v1/tournaments/{tournament_id}/cancel", web::post().to(super::control::cancel))
+        .route("/v1/tasks/{task_id}/{action}", web::post().to(super::control::override_task))
         .route("/v1/weights", web::get().to(super::operations::weights))
         .route("/v1/bundle", web::get().to(super::operations::bundle))
         .route("/transfer/balance/{coldkey}", web::get().to(balance))

@@ -6,11 +6,9 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::{ApiState, read};
-use crate::domain::rules::Rules;
-use crate::domain::weights::WeightReport;
-use crate::domain::{AdmissionOutcome, TournamentId, TournamentStatus, TournamentType};
+use crate::domain::{AdmissionOutcome, TournamentStatus, TournamentType};
 use crate::http::error::ApiError;
-use crate::store::{Store, StoreError, Tournament};
+use crate::store::Tournament;
 
 /// `{tournaments: [...]}`: active and completed tournaments, newest first.
 #[utoipa::path(get, path = "/v1/tournaments/history", tag = "reference", responses((status = 200, description = "Active and completed tournaments, newest first", body = Object)))]
@@ -72,20 +70,14 @@ pub async fn active(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
     })))
 }
 
-/// The current weights, for the type weights shown with tournament details.
-fn current_weights(s: &Store, rules: &Rules) -> Result<WeightReport, StoreError> {
-    let bundle = s.export_bundle(&rules.house_hotkey, chrono::Utc::now())?;
-    Ok(crate::domain::weights::compute(&bundle, &rules.weights))
-}
-
 /// `TournamentDetails` of one tournament; 400 for a malformed id, 404 for an unknown one.
 #[utoipa::path(get, path = "/v1/tournaments/{tournament_id}/details", tag = "reference", params(("tournament_id" = String, Path, description = "tourn_<hex>_<YYYYMMDD>")), responses((status = 200, description = "The tournament in detail", body = super::details::TournamentDetails), (status = 400, description = "Not a tournament id", body = ErrorBody), (status = 404, description = "No such tournament", body = ErrorBody)))]
 pub async fn details(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = TournamentId::parse(&id).map_err(|e| ApiError::BadRequest(format!("tournament_id: {e}")))?;
+    let id = super::tournament_id(&id)?;
     let rules = state.rules.clone();
     let answer = read(&state, move |s| {
         let snapshot = s.tournament_snapshot(&id)?;
-        Ok(super::details::details(&snapshot, &rules, Some(&current_weights(s, &rules)?)))
+        Ok(super::details::details(&snapshot, &rules, Some(&super::current_weights(s, &rules)?)))
     })
     .await?;
     Ok(HttpResponse::Ok().json(answer))
@@ -97,7 +89,7 @@ pub async fn details(state: web::Data<ApiState>, id: web::Path<String>) -> Resul
 pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.clone();
     let (text, image, weights) = read(&state, move |s| {
-        let weights = current_weights(s, &rules)?;
+        let weights = super::current_weights(s, &rules)?;
         let mut latest = Vec::new();
         for kind in [TournamentType::Text, TournamentType::Image] {
             let details = match s.latest_completed_tournament(kind)? {

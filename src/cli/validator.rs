@@ -105,7 +105,6 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         address => {
             let listener = std::net::TcpListener::bind(address)
                 .map_err(|e| CliError::Usage(format!("api.listen: cannot listen on {address}: {e}")))?;
-            tracing::info!(address = %listener.local_addr().map_err(anyhow::Error::from)?, "control API listening");
             crate::api::install_metrics();
             Some(listener)
         }
@@ -115,6 +114,10 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     system.block_on(async move {
         // Listening starts here, before anything else runs, so an early SIGTERM is not lost.
         let stop = shutdown_signal();
+        if let Some(listener) = &api_listener {
+            // Announced once signals are handled: whoever reads this line may stop us at once.
+            tracing::info!(address = %listener.local_addr()?, "control API listening");
+        }
         let clock: crate::clock::SharedClock = Arc::new(WallClock);
         let db = crate::actors::Db::new(store.clone());
         let (executor, remote): (Rc<dyn crate::exec::Executor>, _) = match backends.executor {

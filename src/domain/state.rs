@@ -116,6 +116,8 @@ pub enum TrainingEvent {
     StartFailed { reason: String },
     /// The repository cannot be fetched at the submitted commit: fails at once, no retry.
     Unfetchable { reason: String },
+    /// An operator asked a failed training to run again: it gets a fresh set of attempts.
+    Retried,
 }
 
 impl TrainingEvent {
@@ -126,6 +128,7 @@ impl TrainingEvent {
             TrainingEvent::RunFailed { .. } => "run_failed",
             TrainingEvent::StartFailed { .. } => "start_failed",
             TrainingEvent::Unfetchable { .. } => "unfetchable",
+            TrainingEvent::Retried => "retried",
         }
     }
 }
@@ -176,6 +179,11 @@ impl TrainingState {
                 next.attempts = self.attempts.saturating_sub(1);
                 next.failure_reason = Some(reason.clone());
             }
+            (Failure, TrainingEvent::Retried) => {
+                next.status = Pending;
+                next.attempts = 0;
+                next.failure_reason = None;
+            }
             _ => return Err(illegal()),
         }
         Ok(next)
@@ -208,6 +216,16 @@ mod tests {
             Completed.transition(Active).unwrap_err().to_string(),
             "tournament cannot go from completed to active"
         );
+    }
+
+    #[test]
+    fn only_a_failed_training_is_retried_and_it_starts_afresh() {
+        let failed = TrainingState { status: TrainingStatus::Failure, attempts: 2, failure_reason: Some("oom".into()) };
+        assert_eq!(failed.step(&TrainingEvent::Retried, 2).unwrap(), TrainingState::default());
+        for status in [TrainingStatus::Pending, TrainingStatus::Training, TrainingStatus::Success] {
+            let state = TrainingState { status, attempts: 1, failure_reason: None };
+            assert!(state.step(&TrainingEvent::Retried, 2).is_err(), "{status}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Who may use a trainer node: the source address must be on the allow-list (when one is set), then the
+//! Who may use a server (the control API, a trainer node): the source address must be on the allow-list (when one is set), then the
 //! request must carry `Authorization: Bearer <token>` (when a token is set). The token is compared in
 //! constant time and never logged; a refusal says what was wrong without echoing what was presented.
 
@@ -63,7 +63,7 @@ pub fn same_token(expected: &[u8], presented: &[u8]) -> bool {
     difference == 0
 }
 
-/// The access rules of one node.
+/// The access rules of one server.
 #[derive(Debug, Clone)]
 pub struct Access {
     pub token: Secret,

@@ -1,5 +1,5 @@
-//! The trainer API's errors, mapped to HTTP status codes in this one place; every error answers JSON
-//! `{"error": "..."}`.
+//! The HTTP servers' errors (control API, trainer node), mapped to status codes in this one place;
+//! every error answers JSON `{"error": "..."}`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -16,12 +16,12 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    /// A requested GPU is held by another running training.
+    /// The current state does not allow it (a GPU held by another training, a tournament that ended).
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
-    /// The node's store or task book failed; the request may be repeated.
+    /// The store or a runtime part failed or is missing; the request may be repeated.
     #[error("{0}")]
     Unavailable(String),
 }

@@ -12,6 +12,8 @@ use crate::domain::{ModelType, RoundId, TaskId, TaskType, TournamentId};
 
 /// The status a task takes when a replacement task supersedes it.
 pub const TASK_REPLACED: &str = "replaced";
+/// The status of a task an operator accepted as it ends: round sanity never replaces it.
+pub const TASK_ACCEPTED: &str = "accepted";
 
 /// One training job definition.
 #[derive(Debug, Clone, PartialEq)]

@@ -95,6 +95,24 @@ impl Tx<'_> {
         log(self.conn, EntityKind::Tournament, id, None, tournament.status.as_str(), "created", tournament.created_at)
     }
 
+    /// Locks the tournament's row for the rest of the transaction, provided it is still `expected`;
+    /// otherwise a `Conflict` naming its status. A concurrent status change (a cancel) then waits for
+    /// this transaction, or this one sees it: on PostgreSQL a plain read would not.
+    pub fn hold_tournament(&mut self, id: &TournamentId, expected: TournamentStatus) -> Result<(), StoreError> {
+        let held = diesel::update(
+            tournaments::table
+                .filter(tournaments::id.eq(id.as_str()))
+                .filter(tournaments::status.eq(expected.as_str())),
+        )
+        .set(tournaments::status.eq(tournaments::status))
+        .execute(self.conn)?;
+        if held == 0 {
+            let status = self.get_tournament(id)?.status;
+            return Err(StoreError::Conflict(format!("tournament {id} is {status}, not {expected}")));
+        }
+        Ok(())
+    }
+
     pub fn get_tournament(&mut self, id: &TournamentId) -> Result<Tournament, StoreError> {
         tournaments::table
             .find(id.as_str())

@@ -165,7 +165,6 @@ fn bad_input_is_a_4xx_naming_the_problem() {
 
 #[test]
 fn tournament_history_and_active_reads_answer_in_the_reference_shape() {
-    use crucible::sim::run::{Execution, SimRun, run};
     let (url, store, _dir) = serve(true);
     let (_, active) = call("GET", &format!("{url}/v1/tournaments/active"), None, None);
     assert_eq!(active, json!({ "text": null, "image": null, "environment": null }));
@@ -173,18 +172,7 @@ fn tournament_history_and_active_reads_answer_in_the_reference_shape() {
     assert_eq!(history, json!({ "tournaments": [] }));
 
     // A whole simulation in a database of its own, then the API over it.
-    let sim_dir = tempfile::tempdir().unwrap();
-    let db = sim_dir.path().join("sim.db");
-    let opts = SimRun {
-        miners: 16,
-        seed: 4,
-        db: Some(db.clone()),
-        nodes: crucible::sim::NodeSpec::default(),
-        nodes_spec: "default".into(),
-        shares: Default::default(),
-        execution: Execution::Simulated,
-    };
-    let (report, _) = run(&opts, &crucible::domain::rules::Rules::default(), |_| {}).unwrap();
+    let (_sim_dir, db, report) = super::api_reads::simulated_with(4);
     drop(store);
     let (url, _store, _dir2) = serve_on(&db);
     let (status, history) = call("GET", &format!("{url}/v1/tournaments/history"), None, None);

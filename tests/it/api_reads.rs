@@ -10,11 +10,15 @@ use super::api::{call, serve_on};
 
 /// A finished simulation of 16 miners in a database of its own, and its report.
 pub(crate) fn simulated() -> (tempfile::TempDir, std::path::PathBuf, Report) {
+    simulated_with(9)
+}
+
+pub(crate) fn simulated_with(seed: u64) -> (tempfile::TempDir, std::path::PathBuf, Report) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sim.db");
     let opts = SimRun {
         miners: 16,
-        seed: 9,
+        seed,
         db: Some(db.clone()),
         nodes: crucible::sim::NodeSpec::default(),
         nodes_spec: "default".into(),

@@ -10,6 +10,7 @@ mod layout;
 mod miner;
 pub mod node;
 mod node_restore;
+mod overrides;
 mod pages;
 mod registration;
 mod remote;

@@ -9,6 +9,7 @@
 //! TrainerActors back, registration resumes at the time derived from its last logged attempt.
 
 mod admission;
+mod overrides;
 mod plan;
 mod steps;
 
@@ -19,7 +20,7 @@ use actix::prelude::*;
 use tracing::Instrument;
 
 use super::Runtime;
-use super::control::{CancelTournament, ControlError};
+use super::control::{CancelTournament, ControlError, OverrideTask};
 use super::trainer::{JobTemplate, TrainerActor, TrainingEnded};
 use crate::domain::progress::{RoundStep, round_step};
 use crate::domain::{Hotkey, TournamentId, TournamentStatus, TournamentType};
@@ -141,7 +142,8 @@ impl TournamentActor {
         match round_step(&bracket, &views, snapshot.tournament.champion_wins, &self.rt.rules) {
             RoundStep::Wait => {}
             RoundStep::Replace { tasks } => {
-                self.step(ctx, steps::replace_tasks(self.rt.clone(), snapshot.clone(), tasks))
+                let cause = "round sanity: more than half of the trainings failed";
+                self.step(ctx, steps::replace_tasks(self.rt.clone(), snapshot.clone(), tasks, cause))
             }
             RoundStep::Decided(outcome) => {
                 self.step(ctx, steps::decide_round(self.rt.clone(), snapshot.clone(), outcome))
@@ -182,9 +184,10 @@ impl Actor for TournamentActor {
 }
 
 impl Handler<CancelTournament> for TournamentActor {
-    type Result = ResponseActFuture<Self, Result<(), ControlError>>;
+    type Result = AtomicResponse<Self, Result<(), ControlError>>;
 
-    /// Persists the cancellation with its refunds, then reloads: the tournament ends and the actor stops
+    /// Persists the cancellation (atomically: no other message is handled meanwhile, so no step starts
+    /// from the state before it) with its refunds, then reloads: the tournament ends and the actor stops
     /// (a registration in flight is dropped with it).
     fn handle(&mut self, msg: CancelTournament, _ctx: &mut Context<Self>) -> Self::Result {
         let (db, id, at) = (self.rt.db.clone(), msg.id.clone(), self.rt.clock.now());
@@ -202,7 +205,7 @@ impl Handler<CancelTournament> for TournamentActor {
             })
             .await
         };
-        Box::pin(persist.into_actor(self).map(move |result, act, ctx| match result {
+        AtomicResponse::new(Box::pin(persist.into_actor(self).map(move |result, act, ctx| match result {
             Ok(Ok(())) => {
                 tracing::info!(tournament = %act.id, reason = %reason, "tournament cancelled");
                 let _ =
@@ -212,7 +215,33 @@ impl Handler<CancelTournament> for TournamentActor {
             }
             Ok(Err(status)) => Err(ControlError::Conflict(format!("tournament {} is already {status}", act.id))),
             Err(e) => Err(e.into()),
-        }))
+        })))
+    }
+}
+
+impl Handler<OverrideTask> for TournamentActor {
+    type Result = AtomicResponse<Self, Result<String, ControlError>>;
+
+    /// Checks the override against the current snapshot, persists it (atomically), then reloads and
+    /// decides again.
+    fn handle(&mut self, msg: OverrideTask, _ctx: &mut Context<Self>) -> Self::Result {
+        let checked = match &self.snapshot {
+            Some(snapshot) => overrides::check(snapshot, &msg.task, msg.action).map(|plan| (snapshot.clone(), plan)),
+            None => Err(ControlError::Unavailable("the tournament is still loading; try again".into())),
+        };
+        let (snapshot, plan) = match checked {
+            Ok(checked) => checked,
+            Err(e) => return AtomicResponse::new(Box::pin(actix::fut::ready(Err(e)))),
+        };
+        let applied = overrides::apply(self.rt.clone(), snapshot, msg.task.clone(), plan);
+        AtomicResponse::new(Box::pin(applied.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(done) => {
+                tracing::info!(tournament = %act.id, task = %msg.task, action = msg.action.as_str(), "{done}");
+                act.step(ctx, async { Ok(()) });
+                Ok(done)
+            }
+            Err(e) => Err(e.into()),
+        })))
     }
 }
 

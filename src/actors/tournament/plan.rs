@@ -14,7 +14,9 @@ use crate::domain::rules::Rules;
 use crate::domain::tasks::{Slot, TaskSpec};
 use crate::domain::{Hotkey, RoundKind, RoundStatus, TournamentId, TrainingStatus};
 use crate::exec::TrainingJob;
-use crate::store::{Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, TASK_REPLACED, Task, Training};
+use crate::store::{
+    Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, TASK_ACCEPTED, TASK_REPLACED, Task, Training,
+};
 
 /// The bracket stored with a round.
 pub fn bracket_of(round: &RoundWithBracket) -> Bracket {
@@ -46,7 +48,8 @@ pub fn task_views(round: &RoundSnapshot) -> Vec<TaskView> {
                 id: t.task.id.clone(),
                 slot: slot_of(&round.round, &t.task)?,
                 task_type: t.task.task_type,
-                is_replacement: t.task.replaces_task_id.is_some(),
+                // An accepted task is never replaced, like a replacement.
+                is_replacement: t.task.replaces_task_id.is_some() || t.task.status == TASK_ACCEPTED,
                 replaced: t.task.status == TASK_REPLACED,
                 trainings: t
                     .trainings

@@ -36,10 +36,7 @@ pub async fn registration(rt: Rc<Runtime>, tournament: Tournament) -> Result<(),
         .run(move |s| {
             s.transaction(|tx| {
                 // An operator may have cancelled it while the miners were pinged: charge nobody then.
-                let current = tx.get_tournament(&t.id)?.status;
-                if current != TournamentStatus::Pending {
-                    return Err(StoreError::Conflict(format!("the tournament became {current} during registration")));
-                }
+                tx.hold_tournament(&t.id, TournamentStatus::Pending)?;
                 let summary = admit(tx, &t, &candidates, &rules, at)?;
                 let cause = format!("registration: {} admitted, {} not admitted", summary.admitted, summary.rejected);
                 tx.log_event(EntityKind::Registration, t.id.as_str(), "attempted", &cause, at)?;
@@ -110,6 +107,7 @@ pub async fn replace_tasks(
     rt: Rc<Runtime>,
     snapshot: TournamentSnapshot,
     tasks: Vec<TaskId>,
+    cause: &'static str,
 ) -> Result<(), StoreError> {
     let Some(round) = snapshot.rounds.last().cloned() else { return Ok(()) };
     let (rules, catalog, at) = (rt.rules.clone(), rt.catalog.clone(), rt.clock.now());
@@ -124,7 +122,7 @@ pub async fn replace_tasks(
                     let Some(old_task) = round.tasks.iter().find(|t| &t.task.id == old) else { continue };
                     let (task, trainings) =
                         plan::replacement(&id, &round, &old_task.task, &catalog, &rules, at).map_err(catalog_error)?;
-                    tx.replace_task(&task, "round sanity: more than half of the trainings failed", at)?;
+                    tx.replace_task(&task, cause, at)?;
                     for training in &trainings {
                         tx.insert_training(training)?;
                     }

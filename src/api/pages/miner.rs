@@ -7,14 +7,13 @@ use actix_web::{HttpResponse, web};
 
 use super::{error_page, escape, layout, score, when};
 use crate::api::{ApiState, read};
-use crate::domain::Hotkey;
 use crate::http::error::ApiError;
 use crate::store::{Participant, StoreError, Tournament};
 
 pub async fn page(state: web::Data<ApiState>, hotkey: web::Path<String>) -> HttpResponse {
-    let hotkey = match Hotkey::parse(&hotkey) {
+    let hotkey = match crate::api::hotkey(&hotkey) {
         Ok(h) => h,
-        Err(e) => return error_page(&ApiError::BadRequest(format!("hotkey: {e}"))),
+        Err(e) => return error_page(&e),
     };
     let (key, rules) = (hotkey.clone(), state.rules.clone());
     let found = read(&state, move |s| {
@@ -32,8 +31,7 @@ pub async fn page(state: web::Data<ApiState>, hotkey: web::Path<String>) -> Http
             }
         }
         let trainings = s.trainings_for_hotkey(&key)?;
-        let bundle = s.export_bundle(&rules.house_hotkey, chrono::Utc::now())?;
-        let weight = crate::domain::weights::compute(&bundle, &rules.weights).weights.get(&key).copied();
+        let weight = crate::api::current_weights(s, &rules)?.weights.get(&key).copied();
         Ok((miner, entries, trainings, weight))
     })
     .await;

@@ -2,8 +2,9 @@
 //! status, with the next start), `/tournaments/{id}` (the bracket round by round, every task's
 //! trainings), `/nodes` (trainer nodes and their GPU slots) and `/miners/{hotkey}` (one miner's
 //! history). Plain HTML with inline CSS: no CDN, no build step; readable on a phone and in a terminal
-//! browser. With JavaScript, a page re-renders itself from the server when `/v1/events` reports a
-//! change; without, it is a static page to reload.
+//! browser. With JavaScript, the index, tournament and nodes pages re-render themselves from the
+//! server when `/v1/events` reports a change; without, they are static pages to reload. A browser
+//! sends no bearer token: serve the pages with `api.public_reads = true`.
 
 mod index;
 mod miner;
@@ -68,16 +69,20 @@ section.round{border:1px solid #ccc;border-radius:4px;padding:.25rem .75rem;marg
 ul.bracket{list-style:none;padding-left:0}ul.bracket li{margin:.25rem 0}\
 #live{font-size:.85rem}@media (max-width:40rem){th,td{font-size:.85rem;padding:.2rem}}";
 
-/// Re-renders `<main>` from the server when the event stream reports a change (at most twice a second).
-const LIVE: &str = "(function(){if(!window.EventSource)return;var s=document.getElementById('live');\
-var src=new EventSource(s.getAttribute('data-events'));var t=null;\
-function refresh(){t=null;fetch(location.href,{headers:{'Accept':'text/html'}}).then(function(r){return r.text()})\
-.then(function(h){var d=new DOMParser().parseFromString(h,'text/html');var m=d.querySelector('main');\
-if(m){document.querySelector('main').innerHTML=m.innerHTML;}});}\
-src.onmessage=null;['tournament_created','registration_ended','round_started','training_started',\
-'training_ended','task_replaced','round_decided','tournament_completed','tournament_cancelled']\
-.forEach(function(k){src.addEventListener(k,function(){if(!t)t=setTimeout(refresh,500);});});\
-src.onopen=function(){s.textContent='live';s.className='ok';};\
+/// Re-renders `<main>` from the server when the event stream reports a change (at most twice a second),
+/// after a reconnect (events may have been missed) and when the stream says it lagged; a slower older
+/// answer never overwrites a newer one.
+const LIVE: &str = "(function(){if(!window.EventSource||!window.fetch)return;var s=document.getElementById('live');\
+var src=new EventSource(s.getAttribute('data-events'));var t=null,seq=0,shown=0,opened=false;\
+function refresh(){t=null;var n=++seq;fetch(location.href,{headers:{'Accept':'text/html'}})\
+.then(function(r){return r.text()}).then(function(h){if(n<shown)return;shown=n;\
+var d=new DOMParser().parseFromString(h,'text/html');var m=d.querySelector('main');\
+if(m){document.querySelector('main').innerHTML=m.innerHTML;}}).catch(function(){});}\
+function soon(){if(!t)t=setTimeout(refresh,500);}\
+['tournament_created','registration_ended','round_started','training_started','training_ended',\
+'task_replaced','round_decided','tournament_completed','tournament_cancelled','lagged']\
+.forEach(function(k){src.addEventListener(k,soon);});\
+src.onopen=function(){s.textContent='live';s.className='ok';if(opened)soon();opened=true;};\
 src.onerror=function(){s.textContent='reconnecting…';s.className='muted';};})();";
 
 /// A whole page: `events` is the event stream it follows (`None`: a static page).

@@ -9,14 +9,13 @@ use actix_web::{HttpResponse, web};
 use super::{error_page, escape, layout, miner_link, score, when};
 use crate::api::details::{TournamentDetails, details};
 use crate::api::{ApiState, read};
-use crate::domain::{AdmissionOutcome, RoundKind, RoundStatus, TournamentId};
-use crate::http::error::ApiError;
+use crate::domain::{AdmissionOutcome, RoundKind, RoundStatus};
 use crate::store::{Participant, RoundSnapshot, TASK_REPLACED, TournamentSnapshot};
 
 pub async fn page(state: web::Data<ApiState>, id: web::Path<String>) -> HttpResponse {
-    let id = match TournamentId::parse(&id) {
+    let id = match crate::api::tournament_id(&id) {
         Ok(id) => id,
-        Err(e) => return error_page(&ApiError::BadRequest(format!("tournament_id: {e}"))),
+        Err(e) => return error_page(&e),
     };
     let rules = state.rules.clone();
     let found = read(&state, move |s| {

@@ -1,0 +1,163 @@
+//! The operator's round-sanity overrides on a live round, through the supervisor as the control API
+//! sends them: a failed training retried with fresh attempts, an ended task replaced, a running task
+//! accepted, and every override the task's state does not allow refused.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crucible::actors::Event;
+use crucible::actors::control::{ControlError, OverrideTask, TaskAction};
+use crucible::clock::VirtualClock;
+use crucible::domain::rules::Rules;
+use crucible::domain::{Hotkey, TaskId, TournamentId, TrainingStatus};
+use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
+use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crucible::store::{Store, TASK_ACCEPTED, TASK_REPLACED};
+
+/// The first task it sees ends at once: its first trainee fails, the others succeed. Every other run is
+/// simulated and takes hours, so the round stays undecided while the operator acts.
+struct Scripted {
+    sim: SimulatedExecutor,
+    first: RefCell<Option<(TaskId, Hotkey)>>,
+}
+
+impl Executor for Scripted {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    fn run(&self, job: TrainingJob) -> RunFuture {
+        let (task, victim) = self.first.borrow_mut().get_or_insert((job.task_id.clone(), job.hotkey.clone())).clone();
+        if job.task_id != task {
+            return self.sim.run(job);
+        }
+        let outcome = if job.hotkey == victim {
+            RunOutcome::Failed { reason: "crashed".into() }
+        } else {
+            RunOutcome::Success { test_loss: 0.5, synth_loss: None }
+        };
+        Box::pin(async move { outcome })
+    }
+    fn reattach(&self, _: TrainingJob, _: DateTime<Utc>) -> Option<RunFuture> {
+        None
+    }
+}
+
+/// What the operator got back, in order.
+type Answers = Rc<RefCell<Vec<(&'static str, Result<String, ControlError>)>>>;
+
+#[test]
+fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("o.db").display())).unwrap());
+    store.migrate().unwrap();
+    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 5, ..SimSettings::default() }));
+    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "overrides-test", origin).unwrap();
+    let nodes = crucible::app::node_views(&store).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let system = actix::System::with_tokio_rt(move || runtime);
+    let answers: Answers = Rc::default();
+    let first: Rc<RefCell<Option<(TaskId, Hotkey)>>> = Rc::default();
+    let (seen, parts_store) = (answers.clone(), store.clone());
+    let first_seen = first.clone();
+    system.block_on(async move {
+        let clock = Arc::new(VirtualClock::starting_at(origin));
+        let executor =
+            Rc::new(Scripted { sim: SimulatedExecutor::new(world.clone(), clock.clone()), first: RefCell::default() });
+        let scripted = executor.clone();
+        let parts = crucible::app::Parts {
+            store: parts_store,
+            clock: clock.clone(),
+            rules: Rules::default(),
+            catalog: crucible::sim::catalog(),
+            executor,
+            registration: Rc::new(SimulatedRegistration::new(world, clock)),
+            limit: Some(1),
+            seed: 5,
+        };
+        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
+        let mut receiver = events.subscribe();
+        let running = crucible::app::start(parts, nodes, events);
+        let supervisor = running.supervisor;
+        actix::spawn(async move {
+            let mut tournament: Option<TournamentId> = None;
+            let mut other: Option<TaskId> = None;
+            let mut victim_failures = 0;
+            while let Ok(event) = receiver.recv().await {
+                let Event::TrainingEnded { id, task, hotkey, status, .. } = event else {
+                    if let Event::TrainingStarted { id, task, .. } = event {
+                        tournament.get_or_insert(id);
+                        if scripted.first.borrow().as_ref().is_some_and(|(t, _)| *t != task) {
+                            other.get_or_insert(task);
+                        }
+                    }
+                    continue;
+                };
+                let Some((first_task, victim)) = scripted.first.borrow().clone() else { continue };
+                if task != first_task
+                    || hotkey != victim
+                    || status != TrainingStatus::Failure
+                    || Some(&id) != tournament.as_ref()
+                {
+                    continue;
+                }
+                victim_failures += 1;
+                *first_seen.borrow_mut() = Some((first_task.clone(), victim.clone()));
+                // Let the task's other (instant) trainings end too.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let ask = |task: &TaskId, action| OverrideTask { tournament: id.clone(), task: task.clone(), action };
+                if victim_failures == 1 {
+                    let other = other.clone().expect("another task is training");
+                    for (name, request) in [
+                        ("accept a running task", ask(&other, TaskAction::Accept)),
+                        ("accept it again", ask(&other, TaskAction::Accept)),
+                        ("retry a running task", ask(&other, TaskAction::Retry)),
+                        ("retry the ended task", ask(&first_task, TaskAction::Retry)),
+                    ] {
+                        let answer = supervisor.send(request).await.unwrap();
+                        seen.borrow_mut().push((name, answer));
+                    }
+                } else {
+                    for (name, request) in [
+                        ("replace the ended task", ask(&first_task, TaskAction::Replace)),
+                        ("retry the replaced task", ask(&first_task, TaskAction::Retry)),
+                        ("an unknown task", ask(&TaskId::parse("no-such-task").unwrap(), TaskAction::Accept)),
+                    ] {
+                        let answer = supervisor.send(request).await.unwrap();
+                        seen.borrow_mut().push((name, answer));
+                    }
+                    actix::System::current().stop();
+                }
+            }
+        });
+    });
+    system.run().unwrap();
+
+    let answers = answers.borrow();
+    let outcome = |name: &str| {
+        answers.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("{name}: {answers:?}")).1.clone()
+    };
+    assert!(outcome("accept a running task").is_ok(), "{answers:?}");
+    assert!(matches!(outcome("accept it again"), Err(ControlError::Conflict(m)) if m.contains("accepted already")));
+    assert!(matches!(outcome("retry a running task"), Err(ControlError::Conflict(m)) if m.contains("still training")));
+    assert!(outcome("retry the ended task").unwrap().contains("1 failed training"), "{answers:?}");
+    assert!(outcome("replace the ended task").unwrap().contains("replaced"), "{answers:?}");
+    assert!(
+        matches!(outcome("retry the replaced task"), Err(ControlError::Conflict(m)) if m.contains("replaced already"))
+    );
+    assert!(matches!(outcome("an unknown task"), Err(ControlError::NotFound(_))), "{answers:?}");
+
+    let (first_task, victim) = first.borrow().clone().expect("the scripted task ran");
+    let attempts = store.attempts(&first_task, &victim).unwrap();
+    assert_eq!(attempts.len(), 4, "two attempts, retried with two fresh ones: {attempts:?}");
+    let training = store.get_training(&first_task, &victim).unwrap();
+    assert_eq!((training.status, training.attempts), (TrainingStatus::Failure, 2));
+    let task = store.get_task(&first_task).unwrap();
+    assert_eq!(task.status, TASK_REPLACED);
+    let round = store.list_tasks(&task.round_id).unwrap();
+    assert!(round.iter().any(|t| t.replaces_task_id.as_ref() == Some(&first_task)), "a replacement exists");
+    assert_eq!(round.iter().filter(|t| t.status == TASK_ACCEPTED).count(), 1);
+}
