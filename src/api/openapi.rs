@@ -21,6 +21,8 @@ pub struct ErrorBody {
         super::routes::credit,
         super::routes::balance,
         super::routes::fees,
+        super::routes::coldkey_events,
+        super::routes::tournament_events,
         super::tournaments::history,
         super::tournaments::active,
         super::tournaments::latest_details,

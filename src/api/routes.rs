@@ -28,6 +28,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/v1/bundle", web::get().to(super::operations::bundle))
         .route("/transfer/balance/{coldkey}", web::get().to(balance))
         .route("/tournament/fees", web::get().to(fees))
+        .route("/balance/events/coldkey/{coldkey}", web::get().to(coldkey_events))
+        .route("/balance/events/tournament/{tournament_id}", web::get().to(tournament_events))
         .route("/v1/tournaments/history", web::get().to(super::tournaments::history))
         .route("/v1/tournaments/active", web::get().to(super::tournaments::active))
         .route("/v1/tournaments/next-dates", web::get().to(super::orchestrator::next_dates))
@@ -145,6 +147,80 @@ async fn balance(state: web::Data<ApiState>, coldkey: web::Path<String>) -> Resu
         "created_at": events.first().map(|e| e.event.created_at),
         "updated_at": events.last().map(|e| e.event.created_at),
     })))
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    /// At most this many events, newest first (default 100, at most 1000).
+    pub limit: Option<usize>,
+}
+
+impl Limit {
+    fn get(&self) -> Result<usize, ApiError> {
+        match self.limit.unwrap_or(100) {
+            n @ 1..=1000 => Ok(n),
+            n => Err(ApiError::BadRequest(format!("limit: {n} is not between 1 and 1000"))),
+        }
+    }
+}
+
+/// The reference's `BalanceEventResponse` list: newest first, at most `limit`.
+fn balance_events(entries: Vec<crate::store::LedgerEntry>, limit: usize) -> HttpResponse {
+    let events: Vec<Value> = entries
+        .iter()
+        .rev()
+        .take(limit)
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "tournament_id": e.event.tournament_id.as_ref().map(|t| t.as_str()),
+                "coldkey": e.event.coldkey.as_str(),
+                "event_type": match e.event.kind {
+                    LedgerKind::Credit => "transfer_in",
+                    LedgerKind::ParticipationFee => "participation_fee",
+                    LedgerKind::Refund => "refund",
+                },
+                "amount_rao": e.event.amount_rao,
+                "description": e.event.reference,
+                "created_at": e.event.created_at,
+                "updated_at": e.event.created_at,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(events)
+}
+
+#[utoipa::path(get, path = "/balance/events/coldkey/{coldkey}", tag = "reference",
+    params(("coldkey" = String, Path, description = "SS58 coldkey"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses((status = 200, description = "`[BalanceEventResponse]`, newest first", body = Object), (status = 400, description = "Bad coldkey or limit", body = ErrorBody)))]
+async fn coldkey_events(
+    state: web::Data<ApiState>,
+    coldkey: web::Path<String>,
+    limit: web::Query<Limit>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limit.get()?;
+    let coldkey = Coldkey::parse(&coldkey).map_err(|e| ApiError::BadRequest(format!("coldkey: {e}")))?;
+    Ok(balance_events(read(&state, move |s| s.ledger_events(&coldkey)).await?, limit))
+}
+
+#[utoipa::path(get, path = "/balance/events/tournament/{tournament_id}", tag = "reference",
+    params(("tournament_id" = String, Path, description = "A tournament"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
+    responses((status = 200, description = "`[BalanceEventResponse]`: its fees and refunds, newest first", body = Object),
+        (status = 400, description = "Bad id or limit", body = ErrorBody), (status = 404, description = "No such tournament", body = ErrorBody)))]
+async fn tournament_events(
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+    limit: web::Query<Limit>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = limit.get()?;
+    let id = super::tournament_id(&id)?;
+    let entries = read(&state, move |s| {
+        s.get_tournament(&id)?;
+        s.tournament_ledger_events(&id)
+    })
+    .await?;
+    Ok(balance_events(entries, limit))
 }
 
 /// The reference's `TournamentFeesResponse`. crucible runs no environment tournaments: that fee is 0.

@@ -85,6 +85,7 @@ delegate! { read:
     fn balance(&self, coldkey: &Coldkey) -> i64;
     fn ledger_events(&self, coldkey: &Coldkey) -> Vec<LedgerEntry>;
     fn find_ledger_event(&self, idempotency_key: &str) -> Option<LedgerEntry>;
+    fn tournament_ledger_events(&self, tournament: &TournamentId) -> Vec<LedgerEntry>;
     fn transitions(&self, kind: EntityKind, entity_id: &str) -> Vec<Transition>;
     fn last_transition_at(&self) -> Option<DateTime<Utc>>;
     fn get_meta(&self, key: &str) -> Option<String>;

@@ -169,6 +169,18 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// Every event of a tournament (fees and refunds), in the order they were recorded.
+    pub fn tournament_ledger_events(&mut self, tournament: &TournamentId) -> Result<Vec<LedgerEntry>, StoreError> {
+        ledger_events::table
+            .filter(ledger_events::tournament_id.eq(tournament.as_str()))
+            .order(ledger_events::id.asc())
+            .select(EventRow::as_select())
+            .load(self.conn)?
+            .into_iter()
+            .map(EventRow::into_record)
+            .collect()
+    }
+
     /// The event recorded under an idempotency key, if any (was this fee charged already?).
     pub fn find_ledger_event(&mut self, idempotency_key: &str) -> Result<Option<LedgerEntry>, StoreError> {
         ledger_events::table

@@ -192,3 +192,78 @@ fn tournament_history_and_active_reads_answer_in_the_reference_shape() {
     let (_, active) = call("GET", &format!("{url}/v1/tournaments/active"), None, None);
     assert_eq!(active, json!({ "text": null, "image": null, "environment": null }), "everything has ended");
 }
+
+#[test]
+fn every_route_refuses_without_the_token_and_answers_bad_input_with_a_4xx() {
+    let (url, _store, _dir) = serve(false);
+    let t = "tourn_00000000000000aa_20260101";
+    let hk = crucible::domain::Hotkey::synthetic(1);
+    let ck = Coldkey::synthetic(1);
+    let reads = [
+        "/v1/tournaments/latest/details".to_owned(),
+        format!("/v1/tournaments/{t}/details"),
+        "/v1/tournaments/active".into(),
+        "/v1/tournaments/history".into(),
+        "/v1/tournaments/next-dates".into(),
+        "/v1/tournaments/gpu-requirements".into(),
+        "/v1/tournament_orchestrator/trainers".into(),
+        "/v1/tournament_orchestrator/training_stats".into(),
+        "/tournament/fees".into(),
+        format!("/transfer/balance/{ck}"),
+        format!("/balance/events/coldkey/{ck}"),
+        format!("/balance/events/tournament/{t}"),
+        "/v1/events".into(),
+        "/metrics".into(),
+        "/v1/miners".into(),
+        "/v1/weights".into(),
+        "/v1/bundle".into(),
+        "/openapi.json".into(),
+        "/".into(),
+        format!("/tournaments/{t}"),
+        "/nodes".into(),
+        format!("/miners/{hk}"),
+    ];
+    let operations = [
+        ("POST", "/v1/ledger/credits".to_owned()),
+        ("POST", "/v1/tournaments".into()),
+        ("POST", format!("/v1/tournaments/{t}/cancel")),
+        ("POST", "/v1/tasks/some-task/retry".into()),
+        ("POST", format!("/tournament/{t}/refund")),
+        ("PUT", format!("/v1/miners/{hk}")),
+        ("DELETE", format!("/v1/miners/{hk}")),
+    ];
+    let all = reads.iter().map(|p| ("GET", p.clone())).chain(operations.iter().cloned());
+    for (method, path) in all {
+        for token in [None, Some("wrong")] {
+            let (status, answer) = call(method, &format!("{url}{path}"), token, Some("{}"));
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {answer}");
+            assert!(answer["error"].is_string(), "{method} {path}: {answer}");
+        }
+    }
+    // With the token, malformed ids, bodies and parameters are a 400 naming what is wrong, never a 5xx.
+    let bad = [
+        ("GET", "/v1/tournaments/x/details".to_owned(), None, "tournament_id"),
+        ("GET", "/balance/events/coldkey/x".into(), None, "coldkey"),
+        ("GET", "/balance/events/tournament/x".into(), None, "tournament_id"),
+        ("GET", "/v1/events?tournament=a&b=c".into(), None, "query"),
+        ("POST", "/v1/tournaments".into(), Some(r#"{"tournament_type": "audio"}"#), "tournament_type"),
+        ("POST", "/v1/tournaments".into(), Some("{"), "invalid JSON"),
+        ("POST", format!("/v1/tournaments/{t}/cancel"), Some(r#"{"reason": " "}"#), "reason"),
+        ("POST", "/v1/tournaments/x/cancel".into(), Some(r#"{"reason": "r"}"#), "tournament_id"),
+        ("POST", "/v1/tasks/a%20b/retry".into(), None, "task_id"),
+        ("POST", "/v1/tasks/some-task/redo".into(), None, "action"),
+        ("POST", "/tournament/x/refund".into(), None, "tournament_id"),
+        ("PUT", "/v1/miners/x".into(), Some(r#"{"coldkey": "c", "address": "a:1"}"#), "hotkey"),
+        ("DELETE", "/v1/miners/x".into(), None, "hotkey"),
+    ];
+    for (method, path, body, needle) in bad {
+        let (status, answer) = call(method, &format!("{url}{path}"), Some(TOKEN), body);
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(needle), "{method} {path}: {answer}");
+    }
+    // Operations on a running validator answer 503 where none runs, once their input is valid.
+    let (status, answer) =
+        call("POST", &format!("{url}/v1/tournaments"), Some(TOKEN), Some(r#"{"tournament_type": "text"}"#));
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("crucible validator"), "{answer}");
+}

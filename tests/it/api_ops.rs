@@ -105,6 +105,19 @@ fn a_cancelled_tournament_is_refunded_once() {
         "{answer}"
     );
     assert_eq!(store.balance(&coldkey).unwrap(), 250, "refunded once");
+    let (status, events) = call("GET", &format!("{url}/balance/events/tournament/{id}"), None, None);
+    assert_eq!(status, 200, "{events}");
+    assert_eq!(events.as_array().unwrap().len(), 1, "{events}");
+    assert_eq!((&events[0]["event_type"], &events[0]["amount_rao"]), (&json!("refund"), &json!(250)));
+    assert_eq!(events[0]["tournament_id"], id.as_str());
+    let (status, events) = call("GET", &format!("{url}/balance/events/coldkey/{coldkey}?limit=5"), None, None);
+    assert_eq!((status, events.as_array().map(Vec::len)), (200, Some(1)), "{events}");
+    for bad in ["?limit=0", "?limit=5000", "?limit=x", "?other=1"] {
+        let (status, answer) = call("GET", &format!("{url}/balance/events/coldkey/{coldkey}{bad}"), None, None);
+        assert_eq!(status, 400, "{bad}: {answer}");
+    }
+    let unknown = format!("{url}/balance/events/tournament/tourn_00000000000000ff_20260101");
+    assert_eq!(call("GET", &unknown, None, None).0, 404);
     assert_eq!(call("POST", &refund, None, None).0, 401);
     assert_eq!(
         call("POST", &format!("{url}/tournament/tourn_00000000000000ff_20260101/refund"), Some(TOKEN), None).0,
