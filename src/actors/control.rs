@@ -1,6 +1,6 @@
 //! What operators ask of the running validator through the control API: create a tournament now,
-//! cancel one, retry / replace / accept a task. Each is a message to the supervisor, answered once the
-//! change is persisted.
+//! cancel one, retry / replace / accept a task (messages to the supervisor), add and remove trainer
+//! nodes (messages to the fleet). Each is answered once the change is persisted.
 
 use actix::Message;
 
@@ -14,6 +14,9 @@ pub enum ControlError {
     /// The current state does not allow it.
     #[error("{0}")]
     Conflict(String),
+    /// What was asked cannot work (a node that does not answer): names the field.
+    #[error("{0}")]
+    Invalid(String),
     /// The store failed; the operation may be repeated.
     #[error("{0}")]
     Unavailable(String),
@@ -83,4 +86,25 @@ pub struct OverrideTask {
     pub tournament: TournamentId,
     pub task: crate::domain::TaskId,
     pub action: TaskAction,
+}
+
+/// Reach one more trainer node (remote executor only): its GPUs are read at once and used from now on;
+/// it is kept across restarts.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<crate::store::TrainerNode, ControlError>")]
+pub struct AddTrainer {
+    /// Base URL of its trainer API.
+    pub url: String,
+    /// Its id in the store and the broker; derived from the URL when absent.
+    pub id: Option<String>,
+    /// The token it asks for (empty for a node without one).
+    pub token: String,
+}
+
+/// Stop using a node added through the control API (by id or URL). Refused while trainings hold its
+/// GPUs; it is fenced then, so nothing new starts there, and may be removed once they end.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<String, ControlError>")]
+pub struct RemoveTrainer {
+    pub key: String,
 }

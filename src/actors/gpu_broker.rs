@@ -2,7 +2,7 @@
 //! its node) and hands GPUs to waiting trainings.
 //!
 //! Messages: `RequestGpus` (answered through its oneshot once GPUs are reserved and persisted),
-//! `ReleaseGpus`, `FenceNode`, `ListNodes`. Placement is the domain's tightest fit in priority order
+//! `ReleaseGpus`, `FenceNode`, `ListNodes`, `AddNode`, `RemoveNode`. Placement is the domain's tightest fit in priority order
 //! (organic, tournament, benchmark; oldest first). Requests arriving within one instant are placed
 //! together a millisecond later, so the outcome depends on the set of requests, never on the order in
 //! which concurrent messages happened to arrive: the simulation replays identically.
@@ -74,6 +74,18 @@ pub struct FenceNode {
 #[derive(Message)]
 #[rtype(result = "Vec<NodeView>")]
 pub struct ListNodes;
+
+/// A node to place trainings on from now on (or again, with its GPUs as now listed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddNode(pub NodeView);
+
+/// Stop placing on a node; refused (with how many GPUs) while trainings hold some of its GPUs.
+#[derive(Message)]
+#[rtype(result = "Result<(), usize>")]
+pub struct RemoveNode {
+    pub node_id: String,
+}
 
 struct Waiting {
     job: QueuedJob,
@@ -222,6 +234,33 @@ impl Handler<FenceNode> for GpuBroker {
         if !msg.fenced {
             self.schedule_settle(ctx);
         }
+    }
+}
+
+impl Handler<AddNode> for GpuBroker {
+    type Result = ();
+
+    fn handle(&mut self, msg: AddNode, ctx: &mut Context<Self>) {
+        let view = msg.0;
+        match self.nodes.iter_mut().find(|n| n.id == view.id) {
+            Some(node) => *node = view,
+            None => self.nodes.push(view),
+        }
+        self.schedule_settle(ctx);
+    }
+}
+
+impl Handler<RemoveNode> for GpuBroker {
+    type Result = Result<(), usize>;
+
+    fn handle(&mut self, msg: RemoveNode, _: &mut Context<Self>) -> Self::Result {
+        let Some(node) = self.nodes.iter().find(|n| n.id == msg.node_id) else { return Ok(()) };
+        let held = node.gpus.iter().filter(|g| g.holder.is_some()).count();
+        if held > 0 {
+            return Err(held);
+        }
+        self.nodes.retain(|n| n.id != msg.node_id);
+        Ok(())
     }
 }
 

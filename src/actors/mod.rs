@@ -8,6 +8,7 @@
 //! * `control`: what operators ask through the control API (create, cancel), answered when persisted.
 //! * `db`: the store, called off the event loop.
 //! * `events`: what observers are told, after it was persisted.
+//! * `fleet`: the trainer nodes an operator adds and removes at run time (remote executor).
 //!
 //! Everything runs on one actix system (one thread, one tokio runtime); blocking store calls go to
 //! tokio's blocking pool. Nothing polls: every step follows from a message or a timer derived from
@@ -16,6 +17,7 @@
 pub mod control;
 pub mod db;
 pub mod events;
+pub mod fleet;
 pub mod gpu_broker;
 pub mod supervisor;
 pub mod tournament;

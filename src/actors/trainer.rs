@@ -105,6 +105,7 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
     while training.status == TrainingStatus::Pending {
         if !tournament_live(rt, template).await? {
             tracing::info!(training = %key(&training), "the tournament has ended: not starting");
+            training = abandon(rt, training).await?;
             break;
         }
         let (placement, attempt, started) = match reserve(rt, template, &training).await {
@@ -122,7 +123,7 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
             let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
             training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
             rt.broker.do_send(ReleaseGpus { key: key(&training) });
-            break;
+            continue;
         }
         let job = TrainingJob { attempt, placement: placement.clone(), ..template.job.clone() };
         let _ = rt.events.send(Event::TrainingStarted {
@@ -140,6 +141,31 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
         rt.broker.do_send(ReleaseGpus { key: key(&training) });
     }
     Ok(training)
+}
+
+/// The tournament ended (was cancelled) before this training could run: it fails, saying so.
+async fn abandon(rt: &Runtime, training: Training) -> Result<Training, StoreError> {
+    let reason = "the tournament was cancelled before this training ran".to_owned();
+    let current = TrainingState {
+        status: training.status,
+        attempts: training.attempts,
+        failure_reason: training.failure_reason.clone(),
+    };
+    let state = current
+        .step(&TrainingEvent::Abandoned { reason: reason.clone() }, rt.rules.training.max_training_attempts)
+        .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let at = rt.clock.now();
+    let update = TrainingUpdate {
+        from: training.status,
+        state: state.clone(),
+        test_loss: None,
+        synth_loss: None,
+        cause: reason,
+        at,
+    };
+    let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
+    rt.db.run(move |s| s.update_training(&task, &hotkey, &update)).await?;
+    Ok(Training { status: state.status, failure_reason: state.failure_reason, updated_at: at, ..training })
 }
 
 /// Whether the training's tournament is still pending or active (an operator may have cancelled it).

@@ -1,5 +1,5 @@
 //! Operations on the running validator: create a tournament now, cancel one, retry / replace /
-//! accept a task (the round-sanity overrides). They are messages to its
+//! accept a task (the round-sanity overrides), add and remove trainer nodes. They are messages to its
 //! supervisor, answered once persisted; a server without a validator runtime answers 503.
 
 use actix::Addr;
@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::ApiState;
 use super::openapi::ErrorBody;
-use crate::actors::control::{CancelTournament, ControlError, CreateTournament, OverrideTask, TaskAction};
+use crate::actors::control::{
+    AddTrainer, CancelTournament, ControlError, CreateTournament, OverrideTask, RemoveTrainer, TaskAction,
+};
 use crate::actors::supervisor::Supervisor;
 use crate::domain::{TaskId, TournamentType};
 use crate::http::error::ApiError;
@@ -18,6 +20,7 @@ use crate::http::error::ApiError;
 #[derive(Clone)]
 pub struct Control {
     pub supervisor: Addr<Supervisor>,
+    pub fleet: Addr<crate::actors::fleet::FleetActor>,
 }
 
 fn control(state: &ApiState) -> Result<&Control, ApiError> {
@@ -31,6 +34,7 @@ fn answer<T>(sent: Result<Result<T, ControlError>, actix::MailboxError>) -> Resu
         Ok(Ok(value)) => Ok(value),
         Ok(Err(ControlError::NotFound(m))) => Err(ApiError::NotFound(m)),
         Ok(Err(ControlError::Conflict(m))) => Err(ApiError::Conflict(m)),
+        Ok(Err(ControlError::Invalid(m))) => Err(ApiError::BadRequest(m)),
         Ok(Err(ControlError::Unavailable(m))) => Err(ApiError::Unavailable(m)),
         Err(e) => Err(ApiError::Unavailable(format!("the validator runtime did not answer: {e}"))),
     }
@@ -111,4 +115,43 @@ pub async fn override_task(
         "action": action.as_str(),
         "result": done,
     })))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTrainerBody {
+    /// Base URL of the node's trainer API, e.g. `http://10.0.0.5:8001`.
+    pub trainer_ip: String,
+    /// Its id in the store; derived from the URL (`10.0.0.5-8001`) when absent.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// The bearer token the node asks for (`trainer_node.token`); empty for none.
+    #[serde(default)]
+    pub token: String,
+}
+
+#[utoipa::path(post, path = "/v1/tournament_orchestrator/add_trainer", tag = "operations", security(("bearer" = [])),
+    request_body = AddTrainerBody,
+    responses((status = 201, description = "Added: its GPUs are used from now on, and after restarts", body = Object),
+        (status = 400, description = "Not a URL, a bad id, or the node does not answer", body = ErrorBody),
+        (status = 409, description = "Known already, or the validator does not use remote nodes", body = ErrorBody),
+        (status = 503, description = "No validator runtime", body = ErrorBody)))]
+pub async fn add_trainer(
+    state: web::Data<ApiState>,
+    body: web::Json<AddTrainerBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let request = AddTrainer { url: body.trainer_ip, id: body.node_id, token: body.token };
+    let node = answer(control(&state)?.fleet.send(request).await)?;
+    Ok(HttpResponse::Created().json(super::orchestrator::trainer(&node)))
+}
+
+#[utoipa::path(delete, path = "/v1/tournament_orchestrator/remove_trainer/{trainer_ip}", tag = "operations", security(("bearer" = [])),
+    params(("trainer_ip" = String, Path, description = "The node's id or base URL (percent-encoded)")),
+    responses((status = 200, description = "Removed", body = Object), (status = 404, description = "No such node", body = ErrorBody),
+        (status = 409, description = "Configured in validator.nodes, or trainings hold its GPUs (it is fenced then)", body = ErrorBody),
+        (status = 503, description = "No validator runtime", body = ErrorBody)))]
+pub async fn remove_trainer(state: web::Data<ApiState>, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let removed = answer(control(&state)?.fleet.send(RemoveTrainer { key: key.into_inner() }).await)?;
+    Ok(HttpResponse::Ok().json(json!({ "removed": removed })))
 }

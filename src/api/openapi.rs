@@ -34,6 +34,8 @@ pub struct ErrorBody {
         super::control::create,
         super::control::cancel,
         super::control::override_task,
+        super::control::add_trainer,
+        super::control::remove_trainer,
         super::operations::miners,
         super::operations::put_miner,
         super::operations::delete_miner,

@@ -24,6 +24,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/v1/tournaments", web::post().to(super::control::create))
         .route("/v1/tournaments/{tournament_id}/cancel", web::post().to(super::control::cancel))
         .route("/v1/tasks/{task_id}/{action}", web::post().to(super::control::override_task))
+        .route("/v1/tournament_orchestrator/add_trainer", web::post().to(super::control::add_trainer))
+        .route(
+            "/v1/tournament_orchestrator/remove_trainer/{trainer_ip}",
+            web::delete().to(super::control::remove_trainer),
+        )
         .route("/v1/weights", web::get().to(super::operations::weights))
         .route("/v1/bundle", web::get().to(super::operations::bundle))
         .route("/transfer/balance/{coldkey}", web::get().to(balance))

@@ -8,6 +8,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
+use actix::Actor;
 use clap::Args;
 use tokio::sync::broadcast;
 
@@ -18,6 +19,7 @@ use crate::config::{Backend, ExecutorBackend, LogFormat, Settings};
 use crate::exec::remote::{RemoteExecutor, health};
 use crate::miners::directory::{DirectorySource, FileDirectory, sync};
 use crate::miners::http::{HttpRegistration, MinerList, RepositoryCheck};
+use crate::node::settings::{RemoteNodeSettings, Secret};
 use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::store::{Gpu, Store, TrainerNode};
 
@@ -40,7 +42,10 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
     let closed = store.close_attempts_of_ended_tournaments(chrono::Utc::now()).map_err(anyhow::Error::from)?;
     if closed > 0 {
-        tracing::info!(attempts = closed, "closed the attempts of tournaments that ended while they ran");
+        tracing::info!(
+            attempts = closed,
+            "closed the attempts and trainings that ended tournaments left running or waiting"
+        );
     }
 
     let sim = &settings.simulation;
@@ -127,6 +132,13 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             }
             ExecutorBackend::Remote => {
                 let remote = Rc::new(RemoteExecutor::new(&backends.nodes, &backends.polling)?);
+                // Nodes an operator added through the control API, beside the configured ones.
+                for added in db.run(|s| s.added_trainers()).await? {
+                    let node = RemoteNodeSettings { id: added.id, url: added.url, token: Secret::new(added.token) };
+                    if !remote.add_node(&node) {
+                        tracing::warn!(node = %node.id, url = %node.url, "an added trainer node is also configured: the configuration wins");
+                    }
+                }
                 let answered = health::register_nodes(&remote, &db, &clock).await?;
                 tracing::info!(nodes = ?answered, "remote trainer nodes (id, answered)");
                 (remote.clone() as Rc<dyn crate::exec::Executor>, Some(remote))
@@ -164,13 +176,26 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         });
         let (api_store, api_rules) = (parts.store.clone(), parts.rules.clone());
         let running = crate::app::start(parts, node_views, events.clone());
+        let executor_name = match backends.executor {
+            ExecutorBackend::Simulated => "simulated",
+            ExecutorBackend::Local => "local",
+            ExecutorBackend::Remote => "remote",
+        };
+        let fleet = crate::actors::fleet::FleetActor::new(
+            remote.clone(),
+            executor_name,
+            running.broker.clone(),
+            db.clone(),
+            clock.clone(),
+        )
+        .start();
         if let Some(listener) = api_listener {
             let state = crate::api::ApiState {
                 store: api_store,
                 rules: api_rules,
                 events,
                 directory_file,
-                control: Some(crate::api::Control { supervisor: running.supervisor.clone() }),
+                control: Some(crate::api::Control { supervisor: running.supervisor.clone(), fleet }),
             };
             actix::spawn(crate::api::start(state, &api_settings, listener)?);
         }

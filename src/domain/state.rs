@@ -118,6 +118,8 @@ pub enum TrainingEvent {
     Unfetchable { reason: String },
     /// An operator asked a failed training to run again: it gets a fresh set of attempts.
     Retried,
+    /// Its tournament ended (was cancelled) before it could run: it fails, saying why.
+    Abandoned { reason: String },
 }
 
 impl TrainingEvent {
@@ -129,6 +131,7 @@ impl TrainingEvent {
             TrainingEvent::StartFailed { .. } => "start_failed",
             TrainingEvent::Unfetchable { .. } => "unfetchable",
             TrainingEvent::Retried => "retried",
+            TrainingEvent::Abandoned { .. } => "abandoned",
         }
     }
 }
@@ -179,6 +182,10 @@ impl TrainingState {
                 next.attempts = self.attempts.saturating_sub(1);
                 next.failure_reason = Some(reason.clone());
             }
+            (Pending, TrainingEvent::Abandoned { reason }) => {
+                next.status = Failure;
+                next.failure_reason = Some(reason.clone());
+            }
             (Failure, TrainingEvent::Retried) => {
                 next.status = Pending;
                 next.attempts = 0;
@@ -216,6 +223,19 @@ mod tests {
             Completed.transition(Active).unwrap_err().to_string(),
             "tournament cannot go from completed to active"
         );
+    }
+
+    #[test]
+    fn only_a_waiting_training_is_abandoned() {
+        let abandoned = TrainingEvent::Abandoned { reason: "cancelled".into() };
+        let waiting = TrainingState { status: TrainingStatus::Pending, attempts: 1, failure_reason: None };
+        let next = waiting.step(&abandoned, 2).unwrap();
+        assert_eq!(
+            (next.status, next.attempts, next.failure_reason.as_deref()),
+            (TrainingStatus::Failure, 1, Some("cancelled"))
+        );
+        let running = TrainingState { status: TrainingStatus::Training, attempts: 1, failure_reason: None };
+        assert!(running.step(&abandoned, 2).is_err(), "a running training ends with its run");
     }
 
     #[test]

@@ -8,13 +8,14 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, NodeTask, NodeTaskEnd,
-    Participant, RoundWithBracket, StatusChange, Store, StoreError, Task, Tournament, TournamentCount,
+    AddedTrainer, AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, NodeTask,
+    NodeTaskEnd, Participant, RoundWithBracket, StatusChange, Store, StoreError, Task, Tournament, TournamentCount,
     TournamentSnapshot, TrainerNode, Training, TrainingAttempt, TrainingCount, TrainingUpdate, Transition,
 };
 use crate::domain::bundle::ResultsBundle;
 use crate::domain::{
     Coldkey, Hotkey, NodeTaskStatus, RoundId, RoundStatus, TaskId, TournamentId, TournamentStatus, TournamentType,
+    TrainingStatus,
 };
 
 macro_rules! delegate {
@@ -57,6 +58,8 @@ delegate! { transaction:
     fn set_meta(&self, key: &str, value: &str, at: DateTime<Utc>) -> ();
     fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
     fn start_node_task(&self, task: &NodeTask) -> ();
+    fn add_trainer(&self, trainer: &AddedTrainer) -> ();
+    fn remove_added_trainer(&self, id: &str) -> bool;
     fn close_attempts_of_ended_tournaments(&self, at: DateTime<Utc>) -> usize;
     fn finish_node_task(&self, task: &TaskId, hotkey: &Hotkey, attempt: u32, end: &NodeTaskEnd) -> NodeTask;
 }
@@ -76,6 +79,7 @@ delegate! { read:
     fn get_training(&self, task: &TaskId, hotkey: &Hotkey) -> Training;
     fn trainings_for_task(&self, task: &TaskId) -> Vec<Training>;
     fn trainings_for_hotkey(&self, hotkey: &Hotkey) -> Vec<Training>;
+    fn trainings_in(&self, status: TrainingStatus) -> Vec<Training>;
     fn attempts(&self, task: &TaskId, hotkey: &Hotkey) -> Vec<TrainingAttempt>;
     fn open_attempts(&self) -> Vec<TrainingAttempt>;
     fn get_node(&self, id: &str) -> TrainerNode;
@@ -94,6 +98,7 @@ delegate! { read:
     fn recent_node_tasks(&self, since: DateTime<Utc>) -> Vec<NodeTask>;
     fn training_counts(&self) -> Vec<TrainingCount>;
     fn tournament_counts(&self) -> Vec<TournamentCount>;
+    fn added_trainers(&self) -> Vec<AddedTrainer>;
 }
 
 delegate! { read_consistent:

@@ -16,6 +16,7 @@
 //! ([`Store::tournament_snapshot`], [`Store::export_bundle`]) run in one read transaction, so they see
 //! one consistent state.
 
+mod added_trainers;
 mod api;
 mod cleanup;
 mod connection;
@@ -45,6 +46,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use connection::{AnyConnection, DbPool};
 
+pub use added_trainers::AddedTrainer;
 pub use connection::Backend;
 pub use ledger::{LedgerEntry, LedgerEvent, LedgerOutcome};
 pub use miners::Miner;

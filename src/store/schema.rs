@@ -213,6 +213,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    added_trainers (id) {
+        id -> Text,
+        url -> Text,
+        token -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(groups -> rounds (round_id));
 diesel::joinable!(pairs -> rounds (round_id));
@@ -236,4 +245,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     transitions,
     meta,
     node_tasks,
+    added_trainers,
 );

@@ -168,6 +168,17 @@ impl Tx<'_> {
         records(query.order(trainings::hotkey.asc()).select(TrainingRow::as_select()).load(self.conn)?)
     }
 
+    /// Every training in one status, by task.
+    pub fn trainings_in(&mut self, status: TrainingStatus) -> Result<Vec<Training>, StoreError> {
+        let query = trainings::table.filter(trainings::status.eq(status.as_str()));
+        records(
+            query
+                .order((trainings::task_id.asc(), trainings::hotkey.asc()))
+                .select(TrainingRow::as_select())
+                .load(self.conn)?,
+        )
+    }
+
     /// Every training of one hotkey, by task.
     pub fn trainings_for_hotkey(&mut self, hotkey: &Hotkey) -> Result<Vec<Training>, StoreError> {
         let query = trainings::table.filter(trainings::hotkey.eq(hotkey.as_str()));

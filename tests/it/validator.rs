@@ -11,7 +11,17 @@ fn start(db: &std::path::Path) -> (Child, mpsc::Receiver<String>) {
 }
 
 pub(crate) fn start_with(db: &std::path::Path, env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
+    start_with_args(db, &[], env)
+}
+
+/// [`start_with`] with global arguments such as `--config FILE`.
+pub(crate) fn start_with_args(
+    db: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
+        .args(args)
         .args(["validator", "--log-format", "json"])
         .envs(env.iter().copied())
         .env("CRUCIBLE_DATABASE__URL", format!("sqlite://{}", db.display()))

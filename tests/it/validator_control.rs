@@ -121,6 +121,12 @@ fn operators_create_and_cancel_tournaments_and_a_restart_frees_what_a_cancel_lef
         let task = crucible::domain::TaskId::parse(holder.split('/').next().unwrap()).unwrap();
         assert_ne!(store.get_task(&task).unwrap().tournament_id, image, "{holder} still holds a GPU");
     }
+    let snapshot = store.tournament_snapshot(&image).unwrap();
+    let trainings: Vec<_> = snapshot.rounds.iter().flat_map(|r| &r.tasks).flat_map(|t| &t.trainings).collect();
+    assert!(!trainings.is_empty());
+    for t in trainings {
+        assert!(t.status.is_finished(), "nothing of a cancelled tournament waits for ever: {t:?}");
+    }
     let t = store.get_tournament(&image).unwrap();
     assert_eq!(t.status, TournamentStatus::Cancelled);
     assert!(t.cancel_reason.unwrap().contains("maintenance"));

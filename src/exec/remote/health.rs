@@ -3,8 +3,8 @@
 //! again (and fences one that stopped answering while idle, so no start is wasted on it).
 //!
 //! A node that does not answer at start keeps the GPUs stored from an earlier start, fenced; a node
-//! never seen has no GPUs until a validator restart finds it answering (the broker's nodes are fixed
-//! at start).
+//! never seen has no GPUs until a validator restart finds it answering. An operator adds and removes
+//! nodes at run time through the control API (`actors::fleet`).
 
 use std::time::Duration;
 
@@ -18,8 +18,8 @@ use crate::domain::GpuClass;
 use crate::node::wire::GpuInfo;
 use crate::store::{Gpu, StoreError, TrainerNode};
 
-/// Reads every configured node's GPUs and stores the nodes (GPU holders of running trainings kept);
-/// returns their ids with whether each answered.
+/// Reads every node's GPUs and stores the nodes (GPU holders of running trainings kept); returns
+/// their ids with whether each answered.
 pub async fn register_nodes(
     remote: &RemoteExecutor,
     db: &Db,
@@ -28,45 +28,56 @@ pub async fn register_nodes(
     let mut seen = Vec::new();
     for id in remote.node_ids() {
         let answer = remote.availability(&id).await;
-        let url = remote.inner.nodes.get(&id).map(|n| n.url.clone()).unwrap_or_default();
-        let now = clock.now();
         let answered = answer.is_ok();
-        match &answer {
-            Ok(gpus) => tracing::info!(node = %id, gpus = gpus.len(), "trainer node answered"),
-            Err(e) => tracing::warn!(node = %id, error = %e, "trainer node does not answer: fenced"),
-        }
-        let node_id = id.clone();
-        db.run(move |s| {
-            s.transaction(|tx| {
-                let stored = match tx.get_node(&node_id) {
-                    Ok(node) => Some(node),
-                    Err(StoreError::NotFound { .. }) => None,
-                    Err(e) => return Err(e),
-                };
-                let held = |index: u32| {
-                    stored
-                        .as_ref()
-                        .and_then(|n| n.gpus.iter().find(|g| g.index == index))
-                        .and_then(|g| g.holder.clone())
-                };
-                let gpus = match &answer {
-                    Ok(listed) => listed.iter().filter_map(|g| slot(&node_id, g, held(g.gpu_id))).collect(),
-                    Err(_) => stored.as_ref().map(|n| n.gpus.clone()).unwrap_or_default(),
-                };
-                tx.upsert_node(&TrainerNode {
-                    id: node_id.clone(),
-                    address: url.clone(),
-                    fenced: answer.is_err(),
-                    last_seen: if answer.is_ok() { Some(now) } else { stored.as_ref().and_then(|n| n.last_seen) },
-                    created_at: now,
-                    gpus,
-                })
-            })
-        })
-        .await?;
+        register_node(remote, db, clock, &id, answer).await?;
         seen.push((id, answered));
     }
     Ok(seen)
+}
+
+/// Stores one node as its `get_gpu_availability` answer shows it: its GPUs (holders kept) when it
+/// answered; fenced, with the GPUs stored earlier, when it did not. Returns the node as stored.
+pub async fn register_node(
+    remote: &RemoteExecutor,
+    db: &Db,
+    clock: &SharedClock,
+    id: &str,
+    answer: Result<Vec<GpuInfo>, String>,
+) -> Result<TrainerNode, StoreError> {
+    let url = remote.url_of(id).unwrap_or_default();
+    let now = clock.now();
+    match &answer {
+        Ok(gpus) => tracing::info!(node = %id, gpus = gpus.len(), "trainer node answered"),
+        Err(e) => tracing::warn!(node = %id, error = %e, "trainer node does not answer: fenced"),
+    }
+    let node_id = id.to_owned();
+    db.run(move |s| {
+        s.transaction(|tx| {
+            let stored = match tx.get_node(&node_id) {
+                Ok(node) => Some(node),
+                Err(StoreError::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let held = |index: u32| {
+                stored.as_ref().and_then(|n| n.gpus.iter().find(|g| g.index == index)).and_then(|g| g.holder.clone())
+            };
+            let gpus = match &answer {
+                Ok(listed) => listed.iter().filter_map(|g| slot(&node_id, g, held(g.gpu_id))).collect(),
+                Err(_) => stored.as_ref().map(|n| n.gpus.clone()).unwrap_or_default(),
+            };
+            let node = TrainerNode {
+                id: node_id.clone(),
+                address: url.clone(),
+                fenced: answer.is_err(),
+                last_seen: if answer.is_ok() { Some(now) } else { stored.as_ref().and_then(|n| n.last_seen) },
+                created_at: now,
+                gpus,
+            };
+            tx.upsert_node(&node)?;
+            Ok(node)
+        })
+    })
+    .await
 }
 
 /// A listed GPU as a stored slot; a GPU of a type that is no class is left out.

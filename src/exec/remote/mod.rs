@@ -24,6 +24,7 @@
 pub mod client;
 pub mod health;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -45,7 +46,8 @@ pub struct RemoteExecutor {
 
 struct Inner {
     client: NodeClient,
-    nodes: HashMap<String, RemoteNode>,
+    /// The configured nodes and those an operator added; changed only between awaits.
+    nodes: RefCell<HashMap<String, RemoteNode>>,
     poll: Duration,
     lost_after: u32,
 }
@@ -55,24 +57,52 @@ impl RemoteExecutor {
         let nodes = nodes.iter().map(|n| (n.id.clone(), RemoteNode::from(n))).collect();
         let inner = Inner {
             client: NodeClient::new(polling)?,
-            nodes,
+            nodes: RefCell::new(nodes),
             poll: Duration::from_secs_f64(polling.poll_interval_secs),
             lost_after: polling.lost_after_polls.max(1),
         };
         Ok(Self { inner: Rc::new(inner) })
     }
 
-    /// The ids of the configured nodes, sorted.
+    /// The ids of the nodes it reaches (configured and added), sorted.
     pub fn node_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.inner.nodes.keys().cloned().collect();
+        let mut ids: Vec<String> = self.inner.nodes.borrow().keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// A node's base URL, if the executor knows the node.
+    pub fn url_of(&self, node_id: &str) -> Option<String> {
+        self.inner.nodes.borrow().get(node_id).map(|n| n.url.clone())
+    }
+
+    /// The node with this id or base URL, if known.
+    pub fn find(&self, id_or_url: &str) -> Option<String> {
+        let url = id_or_url.trim_end_matches('/');
+        self.inner.nodes.borrow().values().find(|n| n.id == id_or_url || n.url == url).map(|n| n.id.clone())
+    }
+
+    /// Reaches one more node from now on (an operator's `add_trainer`); `false` when its id or URL is
+    /// taken.
+    pub fn add_node(&self, node: &RemoteNodeSettings) -> bool {
+        let node = RemoteNode::from(node);
+        let mut nodes = self.inner.nodes.borrow_mut();
+        if nodes.values().any(|n| n.id == node.id || n.url == node.url) {
+            return false;
+        }
+        nodes.insert(node.id.clone(), node);
+        true
+    }
+
+    /// Stops reaching a node; runs already following it keep their copy of its address.
+    pub fn remove_node(&self, node_id: &str) -> bool {
+        self.inner.nodes.borrow_mut().remove(node_id).is_some()
     }
 
     /// A node's GPUs as `get_gpu_availability` lists them; `Err` says why the node did not answer.
     pub async fn availability(&self, node_id: &str) -> Result<Vec<GpuInfo>, String> {
         let node = self.inner.node(node_id)?;
-        let answer = self.inner.client.get(node, AVAILABILITY_PATH, &[]).await?;
+        let answer = self.inner.client.get(&node, AVAILABILITY_PATH, &[]).await?;
         if answer.status != 200 {
             return Err(format!("HTTP {}: {}", answer.status, answer.error_text()));
         }
@@ -81,8 +111,10 @@ impl RemoteExecutor {
 }
 
 impl Inner {
-    fn node(&self, id: &str) -> Result<&RemoteNode, String> {
-        self.nodes.get(id).ok_or_else(|| format!("no trainer node {id:?} is configured in validator.nodes"))
+    fn node(&self, id: &str) -> Result<RemoteNode, String> {
+        self.nodes.borrow().get(id).cloned().ok_or_else(|| {
+            format!("no trainer node {id:?} is configured in validator.nodes or added through the control API")
+        })
     }
 
     async fn run(&self, job: TrainingJob) -> RunOutcome {
@@ -94,13 +126,13 @@ impl Inner {
             reason: format!("node {} at {}: {reason}", node.id, node.url),
             during_run: false,
         };
-        let answer = match self.client.post(node, START_PATH, &wire::start_body(&job)).await {
+        let answer = match self.client.post(&node, START_PATH, &wire::start_body(&job)).await {
             Ok(answer) => answer,
             Err(e) => return unreachable(e),
         };
         match answer.status {
             200 => match wire::parse_start_answer(&answer.body) {
-                Ok(StartAnswer::Started) => self.follow(node, &job).await,
+                Ok(StartAnswer::Started) => self.follow(&node, &job).await,
                 Ok(StartAnswer::CloneError(error)) => RunOutcome::Unfetchable { reason: error },
                 Err(e) => unreachable(format!("start_training answered outside the protocol: {e}")),
             },
@@ -198,7 +230,7 @@ impl Executor for RemoteExecutor {
         let inner = self.inner.clone();
         Some(Box::pin(async move {
             match inner.node(&job.placement.node_id) {
-                Ok(node) => inner.follow(node, &job).await,
+                Ok(node) => inner.follow(&node, &job).await,
                 Err(reason) => RunOutcome::Failed { reason: format!("lost: {reason}") },
             }
         }))

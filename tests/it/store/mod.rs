@@ -5,6 +5,7 @@
 #[macro_use]
 pub mod support;
 
+mod added_trainers;
 mod events;
 mod export;
 mod history;

@@ -1,0 +1,1 @@
+DROP TABLE added_trainers;

@@ -1,0 +1,165 @@
+//! FleetActor: the trainer nodes an operator adds and removes at run time (the control API's
+//! `add_trainer` and `remove_trainer`), for the remote executor. It owns the executor's node list
+//! beside the configured `validator.nodes`, stores what was added (restored at the next start), and
+//! tells the GPU broker.
+//!
+//! Messages: `AddTrainer`, `RemoveTrainer`. With another executor (simulated, local) both are refused:
+//! those nodes come from the configuration.
+
+use std::rc::Rc;
+
+use actix::prelude::*;
+
+use super::Db;
+use super::control::{AddTrainer, ControlError, RemoveTrainer};
+use super::gpu_broker::{AddNode, FenceNode, GpuBroker, RemoveNode};
+use crate::clock::SharedClock;
+use crate::domain::gpu::{GpuSlot, NodeView};
+use crate::exec::remote::RemoteExecutor;
+use crate::exec::remote::health::register_node;
+use crate::node::settings::{RemoteNodeSettings, Secret};
+use crate::store::{AddedTrainer, StoreError, TrainerNode};
+
+pub struct FleetActor {
+    /// `None` unless trainings run on remote nodes.
+    remote: Option<Rc<RemoteExecutor>>,
+    executor: &'static str,
+    broker: Addr<GpuBroker>,
+    db: Db,
+    clock: SharedClock,
+}
+
+impl FleetActor {
+    pub fn new(
+        remote: Option<Rc<RemoteExecutor>>,
+        executor: &'static str,
+        broker: Addr<GpuBroker>,
+        db: Db,
+        clock: SharedClock,
+    ) -> Self {
+        Self { remote, executor, broker, db, clock }
+    }
+
+    fn remote(&self) -> Result<Rc<RemoteExecutor>, ControlError> {
+        self.remote.clone().ok_or_else(|| {
+            ControlError::Conflict(format!(
+                "trainer nodes are added to the remote executor; this validator runs trainings with the {} executor",
+                self.executor
+            ))
+        })
+    }
+}
+
+impl Actor for FleetActor {
+    type Context = Context<Self>;
+}
+
+/// `http://10.0.0.5:8001/` → `10.0.0.5-8001`.
+fn id_from_url(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("node").replace([':', '[', ']'], "");
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}-{port}"),
+        None => host,
+    }
+}
+
+fn view(node: &TrainerNode) -> NodeView {
+    NodeView {
+        id: node.id.clone(),
+        fenced: node.fenced,
+        gpus: node.gpus.iter().map(|g| GpuSlot { index: g.index, class: g.class, holder: g.holder.clone() }).collect(),
+    }
+}
+
+impl Handler<AddTrainer> for FleetActor {
+    type Result = AtomicResponse<Self, Result<TrainerNode, ControlError>>;
+
+    /// Checks the node answers with its GPUs before anything is stored; a node that does not is refused.
+    fn handle(&mut self, msg: AddTrainer, _ctx: &mut Context<Self>) -> Self::Result {
+        let (broker, db, clock) = (self.broker.clone(), self.db.clone(), self.clock.clone());
+        let remote = self.remote();
+        let added = async move {
+            let remote = remote?;
+            let url = url::Url::parse(msg.url.trim())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .ok_or_else(|| ControlError::Invalid(format!("trainer_ip: {:?} is not an http(s) URL", msg.url)))?;
+            let base = url.as_str().trim_end_matches('/').to_owned();
+            let id = msg.id.clone().unwrap_or_else(|| id_from_url(&url));
+            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(ControlError::Invalid(format!("node_id: {id:?} must be 1 to 64 of A-Z a-z 0-9 - _ .")));
+            }
+            let settings =
+                RemoteNodeSettings { id: id.clone(), url: base.clone(), token: Secret::new(msg.token.clone()) };
+            if !remote.add_node(&settings) {
+                return Err(ControlError::Conflict(format!("a trainer node {id} or at {base} is known already")));
+            }
+            let answer = remote.availability(&id).await;
+            if let Err(e) = &answer {
+                remote.remove_node(&id);
+                return Err(ControlError::Invalid(format!("trainer_ip: the node at {base} does not answer: {e}")));
+            }
+            let record =
+                AddedTrainer { id: id.clone(), url: base.clone(), token: msg.token.clone(), created_at: clock.now() };
+            let stored = db.run(move |s| s.add_trainer(&record)).await;
+            let node = match stored {
+                Ok(()) => register_node(&remote, &db, &clock, &id, answer).await,
+                Err(e) => Err(e),
+            };
+            match node {
+                Ok(node) => {
+                    broker.do_send(AddNode(view(&node)));
+                    tracing::info!(node = %id, url = %base, gpus = node.gpus.len(), "trainer node added");
+                    Ok(node)
+                }
+                Err(e) => {
+                    remote.remove_node(&id);
+                    Err(e.into())
+                }
+            }
+        };
+        AtomicResponse::new(Box::pin(added.into_actor(self)))
+    }
+}
+
+impl Handler<RemoveTrainer> for FleetActor {
+    type Result = AtomicResponse<Self, Result<String, ControlError>>;
+
+    fn handle(&mut self, msg: RemoveTrainer, _ctx: &mut Context<Self>) -> Self::Result {
+        let (broker, db) = (self.broker.clone(), self.db.clone());
+        let remote = self.remote();
+        let removed = async move {
+            let remote = remote?;
+            let id = remote
+                .find(&msg.key)
+                .ok_or_else(|| ControlError::NotFound(format!("no trainer node {:?} is known", msg.key)))?;
+            let added = db.run(|s| s.added_trainers()).await?;
+            if !added.iter().any(|a| a.id == id) {
+                return Err(ControlError::Conflict(format!(
+                    "trainer node {id} is configured in validator.nodes: remove it there"
+                )));
+            }
+            match broker.send(RemoveNode { node_id: id.clone() }).await {
+                Ok(Ok(())) => {}
+                Ok(Err(held)) => {
+                    broker.do_send(FenceNode { node_id: id.clone(), fenced: true });
+                    return Err(ControlError::Conflict(format!(
+                        "{held} GPU(s) of trainer node {id} are held by running trainings: it is fenced now, \
+                         so nothing new starts there; remove it again once they end"
+                    )));
+                }
+                Err(e) => return Err(ControlError::Unavailable(format!("the GPU broker did not answer: {e}"))),
+            }
+            remote.remove_node(&id);
+            let key = id.clone();
+            match db.run(move |s| s.remove_added_trainer(&key)).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict(m)) => return Err(ControlError::Conflict(m)),
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(node = %id, "trainer node removed");
+            Ok(id)
+        };
+        AtomicResponse::new(Box::pin(removed.into_actor(self)))
+    }
+}

@@ -1,0 +1,85 @@
+//! Trainer nodes an operator added through the control API (`add_trainer`): kept so that a restarted
+//! validator's remote executor knows them beside the configured `validator.nodes`. Removing one
+//! (`remove_trainer`) deletes its record, its node and its GPU slots, once no GPU of it is held.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::convert::{from_db, to_db};
+use super::schema::{added_trainers, gpus, trainer_nodes};
+use super::{StoreError, Tx};
+
+/// One added node: where it answers and the token it asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddedTrainer {
+    pub id: String,
+    pub url: String,
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = added_trainers)]
+struct AddedRow {
+    id: String,
+    url: String,
+    token: String,
+    created_at: NaiveDateTime,
+}
+
+impl Tx<'_> {
+    /// Records an added node; a node with the same id or URL already recorded is a `Conflict`.
+    pub fn add_trainer(&mut self, trainer: &AddedTrainer) -> Result<(), StoreError> {
+        let taken: i64 = added_trainers::table
+            .filter(added_trainers::id.eq(&trainer.id).or(added_trainers::url.eq(&trainer.url)))
+            .count()
+            .get_result(self.conn)?;
+        if taken > 0 {
+            return Err(StoreError::Conflict(format!(
+                "a trainer node {} or at {} was added already",
+                trainer.id, trainer.url
+            )));
+        }
+        let row = AddedRow {
+            id: trainer.id.clone(),
+            url: trainer.url.clone(),
+            token: trainer.token.clone(),
+            created_at: to_db(trainer.created_at),
+        };
+        diesel::insert_into(added_trainers::table).values(&row).execute(self.conn)?;
+        Ok(())
+    }
+
+    /// Every added node, oldest first.
+    pub fn added_trainers(&mut self) -> Result<Vec<AddedTrainer>, StoreError> {
+        let rows: Vec<AddedRow> = added_trainers::table
+            .order(added_trainers::created_at.asc())
+            .select(AddedRow::as_select())
+            .load(self.conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AddedTrainer { id: r.id, url: r.url, token: r.token, created_at: from_db(r.created_at) })
+            .collect())
+    }
+
+    /// Forgets an added node with its stored node and GPU slots; a `Conflict` while a GPU of it is held
+    /// by a running training. Returns whether there was such a node.
+    pub fn remove_added_trainer(&mut self, id: &str) -> Result<bool, StoreError> {
+        let held: i64 = gpus::table
+            .filter(gpus::node_id.eq(id))
+            .filter(gpus::holder.is_not_null())
+            .count()
+            .get_result(self.conn)?;
+        if held > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{held} GPU(s) of trainer node {id} are held by running trainings"
+            )));
+        }
+        let removed = diesel::delete(added_trainers::table.filter(added_trainers::id.eq(id))).execute(self.conn)?;
+        if removed > 0 {
+            diesel::delete(gpus::table.filter(gpus::node_id.eq(id))).execute(self.conn)?;
+            diesel::delete(trainer_nodes::table.filter(trainer_nodes::id.eq(id))).execute(self.conn)?;
+        }
+        Ok(removed > 0)
+    }
+}
