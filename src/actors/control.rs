@@ -102,7 +102,8 @@ pub struct AddTrainer {
 }
 
 /// Stop using a node added through the control API (by id or URL). Refused while trainings hold its
-/// GPUs; it is fenced then, so nothing new starts there, and may be removed once they end.
+/// GPUs; it is drained then (fenced, across health checks and restarts), so nothing new starts there,
+/// and may be removed once they end.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<String, ControlError>")]
 pub struct RemoveTrainer {

@@ -12,13 +12,13 @@ use actix::prelude::*;
 
 use super::Db;
 use super::control::{AddTrainer, ControlError, RemoveTrainer};
-use super::gpu_broker::{AddNode, FenceNode, GpuBroker, RemoveNode};
+use super::gpu_broker::{AddNode, FenceNode, GpuBroker, ListNodes, RemoveNode};
 use crate::clock::SharedClock;
 use crate::domain::gpu::{GpuSlot, NodeView};
 use crate::exec::remote::RemoteExecutor;
 use crate::exec::remote::health::register_node;
 use crate::node::settings::{RemoteNodeSettings, Secret};
-use crate::store::{AddedTrainer, StoreError, TrainerNode};
+use crate::store::{AddedTrainer, TrainerNode};
 
 pub struct FleetActor {
     /// `None` unless trainings run on remote nodes.
@@ -99,21 +99,30 @@ impl Handler<AddTrainer> for FleetActor {
                 remote.remove_node(&id);
                 return Err(ControlError::Invalid(format!("trainer_ip: the node at {base} does not answer: {e}")));
             }
-            let record =
-                AddedTrainer { id: id.clone(), url: base.clone(), token: msg.token.clone(), created_at: clock.now() };
-            let stored = db.run(move |s| s.add_trainer(&record)).await;
-            let node = match stored {
-                Ok(()) => register_node(&remote, &db, &clock, &id, answer).await,
-                Err(e) => Err(e),
+            let record = AddedTrainer {
+                id: id.clone(),
+                url: base.clone(),
+                token: msg.token.clone(),
+                draining: false,
+                created_at: clock.now(),
             };
-            match node {
+            if let Err(e) = db.run(move |s| s.add_trainer(&record)).await {
+                remote.remove_node(&id);
+                return Err(e.into());
+            }
+            match register_node(&remote, &db, &clock, &id, answer).await {
                 Ok(node) => {
                     broker.do_send(AddNode(view(&node)));
                     tracing::info!(node = %id, url = %base, gpus = node.gpus.len(), "trainer node added");
                     Ok(node)
                 }
                 Err(e) => {
+                    // Nothing half-added: the record goes too, so a restart does not bring it back.
                     remote.remove_node(&id);
+                    let key = id.clone();
+                    if let Err(undo) = db.run(move |s| s.remove_added_trainer(&key)).await {
+                        tracing::error!(node = %id, error = %undo, "an added node's record could not be undone");
+                    }
                     Err(e.into())
                 }
             }
@@ -125,38 +134,53 @@ impl Handler<AddTrainer> for FleetActor {
 impl Handler<RemoveTrainer> for FleetActor {
     type Result = AtomicResponse<Self, Result<String, ControlError>>;
 
+    /// A node whose GPUs are held is drained instead: fenced (in the broker and the store, and kept so
+    /// by the health loop and across restarts) until the operator removes it again once they are free.
     fn handle(&mut self, msg: RemoveTrainer, _ctx: &mut Context<Self>) -> Self::Result {
-        let (broker, db) = (self.broker.clone(), self.db.clone());
+        let (broker, db, clock) = (self.broker.clone(), self.db.clone(), self.clock.clone());
         let remote = self.remote();
         let removed = async move {
             let remote = remote?;
             let id = remote
                 .find(&msg.key)
                 .ok_or_else(|| ControlError::NotFound(format!("no trainer node {:?} is known", msg.key)))?;
+            let url = remote.url_of(&id);
             let added = db.run(|s| s.added_trainers()).await?;
-            if !added.iter().any(|a| a.id == id) {
+            if !added.iter().any(|a| a.id == id && Some(&a.url) == url.as_ref()) {
                 return Err(ControlError::Conflict(format!(
                     "trainer node {id} is configured in validator.nodes: remove it there"
                 )));
             }
+            let before = broker.send(ListNodes).await.unwrap_or_default().into_iter().find(|v| v.id == id);
             match broker.send(RemoveNode { node_id: id.clone() }).await {
                 Ok(Ok(())) => {}
                 Ok(Err(held)) => {
+                    remote.set_draining(&id);
                     broker.do_send(FenceNode { node_id: id.clone(), fenced: true });
+                    let (key, at) = (id.clone(), clock.now());
+                    db.run(move |s| {
+                        s.transaction(|tx| {
+                            tx.set_trainer_draining(&key)?;
+                            tx.set_node_fenced(&key, true, "being removed by an operator", at)
+                        })
+                    })
+                    .await?;
                     return Err(ControlError::Conflict(format!(
-                        "{held} GPU(s) of trainer node {id} are held by running trainings: it is fenced now, \
-                         so nothing new starts there; remove it again once they end"
+                        "{held} GPU(s) of trainer node {id} are held by running trainings: it is fenced now, so \
+                         nothing new starts there; remove it again once they end"
                     )));
                 }
                 Err(e) => return Err(ControlError::Unavailable(format!("the GPU broker did not answer: {e}"))),
             }
-            remote.remove_node(&id);
             let key = id.clone();
-            match db.run(move |s| s.remove_added_trainer(&key)).await {
-                Ok(_) => {}
-                Err(StoreError::Conflict(m)) => return Err(ControlError::Conflict(m)),
-                Err(e) => return Err(e.into()),
+            if let Err(e) = db.run(move |s| s.remove_added_trainer(&key)).await {
+                // Still stored: the broker gets it back, so the running validator agrees with the store.
+                if let Some(view) = before {
+                    broker.do_send(AddNode(view));
+                }
+                return Err(e.into());
             }
+            remote.remove_node(&id);
             tracing::info!(node = %id, "trainer node removed");
             Ok(id)
         };

@@ -2,7 +2,7 @@
 //! its node) and hands GPUs to waiting trainings.
 //!
 //! Messages: `RequestGpus` (answered through its oneshot once GPUs are reserved and persisted),
-//! `ReleaseGpus`, `FenceNode`, `ListNodes`, `AddNode`, `RemoveNode`. Placement is the domain's tightest fit in priority order
+//! `ReleaseGpus`, `FenceNode`, `ListNodes`, `AddNode`, `RemoveNode`, `Withdraw`. Placement is the domain's tightest fit in priority order
 //! (organic, tournament, benchmark; oldest first). Requests arriving within one instant are placed
 //! together a millisecond later, so the outcome depends on the set of requests, never on the order in
 //! which concurrent messages happened to arrive: the simulation replays identically.
@@ -39,6 +39,9 @@ pub enum GpuError {
     Stopped,
     #[error("the start could not be stored: {0}")]
     Store(String),
+    /// The training's tournament was cancelled while it waited: it will not start.
+    #[error("its tournament was cancelled")]
+    Withdrawn,
 }
 
 #[derive(Message)]
@@ -46,6 +49,8 @@ pub enum GpuError {
 pub struct RequestGpus {
     /// The training asking: `<task_id>/<hotkey>`.
     pub key: String,
+    /// Its tournament (a cancel withdraws the tournament's waiting requests).
+    pub tournament: crate::domain::TournamentId,
     /// The training as stored; placing it starts its next attempt.
     pub training: Training,
     pub priority: JobPriority,
@@ -75,6 +80,14 @@ pub struct FenceNode {
 #[rtype(result = "Vec<NodeView>")]
 pub struct ListNodes;
 
+/// Answers every waiting request of a cancelled tournament with [`GpuError::Withdrawn`], so its
+/// trainings stop waiting at once and no GPU is ever placed for them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Withdraw {
+    pub tournament: crate::domain::TournamentId,
+}
+
 /// A node to place trainings on from now on (or again, with its GPUs as now listed).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -89,6 +102,7 @@ pub struct RemoveNode {
 
 struct Waiting {
     job: QueuedJob,
+    tournament: crate::domain::TournamentId,
     training: Training,
     reply: oneshot::Sender<Started>,
 }
@@ -209,7 +223,7 @@ impl Handler<RequestGpus> for GpuBroker {
         }
         let job =
             QueuedJob { key: msg.key, priority: msg.priority, enqueued: msg.enqueued, requirement: msg.requirement };
-        self.queue.push(Waiting { job, training: msg.training, reply: msg.reply });
+        self.queue.push(Waiting { job, tournament: msg.tournament, training: msg.training, reply: msg.reply });
         self.schedule_settle(ctx);
     }
 }
@@ -233,6 +247,19 @@ impl Handler<FenceNode> for GpuBroker {
         }
         if !msg.fenced {
             self.schedule_settle(ctx);
+        }
+    }
+}
+
+impl Handler<Withdraw> for GpuBroker {
+    type Result = ();
+
+    fn handle(&mut self, msg: Withdraw, _: &mut Context<Self>) {
+        let (withdrawn, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.queue).into_iter().partition(|w| w.tournament == msg.tournament);
+        self.queue = kept;
+        for w in withdrawn {
+            let _ = w.reply.send(Err(GpuError::Withdrawn));
         }
     }
 }

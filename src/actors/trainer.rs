@@ -110,6 +110,8 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
         }
         let (placement, attempt, started) = match reserve(rt, template, &training).await {
             Ok(started) => started,
+            // Cancelled while waiting: the loop's check abandons it at once.
+            Err(GpuError::Withdrawn) => continue,
             Err(e) => {
                 tracing::warn!(training = %key(&training), error = %e, "not started; asking again later");
                 tokio::time::sleep(PAUSE).await;
@@ -212,6 +214,7 @@ async fn reserve(
     let (reply, answer) = oneshot::channel();
     rt.broker.do_send(RequestGpus {
         key: key(training),
+        tournament: job.tournament_id.clone(),
         training: training.clone(),
         priority: JobPriority::Tournament,
         enqueued: template.enqueued,

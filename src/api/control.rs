@@ -1,6 +1,7 @@
 //! Operations on the running validator: create a tournament now, cancel one, retry / replace /
-//! accept a task (the round-sanity overrides), add and remove trainer nodes. They are messages to its
-//! supervisor, answered once persisted; a server without a validator runtime answers 503.
+//! accept a task (the round-sanity overrides) as messages to its supervisor; add and remove trainer
+//! nodes as messages to its fleet. Each is answered once persisted; a server without a validator
+//! runtime answers 503.
 
 use actix::Addr;
 use actix_web::{HttpResponse, web};

@@ -68,15 +68,22 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "The store answers", body = Object), (status = 503, description = "The store does not answer", body = ErrorBody)))]
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, description = "The store answers and, in a validator, its actors run", body = Object), (status = 503, description = "The store does not answer, or the actors stopped", body = ErrorBody)))]
 async fn readyz(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let ping = web::block(move || store.ping()).await;
     match ping {
-        Ok(Ok(())) => Ok(HttpResponse::Ok().json(json!({ "status": "ready" }))),
-        Ok(Err(e)) => Err(ApiError::Unavailable(format!("the store does not answer: {e}"))),
-        Err(e) => Err(ApiError::Unavailable(format!("the store check did not run: {e}"))),
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(ApiError::Unavailable(format!("the store does not answer: {e}"))),
+        Err(e) => return Err(ApiError::Unavailable(format!("the store check did not run: {e}"))),
     }
+    // Where a validator runs, its actors must be alive too.
+    if let Some(control) = &state.control
+        && !(control.supervisor.connected() && control.fleet.connected())
+    {
+        return Err(ApiError::Unavailable("the validator's actors are not running".into()));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 
 /// `{"coldkey": ss58, "rao": positive integer, "reference": text}`, each problem naming its field.

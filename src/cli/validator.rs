@@ -135,7 +135,9 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 // Nodes an operator added through the control API, beside the configured ones.
                 for added in db.run(|s| s.added_trainers()).await? {
                     let node = RemoteNodeSettings { id: added.id, url: added.url, token: Secret::new(added.token) };
-                    if !remote.add_node(&node) {
+                    if remote.add_node(&node) && added.draining {
+                        remote.set_draining(&node.id);
+                    } else if remote.url_of(&node.id).as_deref() != Some(node.url.as_str()) {
                         tracing::warn!(node = %node.id, url = %node.url, "an added trainer node is also configured: the configuration wins");
                     }
                 }

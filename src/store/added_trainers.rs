@@ -15,6 +15,8 @@ pub struct AddedTrainer {
     pub id: String,
     pub url: String,
     pub token: String,
+    /// Being removed: kept fenced until the trainings holding its GPUs end.
+    pub draining: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -24,6 +26,7 @@ struct AddedRow {
     id: String,
     url: String,
     token: String,
+    draining: bool,
     created_at: NaiveDateTime,
 }
 
@@ -44,6 +47,7 @@ impl Tx<'_> {
             id: trainer.id.clone(),
             url: trainer.url.clone(),
             token: trainer.token.clone(),
+            draining: trainer.draining,
             created_at: to_db(trainer.created_at),
         };
         diesel::insert_into(added_trainers::table).values(&row).execute(self.conn)?;
@@ -58,8 +62,22 @@ impl Tx<'_> {
             .load(self.conn)?;
         Ok(rows
             .into_iter()
-            .map(|r| AddedTrainer { id: r.id, url: r.url, token: r.token, created_at: from_db(r.created_at) })
+            .map(|r| AddedTrainer {
+                id: r.id,
+                url: r.url,
+                token: r.token,
+                draining: r.draining,
+                created_at: from_db(r.created_at),
+            })
             .collect())
+    }
+
+    /// Marks an added node as being removed (it stays fenced); returns whether there was such a node.
+    pub fn set_trainer_draining(&mut self, id: &str) -> Result<bool, StoreError> {
+        let changed = diesel::update(added_trainers::table.filter(added_trainers::id.eq(id)))
+            .set(added_trainers::draining.eq(true))
+            .execute(self.conn)?;
+        Ok(changed > 0)
     }
 
     /// Forgets an added node with its stored node and GPU slots; a `Conflict` while a GPU of it is held

@@ -60,6 +60,7 @@ delegate! { transaction:
     fn start_node_task(&self, task: &NodeTask) -> ();
     fn add_trainer(&self, trainer: &AddedTrainer) -> ();
     fn remove_added_trainer(&self, id: &str) -> bool;
+    fn set_trainer_draining(&self, id: &str) -> bool;
     fn close_attempts_of_ended_tournaments(&self, at: DateTime<Utc>) -> usize;
     fn finish_node_task(&self, task: &TaskId, hotkey: &Hotkey, attempt: u32, end: &NodeTaskEnd) -> NodeTask;
 }

@@ -218,6 +218,7 @@ diesel::table! {
         id -> Text,
         url -> Text,
         token -> Text,
+        draining -> Bool,
         created_at -> Timestamp,
     }
 }

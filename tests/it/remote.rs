@@ -365,3 +365,56 @@ fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart() {
     terminate(&mut validator);
     assert!(validator.wait().unwrap().success());
 }
+
+#[test]
+fn a_node_whose_gpus_are_held_is_drained_and_stays_fenced_until_it_is_removed() {
+    use std::rc::Rc;
+
+    use crucible::actors::Db;
+    use crucible::actors::control::{AddTrainer, ControlError, RemoveTrainer};
+    use crucible::actors::fleet::FleetActor;
+    use crucible::actors::gpu_broker::{AddNode, GpuBroker, ListNodes};
+    use crucible::domain::gpu::{GpuSlot, NodeView};
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let store =
+        Arc::new(crucible::store::Store::open(&format!("sqlite://{}", dir.path().join("v.db").display())).unwrap());
+    store.migrate().unwrap();
+    let (url, checked) = (node.url.clone(), store.clone());
+    actix::System::new().block_on(async move {
+        use actix::Actor;
+        let db = Db::new(store.clone());
+        let clock: crucible::clock::SharedClock = Arc::new(crucible::clock::WallClock);
+        let broker = GpuBroker::new(db.clone(), clock.clone(), 2, Vec::new()).start();
+        let remote = Rc::new(RemoteExecutor::new(&[], &polling()).unwrap());
+        let fleet = FleetActor::new(Some(remote.clone()), "remote", broker.clone(), db.clone(), clock.clone()).start();
+        let added =
+            fleet.send(AddTrainer { url: url.clone(), id: Some("n1".into()), token: TOKEN.into() }).await.unwrap();
+        assert_eq!(added.unwrap().gpus.len(), 3);
+        // A training holds GPU 0.
+        let held = |holder: Option<&str>| NodeView {
+            id: "n1".into(),
+            fenced: false,
+            gpus: vec![GpuSlot { index: 0, class: GpuClass::H100, holder: holder.map(str::to_owned) }],
+        };
+        store.set_gpu_holder("n1", 0, Some("task/hotkey")).unwrap();
+        broker.send(AddNode(held(Some("task/hotkey")))).await.unwrap();
+        let answer = fleet.send(RemoveTrainer { key: "n1".into() }).await.unwrap();
+        assert!(matches!(&answer, Err(ControlError::Conflict(m)) if m.contains("fenced now")), "{answer:?}");
+        assert!(store.get_node("n1").unwrap().fenced && store.added_trainers().unwrap()[0].draining);
+        // The node answers, yet the health loop keeps it fenced.
+        crucible::exec::remote::health::check_once(&remote, &broker, &db, &clock).await;
+        let views = broker.send(ListNodes).await.unwrap();
+        assert!(views.iter().find(|v| v.id == "n1").unwrap().fenced, "a draining node stays fenced");
+        // Its run ended: now it goes.
+        store.set_gpu_holder("n1", 0, None).unwrap();
+        broker.send(AddNode(held(None))).await.unwrap();
+        let answer = fleet.send(RemoveTrainer { key: url.clone() }).await.unwrap();
+        assert_eq!(answer, Ok("n1".to_owned()));
+        assert!(remote.node_ids().is_empty());
+        assert!(broker.send(ListNodes).await.unwrap().is_empty());
+    });
+    assert!(checked.added_trainers().unwrap().is_empty());
+    assert!(checked.list_nodes().unwrap().is_empty());
+}

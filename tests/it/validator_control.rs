@@ -74,6 +74,7 @@ fn operators_create_and_cancel_tournaments_and_a_restart_frees_what_a_cancel_lef
     let line: Value = serde_json::from_str(&wait_for(&lines, "control API listening")).unwrap();
     let url = format!("http://{}", line["address"].as_str().unwrap());
 
+    assert_eq!(request("GET", &format!("{url}/readyz"), None, None), (200, json!({ "status": "ready" })));
     let (_, dates) = request("GET", &format!("{url}/v1/tournaments/next-dates"), None, None);
     assert_eq!(dates["text"]["tournament_status"], "waiting", "{dates}");
     let create = format!("{url}/v1/tournaments");

@@ -6,5 +6,7 @@ CREATE TABLE added_trainers (
     id TEXT PRIMARY KEY NOT NULL,
     url TEXT NOT NULL UNIQUE,
     token TEXT NOT NULL,
+    -- Being removed: fenced until the trainings holding its GPUs end, then removed by the operator.
+    draining BOOLEAN NOT NULL DEFAULT FALSE,
     created_at TIMESTAMP NOT NULL
 );

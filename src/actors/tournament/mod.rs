@@ -210,6 +210,8 @@ impl Handler<CancelTournament> for TournamentActor {
                 tracing::info!(tournament = %act.id, reason = %reason, "tournament cancelled");
                 let _ =
                     act.rt.events.send(crate::actors::Event::TournamentCancelled { id: act.id.clone(), reason, at });
+                // Its trainings waiting for GPUs stop waiting: none is placed for a cancelled tournament.
+                act.rt.broker.do_send(crate::actors::gpu_broker::Withdraw { tournament: act.id.clone() });
                 act.step(ctx, async { Ok(()) });
                 Ok(())
             }
@@ -225,8 +227,12 @@ impl Handler<OverrideTask> for TournamentActor {
     /// Checks the override against the current snapshot, persists it (atomically), then reloads and
     /// decides again.
     fn handle(&mut self, msg: OverrideTask, _ctx: &mut Context<Self>) -> Self::Result {
+        // A trainer that has not reported its end yet still counts as training.
+        let busy = self.trainers.keys().any(|(task, _)| task == msg.task.as_str());
         let checked = match &self.snapshot {
-            Some(snapshot) => overrides::check(snapshot, &msg.task, msg.action).map(|plan| (snapshot.clone(), plan)),
+            Some(snapshot) => {
+                overrides::check(snapshot, &msg.task, msg.action, busy).map(|plan| (snapshot.clone(), plan))
+            }
             None => Err(ControlError::Unavailable("the tournament is still loading; try again".into())),
         };
         let (snapshot, plan) = match checked {

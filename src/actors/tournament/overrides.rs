@@ -18,8 +18,14 @@ pub enum Plan {
 }
 
 /// Checks the override against the stored state: the task must be in the current, undecided round and
-/// not replaced; retry and replace need every training of the task ended, retry at least one failure.
-pub fn check(snapshot: &TournamentSnapshot, task: &TaskId, action: TaskAction) -> Result<Plan, ControlError> {
+/// not replaced; retry and replace need every training of the task ended (and no trainer of it still
+/// reporting: `busy`), retry at least one failure.
+pub fn check(
+    snapshot: &TournamentSnapshot,
+    task: &TaskId,
+    action: TaskAction,
+    busy: bool,
+) -> Result<Plan, ControlError> {
     let conflict = |m: String| Err(ControlError::Conflict(m));
     let Some(round) = snapshot.rounds.last() else {
         return conflict("the tournament has no round yet".into());
@@ -33,7 +39,7 @@ pub fn check(snapshot: &TournamentSnapshot, task: &TaskId, action: TaskAction) -
     if found.task.status == TASK_REPLACED {
         return conflict(format!("task {task} was replaced already"));
     }
-    let ended = found.trainings.iter().all(|t| t.status.is_finished());
+    let ended = !busy && found.trainings.iter().all(|t| t.status.is_finished());
     match action {
         TaskAction::Accept if found.task.status == TASK_ACCEPTED => {
             conflict(format!("task {task} is accepted already"))

@@ -45,6 +45,7 @@ pub async fn register_node(
     answer: Result<Vec<GpuInfo>, String>,
 ) -> Result<TrainerNode, StoreError> {
     let url = remote.url_of(id).unwrap_or_default();
+    let draining = remote.is_draining(id);
     let now = clock.now();
     match &answer {
         Ok(gpus) => tracing::info!(node = %id, gpus = gpus.len(), "trainer node answered"),
@@ -68,7 +69,7 @@ pub async fn register_node(
             let node = TrainerNode {
                 id: node_id.clone(),
                 address: url.clone(),
-                fenced: answer.is_err(),
+                fenced: answer.is_err() || draining,
                 last_seen: if answer.is_ok() { Some(now) } else { stored.as_ref().and_then(|n| n.last_seen) },
                 created_at: now,
                 gpus,
@@ -113,6 +114,9 @@ pub async fn check_once(remote: &RemoteExecutor, broker: &Addr<GpuBroker>, db: &
     let Ok(views) = broker.send(ListNodes).await else { return };
     for id in remote.node_ids() {
         let Some(view) = views.iter().find(|v| v.id == id) else { continue };
+        if remote.is_draining(&id) {
+            continue;
+        }
         let answer = remote.availability(&id).await;
         let fence = answer.is_err();
         if fence == view.fenced {

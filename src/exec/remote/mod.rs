@@ -48,6 +48,8 @@ struct Inner {
     client: NodeClient,
     /// The configured nodes and those an operator added; changed only between awaits.
     nodes: RefCell<HashMap<String, RemoteNode>>,
+    /// Nodes being removed: kept fenced whatever they answer.
+    draining: RefCell<std::collections::HashSet<String>>,
     poll: Duration,
     lost_after: u32,
 }
@@ -58,6 +60,7 @@ impl RemoteExecutor {
         let inner = Inner {
             client: NodeClient::new(polling)?,
             nodes: RefCell::new(nodes),
+            draining: RefCell::default(),
             poll: Duration::from_secs_f64(polling.poll_interval_secs),
             lost_after: polling.lost_after_polls.max(1),
         };
@@ -96,7 +99,17 @@ impl RemoteExecutor {
 
     /// Stops reaching a node; runs already following it keep their copy of its address.
     pub fn remove_node(&self, node_id: &str) -> bool {
+        self.inner.draining.borrow_mut().remove(node_id);
         self.inner.nodes.borrow_mut().remove(node_id).is_some()
+    }
+
+    /// Keeps a node fenced whatever it answers (it is being removed); runs on it still end normally.
+    pub fn set_draining(&self, node_id: &str) {
+        self.inner.draining.borrow_mut().insert(node_id.to_owned());
+    }
+
+    pub fn is_draining(&self, node_id: &str) -> bool {
+        self.inner.draining.borrow().contains(node_id)
     }
 
     /// A node's GPUs as `get_gpu_availability` lists them; `Err` says why the node did not answer.

@@ -8,6 +8,7 @@ fn trainer(id: &str, port: u16) -> AddedTrainer {
         id: id.into(),
         url: format!("http://10.0.0.5:{port}"),
         token: "node-token".into(),
+        draining: false,
         created_at: t(port.into()),
     }
 }
@@ -45,6 +46,9 @@ fn a_node_is_removed_only_once_its_gpus_are_free(store: &Store) {
     store.upsert_node(&node("n", Some("task/hotkey"))).unwrap();
     assert!(matches!(store.remove_added_trainer("n"), Err(StoreError::Conflict(m)) if m.contains("held")));
     assert_eq!(store.added_trainers().unwrap().len(), 1, "nothing removed");
+    assert!(store.set_trainer_draining("n").unwrap());
+    assert!(store.added_trainers().unwrap()[0].draining, "being removed");
+    assert!(!store.set_trainer_draining("other").unwrap());
     store.upsert_node(&node("n", None)).unwrap();
     assert!(store.remove_added_trainer("n").unwrap());
     assert!(store.added_trainers().unwrap().is_empty());
