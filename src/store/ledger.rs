@@ -44,6 +44,12 @@ impl LedgerEvent {
     }
 }
 
+/// Whose events to read.
+enum EventsOf<'a> {
+    Coldkey(&'a str),
+    Tournament(&'a str),
+}
+
 /// A recorded event with its position in the ledger.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {
@@ -159,26 +165,21 @@ impl Tx<'_> {
 
     /// Every event of a coldkey, in the order they were recorded.
     pub fn ledger_events(&mut self, coldkey: &Coldkey) -> Result<Vec<LedgerEntry>, StoreError> {
-        ledger_events::table
-            .filter(ledger_events::coldkey.eq(coldkey.as_str()))
-            .order(ledger_events::id.asc())
-            .select(EventRow::as_select())
-            .load(self.conn)?
-            .into_iter()
-            .map(EventRow::into_record)
-            .collect()
+        self.events_of(EventsOf::Coldkey(coldkey.as_str()))
     }
 
     /// Every event of a tournament (fees and refunds), in the order they were recorded.
     pub fn tournament_ledger_events(&mut self, tournament: &TournamentId) -> Result<Vec<LedgerEntry>, StoreError> {
-        ledger_events::table
-            .filter(ledger_events::tournament_id.eq(tournament.as_str()))
-            .order(ledger_events::id.asc())
-            .select(EventRow::as_select())
-            .load(self.conn)?
-            .into_iter()
-            .map(EventRow::into_record)
-            .collect()
+        self.events_of(EventsOf::Tournament(tournament.as_str()))
+    }
+
+    fn events_of(&mut self, of: EventsOf<'_>) -> Result<Vec<LedgerEntry>, StoreError> {
+        let query = ledger_events::table.order(ledger_events::id.asc()).select(EventRow::as_select()).into_boxed();
+        let query = match of {
+            EventsOf::Coldkey(coldkey) => query.filter(ledger_events::coldkey.eq(coldkey)),
+            EventsOf::Tournament(id) => query.filter(ledger_events::tournament_id.eq(id)),
+        };
+        query.load(self.conn)?.into_iter().map(EventRow::into_record).collect()
     }
 
     /// The event recorded under an idempotency key, if any (was this fee charged already?).

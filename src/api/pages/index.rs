@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use actix_web::{HttpResponse, web};
 
-use super::{error_page, escape, layout, miner_link, when};
+use super::{error_page, escape, layout, optional_miner_link, when};
 use crate::api::orchestrator::schedule;
 use crate::api::{ApiState, read};
 use crate::domain::TournamentType;
@@ -42,16 +42,14 @@ pub async fn page(state: web::Data<ApiState>) -> HttpResponse {
              <th>created</th><th>ended</th></tr>",
         );
         for t in of_kind {
-            let hotkey =
-                |h: &Option<crate::domain::Hotkey>| h.as_ref().map_or("–".into(), |h| miner_link(h.as_str()));
             let _ = write!(
                 main,
                 "<tr class=\"tournament\"><td><a href=\"/tournaments/{id}\"><code>{id}</code></a></td><td>{status}</td>\
                  <td>{champion}</td><td>{winner}</td><td>{created}</td><td>{ended}</td></tr>",
                 id = escape(t.id.as_str()),
                 status = t.status,
-                champion = hotkey(&t.base_winner_hotkey),
-                winner = hotkey(&t.winner_hotkey),
+                champion = optional_miner_link(t.base_winner_hotkey.as_ref()),
+                winner = optional_miner_link(t.winner_hotkey.as_ref()),
                 created = when(Some(t.created_at)),
                 ended = when(t.completed_at),
             );

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use actix_web::{HttpResponse, web};
 
-use super::{error_page, escape, layout, score, when};
+use super::{error_page, escape, layout, training_row, when};
 use crate::api::{ApiState, read};
 use crate::http::error::ApiError;
 use crate::store::{Participant, StoreError, Tournament};
@@ -85,15 +85,7 @@ pub async fn page(state: web::Data<ApiState>, hotkey: web::Path<String>) -> Http
          <th>score</th><th>reason</th></tr>",
     );
     for tr in &trainings {
-        let _ = write!(
-            main,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(tr.task_id.as_str()),
-            tr.status,
-            tr.attempts,
-            score(tr.test_loss),
-            escape(tr.failure_reason.as_deref().unwrap_or(""))
-        );
+        training_row(&mut main, &format!("<code>{}</code>", escape(tr.task_id.as_str())), tr);
     }
     main.push_str("</table></div>");
     layout(&format!("miner {hotkey}"), None, &main)

@@ -60,6 +60,28 @@ pub fn miner_link(hotkey: &str) -> String {
     format!("<a href=\"/miners/{0}\" title=\"{0}\"><code>{1}</code></a>", escape(hotkey), escape(&short))
 }
 
+/// An optional hotkey as a miner link, or a dash.
+pub fn optional_miner_link(hotkey: Option<&crate::domain::Hotkey>) -> String {
+    hotkey.map_or_else(|| "–".into(), |h| miner_link(h.as_str()))
+}
+
+/// One training as a table row: `first` (the miner or the task), status, attempts, score, reason.
+pub fn training_row(out: &mut String, first: &str, t: &crate::store::Training) {
+    let class = match t.status {
+        crate::domain::TrainingStatus::Success => "ok",
+        crate::domain::TrainingStatus::Failure => "bad",
+        _ => "muted",
+    };
+    let _ = write!(
+        out,
+        "<tr><td>{first}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        t.status,
+        t.attempts,
+        score(t.test_loss),
+        escape(t.failure_reason.as_deref().unwrap_or(""))
+    );
+}
+
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:70rem;padding:0 .75rem;\
 line-height:1.4;color:#1b1b1b;background:#fff}header{border-bottom:1px solid #ccc;padding:.5rem 0}\
 nav a{margin-right:1rem}table{border-collapse:collapse;width:100%;margin:.5rem 0}\

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use actix_web::{HttpResponse, web};
 
-use super::{error_page, escape, layout, miner_link, score, when};
+use super::{error_page, escape, layout, miner_link, optional_miner_link, score, training_row, when};
 use crate::api::details::{TournamentDetails, details};
 use crate::api::{ApiState, read};
 use crate::domain::{AdmissionOutcome, RoundKind, RoundStatus};
@@ -36,15 +36,14 @@ pub async fn page(state: web::Data<ApiState>, id: web::Path<String>) -> HttpResp
 
 fn render(s: &TournamentSnapshot, d: &TournamentDetails) -> String {
     let t = &s.tournament;
-    let hotkey = |h: &Option<crate::domain::Hotkey>| h.as_ref().map_or("–".into(), |h| miner_link(h.as_str()));
     let mut out = format!(
         "<h1>{kind} tournament <code>{id}</code></h1><p>status <strong id=\"status\">{status}</strong> · champion \
          {champion} · winner {winner} · created {created} · ended {ended}</p>",
         kind = t.tournament_type,
         id = escape(t.id.as_str()),
         status = t.status,
-        champion = hotkey(&t.base_winner_hotkey),
-        winner = hotkey(&t.winner_hotkey),
+        champion = optional_miner_link(t.base_winner_hotkey.as_ref()),
+        winner = optional_miner_link(t.winner_hotkey.as_ref()),
         created = when(Some(t.created_at)),
         ended = when(t.completed_at),
     );
@@ -139,20 +138,7 @@ fn render_round<'a>(
             winner = won.map_or(String::new(), |w| format!(" · won by {}", miner_link(w))),
         );
         for tr in &task.trainings {
-            let class = match tr.status {
-                crate::domain::TrainingStatus::Success => "ok",
-                crate::domain::TrainingStatus::Failure => "bad",
-                _ => "muted",
-            };
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                miner_link(tr.hotkey.as_str()),
-                tr.status,
-                tr.attempts,
-                score(tr.test_loss),
-                escape(tr.failure_reason.as_deref().unwrap_or(""))
-            );
+            training_row(out, &miner_link(tr.hotkey.as_str()), tr);
         }
         out.push_str("</table></div>");
     }

@@ -28,6 +28,11 @@ use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingState, Traini
 use crate::exec::{RunOutcome, TrainingJob};
 use crate::store::{AttemptEnd, NewAttempt, StoreError, Training, TrainingUpdate, Tx};
 
+mod records;
+
+use records::{abandon, finish};
+pub(super) use records::{persist_start, start_records};
+
 /// A training became final (or its tournament ended and it stopped trying).
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "()")]
@@ -145,31 +150,6 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
     Ok(training)
 }
 
-/// The tournament ended (was cancelled) before this training could run: it fails, saying so.
-async fn abandon(rt: &Runtime, training: Training) -> Result<Training, StoreError> {
-    let reason = "the tournament was cancelled before this training ran".to_owned();
-    let current = TrainingState {
-        status: training.status,
-        attempts: training.attempts,
-        failure_reason: training.failure_reason.clone(),
-    };
-    let state = current
-        .step(&TrainingEvent::Abandoned { reason: reason.clone() }, rt.rules.training.max_training_attempts)
-        .map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let at = rt.clock.now();
-    let update = TrainingUpdate {
-        from: training.status,
-        state: state.clone(),
-        test_loss: None,
-        synth_loss: None,
-        cause: reason,
-        at,
-    };
-    let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
-    rt.db.run(move |s| s.update_training(&task, &hotkey, &update)).await?;
-    Ok(Training { status: state.status, failure_reason: state.failure_reason, updated_at: at, ..training })
-}
-
 /// Whether the training's tournament is still pending or active (an operator may have cancelled it).
 async fn tournament_live(rt: &Runtime, template: &JobTemplate) -> Result<bool, StoreError> {
     let id = template.job.tournament_id.clone();
@@ -222,149 +202,4 @@ async fn reserve(
         reply,
     });
     answer.await.unwrap_or(Err(GpuError::Stopped))
-}
-
-/// The records of an attempt starting on `placement` at `at`: the attempt row, the training's update,
-/// and the training as it will be stored.
-pub(super) fn start_records(
-    training: &Training,
-    placement: &Placement,
-    max_attempts: u32,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<(NewAttempt, TrainingUpdate, Training), StoreError> {
-    let state = TrainingState {
-        status: training.status,
-        attempts: training.attempts,
-        failure_reason: training.failure_reason.clone(),
-    };
-    let next = state.step(&TrainingEvent::Started, max_attempts).map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let new = NewAttempt {
-        task_id: training.task_id.clone(),
-        hotkey: training.hotkey.clone(),
-        node_id: Some(placement.node_id.clone()),
-        gpu_ids: placement.gpu_indices.clone(),
-        started_at: at,
-    };
-    let update = TrainingUpdate {
-        from: training.status,
-        state: next.clone(),
-        test_loss: None,
-        synth_loss: None,
-        cause: format!("attempt {} started on {} GPUs {:?}", next.attempts, placement.node_id, placement.gpu_indices),
-        at,
-    };
-    let started = Training {
-        status: next.status,
-        attempts: next.attempts,
-        failure_reason: next.failure_reason,
-        updated_at: at,
-        ..training.clone()
-    };
-    Ok((new, update, started))
-}
-
-/// Writes the start of an attempt with its GPU holders; returns the attempt's number.
-pub(super) fn persist_start(tx: &mut Tx<'_>, new: &NewAttempt, update: &TrainingUpdate) -> Result<u32, StoreError> {
-    let number = tx.start_attempt(new)?;
-    tx.update_training(&new.task_id, &new.hotkey, update)?;
-    let holder = format!("{}/{}", new.task_id, new.hotkey);
-    let node = new.node_id.clone().unwrap_or_default();
-    tx.set_gpu_holders(&node, &new.gpu_ids, Some(&holder), &update.cause, update.at)?;
-    Ok(number)
-}
-
-/// Records how an attempt ended and frees its GPUs, in one transaction. `attempt` is `None` when a
-/// restored training had no open attempt to close.
-async fn finish(
-    rt: &Runtime,
-    template: &JobTemplate,
-    training: Training,
-    attempt: Option<(u32, Placement)>,
-    outcome: RunOutcome,
-) -> Result<Training, StoreError> {
-    let number = attempt.as_ref().map_or(training.attempts, |(n, _)| *n);
-    let at = rt.clock.now();
-    metrics::counter!("crucible_training_attempts_total", "outcome" => outcome.kind()).increment(1);
-    let (event, scores, cause) = match &outcome {
-        RunOutcome::Success { test_loss, synth_loss } => {
-            (TrainingEvent::Succeeded, (Some(*test_loss), *synth_loss), format!("attempt {number} succeeded"))
-        }
-        RunOutcome::Failed { reason } => (
-            TrainingEvent::RunFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} failed: {reason}"),
-        ),
-        RunOutcome::NotStarted { reason } => (
-            TrainingEvent::StartFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} did not start: {reason}"),
-        ),
-        RunOutcome::Unfetchable { reason } => (
-            TrainingEvent::Unfetchable { reason: reason.clone() },
-            (None, None),
-            format!("repository unfetchable: {reason}"),
-        ),
-        RunOutcome::NodeUnreachable { reason, during_run: true } => (
-            TrainingEvent::RunFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} lost with its node: {reason}"),
-        ),
-        RunOutcome::NodeUnreachable { reason, during_run: false } => (
-            TrainingEvent::StartFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} did not start, node unreachable: {reason}"),
-        ),
-    };
-    let state = TrainingState {
-        status: training.status,
-        attempts: training.attempts,
-        failure_reason: training.failure_reason.clone(),
-    };
-    let next =
-        state.step(&event, rt.rules.training.max_training_attempts).map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let end = AttemptEnd {
-        outcome: if matches!(outcome, RunOutcome::Success { .. }) { RunStatus::Success } else { RunStatus::Failure },
-        reason: outcome.reason().map(str::to_owned),
-        at,
-    };
-    let update = TrainingUpdate {
-        from: training.status,
-        state: next.clone(),
-        test_loss: scores.0,
-        synth_loss: scores.1,
-        cause,
-        at,
-    };
-    let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
-    rt.db
-        .run(move |s| {
-            s.transaction(|tx| {
-                if let Some((number, placement)) = &attempt {
-                    tx.finish_attempt(&task, &hotkey, *number, &end)?;
-                    tx.set_gpu_holders(&placement.node_id, &placement.gpu_indices, None, &update.cause, at)?;
-                }
-                tx.update_training(&task, &hotkey, &update)
-            })
-        })
-        .await?;
-    let done = Training {
-        status: next.status,
-        attempts: next.attempts,
-        failure_reason: next.failure_reason.clone(),
-        test_loss: scores.0,
-        synth_loss: scores.1,
-        updated_at: at,
-        ..training
-    };
-    tracing::info!(status = %done.status, attempts = done.attempts, reason = ?done.failure_reason, "attempt ended");
-    let _ = rt.events.send(Event::TrainingEnded {
-        id: template.job.tournament_id.clone(),
-        task: done.task_id.clone(),
-        hotkey: done.hotkey.clone(),
-        status: done.status,
-        reason: done.failure_reason.clone(),
-        test_loss: done.test_loss,
-        at,
-    });
-    Ok(done)
 }
