@@ -74,30 +74,25 @@ pub enum Event {
 impl Event {
     /// The tournament the event belongs to.
     pub fn tournament(&self) -> &TournamentId {
-        match self {
-            Event::TournamentCreated { id, .. }
-            | Event::RegistrationEnded { id, .. }
-            | Event::RoundStarted { id, .. }
-            | Event::TrainingStarted { id, .. }
-            | Event::TrainingEnded { id, .. }
-            | Event::TaskReplaced { id, .. }
-            | Event::RoundDecided { id, .. }
-            | Event::TournamentCompleted { id, .. }
-            | Event::TournamentCancelled { id, .. } => id,
-        }
+        self.common().0
     }
 
     pub fn at(&self) -> DateTime<Utc> {
+        self.common().1
+    }
+
+    /// What every event carries: its tournament and when it happened.
+    fn common(&self) -> (&TournamentId, DateTime<Utc>) {
         match self {
-            Event::TournamentCreated { at, .. }
-            | Event::RegistrationEnded { at, .. }
-            | Event::RoundStarted { at, .. }
-            | Event::TrainingStarted { at, .. }
-            | Event::TrainingEnded { at, .. }
-            | Event::TaskReplaced { at, .. }
-            | Event::RoundDecided { at, .. }
-            | Event::TournamentCompleted { at, .. }
-            | Event::TournamentCancelled { at, .. } => *at,
+            Event::TournamentCreated { id, at, .. }
+            | Event::RegistrationEnded { id, at, .. }
+            | Event::RoundStarted { id, at, .. }
+            | Event::TrainingStarted { id, at, .. }
+            | Event::TrainingEnded { id, at, .. }
+            | Event::TaskReplaced { id, at, .. }
+            | Event::RoundDecided { id, at, .. }
+            | Event::TournamentCompleted { id, at, .. }
+            | Event::TournamentCancelled { id, at, .. } => (id, *at),
         }
     }
 }

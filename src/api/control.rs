@@ -30,15 +30,20 @@ fn control(state: &ApiState) -> Result<&Control, ApiError> {
     })
 }
 
-fn answer<T>(sent: Result<Result<T, ControlError>, actix::MailboxError>) -> Result<T, ApiError> {
-    match sent {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(ControlError::NotFound(m))) => Err(ApiError::NotFound(m)),
-        Ok(Err(ControlError::Conflict(m))) => Err(ApiError::Conflict(m)),
-        Ok(Err(ControlError::Invalid(m))) => Err(ApiError::BadRequest(m)),
-        Ok(Err(ControlError::Unavailable(m))) => Err(ApiError::Unavailable(m)),
-        Err(e) => Err(ApiError::Unavailable(format!("the validator runtime did not answer: {e}"))),
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound(m) => ApiError::NotFound(m),
+            ControlError::Conflict(m) => ApiError::Conflict(m),
+            ControlError::Invalid(m) => ApiError::BadRequest(m),
+            ControlError::Unavailable(m) => ApiError::Unavailable(m),
+        }
     }
+}
+
+fn answer<T>(sent: Result<Result<T, ControlError>, actix::MailboxError>) -> Result<T, ApiError> {
+    sent.map_err(|e| ApiError::Unavailable(format!("the validator runtime did not answer: {e}")))?
+        .map_err(ApiError::from)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

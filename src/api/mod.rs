@@ -79,14 +79,9 @@ pub(crate) fn current_weights(
 }
 
 /// A store failure as the API answers it: unknown ids are 404, a state that moved on is 409, the
-/// rest is a 503 the caller may repeat.
+/// rest is a 503 the caller may repeat (the mapping operations on the runtime use too).
 fn store_error(e: crate::store::StoreError) -> ApiError {
-    use crate::store::StoreError;
-    match e {
-        StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-        StoreError::Conflict(_) => ApiError::Conflict(e.to_string()),
-        other => ApiError::Unavailable(format!("the store failed: {other}")),
-    }
+    crate::actors::control::ControlError::from(e).into()
 }
 
 /// Serves the API on `listener` until stopped; call inside a running actix system.

@@ -11,10 +11,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use crucible::actors::Event;
 use crucible::actors::control::{ControlError, OverrideTask, TaskAction};
 use crucible::clock::VirtualClock;
-use crucible::domain::rules::Rules;
 use crucible::domain::{Hotkey, TaskId, TournamentId, TrainingStatus};
 use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
-use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor};
 use crucible::store::{Store, TASK_ACCEPTED, TASK_REPLACED};
 
 /// The first task it sees ends at once: its first trainee fails, the others succeed. Every other run is
@@ -68,16 +67,7 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
         let executor =
             Rc::new(Scripted { sim: SimulatedExecutor::new(world.clone(), clock.clone()), first: RefCell::default() });
         let scripted = executor.clone();
-        let parts = crucible::app::Parts {
-            store: parts_store,
-            clock: clock.clone(),
-            rules: Rules::default(),
-            catalog: crucible::sim::catalog(),
-            executor,
-            registration: Rc::new(SimulatedRegistration::new(world, clock)),
-            limit: Some(1),
-            seed: 5,
-        };
+        let parts = super::runtime::simulated_parts(parts_store, world, clock, executor, 5);
         let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
         let mut receiver = events.subscribe();
         let running = crucible::app::start(parts, nodes, events);

@@ -30,6 +30,27 @@ impl Executor for Forgetful {
     }
 }
 
+/// A runtime over `store` with simulated miners of `world`, `executor`, virtual `clock` and one
+/// tournament per type.
+pub(crate) fn simulated_parts(
+    store: Arc<Store>,
+    world: Arc<SimWorld>,
+    clock: Arc<VirtualClock>,
+    executor: Rc<dyn Executor>,
+    seed: u64,
+) -> crucible::app::Parts {
+    crucible::app::Parts {
+        store,
+        clock: clock.clone(),
+        rules: Rules::default(),
+        catalog: crucible::sim::catalog(),
+        executor,
+        registration: Rc::new(SimulatedRegistration::new(world, clock)),
+        limit: Some(1),
+        seed,
+    }
+}
+
 /// Runs the runtime on `store` until `stop_after` trainings have started (or to the end).
 fn run(store: &Arc<Store>, forgetful: bool, stop_after: Option<usize>) {
     let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 9, ..SimSettings::default() }));
@@ -44,16 +65,7 @@ fn run(store: &Arc<Store>, forgetful: bool, stop_after: Option<usize>) {
         let clock = Arc::new(VirtualClock::starting_at(started_at));
         let simulated = SimulatedExecutor::new(world.clone(), clock.clone());
         let executor: Rc<dyn Executor> = if forgetful { Rc::new(Forgetful(simulated)) } else { Rc::new(simulated) };
-        let parts = crucible::app::Parts {
-            store,
-            clock: clock.clone(),
-            rules: Rules::default(),
-            catalog: crucible::sim::catalog(),
-            executor,
-            registration: Rc::new(SimulatedRegistration::new(world, clock)),
-            limit: Some(1),
-            seed: 9,
-        };
+        let parts = simulated_parts(store, world, clock, executor, 9);
         let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
         let mut receiver = events.subscribe();
         let starts = Rc::new(Cell::new(0));
