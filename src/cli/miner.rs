@@ -1,13 +1,15 @@
 //! `crucible miner --config FILE`: a small reference miner server. It answers the validator's
 //! registration ping, `GET /training_repo/{text|image}`, with the repository and commit configured for
-//! that tournament type (miner-contract.md §1), and 404 for a type it does not enter. With `validators`
-//! listed, it answers only requests those validators signed for its `hotkey` (see
-//! [`crate::miners::signing`]), each nonce once and at most a minute old; others get 401.
+//! that tournament type (miner-contract.md §1), and 404 for a type it does not enter.
+//!
+//! Access, as the reference's miners (fiber 2.4.0) decide it: with `[metagraph]` (`file`,
+//! `min_stake`, default 1000) only validators with that stake are answered, with `validators` only
+//! those listed (403 for others, checked first, as fiber does); then the request must be signed for
+//! this miner's `hotkey` (see [`crate::miners::verify`]: nonce, signature, miner hotkey, each refusal
+//! a 401). With neither, any request is answered (for local trials).
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use clap::Args;
@@ -15,7 +17,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::CliError;
-use crate::miners::signing;
+use crate::miners::access::{AccessPolicy, DEFAULT_MIN_STAKE, Metagraph};
+use crate::miners::signing::{self, Payload};
+use crate::miners::verify::{self, NonceStore};
 
 /// `crucible miner --config FILE`: the global `--config` names the miner's own TOML file:
 /// `listen = "127.0.0.1:7999"` and `[text]` / `[image]` tables with `github_repo` and `commit_hash`.
@@ -29,44 +33,50 @@ struct MinerConfig {
     /// This miner's hotkey, which signed requests must name.
     #[serde(default)]
     hotkey: Option<String>,
-    /// Validators (SS58 hotkeys) whose signed requests are answered; empty: any request is.
+    /// Validators (SS58 hotkeys) whose signed requests are answered.
     #[serde(default)]
     validators: Vec<String>,
+    /// The reference's policy: validators of the metagraph with enough stake.
+    #[serde(default)]
+    metagraph: Option<MetagraphConfig>,
     text: Option<Entry>,
     image: Option<Entry>,
 }
 
-/// How old a nonce may be.
-const NONCE_MAX_AGE_SECS: u64 = 60;
-
-/// Nonces already answered, with when they were issued (ns), kept for the nonce's lifetime.
-#[derive(Default)]
-struct SeenNonces(Mutex<HashMap<String, u128>>);
-
-fn now_ns() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos()
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetagraphConfig {
+    /// A TOML file of `[[node]]` entries (`hotkey`, `stake`).
+    file: PathBuf,
+    #[serde(default = "default_min_stake")]
+    min_stake: f64,
 }
 
-/// `Ok` when the request may be answered, else why not (sent with 401).
-fn authorise(request: &HttpRequest, config: &MinerConfig, seen: &SeenNonces) -> Result<(), String> {
-    if config.validators.is_empty() {
-        return Ok(());
+fn default_min_stake() -> f64 {
+    DEFAULT_MIN_STAKE
+}
+
+/// Who may be answered, and the nonces already used.
+struct Gate {
+    me: String,
+    policy: Option<AccessPolicy>,
+    nonces: NonceStore,
+}
+
+impl Gate {
+    /// `None` when the request may be answered, else the refusal to send.
+    fn refuse(&self, request: &HttpRequest) -> Option<HttpResponse> {
+        let policy = self.policy.as_ref()?;
+        let header = |name: &'static str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let validator = header(signing::VALIDATOR_HOTKEY).unwrap_or_default();
+        if let Err(why) = policy.admit(&validator) {
+            return Some(HttpResponse::Forbidden().json(json!({ "detail": why })));
+        }
+        match verify::verify(header, Payload::None, &self.me, &self.nonces, verify::now_ns()) {
+            Ok(_) => None,
+            Err(why) => Some(HttpResponse::Unauthorized().json(json!({ "detail": why.to_string() }))),
+        }
     }
-    let header = |name: &'static str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let me = config.hotkey.as_deref().unwrap_or_default();
-    let now = now_ns();
-    let validator = signing::verify(header, me, b"", now, NONCE_MAX_AGE_SECS).map_err(|e| e.to_string())?;
-    if !config.validators.contains(&validator) {
-        return Err(format!("validator {validator} is not one this miner answers"));
-    }
-    let nonce = header(signing::NONCE).unwrap_or_default();
-    let mut seen = seen.0.lock().unwrap_or_else(|p| p.into_inner());
-    let window = u128::from(NONCE_MAX_AGE_SECS) * 2_000_000_000;
-    seen.retain(|_, issued| *issued + window >= now);
-    if seen.insert(nonce, now).is_some() {
-        return Err("the nonce was already used".into());
-    }
-    Ok(())
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -80,10 +90,10 @@ async fn training_repo(
     request: HttpRequest,
     path: web::Path<String>,
     config: web::Data<MinerConfig>,
-    seen: web::Data<SeenNonces>,
+    gate: web::Data<Gate>,
 ) -> HttpResponse {
-    if let Err(why) = authorise(&request, &config, &seen) {
-        return HttpResponse::Unauthorized().json(json!({ "error": why }));
+    if let Some(refusal) = gate.refuse(&request) {
+        return refusal;
     }
     let entry = match path.as_str() {
         "text" => config.text.as_ref(),
@@ -114,25 +124,24 @@ pub fn run(config: Option<PathBuf>) -> Result<(), CliError> {
     if config.text.is_none() && config.image.is_none() {
         return Err(CliError::Usage(format!("miner config {shown}: needs a [text] or an [image] table")));
     }
-    if !config.validators.is_empty() && config.hotkey.is_none() {
-        return Err(CliError::Usage(format!("miner config {shown}: `validators` needs this miner's `hotkey`")));
-    }
-    for validator in &config.validators {
-        signing::ss58_decode(validator)
-            .map_err(|e| CliError::Usage(format!("miner config {shown}: validators: {e}")))?;
-    }
+    let gate = gate(&config).map_err(|e| CliError::Usage(format!("miner config {shown}: {e}")))?;
     let listener = TcpListener::bind(&config.listen)
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", config.listen)))?;
     let address = listener.local_addr().map_err(anyhow::Error::from)?;
     println!("miner listening on {address}");
+    crate::telemetry::init(crate::config::LogFormat::Text, "info");
+    match &gate.policy {
+        Some(policy) => tracing::info!("answering {}, signed for {}", policy.describe(), gate.me),
+        None => tracing::warn!("answering every request, signed or not: set `validators` or `[metagraph]`"),
+    }
     let data = web::Data::new(config);
-    let seen = web::Data::new(SeenNonces::default());
+    let gate = web::Data::new(gate);
     actix_web::rt::System::new()
         .block_on(async move {
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(data.clone())
-                    .app_data(seen.clone())
+                    .app_data(gate.clone())
                     .route("/training_repo/{task_type}", web::get().to(training_repo))
             })
             .workers(1)
@@ -141,4 +150,33 @@ pub fn run(config: Option<PathBuf>) -> Result<(), CliError> {
             server.await
         })
         .map_err(|e| CliError::Failure(anyhow::anyhow!("the miner server failed: {e}")))
+}
+
+/// The access gate the configuration asks for.
+fn gate(config: &MinerConfig) -> Result<Gate, String> {
+    let policy = match (&config.metagraph, config.validators.is_empty()) {
+        (Some(_), false) => return Err("set `validators` or `[metagraph]`, not both".into()),
+        (Some(m), true) => {
+            if !m.min_stake.is_finite() || m.min_stake < 0.0 {
+                return Err("metagraph.min_stake must be a non-negative number".into());
+            }
+            Some(AccessPolicy::Stake { metagraph: Metagraph::open(&m.file)?, min_stake: m.min_stake })
+        }
+        (None, false) => {
+            for validator in &config.validators {
+                signing::ss58_decode(validator).map_err(|e| format!("validators: {e}"))?;
+            }
+            Some(AccessPolicy::AllowList(config.validators.clone()))
+        }
+        (None, true) => None,
+    };
+    let me = match (&config.hotkey, &policy) {
+        (Some(hotkey), _) => {
+            signing::ss58_decode(hotkey).map_err(|e| format!("hotkey: {e}"))?;
+            hotkey.clone()
+        }
+        (None, Some(_)) => return Err("`validators` and `[metagraph]` need this miner's `hotkey`".into()),
+        (None, None) => String::new(),
+    };
+    Ok(Gate { me, policy, nonces: NonceStore::default() })
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 
 use super::directory::{DirectorySource, MinerEntry, sync};
-use super::signing::ValidatorKey;
+use super::signing::{Payload, ValidatorKey};
 use super::{Candidate, CandidatesFuture, RegistrationSource, Submission};
 use crate::domain::rules::RegistrationRules;
 use crate::domain::{AdmissionOutcome, TournamentId, TournamentType};
@@ -113,7 +113,8 @@ impl RegistrationSource for HttpRegistration {
                 tasks.spawn(async move {
                     let _permit = permits.acquire_owned().await;
                     let url = format!("http://{}/training_repo/{}", entry.address, tournament_type.endpoint());
-                    let headers = key.map(|k| k.headers(entry.hotkey.as_str(), b"").to_vec()).unwrap_or_default();
+                    let headers =
+                        key.map(|k| k.headers(entry.hotkey.as_str(), Payload::None).to_vec()).unwrap_or_default();
                     let mut answer = ping(&client, &url, &headers, cap, timeout).await;
                     if let (Ok(submission), Some(check)) = (&answer, check) {
                         answer = check_repository(&check, submission, tournament_type).await;

@@ -4,10 +4,12 @@
 //! A source only reports what each miner answered; the TournamentActor applies the rest of admission
 //! (one entry per coldkey, the fee through the ledger) against the store.
 
+pub mod access;
 pub mod credits;
 pub mod directory;
 pub mod http;
 pub mod signing;
+pub mod verify;
 
 use std::future::Future;
 use std::pin::Pin;

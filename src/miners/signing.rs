@@ -1,15 +1,20 @@
-//! Signed requests to miners (miner-contract.md §1), Epistula/fiber style: the headers
-//! `validator-hotkey`, `miner-hotkey`, `nonce` and `signature`, where `signature` is `0x` + the hex of
-//! an sr25519 signature (signing context `substrate`, as every Substrate key signs) over the message
-//! `{nonce}:{miner_hotkey}:{sha256 hex of the body}`; a GET's body is empty. The nonce is
-//! `{unix time in ns}_{random hex}`, so a miner can refuse stale or repeated ones.
+//! Signed requests to miners (miner-contract.md §1), exactly as fiber 2.4.0 signs them (the version
+//! the reference pins): the headers `validator-hotkey`, `miner-hotkey`, `nonce` and `signature`, where
+//! `signature` is `0x` + the lowercase hex of an sr25519 signature (signing context `substrate`) over
+//! the UTF-8 message
+//!
+//! * GET: `{nonce}:{miner_hotkey}` (no payload hash);
+//! * POST: `{nonce}:{miner_hotkey}:{sha256 hex of the exact body bytes sent}`.
+//!
+//! The nonce is `{unix time in ns}_{10 random letters and digits}`; the URL path is not signed. The
+//! miner's side of the check is [`super::verify`].
 //!
 //! Keys: a 32-byte secret seed (hex, `0x` optional), expanded like Substrate's; addresses are SS58
 //! with the generic prefix 42 that Bittensor uses.
 
 use blake2::{Blake2b512, Digest};
 use rand::RngExt;
-use schnorrkel::{ExpansionMode, Keypair, MiniSecretKey, PublicKey, Signature, signing_context};
+use schnorrkel::{ExpansionMode, Keypair, MiniSecretKey, signing_context};
 use sha2::Sha256;
 
 pub const VALIDATOR_HOTKEY: &str = "validator-hotkey";
@@ -17,8 +22,10 @@ pub const MINER_HOTKEY: &str = "miner-hotkey";
 pub const NONCE: &str = "nonce";
 pub const SIGNATURE: &str = "signature";
 
-const CONTEXT: &[u8] = b"substrate";
+pub(super) const CONTEXT: &[u8] = b"substrate";
 const SS58_PREFIX: u8 = 42;
+/// Letters and digits of a nonce's random suffix, as fiber draws them.
+const NONCE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigningError {
@@ -26,16 +33,30 @@ pub enum SigningError {
     BadSeed,
     #[error("{0:?} is not an SS58 address with prefix 42")]
     BadAddress(String),
-    #[error("missing header `{0}`")]
-    MissingHeader(&'static str),
-    #[error("the signature is not 0x and 128 hex digits")]
-    BadSignatureFormat,
-    #[error("the signature does not verify for {0}")]
-    WrongSignature(String),
-    #[error("the request is for miner {got}, not {expected}")]
-    WrongMiner { expected: String, got: String },
-    #[error("the nonce is malformed, older than {0} s, or from the future")]
-    StaleNonce(u64),
+}
+
+/// What a signed request carries beside its headers: a GET's nothing, a POST's exact body bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// A GET: the message has no payload hash.
+    None,
+    /// A POST: the message ends with the sha256 of these bytes, exactly as sent.
+    Body(&'a [u8]),
+}
+
+/// The message a request's signature covers.
+pub fn signing_message(nonce: &str, miner_hotkey: &str, payload: Payload<'_>) -> String {
+    match payload {
+        Payload::None => format!("{nonce}:{miner_hotkey}"),
+        Payload::Body(body) => format!("{nonce}:{miner_hotkey}:{}", encode_hex(&Sha256::digest(body))),
+    }
+}
+
+/// A signed request's headers, and the message that was signed (for audits and tests).
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub headers: [(&'static str, String); 4],
+    pub message: String,
 }
 
 /// The validator's hotkey: signs requests.
@@ -66,57 +87,32 @@ impl ValidatorKey {
         &self.address
     }
 
-    /// The four headers of a request to `miner_hotkey` carrying `body`.
-    pub fn headers(&self, miner_hotkey: &str, body: &[u8]) -> [(&'static str, String); 4] {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let random: u64 = rand::rng().random();
-        let nonce = format!("{}_{random:016x}", now.as_nanos());
-        let message = signing_message(&nonce, miner_hotkey, body);
+    /// The four headers of a request to `miner_hotkey`, with a fresh nonce.
+    pub fn headers(&self, miner_hotkey: &str, payload: Payload<'_>) -> [(&'static str, String); 4] {
+        self.sign(&fresh_nonce(), miner_hotkey, payload).headers
+    }
+
+    /// Signs a request to `miner_hotkey` under `nonce`.
+    pub fn sign(&self, nonce: &str, miner_hotkey: &str, payload: Payload<'_>) -> Signed {
+        let message = signing_message(nonce, miner_hotkey, payload);
         let signature = self.pair.sign(signing_context(CONTEXT).bytes(message.as_bytes()));
-        [
+        let headers = [
             (VALIDATOR_HOTKEY, self.address.clone()),
             (MINER_HOTKEY, miner_hotkey.to_owned()),
-            (NONCE, nonce),
+            (NONCE, nonce.to_owned()),
             (SIGNATURE, format!("0x{}", encode_hex(&signature.to_bytes()))),
-        ]
+        ];
+        Signed { headers, message }
     }
 }
 
-/// `{nonce}:{miner_hotkey}:{sha256 hex of body}`.
-pub fn signing_message(nonce: &str, miner_hotkey: &str, body: &[u8]) -> String {
-    format!("{nonce}:{miner_hotkey}:{}", encode_hex(&Sha256::digest(body)))
-}
-
-/// Checks a signed request as a miner would: meant for `me`, a fresh nonce (at most `max_age_secs` old
-/// at `now_ns`), and a valid signature by the validator it names. Returns that validator's address.
-pub fn verify(
-    header: impl Fn(&'static str) -> Option<String>,
-    me: &str,
-    body: &[u8],
-    now_ns: u128,
-    max_age_secs: u64,
-) -> Result<String, SigningError> {
-    let get = |name: &'static str| header(name).ok_or(SigningError::MissingHeader(name));
-    let (validator, miner, nonce, signature) =
-        (get(VALIDATOR_HOTKEY)?, get(MINER_HOTKEY)?, get(NONCE)?, get(SIGNATURE)?);
-    if miner != me {
-        return Err(SigningError::WrongMiner { expected: me.to_owned(), got: miner });
-    }
-    let issued: u128 =
-        nonce.split('_').next().and_then(|t| t.parse().ok()).ok_or(SigningError::StaleNonce(max_age_secs))?;
-    let window = u128::from(max_age_secs) * 1_000_000_000;
-    if issued + window < now_ns || issued > now_ns + window {
-        return Err(SigningError::StaleNonce(max_age_secs));
-    }
-    let raw = signature.strip_prefix("0x").and_then(decode_hex).filter(|b| b.len() == 64);
-    let signature = raw.and_then(|b| Signature::from_bytes(&b).ok()).ok_or(SigningError::BadSignatureFormat)?;
-    let public =
-        PublicKey::from_bytes(&ss58_decode(&validator)?).map_err(|_| SigningError::BadAddress(validator.clone()))?;
-    let message = signing_message(&nonce, &miner, body);
-    public
-        .verify(signing_context(CONTEXT).bytes(message.as_bytes()), &signature)
-        .map_err(|_| SigningError::WrongSignature(validator.clone()))?;
-    Ok(validator)
+/// `{unix time in ns}_{10 random letters and digits}`, as fiber makes them.
+pub fn fresh_nonce() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let mut rng = rand::rng();
+    let suffix: String =
+        (0..10).map(|_| char::from(NONCE_ALPHABET[rng.random_range(0..NONCE_ALPHABET.len())])).collect();
+    format!("{}_{suffix}", now.as_nanos())
 }
 
 /// SS58 with prefix 42: base58 of prefix, key and the first two bytes of blake2b-512("SS58PRE" ‖ both).
@@ -145,8 +141,9 @@ fn encode_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
+/// Hex in either case, as Python's `bytes.fromhex` reads it (without its whitespace tolerance).
+pub(super) fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) || !hex.is_ascii() {
         return None;
     }
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
@@ -161,10 +158,6 @@ mod tests {
     const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
     const MINER: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
 
-    fn now() -> u128 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    }
-
     #[test]
     fn a_seed_gives_the_substrate_address() {
         let key = ValidatorKey::from_seed_hex(ALICE_SEED).unwrap();
@@ -175,27 +168,29 @@ mod tests {
     }
 
     #[test]
-    fn signed_headers_verify_and_tampering_does_not() {
+    fn a_get_signs_nonce_and_miner_and_a_post_adds_the_body_hash() {
+        assert_eq!(signing_message("1_a", MINER, Payload::None), format!("1_a:{MINER}"));
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(signing_message("1_a", MINER, Payload::Body(b"")), format!("1_a:{MINER}:{empty}"));
+    }
+
+    #[test]
+    fn fresh_nonces_have_fibers_shape() {
+        let nonce = fresh_nonce();
+        let (time, suffix) = nonce.split_once('_').unwrap();
+        assert!(time.parse::<u128>().is_ok(), "{nonce}");
+        assert_eq!(suffix.len(), 10);
+        assert!(suffix.bytes().all(|b| b.is_ascii_alphanumeric()), "{nonce}");
+        assert_ne!(fresh_nonce(), fresh_nonce());
+    }
+
+    #[test]
+    fn signatures_are_0x_and_lowercase_hex() {
         let key = ValidatorKey::from_seed_hex(ALICE_SEED).unwrap();
-        let headers = key.headers(MINER, b"");
-        let lookup = |h: [(&'static str, String); 4]| {
-            move |name: &'static str| h.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
-        };
-        assert_eq!(verify(lookup(headers.clone()), MINER, b"", now(), 60), Ok(ALICE.to_owned()));
-        assert!(matches!(
-            verify(lookup(headers.clone()), MINER, b"body", now(), 60),
-            Err(SigningError::WrongSignature(_))
-        ));
-        assert!(matches!(verify(lookup(headers.clone()), ALICE, b"", now(), 60), Err(SigningError::WrongMiner { .. })));
-        assert_eq!(
-            verify(lookup(headers.clone()), MINER, b"", now() + 120_000_000_000, 60),
-            Err(SigningError::StaleNonce(60))
-        );
-        let mut forged = headers.clone();
-        forged[2].1 = format!("{}_0", now());
-        assert!(matches!(verify(lookup(forged), MINER, b"", now(), 60), Err(SigningError::WrongSignature(_))));
-        let mut missing = headers;
-        missing[3].0 = "x-signature";
-        assert_eq!(verify(lookup(missing), MINER, b"", now(), 60), Err(SigningError::MissingHeader("signature")));
+        let signed = key.sign("1_a", MINER, Payload::None);
+        let signature = &signed.headers[3].1;
+        assert!(signature.starts_with("0x") && signature.len() == 130, "{signature}");
+        assert!(signature[2..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_eq!(signed.message, format!("1_a:{MINER}"));
     }
 }

@@ -6,6 +6,7 @@ mod api_reads;
 mod cli;
 mod docker;
 mod fencing;
+mod fiber_vectors;
 mod layout;
 mod miner;
 pub mod node;

@@ -8,8 +8,15 @@ use crucible::domain::{AdmissionOutcome, Coldkey, Hotkey, TournamentId, Tourname
 use crucible::miners::RegistrationSource;
 use crucible::miners::directory::MinerEntry;
 use crucible::miners::http::{HttpRegistration, MinerList, RepositoryCheck};
-use crucible::miners::signing::ValidatorKey;
+use crucible::miners::signing::{Payload, ValidatorKey};
 use crucible::repo::GateRules;
+
+/// A checksummed SS58 hotkey numbered `n`, as a real miner's hotkey is.
+pub fn real_hotkey(n: u64) -> Hotkey {
+    let mut public = [0u8; 32];
+    public[..8].copy_from_slice(&n.to_le_bytes());
+    crucible::miners::signing::ss58_encode(&public).parse().unwrap()
+}
 
 /// A `crucible miner` process entering text tournaments; returns it and its address.
 pub fn spawn(dir: &std::path::Path, n: usize) -> (Child, String) {
@@ -72,38 +79,117 @@ fn a_miner_config_without_entries_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a [text] or an [image] table"));
 }
 
-/// The development key `//Alice` as the validator's hotkey, and a stranger's seed.
+/// The development keys `//Alice` and `//Bob` as validators' hotkeys, `//Charlie` as the miner's.
 const ALICE_SEED: &str = "e5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a";
 const ALICE: &str = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY";
 const BOB_SEED: &str = "398f0c28f98885e046333d4a41c19cee4c37368a9832c6502f6cfd182e2aef89";
+const BOB: &str = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty";
+const CHARLIE: &str = "5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y";
+const DAVE_SEED: &str = "868020ae0687dda7d57565093a69090211449845a7e11453612800b663307246";
+
+/// One registration ping of the miner at `address` (hotkey Charlie), signed by `seed` when given.
+fn ping_as(address: &str, seed: Option<&str>) -> Result<crucible::miners::Submission, (AdmissionOutcome, String)> {
+    let entry = MinerEntry {
+        hotkey: CHARLIE.parse().unwrap(),
+        coldkey: Coldkey::synthetic(3),
+        address: address.to_owned(),
+        stake: 1.0,
+    };
+    let mut source = HttpRegistration::new(MinerList::Fixed(vec![entry]), &Rules::default().registration).unwrap();
+    if let Some(seed) = seed {
+        source = source.signed_by(ValidatorKey::from_seed_hex(seed).unwrap());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = TournamentId::new(3, 2026, 11, 26);
+    runtime.block_on(source.ping_all(&id, TournamentType::Text, chrono::Utc::now())).remove(0).answer
+}
+
+fn status(code: u16) -> Result<crucible::miners::Submission, (AdmissionOutcome, String)> {
+    Err((AdmissionOutcome::HttpStatus, format!("HTTP {code}")))
+}
 
 #[test]
 fn a_miner_listing_validators_answers_only_their_signed_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let miner = Hotkey::synthetic(3);
-    let extra = format!("hotkey = \"{miner}\"\nvalidators = [\"{ALICE}\"]");
+    let extra = format!("hotkey = \"{CHARLIE}\"\nvalidators = [\"{ALICE}\"]");
     let (mut child, address) = spawn_with(dir.path(), 3, "https://example.invalid/r", "main", &extra);
-    let entry = MinerEntry { hotkey: miner, coldkey: Coldkey::synthetic(3), address, stake: 1.0 };
-    let rules = Rules::default().registration;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let id = TournamentId::new(3, 2026, 11, 26);
-    let ping =
-        |source: HttpRegistration| runtime.block_on(source.ping_all(&id, TournamentType::Text, chrono::Utc::now()));
-
-    let signed = HttpRegistration::new(MinerList::Fixed(vec![entry.clone()]), &rules)
-        .unwrap()
-        .signed_by(ValidatorKey::from_seed_hex(ALICE_SEED).unwrap());
-    assert_eq!(ping(signed)[0].answer.as_ref().unwrap().commit_hash, "main");
-
-    let unsigned = HttpRegistration::new(MinerList::Fixed(vec![entry.clone()]), &rules).unwrap();
-    assert_eq!(ping(unsigned)[0].answer, Err((AdmissionOutcome::HttpStatus, "HTTP 401".to_owned())));
-
-    let stranger = HttpRegistration::new(MinerList::Fixed(vec![entry]), &rules)
-        .unwrap()
-        .signed_by(ValidatorKey::from_seed_hex(BOB_SEED).unwrap());
-    assert_eq!(ping(stranger)[0].answer, Err((AdmissionOutcome::HttpStatus, "HTTP 401".to_owned())));
+    assert_eq!(ping_as(&address, Some(ALICE_SEED)).unwrap().commit_hash, "main");
+    assert_eq!(ping_as(&address, None), status(403), "unsigned: no listed validator");
+    assert_eq!(ping_as(&address, Some(BOB_SEED)), status(403), "a validator not listed");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// The reference's policy: validators of the metagraph with at least the minimum stake, checked
+/// before the signature; then nonce, signature and miner hotkey as fiber checks them.
+#[test]
+fn a_miner_with_the_stake_policy_answers_staked_validators_once_per_nonce() {
+    let dir = tempfile::tempdir().unwrap();
+    let metagraph = dir.path().join("metagraph.toml");
+    let node = |hotkey: &str, stake: f64| format!("[[node]]\nhotkey = \"{hotkey}\"\nstake = {stake:?}\n");
+    std::fs::write(&metagraph, node(ALICE, 1000.0) + &node(BOB, 999.0)).unwrap();
+    let extra = format!("hotkey = \"{CHARLIE}\"\n[metagraph]\nfile = \"{}\"\nmin_stake = 1000", metagraph.display());
+    let (mut child, address) = spawn_with(dir.path(), 4, "https://example.invalid/r", "main", &extra);
+    assert_eq!(ping_as(&address, Some(ALICE_SEED)).unwrap().commit_hash, "main");
+    assert_eq!(ping_as(&address, Some(BOB_SEED)), status(403), "stake below the minimum");
+    assert_eq!(ping_as(&address, Some(DAVE_SEED)), status(403), "not in the metagraph");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let alice = ValidatorKey::from_seed_hex(ALICE_SEED).unwrap();
+    let get = |headers: &[(&'static str, String); 4]| {
+        let request = headers
+            .iter()
+            .fold(reqwest::Client::new().get(format!("http://{address}/training_repo/text")), |r, (k, v)| {
+                r.header(*k, v)
+            });
+        runtime.block_on(async {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    let headers = alice.headers(CHARLIE, Payload::None);
+    assert_eq!(get(&headers).0, 200);
+    let (code, body) = get(&headers);
+    assert_eq!(code, 401, "a replayed nonce: {body}");
+    assert!(body.contains("nonce"), "{body}");
+    let (code, body) = get(&alice.headers(ALICE, Payload::None));
+    assert_eq!(code, 401, "signed for another miner: {body}");
+    assert!(body.contains("not 5FLSig"), "{body}");
+    let (code, body) = get(&alice.headers(CHARLIE, Payload::Body(b"")));
+    assert_eq!(code, 401, "signed with the POST layout: {body}");
+    assert!(body.contains("signature"), "{body}");
+
+    // The operator raises Bob's stake: the miner reads the changed file.
+    std::fs::write(&metagraph, node(ALICE, 1000.0) + &node(BOB, 1500.0) + "\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ping_as(&address, Some(BOB_SEED)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the changed metagraph was never read");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_miner_config_with_both_policies_or_a_bad_metagraph_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |extra: &str| {
+        let config = dir.path().join("miner.toml");
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\nhotkey = \"{CHARLIE}\"\n{extra}\n[text]\ngithub_repo = \"r\"\ncommit_hash = \"c\"\n"
+        );
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_crucible"))
+            .args(["--config", config.to_str().unwrap(), "miner"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let both = run(&format!("validators = [\"{ALICE}\"]\n[metagraph]\nfile = \"m.toml\""));
+    assert!(both.contains("not both"), "{both}");
+    let missing = run("[metagraph]\nfile = \"/nonexistent/metagraph.toml\"");
+    assert!(missing.contains("/nonexistent/metagraph.toml"), "{missing}");
 }
 
 #[test]

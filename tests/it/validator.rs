@@ -88,7 +88,7 @@ fn sigterm_stops_the_validator_cleanly_and_a_restart_restores_its_tournaments() 
 
 #[test]
 fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
-    use crucible::domain::{AdmissionOutcome, Coldkey, Hotkey};
+    use crucible::domain::{AdmissionOutcome, Coldkey};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("validator.db");
     let url = format!("sqlite://{}", db.display());
@@ -101,7 +101,7 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let key_file = dir.path().join("validator.key");
     std::fs::write(&key_file, "0xe5be9a5092b81bca64be81d212e7f2f9eba183bb7a90954f7b76361f6edb5c0a\n").unwrap();
     for n in 0..10 {
-        let (hotkey, coldkey) = (Hotkey::synthetic(100 + n as u64), Coldkey::synthetic(100 + n as u64));
+        let (hotkey, coldkey) = (crate::miner::real_hotkey(100 + n as u64), Coldkey::synthetic(100 + n as u64));
         let repo = if n == 9 { &packed } else { &good };
         let only_the_validator =
             format!("hotkey = \"{hotkey}\"\nvalidators = [\"5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY\"]");
@@ -134,7 +134,7 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
         }
     });
     for (n, address) in [(10u64, &closed), (11, &failing_address)] {
-        let (hotkey, coldkey) = (Hotkey::synthetic(100 + n), Coldkey::synthetic(100 + n));
+        let (hotkey, coldkey) = (crate::miner::real_hotkey(100 + n), Coldkey::synthetic(100 + n));
         directory += &format!(
             "[[miner]]\nhotkey = \"{hotkey}\"\ncoldkey = \"{coldkey}\"\naddress = \"{address}\"\nstake = 1.0\n"
         );
@@ -161,14 +161,14 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let store = crucible::store::Store::open(&url).unwrap();
     let text = store.list_tournaments(Some(crucible::domain::TournamentType::Text)).unwrap();
     let participants = store.list_participants(&text[0].id).unwrap();
-    let broke = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(108)).unwrap();
+    let broke = participants.iter().find(|p| p.hotkey == crate::miner::real_hotkey(108)).unwrap();
     assert_eq!(broke.admission, AdmissionOutcome::BalanceTooLow, "{}", broke.admission_reason);
-    let packed = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(109)).unwrap();
+    let packed = participants.iter().find(|p| p.hotkey == crate::miner::real_hotkey(109)).unwrap();
     assert_eq!(packed.admission, AdmissionOutcome::GateFailed);
     assert!(packed.admission_reason.contains("a.pyc"), "{}", packed.admission_reason);
-    let refused = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(110)).unwrap();
+    let refused = participants.iter().find(|p| p.hotkey == crate::miner::real_hotkey(110)).unwrap();
     assert_eq!(refused.admission, AdmissionOutcome::ConnectionRefused, "{}", refused.admission_reason);
-    let failing = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(111)).unwrap();
+    let failing = participants.iter().find(|p| p.hotkey == crate::miner::real_hotkey(111)).unwrap();
     assert_eq!((failing.admission, failing.admission_reason.as_str()), (AdmissionOutcome::HttpStatus, "HTTP 500"));
     let paid = participants.iter().filter(|p| p.admission == AdmissionOutcome::Admitted && !p.is_house).count();
     assert_eq!(paid, 8);
