@@ -90,6 +90,7 @@ pub fn start(state: ApiState, settings: &ApiSettings, listener: TcpListener) -> 
         access: Access { token: settings.token.clone(), allow: Default::default() },
         public_reads: settings.public_reads,
         open: &["/healthz", "/readyz"],
+        detail_body: false,
     });
     metrics::handle();
     let state = web::Data::new(state);

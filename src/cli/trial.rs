@@ -169,6 +169,7 @@ fn trial_job(args: &TrialArgs, task_type: TaskType, gpu_ids: Vec<u32>) -> Result
         model_type: model.model_type,
         dataset: dataset.id.clone(),
         dataset_type_json: dataset.dataset_type.to_string(),
+        file_format: crate::domain::FileFormat::default(),
         hours_to_complete: f64::from(args.hours),
         repo_url,
         commit_hash: args.commit.clone(),

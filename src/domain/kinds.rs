@@ -75,6 +75,19 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// How a text task's dataset is stored, as the reference's `FileFormat` spells it; the training
+    /// container gets it as `--file-format`.
+    FileFormat, "file format", { Csv => "csv", Json => "json", Hf => "hf", S3 => "s3" }
+);
+
+impl Default for FileFormat {
+    /// The reference's tasks are datasets uploaded to object storage.
+    fn default() -> Self {
+        FileFormat::S3
+    }
+}
+
+vocabulary!(
     /// Group stage or knockout; the boss round is the final knockout.
     RoundKind, "round kind", { Group => "group", Knockout => "knockout" }
 );

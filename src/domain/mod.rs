@@ -29,7 +29,7 @@ pub mod weights;
 
 pub use ids::{Coldkey, Hotkey, IdError, RoundId, TaskId, TournamentId};
 pub use kinds::{
-    AdmissionOutcome, GpuClass, JobPriority, LedgerKind, ModelType, NodeFailure, NodeTaskStatus, RoundKind, RunStatus,
-    TaskType, TournamentType, UnknownVariant,
+    AdmissionOutcome, FileFormat, GpuClass, JobPriority, LedgerKind, ModelType, NodeFailure, NodeTaskStatus, RoundKind,
+    RunStatus, TaskType, TournamentType, UnknownVariant,
 };
 pub use state::{RoundStatus, TournamentStatus, TrainingEvent, TrainingState, TrainingStatus, TransitionError};

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::gpu::Placement;
-use crate::domain::{Hotkey, ModelType, TaskId, TaskType, TournamentId};
+use crate::domain::{FileFormat, Hotkey, ModelType, TaskId, TaskType, TournamentId};
 
 /// Everything an executor needs to run one attempt of one training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,9 @@ pub struct TrainingJob {
     pub model_type: Option<ModelType>,
     pub dataset: String,
     pub dataset_type_json: String,
+    /// How a text task's dataset is stored (`--file-format`).
+    #[serde(default)]
+    pub file_format: FileFormat,
     pub hours_to_complete: f64,
     pub expected_repo_name: String,
     pub repo_url: String,

@@ -40,7 +40,18 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code()).json(json!({ "error": self.to_string() }));
+        self.respond("error")
+    }
+}
+
+impl ApiError {
+    /// The same error as `{"detail": "..."}`, the shape of the reference's FastAPI servers.
+    pub fn detail_response(&self) -> HttpResponse {
+        self.respond("detail")
+    }
+
+    fn respond(&self, key: &str) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code()).json(json!({ key: self.to_string() }));
         if matches!(self, ApiError::Unauthorized(_)) {
             response.headers_mut().insert(
                 actix_web::http::header::WWW_AUTHENTICATE,

@@ -11,7 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{ResponseError, web};
 
 use self::auth::Access;
 use self::error::ApiError;
@@ -23,6 +23,9 @@ pub struct Gate {
     pub access: Access,
     pub public_reads: bool,
     pub open: &'static [&'static str],
+    /// Refusals as `{"detail": ...}` (the trainer node, as the reference's FastAPI node), else
+    /// `{"error": ...}`.
+    pub detail_body: bool,
 }
 
 impl Gate {
@@ -41,7 +44,9 @@ pub async fn guard(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let verdict = match request.app_data::<web::Data<Gate>>() {
+    let gate = request.app_data::<web::Data<Gate>>();
+    let detail_body = gate.is_some_and(|g| g.detail_body);
+    let verdict = match gate {
         Some(gate) => gate.check(&request),
         None => Err(ApiError::Unavailable("the access rules are missing".into())),
     };
@@ -49,7 +54,8 @@ pub async fn guard(
         Ok(()) => Ok(next.call(request).await?.map_into_left_body()),
         Err(refusal) => {
             tracing::warn!(peer = ?request.peer_addr(), path = %request.path(), reason = %refusal, "request refused");
-            Ok(request.error_response(refusal).map_into_right_body())
+            let response = if detail_body { refusal.detail_response() } else { refusal.error_response() };
+            Ok(request.into_response(response).map_into_right_body())
         }
     }
 }

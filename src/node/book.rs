@@ -4,7 +4,7 @@
 //! Messages: `StartTraining` (answered once the task's record is stored, before the executor fetches
 //! anything), `ListGpus`. Reads of task records do not come here: the API reads the store directly.
 //!
-//! Every decision about a start (idempotent repeat, unknown GPU, GPU held → conflict) is taken here, one
+//! Every decision about a start (a repeat of a running task or a GPU held → 409, an unknown GPU → 422) is taken here, one
 //! message at a time, and the GPUs are reserved in memory before the record is written, so two
 //! concurrent starts can never both get a GPU.
 //!
@@ -18,6 +18,7 @@ use std::rc::Rc;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use super::answers::{Issue, NodeError};
 use super::inventory::NodeGpu;
 use super::wire::{self, GpuInfo, StartRequest};
 use crate::actors::Db;
@@ -44,9 +45,12 @@ pub struct TaskBook {
     running: HashMap<Key, Running>,
 }
 
-/// Start a task; `Ok(true)` when started now, `Ok(false)` when it was already running.
+/// The reference's answer (409) when a requested GPU is held by a running training.
+pub const GPU_CONFLICT: &str = "GPU conflict detected. Requested GPUs are already in use by running training tasks.";
+
+/// Start a task; refused with 409 while the same task runs or a requested GPU is held.
 #[derive(Message)]
-#[rtype(result = "Result<bool, ApiError>")]
+#[rtype(result = "Result<(), NodeError>")]
 pub struct StartTraining(pub StartRequest);
 
 /// The node's GPUs and whether each is free.
@@ -59,20 +63,23 @@ impl TaskBook {
         Self { db, executor, gpus, running: HashMap::new() }
     }
 
-    /// Refuses GPUs this node does not have, repeated ones, and ones another running task holds.
-    fn check_gpus(&self, wanted: &[u32]) -> Result<(), ApiError> {
+    /// Refuses GPUs this node does not have and repeated ones (422), and ones a running task holds
+    /// (409, the reference's sentence, then which task holds which GPU).
+    fn check_gpus(&self, wanted: &[u32]) -> Result<(), NodeError> {
         for (i, id) in wanted.iter().enumerate() {
+            let loc = vec![serde_json::json!("body"), serde_json::json!("gpu_ids"), serde_json::json!(i)];
             if !self.gpus.iter().any(|g| g.index == *id) {
                 let have: Vec<u32> = self.gpus.iter().map(|g| g.index).collect();
-                return Err(ApiError::BadRequest(format!(
-                    "field `gpu_ids`: GPU {id} does not exist on this node (it has {have:?})"
-                )));
+                let msg = format!("Value error, GPU {id} does not exist on this node (it has {have:?})");
+                return Err(NodeError::Invalid(vec![Issue::new("value_error", loc, msg, serde_json::json!(id))]));
             }
             if wanted[..i].contains(id) {
-                return Err(ApiError::BadRequest(format!("field `gpu_ids`: GPU {id} is named twice")));
+                let msg = format!("Value error, GPU {id} is named twice");
+                return Err(NodeError::Invalid(vec![Issue::new("value_error", loc, msg, serde_json::json!(id))]));
             }
             if let Some(((task, hotkey), _)) = self.running.iter().find(|(_, r)| r.gpu_ids.contains(id)) {
-                return Err(ApiError::Conflict(format!("GPU {id} is held by task {task} of hotkey {hotkey}")));
+                let held = format!("{GPU_CONFLICT} (GPU {id} is held by task {task} of hotkey {hotkey})");
+                return Err(ApiError::Conflict(held).into());
             }
         }
         Ok(())
@@ -108,6 +115,7 @@ impl TaskBook {
                 self.executor.reattach(job, task.started_at)
             }
             Err(e) => {
+                let e = super::answers::describe(&e);
                 tracing::error!(task = %key.0, error = %e, "a stored request no longer parses");
                 None
             }
@@ -178,13 +186,19 @@ impl Actor for TaskBook {
 }
 
 impl Handler<StartTraining> for TaskBook {
-    type Result = ResponseActFuture<Self, Result<bool, ApiError>>;
+    type Result = ResponseActFuture<Self, Result<(), NodeError>>;
 
     fn handle(&mut self, msg: StartTraining, _: &mut Context<Self>) -> Self::Result {
         let StartRequest { raw, job, attempt } = msg.0;
         let key = (job.task_id.clone(), job.hotkey.clone());
-        if self.running.contains_key(&key) {
-            return Box::pin(fut::ready(Ok(false)));
+        if let Some(running) = self.running.get(&key) {
+            // The reference answers a repeat on the same GPUs with its GPU conflict; crucible also
+            // refuses a second run of a running task on other GPUs instead of starting it twice.
+            let held = format!(
+                "{GPU_CONFLICT} (task {} of hotkey {} is already training on GPUs {:?})",
+                key.0, key.1, running.gpu_ids
+            );
+            return Box::pin(fut::ready(Err(ApiError::Conflict(held).into())));
         }
         let gpu_ids = job.placement.gpu_indices.clone();
         if let Err(e) = self.check_gpus(&gpu_ids) {
@@ -233,11 +247,11 @@ impl Handler<StartTraining> for TaskBook {
                 tracing::info!(task = %key.0, hotkey = %key.1, attempt, "task started");
                 let run = act.executor.run(TrainingJob { attempt, ..job });
                 act.follow(key, attempt, run, ctx);
-                Ok(true)
+                Ok(())
             }
             Err(e) => {
                 act.running.remove(&key);
-                Err(ApiError::Unavailable(format!("the task could not be recorded: {e}")))
+                Err(ApiError::Unavailable(format!("the task could not be recorded: {e}")).into())
             }
         }))
     }

@@ -14,7 +14,9 @@
 //! The executor comes from `trainer_node.executor` (`simulated`, or `local`: the Docker pipeline);
 //! [`executor`] is the one place that builds it, so another backend is one variant and one match arm.
 
+pub mod answers;
 pub mod book;
+pub mod checks;
 pub mod inventory;
 pub mod routes;
 pub mod settings;
@@ -34,8 +36,7 @@ use crate::clock::WallClock;
 use crate::config::Settings;
 use crate::exec::Executor;
 use crate::exec::local::LocalExecutor;
-use crate::http::auth::{self, Access};
-use crate::http::error::ApiError;
+use crate::http::auth::Access;
 use crate::http::{Gate, guard};
 use crate::sim::{SimSettings, SimWorld, SimulatedExecutor};
 use crate::store::Store;
@@ -78,18 +79,23 @@ pub async fn executor(settings: &Settings, store: &Store) -> anyhow::Result<Rc<d
 pub fn start(parts: NodeParts, listener: TcpListener) -> std::io::Result<Server> {
     let book = TaskBook::new(Db::new(parts.store.clone()), parts.executor, parts.gpus).start();
     let state = NodeState { book, store: parts.store, max_body_bytes: parts.max_body_bytes };
-    let gate = web::Data::new(Gate { access: parts.access, public_reads: false, open: &[] });
+    let gate = web::Data::new(Gate { access: parts.access, public_reads: false, open: &[], detail_body: true });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .app_data(gate.clone())
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::BadRequest(format!("the query string is malformed: {e}")).into()),
-            )
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                let issue = answers::Issue::new(
+                    "query_invalid",
+                    vec![serde_json::json!("query")],
+                    e.to_string(),
+                    serde_json::Value::Null,
+                );
+                answers::NodeError::Invalid(vec![issue]).into()
+            }))
             .wrap(from_fn(guard))
             .configure(routes::configure)
-            .default_service(web::to(routes::no_route))
+            .default_service(web::to(answers::no_route))
     })
     .workers(2)
     .listen(listener)?
@@ -108,10 +114,8 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&node.listen)
         .map_err(|e| anyhow::anyhow!("trainer_node.listen: cannot listen on {}: {e}", node.listen))?;
     let address = listener.local_addr()?;
-    let access = Access {
-        token: node.token.clone(),
-        allow: auth::AllowList::parse(&node.allow_list).map_err(anyhow::Error::msg)?,
-    };
+    let access = node.access().map_err(|e| anyhow::anyhow!("trainer_node.allow_list: {e}"))?;
+    tracing::info!(address = %address, "access: {}", node.access_mode().1);
     // Tests and scripts read the bound address (port 0 picks one) from this line.
     println!("trainer-node listening on {address}");
     let max_body_bytes = node.max_body_bytes;

@@ -108,7 +108,58 @@ impl Default for TrainerNodeSettings {
     }
 }
 
+/// How a trainer node admits requests, decided from its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessMode {
+    /// A bearer token on every request (and the allow-list, when one is set).
+    Token,
+    /// The reference's: the allow-list's addresses and loopback, without a token (its validators send
+    /// none).
+    Reference,
+    /// Neither token nor allow-list: only possible on a loopback address.
+    LoopbackOpen,
+}
+
 impl TrainerNodeSettings {
+    /// The access mode these settings give, and the line the start-up log says it with.
+    pub fn access_mode(&self) -> (AccessMode, String) {
+        if !self.token.is_empty() {
+            let allow = if self.allow_list.is_empty() {
+                "from any address".to_owned()
+            } else {
+                format!("from {}", self.allow_list.join(", "))
+            };
+            (
+                AccessMode::Token,
+                format!("token mode: every request needs the bearer token (trainer_node.token is set), {allow}"),
+            )
+        } else if !self.allow_list.is_empty() {
+            let line = format!(
+                "reference mode: requests from {} and loopback are served without a token, as the reference's \
+                 validators send none (trainer_node.token is empty and trainer_node.allow_list is set); every \
+                 other address gets 403",
+                self.allow_list.join(", ")
+            );
+            (AccessMode::Reference, line)
+        } else {
+            let line = format!(
+                "open on loopback: no token and no allow-list; {} is a loopback address, so only this host can call",
+                self.listen
+            );
+            (AccessMode::LoopbackOpen, line)
+        }
+    }
+
+    /// The access rules of [`Self::access_mode`]: the reference's mode adds loopback to the allow-list, as
+    /// the reference always allows 127.0.0.1.
+    pub fn access(&self) -> Result<crate::http::auth::Access, String> {
+        let mut entries = self.allow_list.clone();
+        if self.access_mode().0 == AccessMode::Reference {
+            entries.extend(["127.0.0.1".to_owned(), "::1".to_owned()]);
+        }
+        Ok(crate::http::auth::Access { token: self.token.clone(), allow: AllowList::parse(&entries)? })
+    }
+
     /// The configured inventory: the GPU classes of the one node `gpus` describes, in index order.
     pub fn configured_gpus(&self) -> Result<Vec<GpuClass>, String> {
         if self.gpus.trim().is_empty() {
@@ -129,9 +180,13 @@ impl TrainerNodeSettings {
         let mut problems = Vec::new();
         match self.listen.parse::<SocketAddr>() {
             Err(e) => problems.push(format!("trainer_node.listen: {:?} is not HOST:PORT ({e})", self.listen)),
-            Ok(address) if self.token.is_empty() && !address.ip().is_loopback() => problems.push(format!(
-                "trainer_node.token: must be set when trainer_node.listen ({address}) is not a loopback address"
-            )),
+            Ok(address) if self.token.is_empty() && self.allow_list.is_empty() && !address.ip().is_loopback() => {
+                problems.push(format!(
+                    "trainer_node.token: must be set when trainer_node.listen ({address}) is not a loopback \
+                     address, unless trainer_node.allow_list names the validators' addresses (the reference's \
+                     mode, for validators that send no token)"
+                ))
+            }
             Ok(_) => {}
         }
         if let Err(e) = AllowList::parse(&self.allow_list) {
@@ -250,10 +305,20 @@ mod tests {
             ..Default::default()
         };
         let problems = bad.validate().join("\n");
-        for key in ["trainer_node.token", "trainer_node.allow_list", "trainer_node.gpus", "trainer_node.max_body_bytes"]
-        {
+        for key in ["trainer_node.allow_list", "trainer_node.gpus", "trainer_node.max_body_bytes"] {
             assert!(problems.contains(key), "{problems}");
         }
+        let open = TrainerNodeSettings { listen: "0.0.0.0:8001".into(), ..Default::default() };
+        assert!(
+            open.validate().join("\n").contains("trainer_node.token"),
+            "off loopback needs a token or an allow-list"
+        );
+        let reference = TrainerNodeSettings { allow_list: vec!["10.0.0.5".into()], ..open.clone() };
+        assert!(reference.validate().is_empty(), "the reference's mode: an allow-list without a token");
+        assert_eq!(reference.access_mode().0, AccessMode::Reference);
+        let access = reference.access().unwrap();
+        assert!(access.allow.allows("10.0.0.5".parse().unwrap()) && access.allow.allows("127.0.0.1".parse().unwrap()));
+        assert!(!access.allow.allows("10.0.0.6".parse().unwrap()));
         assert!(TrainerNodeSettings::default().validate().is_empty());
         let listen_anywhere = TrainerNodeSettings { listen: "0.0.0.0:8001".into(), token: Secret::new("t"), ..bad };
         assert!(!listen_anywhere.validate().join("\n").contains("trainer_node.token"));

@@ -9,12 +9,13 @@
 //! tell a failed run from one that never started).
 
 use chrono::{DateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::answers::Issue;
+use super::checks::Check;
 use crate::domain::gpu::Placement;
-use crate::domain::{Hotkey, ModelType, NodeFailure, NodeTaskStatus, TaskId, TaskType, TournamentId};
+use crate::domain::{FileFormat, Hotkey, ModelType, NodeFailure, NodeTaskStatus, TaskId, TaskType, TournamentId};
 use crate::exec::TrainingJob;
 use crate::store::NodeTask;
 
@@ -49,81 +50,118 @@ pub struct StartRequest {
     pub attempt: Option<u32>,
 }
 
-/// Reads fields of one JSON object; every error names the field with its path.
-struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    path: &'static str,
-}
-
-impl Fields<'_> {
-    fn optional<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
-        match self.object.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(value) => T::deserialize(value).map(Some).map_err(|e| format!("field `{}{name}`: {e}", self.path)),
-        }
-    }
-
-    fn required<T: DeserializeOwned>(&self, name: &str) -> Result<T, String> {
-        self.optional(name)?.ok_or_else(|| format!("missing field `{}{name}`", self.path))
-    }
-
-    fn text(&self, name: &str) -> Result<String, String> {
-        let value: String = self.required(name)?;
-        if value.trim().is_empty() {
-            return Err(format!("field `{}{name}`: must not be empty", self.path));
-        }
-        Ok(value)
-    }
-}
-
-/// Parses a start request body; the error names the offending field.
-pub fn parse_start(body: &[u8]) -> Result<StartRequest, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+/// Parses a start request body, or says every way it does not validate, as pydantic would.
+pub fn parse_start(body: &[u8]) -> Result<StartRequest, Vec<Issue>> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let position = e.column().saturating_sub(1);
+        let ctx = format!("{e}");
+        vec![Issue::new(
+            "json_invalid",
+            vec![json!("body"), json!(position)],
+            format!("JSON decode error: {ctx}"),
+            json!({}),
+        )]
+    })?;
     match value {
         Value::Object(raw) => parse_start_object(raw),
-        _ => Err("the body is not a JSON object".into()),
+        Value::Null => Err(vec![Issue::missing(vec![json!("body")], Value::Null)]),
+        other => Err(vec![Issue::new(
+            "model_attributes_type",
+            vec![json!("body")],
+            "Input should be a valid dictionary or object to extract fields from",
+            other,
+        )]),
     }
 }
 
-/// Parses a start request already read as a JSON object (a stored record's request, after a restart).
-pub fn parse_start_object(raw: Map<String, Value>) -> Result<StartRequest, String> {
-    let top = Fields { object: &raw, path: "" };
-    let data: Map<String, Value> = top.required("training_data")?;
-    let td = Fields { object: &data, path: "training_data." };
-    let task_id: TaskId = td.required("task_id")?;
-    let hotkey: Hotkey = top.required("hotkey")?;
-    let hours: f64 = td.required("hours_to_complete")?;
-    if !(hours.is_finite() && hours > 0.0) {
-        return Err("field `training_data.hours_to_complete`: must be a positive number of hours".into());
+/// Parses a start request already read as a JSON object (also a stored record's request, after a
+/// restart). Defaults the reference fills in are written into the kept request: a missing
+/// `expected_repo_name` is derived, a missing image `model_type` is `sdxl`.
+pub fn parse_start_object(mut raw: Map<String, Value>) -> Result<StartRequest, Vec<Issue>> {
+    let mut check = Check::default();
+    let top = vec![json!("body")];
+    let hotkey = check.text(&raw, &top, "hotkey", true).and_then(|h| check.parsed::<Hotkey>(&top, "hotkey", h));
+    let repo_url = check.text(&raw, &top, "github_repo", true);
+    let gpu_ids = check.gpu_ids(&raw, &top);
+    let commit = check.optional_text(&raw, &top, "github_commit_hash");
+    let branch = check.optional_text(&raw, &top, "github_branch");
+    let attempt: Option<Option<u32>> = check.extra(&raw, &top, "attempt");
+    let tournament_id: Option<Option<TournamentId>> = check.extra(&raw, &top, "tournament_id");
+    let sent_type: Option<Option<TaskType>> = check.extra(&raw, &top, "task_type");
+    let model_params: Option<Option<u64>> = check.extra(&raw, &top, "model_params");
+    if attempt == Some(Some(0)) {
+        check.value_error(&top, "attempt", "attempts count from 1", json!(0));
     }
-    let gpu_ids: Vec<u32> = top.required("gpu_ids")?;
-    if gpu_ids.is_empty() {
-        return Err("field `gpu_ids`: must name at least one GPU".into());
-    }
-    let image = data.contains_key("dataset_zip");
-    let (task_type, dataset, dataset_type_json, model_type) = if image {
-        let model_type: ModelType = td.required("model_type")?;
-        (TaskType::Image, td.text("dataset_zip")?, String::new(), Some(model_type))
-    } else {
-        let dataset_type: Value = td.required("dataset_type")?;
-        let inferred = match &dataset_type {
-            Value::Object(keys) => TaskType::infer_text(keys.keys().map(String::as_str)),
-            _ => return Err("field `training_data.dataset_type`: must be a JSON object".into()),
-        };
-        let task_type = top.optional::<TaskType>("task_type")?.unwrap_or(inferred);
-        if task_type == TaskType::Image {
-            return Err("field `task_type`: ImageTask needs training_data.dataset_zip".into());
-        }
-        (task_type, td.text("dataset")?, dataset_type.to_string(), None)
+    let Some(mut data) = check.object(&raw, &top, "training_data") else {
+        return Err(check.issues);
     };
-    let repo_url = top.text("github_repo")?;
-    let commit = top.optional::<String>("github_commit_hash")?.filter(|c| !c.trim().is_empty());
-    let branch = top.optional::<String>("github_branch")?.filter(|b| !b.trim().is_empty());
-    let attempt: Option<u32> = top.optional("attempt")?;
-    if attempt == Some(0) {
-        return Err("field `attempt`: attempts count from 1".into());
+    let image = data.contains_key("dataset_zip");
+    let td = vec![
+        json!("body"),
+        json!("training_data"),
+        json!(if image { "TrainRequestImage" } else { "TrainRequestText" }),
+    ];
+    let model = check.text(&data, &td, "model", true);
+    let task_id = check.text(&data, &td, "task_id", false).and_then(|t| check.parsed::<TaskId>(&td, "task_id", t));
+    let hours = check.hours(&data, &td);
+    let repo_name = check.optional_text(&data, &td, "expected_repo_name");
+    let (task_type, dataset, dataset_type_json, model_type, file_format) = if image {
+        let model_type = check.choice::<ModelType>(&data, &td, "model_type", Some(ModelType::Sdxl));
+        if sent_type.flatten().is_some_and(|t| t != TaskType::Image) {
+            check.value_error(&top, "task_type", "an image request (dataset_zip) is an ImageTask", json!(sent_type));
+        }
+        (
+            Some(TaskType::Image),
+            check.text(&data, &td, "dataset_zip", true),
+            Some(String::new()),
+            model_type,
+            Some(FileFormat::default()),
+        )
+    } else {
+        let dataset_type = check.object(&data, &td, "dataset_type");
+        let inferred = dataset_type.as_ref().map(|keys| TaskType::infer_text(keys.keys().map(String::as_str)));
+        let task_type = match (sent_type.flatten(), inferred) {
+            (Some(TaskType::Image), _) => {
+                check.value_error(&top, "task_type", "ImageTask needs training_data.dataset_zip", json!("ImageTask"));
+                None
+            }
+            (Some(sent), _) => Some(sent),
+            (None, inferred) => inferred,
+        };
+        let file_format = check.choice::<FileFormat>(&data, &td, "file_format", None);
+        let json_text = dataset_type.map(|d| Value::Object(d).to_string());
+        (task_type, check.text(&data, &td, "dataset", true), json_text, None, file_format)
+    };
+    let (Some(hotkey), Some(repo_url), Some(gpu_ids), Some(commit), Some(branch), Some(attempt)) =
+        (hotkey, repo_url, gpu_ids, commit, branch, attempt)
+    else {
+        return Err(check.issues);
+    };
+    let (Some(tournament_id), Some(model_params), Some(model), Some(task_id), Some(hours), Some(repo_name)) =
+        (tournament_id, model_params, model, task_id, hours, repo_name)
+    else {
+        return Err(check.issues);
+    };
+    let (Some(task_type), Some(dataset), Some(dataset_type_json), Some(file_format)) =
+        (task_type, dataset, dataset_type_json, file_format)
+    else {
+        return Err(check.issues);
+    };
+    if !check.issues.is_empty() {
+        return Err(check.issues);
     }
-    let tournament_id = match top.optional::<TournamentId>("tournament_id")? {
+    let derived_repo_name = || match &tournament_id {
+        Some(tournament) => crate::domain::ids::expected_repo_name(tournament, &task_id, &hotkey),
+        // The reference's own fallback for a task without a name.
+        None => format!("organic_{task_id}"),
+    };
+    let expected_repo_name = repo_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(derived_repo_name);
+    data.insert("expected_repo_name".into(), json!(expected_repo_name));
+    if let Some(model_type) = model_type {
+        data.insert("model_type".into(), json!(model_type));
+    }
+    raw.insert("training_data".into(), Value::Object(data));
+    let tournament_id = match tournament_id {
         Some(id) => id,
         // The reference sends none; a stable stand-in keeps the job well-formed and its labels unique.
         None => TournamentId::new(stable_hash(task_id.as_str()), 1970, 1, 1),
@@ -134,16 +172,20 @@ pub fn parse_start_object(raw: Map<String, Value>) -> Result<StartRequest, Strin
         hotkey,
         attempt: attempt.unwrap_or(1),
         task_type,
-        model: td.text("model")?,
-        model_params: top.optional("model_params")?,
+        model,
+        model_params,
         model_type,
         dataset,
         dataset_type_json,
+        file_format,
         hours_to_complete: hours,
-        expected_repo_name: td.text("expected_repo_name")?,
+        expected_repo_name,
         repo_url,
         // A commit, else a branch to fetch; empty means the repository's default branch.
-        commit_hash: commit.or(branch).unwrap_or_default(),
+        commit_hash: commit
+            .filter(|c| !c.trim().is_empty())
+            .or(branch.filter(|b| !b.trim().is_empty()))
+            .unwrap_or_default(),
         placement: Placement { node_id: LOCAL_NODE.into(), gpu_indices: gpu_ids },
     };
     Ok(StartRequest { raw, job, attempt })
@@ -172,7 +214,7 @@ pub fn start_body(job: &TrainingJob) -> Value {
             "dataset": job.dataset,
             "dataset_type": serde_json::from_str::<Value>(&job.dataset_type_json)
                 .unwrap_or_else(|_| Value::String(job.dataset_type_json.clone())),
-            "file_format": "s3",
+            "file_format": job.file_format,
         }),
     };
     json!({
@@ -222,7 +264,6 @@ pub struct TaskReport {
 pub fn parse_task_report(body: &[u8]) -> Result<TaskReport, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let object = value.as_object().ok_or("not a JSON object")?;
-    let fields = Fields { object, path: "" };
     let logs = match object.get("logs") {
         Some(Value::Array(lines)) => {
             lines.iter().map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned)).collect()
@@ -230,14 +271,20 @@ pub fn parse_task_report(body: &[u8]) -> Result<TaskReport, String> {
         Some(Value::String(text)) => text.lines().map(str::to_owned).collect(),
         _ => Vec::new(),
     };
+    let status = object.get("status").filter(|v| !v.is_null()).ok_or("missing field `status`")?;
     Ok(TaskReport {
-        status: fields.required("status")?,
+        status: NodeTaskStatus::deserialize(status).map_err(|e| format!("field `status`: {e}"))?,
         logs,
-        attempt: fields.optional("attempt").unwrap_or(None),
-        test_loss: fields.optional("test_loss").unwrap_or(None),
-        synth_loss: fields.optional("synth_loss").unwrap_or(None),
-        failure: fields.optional("failure_kind").unwrap_or(None),
+        attempt: optional(object, "attempt"),
+        test_loss: optional(object, "test_loss"),
+        synth_loss: optional(object, "synth_loss"),
+        failure: optional(object, "failure_kind"),
     })
+}
+
+/// A field that reads as `T`, else `None`.
+fn optional<T: serde::de::DeserializeOwned>(object: &Map<String, Value>, name: &str) -> Option<T> {
+    object.get(name).filter(|v| !v.is_null()).and_then(|v| T::deserialize(v).ok())
 }
 
 /// The answer to a start request.

@@ -16,6 +16,11 @@ fn job(task_type: TaskType) -> TrainingJob {
         } else {
             r#"{"field_prompt":"p","field_chosen":"c"}"#.into()
         },
+        file_format: if task_type == TaskType::Image {
+            crate::domain::FileFormat::S3
+        } else {
+            crate::domain::FileFormat::Json
+        },
         hours_to_complete: 2.5,
         expected_repo_name: "tournament-x".into(),
         repo_url: "https://github.com/m/r".into(),
@@ -72,26 +77,47 @@ fn a_reference_request_without_extras_gets_an_inferred_type_and_a_stand_in_tourn
 }
 
 #[test]
-fn every_bad_request_names_its_field() {
+fn every_bad_request_names_its_field_as_pydantic_would() {
     let good = start_body(&job(TaskType::Dpo));
-    let cases: [(&str, Value, &str); 8] = [
-        ("/hotkey", Value::Null, "missing field `hotkey`"),
-        ("/hotkey", json!("not base58!"), "field `hotkey`"),
-        ("/gpu_ids", json!("0"), "field `gpu_ids`"),
-        ("/gpu_ids", json!([]), "field `gpu_ids`"),
-        ("/training_data/hours_to_complete", json!("two"), "field `training_data.hours_to_complete`"),
-        ("/training_data/hours_to_complete", json!(-1), "field `training_data.hours_to_complete`"),
-        ("/training_data/task_id", json!("a/b"), "field `training_data.task_id`"),
-        ("/github_repo", json!(""), "field `github_repo`"),
+    let text = ["body", "training_data", "TrainRequestText"];
+    let cases: [(&str, Value, &str, &str); 8] = [
+        ("/hotkey", Value::Null, "string_type", "hotkey"),
+        ("/hotkey", json!("not base58!"), "value_error", "hotkey"),
+        ("/gpu_ids", json!("0"), "list_type", "gpu_ids"),
+        ("/gpu_ids", json!([]), "too_short", "gpu_ids"),
+        ("/training_data/hours_to_complete", json!("two"), "float_parsing", "hours_to_complete"),
+        ("/training_data/hours_to_complete", json!(-1), "value_error", "hours_to_complete"),
+        ("/training_data/task_id", json!("a/b"), "value_error", "task_id"),
+        ("/github_repo", json!(""), "string_too_short", "github_repo"),
     ];
-    for (pointer, value, expected) in cases {
+    for (pointer, value, kind, field) in cases {
         let mut body = good.clone();
         *body.pointer_mut(pointer).unwrap() = value;
-        let err = parse_start(body.to_string().as_bytes()).unwrap_err();
-        assert!(err.contains(expected), "{pointer}: {err}");
+        let issues = parse_start(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(issues.len(), 1, "{pointer}: {issues:?}");
+        assert_eq!(issues[0].kind, kind, "{pointer}: {issues:?}");
+        let mut loc = if pointer.starts_with("/training_data") { text.to_vec() } else { vec!["body"] };
+        loc.push(field);
+        assert_eq!(issues[0].loc, loc.iter().map(|l| json!(l)).collect::<Vec<_>>(), "{pointer}");
     }
-    assert!(parse_start(b"{").unwrap_err().contains("not JSON"));
-    assert!(parse_start(b"[1]").unwrap_err().contains("not a JSON object"));
+    assert_eq!(parse_start(b"{").unwrap_err()[0].kind, "json_invalid");
+    assert_eq!(parse_start(b"[1]").unwrap_err()[0].kind, "model_attributes_type");
+    assert_eq!(parse_start(b"null").unwrap_err()[0].kind, "missing");
+}
+
+#[test]
+fn a_missing_repository_name_is_derived_and_kept_in_the_record() {
+    let mut body = start_body(&job(TaskType::InstructText));
+    body["training_data"]["expected_repo_name"] = Value::Null;
+    let parsed = parse_start(body.to_string().as_bytes()).unwrap();
+    let expected =
+        crate::domain::ids::expected_repo_name(&parsed.job.tournament_id, &parsed.job.task_id, &parsed.job.hotkey);
+    assert_eq!(parsed.job.expected_repo_name, expected, "our validator's tournament id names it");
+    assert_eq!(parsed.raw["training_data"]["expected_repo_name"], json!(expected));
+    body.as_object_mut().unwrap().remove("tournament_id");
+    let parsed = parse_start(body.to_string().as_bytes()).unwrap();
+    assert_eq!(parsed.job.expected_repo_name, format!("organic_{}", parsed.job.task_id));
+    assert_eq!(parsed.job.file_format, crate::domain::FileFormat::Json);
 }
 
 #[test]

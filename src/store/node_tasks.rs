@@ -205,12 +205,15 @@ impl Tx<'_> {
         records(query.select(NodeTaskRow::as_select()).load(self.conn)?)
     }
 
-    /// Records started or finished at or after `since`, newest start first.
+    /// Records started or finished at or after `since`, newest first by the later of finish and start.
     pub fn recent_node_tasks(&mut self, since: DateTime<Utc>) -> Result<Vec<NodeTask>, StoreError> {
         let since = to_db(since);
         let query = node_tasks::table
             .filter(node_tasks::started_at.ge(since).or(node_tasks::finished_at.ge(since)))
             .order((node_tasks::started_at.desc(), node_tasks::task_id.asc(), node_tasks::hotkey.asc()));
-        records(query.select(NodeTaskRow::as_select()).load(self.conn)?)
+        let mut tasks = records(query.select(NodeTaskRow::as_select()).load(self.conn)?)?;
+        // The reference's order: newest first by the later of finish and start.
+        tasks.sort_by_key(|t| std::cmp::Reverse(t.finished_at.map_or(t.started_at, |f| f.max(t.started_at))));
+        Ok(tasks)
     }
 }

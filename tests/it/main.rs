@@ -10,6 +10,7 @@ mod fiber_vectors;
 mod layout;
 mod miner;
 pub mod node;
+mod node_edges;
 mod node_restore;
 mod overrides;
 mod pages;

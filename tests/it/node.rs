@@ -70,6 +70,7 @@ pub fn job(n: u64, hours: f64, gpus: &[u32], node: &str) -> TrainingJob {
         model_type: None,
         dataset: "org/data".into(),
         dataset_type_json: r#"{"field_instruction":"q","field_output":"a"}"#.into(),
+        file_format: crucible::domain::FileFormat::S3,
         hours_to_complete: hours,
         expected_repo_name: format!("tournament-test-{n}"),
         repo_url: "https://github.com/miner/trainer".into(),
@@ -161,7 +162,10 @@ fn every_route_answers_as_the_reference_does() {
     let long = job(1, 1.0, &[0], "n");
     let (status, answer) = http.start(&long);
     assert_eq!((status, answer.clone()), (200, json!({"message": "Started Training!", "task_id": long.task_id})));
-    assert_eq!(http.start(&long), (200, answer), "a repeated start of a running task is accepted as is");
+    let (status, body) = http.start(&long);
+    assert_eq!(status, 409, "a repeated start of a running task is the reference's GPU conflict: {body}");
+    assert!(body["detail"].as_str().unwrap().starts_with("GPU conflict detected."), "{body}");
+    let _ = answer;
     assert_eq!(available(&http), [false, true, true]);
     assert!(http.gpus()[0]["used_until"].is_string());
 
@@ -203,7 +207,7 @@ fn refusals_and_errors_are_json_with_the_right_status() {
 
     let (status, body) = http.get(gpus, None);
     assert_eq!(status, 401);
-    assert!(body["error"].as_str().unwrap().contains("Authorization"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("Authorization"), "{body}");
     let (status, body) = http.get(gpus, Some("not-the-token"));
     assert_eq!(status, 401);
     assert!(!body.to_string().contains("not-the-token") && !body.to_string().contains(TOKEN));
@@ -212,33 +216,38 @@ fn refusals_and_errors_are_json_with_the_right_status() {
     assert_eq!(http.start(&held).0, 200);
     let (status, body) = http.start(&job(2, 1.0, &[1], "n"));
     assert_eq!(status, 409);
-    assert!(body["error"].as_str().unwrap().contains("GPU 1 is held"), "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.starts_with("GPU conflict detected.") && detail.contains("GPU 1 is held"), "{body}");
     let (status, body) = http.start(&job(3, 1.0, &[7], "n"));
-    assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("gpu_ids"), "{body}");
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "gpu_ids", 0]), "{body}");
 
     let start = "/v1/trainer/start_training";
     let (status, body) = http.post(start, Some(TOKEN), "{\"training_data\": ");
-    assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("not JSON"), "{body}");
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["type"], "json_invalid", "{body}");
     let mut missing = start_body(&job(4, 1.0, &[2], "n"));
     missing.as_object_mut().unwrap().remove("hotkey");
     let (status, body) = http.post(start, Some(TOKEN), &missing.to_string());
-    assert_eq!((status, body), (400, json!({"error": "missing field `hotkey`"})));
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["detail"][0]["type"], "missing");
+    assert_eq!(body["detail"][0]["loc"], json!(["body", "hotkey"]));
+    assert_eq!(body["detail"][0]["msg"], "Field required");
     let (status, _) = http.post(start, Some(TOKEN), &"x".repeat(5000));
     assert_eq!(status, 413);
 
     let (status, body) = http.get(&format!("/v1/trainer/unknown-task?hotkey={}", Hotkey::synthetic(1)), Some(TOKEN));
-    assert_eq!(status, 404);
-    assert!(body["error"].as_str().unwrap().contains("unknown-task"), "{body}");
+    let expected = format!("Task with ID 'unknown-task' and hotkey '{}' not found.", Hotkey::synthetic(1));
+    assert_eq!((status, body), (404, json!({ "detail": expected })));
     let (status, body) = http.get(&format!("/v1/trainer/{}", held.task_id), Some(TOKEN));
-    assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("hotkey"), "{body}");
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "hotkey"]), "{body}");
     let (status, body) = http.get("/v1/trainer/get_recent_tasks?hours=soon", Some(TOKEN));
-    assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("hours"), "{body}");
-    let (status, _) = http.get("/v2/elsewhere", Some(TOKEN));
-    assert_eq!(status, 404);
+    assert_eq!(status, 422);
+    assert_eq!(body["detail"][0]["type"], "int_parsing", "{body}");
+    let (status, body) = http.get("/v2/elsewhere", Some(TOKEN));
+    assert_eq!((status, body), (404, json!({"detail": "Not Found"})));
 }
 
 #[test]
@@ -249,7 +258,7 @@ fn an_address_off_the_allow_list_is_forbidden_even_with_the_token() {
     let node = spawn_node_with(&dir.path().join("n.db"), &["--config", config.to_str().unwrap()], &[]);
     let (status, body) = Http::new(&node.url).get("/v1/trainer/get_gpu_availability", Some(TOKEN));
     assert_eq!(status, 403);
-    assert!(body["error"].as_str().unwrap().contains("127.0.0.1 is not allowed"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("127.0.0.1 is not allowed"), "{body}");
 }
 
 #[test]
@@ -289,6 +298,6 @@ fn a_node_killed_and_restarted_still_knows_its_tasks_and_holds_their_gpus() {
     assert_eq!(record["started_at"], first_record["started_at"]);
     assert_eq!(http.task(&short).1["status"], "success");
     assert_eq!(available(&http), [false, true, true], "the running task still holds its GPU");
-    assert_eq!(http.start(&long).0, 200, "a repeated start after the restart is still idempotent");
+    assert_eq!(http.start(&long).0, 409, "a repeated start after the restart is a conflict: the task still runs");
     assert_eq!(http.start(&job(3, 1.0, &[0], "n")).0, 409);
 }

@@ -252,6 +252,7 @@ pub fn job_for(task: &Task, participant: &Participant) -> TrainingJob {
         model_type: task.model_type,
         dataset: task.dataset.clone(),
         dataset_type_json: task.dataset_type_json.clone(),
+        file_format: crate::domain::FileFormat::default(),
         hours_to_complete: task.hours_to_complete,
         expected_repo_name: expected_repo_name(&task.tournament_id, &task.id, &participant.hotkey),
         repo_url: participant.repo_url.clone(),

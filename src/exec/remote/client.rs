@@ -33,12 +33,24 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The node's `error` field, or the start of the body, for messages.
+    /// The node's `detail` (the reference's and ours) or `error`, or the start of the body, for messages.
+    /// A validation `detail` list reads as `loc: msg` per issue.
     pub fn error_text(&self) -> String {
         let parsed: Option<serde_json::Value> = serde_json::from_slice(&self.body).ok();
-        match parsed.as_ref().and_then(|v| v.get("error")).and_then(|e| e.as_str()) {
-            Some(error) => error.to_owned(),
-            None => String::from_utf8_lossy(&self.body[..self.body.len().min(200)]).trim().to_owned(),
+        let field = |name| parsed.as_ref().and_then(|v| v.get(name));
+        match field("detail").or_else(|| field("error")) {
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(serde_json::Value::Array(issues)) => issues
+                .iter()
+                .map(|issue| {
+                    let loc = issue.get("loc").and_then(|l| l.as_array()).cloned().unwrap_or_default();
+                    let loc: Vec<String> =
+                        loc.iter().map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned)).collect();
+                    format!("{}: {}", loc.join("."), issue.get("msg").and_then(|m| m.as_str()).unwrap_or("invalid"))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => String::from_utf8_lossy(&self.body[..self.body.len().min(200)]).trim().to_owned(),
         }
     }
 }

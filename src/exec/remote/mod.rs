@@ -8,8 +8,9 @@
 //! * a start that cannot reach the node, or that the node answers with something other than the
 //!   protocol (HTTP 5xx, garbage, access refused) → [`RunOutcome::NodeUnreachable`] before the run:
 //!   no attempt consumed, node fenced by the trainer until [`health`] sees it answer again;
-//! * "Error cloning github repository" → [`RunOutcome::Unfetchable`]; another refusal (409 GPU held,
-//!   400) → [`RunOutcome::NotStarted`];
+//! * "Error cloning github repository" → [`RunOutcome::Unfetchable`]; a 409 for this very attempt,
+//!   already training (a start whose answer was lost, repeated) → followed; another refusal (409 GPU
+//!   held, 422, 400) → [`RunOutcome::NotStarted`];
 //! * `lost_after_polls` polls in a row without a readable answer → `NodeUnreachable` during the run: a
 //!   lost run (the attempt is consumed), node fenced; a node that no longer knows the task (404) → a
 //!   lost run too, without fencing (it answers);
@@ -150,10 +151,23 @@ impl Inner {
                 Err(e) => unreachable(format!("start_training answered outside the protocol: {e}")),
             },
             401 | 403 => unreachable(format!("access refused (HTTP {}): {}", answer.status, answer.error_text())),
+            // A repeat of a start the node already took (its answer was lost): follow that run.
+            409 if self.already_running(&node, &job).await => self.follow(&node, &job).await,
             400..=499 => RunOutcome::NotStarted {
                 reason: format!("node {} refused the start (HTTP {}): {}", node.id, answer.status, answer.error_text()),
             },
             status => unreachable(format!("start_training answered HTTP {status}: {}", answer.error_text())),
+        }
+    }
+
+    /// Whether the node's record of the job's task is this very attempt, still training (our node
+    /// reports the attempt; a reference node's record cannot be told apart, so it is not followed).
+    async fn already_running(&self, node: &RemoteNode, job: &TrainingJob) -> bool {
+        let path = format!("/v1/trainer/{}", job.task_id);
+        match self.client.get(node, &path, &[("hotkey", job.hotkey.as_str())]).await {
+            Ok(answer) if answer.status == 200 => wire::parse_task_report(&answer.body)
+                .is_ok_and(|r| r.status == NodeTaskStatus::Training && r.attempt == Some(job.attempt)),
+            _ => false,
         }
     }
 

@@ -57,6 +57,7 @@ fn job(task: &str, repo: &Path, commit: &str, seconds: f64) -> TrainingJob {
         model_type: None,
         dataset: "org/data".into(),
         dataset_type_json: r#"{"field_instruction":"instruction","field_output":"output"}"#.into(),
+        file_format: crucible::domain::FileFormat::Json,
         hours_to_complete: seconds / 3600.0,
         expected_repo_name: format!("{task}-out"),
         repo_url: repo.to_string_lossy().into_owned(),

@@ -1,0 +1,228 @@
+//! The trainer API's edges as the reference's FastAPI node answers them (docs/trainer-node-api.md):
+//! routing (405, 307, 404), validation (422 with pydantic-style issues), the fields it accepts and
+//! defaults, the recent-task list, and the reference's access mode (an IP allow-list, no token).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::node::{Http, TOKEN, job, spawn_node, spawn_node_with};
+use crucible::node::wire::start_body;
+
+/// A raw answer: status, headers and the body as JSON (or `null` when empty).
+fn raw(method: reqwest::Method, url: &str, token: Option<&str>) -> (u16, HashMap<String, String>, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    runtime.block_on(async {
+        let mut request = client.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let body = response.bytes().await.unwrap();
+        (status, headers, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    })
+}
+
+#[test]
+fn routing_answers_405_307_and_404_as_starlette_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let url = |path: &str| format!("{}{path}", node.url);
+    let (status, headers, body) = raw(reqwest::Method::POST, &url("/v1/trainer/get_gpu_availability"), Some(TOKEN));
+    assert_eq!((status, body), (405, json!({"detail": "Method Not Allowed"})));
+    assert_eq!(headers["allow"], "GET");
+    let (status, headers, _) = raw(reqwest::Method::PUT, &url("/v1/trainer/start_training"), Some(TOKEN));
+    assert_eq!((status, headers["allow"].as_str()), (405, "POST"));
+
+    // GET start_training is a task named start_training, as in the reference.
+    let (status, body) = Http::new(&node.url).get("/v1/trainer/start_training?hotkey=5Dx1abcdefgh", Some(TOKEN));
+    assert_eq!(status, 404);
+    assert_eq!(body["detail"], "Task with ID 'start_training' and hotkey '5Dx1abcdefgh' not found.");
+
+    let (status, headers, _) = raw(reqwest::Method::GET, &url("/v1/trainer/get_recent_tasks/?hours=1"), Some(TOKEN));
+    assert_eq!(status, 307);
+    assert_eq!(headers["location"], url("/v1/trainer/get_recent_tasks?hours=1"));
+    let (status, headers, _) = raw(reqwest::Method::POST, &url("/v1/trainer/start_training/"), Some(TOKEN));
+    assert_eq!((status, headers["location"].clone()), (307, url("/v1/trainer/start_training")));
+    for path in ["/v1/trainer/", "/v1/trainer", "/v1/trainer/a/b"] {
+        let (status, _, body) = raw(reqwest::Method::GET, &url(path), Some(TOKEN));
+        assert_eq!((status, body), (404, json!({"detail": "Not Found"})), "{path}");
+    }
+}
+
+#[test]
+fn the_recent_list_is_a_404_when_empty_and_ordered_by_the_later_of_finish_and_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let http = Http::new(&node.url);
+    let (status, body) = http.get("/v1/trainer/get_recent_tasks?hours=1", Some(TOKEN));
+    assert_eq!((status, body), (404, json!({"detail": "Tasks not found in the last 1 hours."})));
+    let (status, body) = http.get("/v1/trainer/get_recent_tasks?hours=%202", Some(TOKEN));
+    assert_eq!((status, body), (404, json!({"detail": "Tasks not found in the last 2 hours."})));
+
+    // Started first, finishes last: it comes before the task started after it.
+    let (early, late) = (job(1, 0.002, &[0], "n"), job(2, 1.0, &[1], "n"));
+    assert_eq!(http.start(&early).0, 200);
+    assert_eq!(http.start(&late).0, 200);
+    crate::node::eventually("the early task to end", || (http.task(&early).1["status"] != "training").then_some(()));
+    let (status, recent) = http.get("/v1/trainer/get_recent_tasks?hours=1", Some(TOKEN));
+    assert_eq!(status, 200);
+    let ids: Vec<&str> =
+        recent.as_array().unwrap().iter().map(|t| t["training_data"]["task_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [early.task_id.as_str(), late.task_id.as_str()]);
+}
+
+#[test]
+fn fields_are_accepted_and_defaulted_as_the_reference_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let http = Http::new(&node.url);
+    let start = "/v1/trainer/start_training";
+
+    // A reference request: no expected_repo_name, hours as a numeric string, no crucible extras.
+    let text = job(1, 1.0, &[0], "n");
+    let mut body = start_body(&text);
+    for extra in ["tournament_id", "attempt", "task_type", "model_params"] {
+        body.as_object_mut().unwrap().remove(extra);
+    }
+    body["training_data"].as_object_mut().unwrap().remove("expected_repo_name");
+    body["training_data"]["hours_to_complete"] = json!("1");
+    body["gpu_ids"] = json!(["0"]);
+    let (status, answer) = http.post(start, Some(TOKEN), &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    let record = http.task(&text).1;
+    assert_eq!(record["training_data"]["expected_repo_name"], format!("organic_{}", text.task_id));
+
+    // An image request without model_type runs as sdxl; an explicit null is refused.
+    let mut image = job(2, 1.0, &[1], "n");
+    image.task_type = crucible::domain::TaskType::Image;
+    image.dataset = "https://x/d.zip".into();
+    let mut body = start_body(&image);
+    body["training_data"].as_object_mut().unwrap().remove("model_type");
+    let (status, answer) = http.post(start, Some(TOKEN), &body.to_string());
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(http.task(&image).1["training_data"]["model_type"], "sdxl");
+    let mut null_type = start_body(&job(3, 1.0, &[2], "n"));
+    null_type["training_data"] =
+        json!({"model": "m", "task_id": "t-3", "hours_to_complete": 1, "dataset_zip": "z", "model_type": null});
+    let (status, answer) = http.post(start, Some(TOKEN), &null_type.to_string());
+    assert_eq!(status, 422);
+    let issue = &answer["detail"][0];
+    assert_eq!(
+        (issue["type"].clone(), issue["loc"].clone()),
+        (json!("enum"), json!(["body", "training_data", "TrainRequestImage", "model_type"]))
+    );
+
+    // file_format: required and one of the reference's values.
+    for (format, kind) in [(None, "missing"), (Some(json!("parquet")), "enum"), (Some(json!("S3")), "enum")] {
+        let mut body = start_body(&job(4, 1.0, &[2], "n"));
+        match format {
+            Some(value) => body["training_data"]["file_format"] = value,
+            None => drop(body["training_data"].as_object_mut().unwrap().remove("file_format")),
+        }
+        let (status, answer) = http.post(start, Some(TOKEN), &body.to_string());
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["detail"][0]["type"], kind, "{answer}");
+        assert_eq!(answer["detail"][0]["loc"], json!(["body", "training_data", "TrainRequestText", "file_format"]));
+    }
+    let (status, answer) = http.post(start, Some(TOKEN), "[1]");
+    assert_eq!(status, 422);
+    assert_eq!(answer["detail"][0]["type"], "model_attributes_type");
+    // Every problem at once.
+    let (status, answer) = http.post(start, Some(TOKEN), r#"{"training_data": {}, "gpu_ids": [1.5]}"#);
+    assert_eq!(status, 422);
+    let locs: Vec<String> = answer["detail"].as_array().unwrap().iter().map(|i| i["loc"].to_string()).collect();
+    for expected in [
+        "hotkey",
+        "github_repo",
+        "gpu_ids",
+        "model",
+        "task_id",
+        "hours_to_complete",
+        "dataset_type",
+        "file_format",
+        "dataset",
+    ] {
+        assert!(locs.iter().any(|l| l.contains(&format!("\"{expected}\""))), "{expected} missing from {locs:?}");
+    }
+}
+
+#[test]
+fn a_node_serves_a_reference_validator_by_allow_list_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, "[trainer_node]\nlisten = \"0.0.0.0:0\"\ntoken = \"\"\nallow_list = [\"10.9.9.7\"]\n")
+        .unwrap();
+    let node = spawn_node_with(
+        &dir.path().join("n.db"),
+        &["--config", config.to_str().unwrap()],
+        &[("CRUCIBLE_TRAINER_NODE__LISTEN", "0.0.0.0:0"), ("CRUCIBLE_TRAINER_NODE__TOKEN", "")],
+    );
+    let port = node.url.rsplit(':').next().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    // From loopback, as the reference always allows it: no token needed.
+    let (status, gpus) = Http::new(&url).get("/v1/trainer/get_gpu_availability", None);
+    assert_eq!(status, 200, "{gpus}");
+    assert_eq!(gpus.as_array().unwrap().len(), 3);
+    // From another address (127.0.0.2 is not 127.0.0.1): 403, as a validator off the list.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let stranger =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let (status, body) = runtime.block_on(async {
+        let response = stranger.get(format!("{url}/v1/trainer/get_gpu_availability")).send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    });
+    assert_eq!(status, 403, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("127.0.0.2"), "{body}");
+}
+
+#[test]
+fn the_start_up_log_names_the_access_mode_and_why() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |listen: &str, token: &str, allow: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crucible"))
+            .arg("trainer-node")
+            .env(
+                "CRUCIBLE_DATABASE__URL",
+                format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("{}.db", listen.len() + allow.len() + token.len())).display()
+                ),
+            )
+            .env("CRUCIBLE_TRAINER_NODE__LISTEN", listen)
+            .env("CRUCIBLE_TRAINER_NODE__TOKEN", token)
+            .env("CRUCIBLE_TRAINER_NODE__ALLOW_LIST", allow)
+            .env("CRUCIBLE_TRAINER_NODE__GPUS", "1H100")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let mut log = String::new();
+        let mut buffer = [0u8; 4096];
+        while !log.contains("access: ") || !log[log.find("access: ").unwrap()..].contains('\n') {
+            let n = stderr.read(&mut buffer).unwrap();
+            assert!(n > 0, "the node stopped before logging its access mode: {log}");
+            log.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        log
+    };
+    let reference = mode("0.0.0.0:0", "", "[\"10.9.9.7\"]");
+    assert!(reference.contains("reference mode") && reference.contains("10.9.9.7"), "{reference}");
+    assert!(reference.contains("trainer_node.token is empty and trainer_node.allow_list is set"), "{reference}");
+    let token = mode("127.0.0.1:0", "secret-token", "[]");
+    assert!(token.contains("token mode") && !token.contains("secret-token"), "{token}");
+    let open = mode("127.0.0.1:0", "", "[]");
+    assert!(open.contains("open on loopback"), "{open}");
+}
