@@ -27,6 +27,7 @@ pub struct Settings {
     pub rules: Rules,
     pub trainer_node: crate::node::settings::TrainerNodeSettings,
     pub api: crate::api::ApiSettings,
+    pub hub: crate::exec::hub::HubSettings,
 }
 
 /// Which backends `validator` uses.
@@ -186,6 +187,7 @@ impl Settings {
             self.validator.executor == ExecutorBackend::Remote || self.simulation.executor == ExecutorBackend::Remote;
         problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
         problems.extend(self.trainer_node.validate());
+        problems.extend(self.hub.validate());
         if self.validator.scratch_dir.trim().is_empty() {
             problems.push("validator.scratch_dir: must not be empty".into());
         }
@@ -235,6 +237,7 @@ impl Default for Settings {
             rules: Rules::default(),
             trainer_node: Default::default(),
             api: Default::default(),
+            hub: Default::default(),
         }
     }
 }

@@ -131,7 +131,14 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 (super::local_node::start(settings, &db).await? as Rc<dyn crate::exec::Executor>, None)
             }
             ExecutorBackend::Remote => {
-                let remote = Rc::new(RemoteExecutor::new(&backends.nodes, &backends.polling)?);
+                let remote = RemoteExecutor::new(&backends.nodes, &backends.polling)?;
+                let remote = Rc::new(match remote_evaluation(settings).await {
+                    Ok(evaluation) => remote.with_evaluation(evaluation),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no Docker engine for the evaluator: runs of nodes that upload instead of scoring cannot be scored");
+                        remote
+                    }
+                });
                 // Nodes an operator added through the control API, beside the configured ones.
                 for added in db.run(|s| s.added_trainers()).await? {
                     let node = RemoteNodeSettings { id: added.id, url: added.url, token: Secret::new(added.token) };
@@ -215,4 +222,20 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     system.run().map_err(|e| anyhow::anyhow!("the actor system failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How the validator scores runs of trainer nodes that upload their model instead of scoring it: the
+/// model fetched from `[hub]`, evaluated with `local_executor.evaluator_image` on this host's engine,
+/// without GPUs.
+pub(crate) async fn remote_evaluation(
+    settings: &Settings,
+) -> anyhow::Result<crate::exec::remote::evaluation::RemoteEvaluation> {
+    let engine = crate::docker::Engine::connect().await?;
+    let local_settings = crate::exec::local::LocalSettings {
+        gpus: crate::exec::local::GpuAccess::None,
+        ..settings.local_executor.clone()
+    };
+    let local = crate::exec::local::LocalExecutor::new(engine, local_settings, settings.gates.clone());
+    let hub = crate::exec::hub::Hub::new(settings.hub.clone())?;
+    Ok(crate::exec::remote::evaluation::RemoteEvaluation { local, hub })
 }

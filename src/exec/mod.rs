@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod gpus;
+pub mod hub;
 pub mod local;
 pub mod remote;
 

@@ -15,7 +15,7 @@ mod node_restore;
 mod overrides;
 mod pages;
 mod registration;
-mod remote;
+pub mod remote;
 mod runtime;
 mod simulate;
 pub mod store;

@@ -14,7 +14,7 @@ use crucible::sim::{Shares, SimSettings, SimWorld, SimulatedExecutor};
 
 use super::node::{Http, TOKEN, eventually, job, spawn_node};
 
-fn polling() -> PollingSettings {
+pub fn polling() -> PollingSettings {
     PollingSettings {
         poll_interval_secs: 0.1,
         lost_after_polls: 3,
@@ -23,7 +23,7 @@ fn polling() -> PollingSettings {
     }
 }
 
-fn settings(url: &str, token: &str) -> Vec<RemoteNodeSettings> {
+pub fn settings(url: &str, token: &str) -> Vec<RemoteNodeSettings> {
     vec![RemoteNodeSettings { id: "gpu-1".into(), url: url.into(), token: Secret::new(token) }]
 }
 
@@ -100,7 +100,7 @@ fn a_node_killed_mid_run_is_a_lost_run_after_the_configured_polls() {
 }
 
 /// A server answering `POST` with `start` and every `GET` with `poll`: (status, body).
-fn scripted(start: (u16, &'static str), poll: (u16, &'static str)) -> String {
+pub fn scripted(start: (u16, &'static str), poll: (u16, &'static str)) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -138,7 +138,7 @@ fn answer(stream: TcpStream, start: (u16, &str), poll: (u16, &str)) -> std::io::
 /// A scripted answer: status and body.
 type Scripted = (u16, &'static str);
 
-const STARTED: Scripted = (200, r#"{"message": "Started Training!", "task_id": "t"}"#);
+pub const STARTED: Scripted = (200, r#"{"message": "Started Training!", "task_id": "t"}"#);
 
 #[test]
 fn every_answer_of_a_misbehaving_node_becomes_an_outcome_with_a_reason() {

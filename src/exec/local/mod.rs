@@ -103,6 +103,16 @@ impl LocalExecutor {
         }
     }
 
+    /// Evaluates `job`'s trained model fetched by `fill` into the output directory (see
+    /// [`pipeline::Attempt::evaluate_fetched`]), with this executor's evaluator image and limits.
+    pub async fn evaluate_fetched<F, Fut>(&self, job: TrainingJob, fill: F) -> crate::exec::RunOutcome
+    where
+        F: FnOnce(PathBuf) -> Fut,
+        Fut: std::future::Future<Output = Result<String, String>>,
+    {
+        self.attempt(job).evaluate_fetched(fill).await
+    }
+
     /// Stops and removes every container of this executor instance that no open attempt in `keep`
     /// claims, and the miner images of such attempts, so nothing runs unseen after a restart. Returns
     /// how many containers were reaped.

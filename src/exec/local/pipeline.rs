@@ -84,6 +84,50 @@ impl Attempt {
         outcome
     }
 
+    /// Evaluates a model trained elsewhere (a trainer node that uploads its output instead of scoring
+    /// it): `fill` writes it into the output directory and says where it came from; then the output is
+    /// checked like a collected one, evaluated, and everything is removed.
+    pub async fn evaluate_fetched<F, Fut>(&self, fill: F) -> RunOutcome
+    where
+        F: FnOnce(std::path::PathBuf) -> Fut,
+        Fut: std::future::Future<Output = Result<String, String>>,
+    {
+        let outcome = self.fetched_outcome(fill).await;
+        self.clean().await;
+        outcome
+    }
+
+    async fn fetched_outcome<F, Fut>(&self, fill: F) -> RunOutcome
+    where
+        F: FnOnce(std::path::PathBuf) -> Fut,
+        Fut: std::future::Future<Output = Result<String, String>>,
+    {
+        let s = &self.settings;
+        if !self.engine.has_image(&s.evaluator_image).await {
+            let reason =
+                format!("evaluator image {} is not present on the validator's Docker engine", s.evaluator_image);
+            return self.fail(Step::Evaluate, RunOutcome::NotStarted { reason });
+        }
+        if let Err(e) = self.make_dirs() {
+            let reason = format!("cannot prepare {}: {e}", self.names.dir.display());
+            return self.fail(Step::Collect, RunOutcome::NotStarted { reason });
+        }
+        self.report(Step::Collect, StepStatus::Started);
+        let origin = match fill(self.output_dir()).await {
+            Ok(origin) => origin,
+            Err(e) => return self.fail(Step::Collect, RunOutcome::Failed { reason: format!("no output: {e}") }),
+        };
+        if let Err(e) = open_to_container(&self.output_dir()) {
+            let reason = format!("cannot open {} to the evaluator: {e}", self.output_dir().display());
+            return self.fail(Step::Collect, RunOutcome::NotStarted { reason });
+        }
+        match self.collect() {
+            Ok(bytes) => self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes from {origin}"))),
+            Err(reason) => return self.fail(Step::Collect, RunOutcome::Failed { reason }),
+        }
+        self.evaluate().await
+    }
+
     fn time_limit(&self) -> Duration {
         if let Some(limit) = self.time_limit {
             return limit;
@@ -273,6 +317,11 @@ impl Attempt {
             }
             Err(reason) => return self.fail(Step::Train, RunOutcome::Failed { reason }),
         }
+        self.evaluate().await
+    }
+
+    /// The evaluate step over the collected output.
+    async fn evaluate(&self) -> RunOutcome {
         self.report(Step::Evaluate, StepStatus::Started);
         match super::evaluate::run(self).await {
             Ok(outcome @ RunOutcome::Success { .. }) => {

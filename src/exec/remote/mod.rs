@@ -15,14 +15,17 @@
 //!   lost run (the attempt is consumed), node fenced; a node that no longer knows the task (404) → a
 //!   lost run too, without fencing (it answers);
 //! * `success` with a `test_loss` (our node evaluates and adds it) → [`RunOutcome::Success`].
-//!   **A success without `test_loss`** (the reference's nodes report none) cannot be scored: the
-//!   validator has no evaluator for remote outputs yet, so it is a `Failed` run whose reason says so;
+//!   **A success without `test_loss`** (the reference's nodes upload the model instead of scoring it)
+//!   is evaluated by the validator itself ([`evaluation`]: the model fetched from the hub, scored by
+//!   the validator's evaluator image); without an evaluation backend it is a `Failed` run whose reason
+//!   says why;
 //! * `failure` → the kind our node reports (`failure_kind`), else `Unfetchable` when a log line carries
 //!   the clone error, else `Failed` with the last log line.
 //!
 //! `reattach` (after a validator restart) simply resumes following the task.
 
 pub mod client;
+pub mod evaluation;
 pub mod health;
 
 use std::cell::RefCell;
@@ -53,6 +56,8 @@ struct Inner {
     draining: RefCell<std::collections::HashSet<String>>,
     poll: Duration,
     lost_after: u32,
+    /// Scores runs that a node reports as successes without a score; without it they cannot be scored.
+    evaluation: Option<evaluation::RemoteEvaluation>,
 }
 
 impl RemoteExecutor {
@@ -64,8 +69,17 @@ impl RemoteExecutor {
             draining: RefCell::default(),
             poll: Duration::from_secs_f64(polling.poll_interval_secs),
             lost_after: polling.lost_after_polls.max(1),
+            evaluation: None,
         };
         Ok(Self { inner: Rc::new(inner) })
+    }
+
+    /// Evaluates, with `evaluation`, the runs nodes report as successes without a score.
+    pub fn with_evaluation(mut self, evaluation: evaluation::RemoteEvaluation) -> Self {
+        if let Some(inner) = Rc::get_mut(&mut self.inner) {
+            inner.evaluation = Some(evaluation);
+        }
+        self
     }
 
     /// The ids of the nodes it reaches (configured and added), sorted.
@@ -180,7 +194,7 @@ impl Inner {
             let failure = match self.client.get(node, &path, &[("hotkey", job.hotkey.as_str())]).await {
                 Ok(answer) if answer.status == 200 => match wire::parse_task_report(&answer.body) {
                     Ok(report) if report.status == NodeTaskStatus::Training => None,
-                    Ok(report) => return ended(node, report),
+                    Ok(report) => return self.ended(node, job, report).await,
                     Err(e) => Some(format!("unreadable task record: {e}")),
                 },
                 Ok(answer) if answer.status == 404 => {
@@ -214,6 +228,17 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// The outcome of a task record that is no longer `training`; a success without a score is
+    /// evaluated here when the executor can.
+    async fn ended(&self, node: &RemoteNode, job: &TrainingJob, report: TaskReport) -> RunOutcome {
+        match (&report.status, report.test_loss, &self.evaluation) {
+            (NodeTaskStatus::Success, None, Some(evaluation)) => evaluation.evaluate(job).await,
+            _ => ended(node, report),
+        }
+    }
+}
+
 /// The outcome of a task record that is no longer `training`.
 fn ended(node: &RemoteNode, report: TaskReport) -> RunOutcome {
     let last = report.logs.last().cloned();
@@ -222,8 +247,8 @@ fn ended(node: &RemoteNode, report: TaskReport) -> RunOutcome {
             Some(test_loss) => RunOutcome::Success { test_loss, synth_loss: report.synth_loss },
             None => RunOutcome::Failed {
                 reason: format!(
-                    "node {} reported success without a test_loss; the validator cannot evaluate remote \
-                     outputs yet, so the run cannot be scored",
+                    "node {} reported success without a test_loss and this validator evaluates no uploaded \
+                     models (no Docker engine for its evaluator), so the run cannot be scored",
                     node.id
                 ),
             },

@@ -1,5 +1,6 @@
 //! Real execution on a real Docker engine.
 
+mod hub;
 mod local;
 mod node;
 mod simulate;
