@@ -154,33 +154,38 @@ fn fields_are_accepted_and_defaulted_as_the_reference_does() {
     }
 }
 
+/// A GET of the node's GPU list from `source` (a loopback-range address), without a token.
+fn gpus_from(url: &str, source: &str) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::builder().local_address(source.parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    runtime.block_on(async {
+        let response = client.get(format!("{url}/v1/trainer/get_gpu_availability")).send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    })
+}
+
 #[test]
 fn a_node_serves_a_reference_validator_by_allow_list_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("node.toml");
-    std::fs::write(&config, "[trainer_node]\nlisten = \"0.0.0.0:0\"\ntoken = \"\"\nallow_list = [\"10.9.9.7\"]\n")
-        .unwrap();
-    let node = spawn_node_with(
-        &dir.path().join("n.db"),
-        &["--config", config.to_str().unwrap()],
-        &[("CRUCIBLE_TRAINER_NODE__LISTEN", "0.0.0.0:0"), ("CRUCIBLE_TRAINER_NODE__TOKEN", "")],
-    );
+    std::fs::write(&config, "[trainer_node]\nallow_list = [\"127.0.0.2\"]\n").unwrap();
+    let off_loopback = [("CRUCIBLE_TRAINER_NODE__LISTEN", "0.0.0.0:0"), ("CRUCIBLE_TRAINER_NODE__TOKEN", "")];
+    let node = spawn_node_with(&dir.path().join("n.db"), &["--config", config.to_str().unwrap()], &off_loopback);
     let port = node.url.rsplit(':').next().unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    // From loopback, as the reference always allows it: no token needed.
-    let (status, gpus) = Http::new(&url).get("/v1/trainer/get_gpu_availability", None);
+    // The listed validator address, without a token.
+    let (status, gpus) = gpus_from(&url, "127.0.0.2");
     assert_eq!(status, 200, "{gpus}");
     assert_eq!(gpus.as_array().unwrap().len(), 3);
-    // From another address (127.0.0.2 is not 127.0.0.1): 403, as a validator off the list.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let stranger =
-        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
-    let (status, body) = runtime.block_on(async {
-        let response = stranger.get(format!("{url}/v1/trainer/get_gpu_availability")).send().await.unwrap();
-        (response.status().as_u16(), response.json::<Value>().await.unwrap())
-    });
+    // Another address: 403, as a validator off the list.
+    let (status, body) = gpus_from(&url, "127.0.0.3");
     assert_eq!(status, 403, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("127.0.0.2"), "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("127.0.0.3"), "{body}");
+    // Loopback, as the reference always allows it; a validator configured as the reference's (no
+    // token) runs a training on the node to its end.
+    assert_eq!(gpus_from(&url, "127.0.0.1").0, 200);
+    let outcome = crate::remote::run_remote(&url, "", job(9, 0.0005, &[1], "gpu-1")).join().unwrap();
+    assert!(matches!(outcome, crucible::exec::RunOutcome::Success { .. }), "{outcome:?}");
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub fn settings(url: &str, token: &str) -> Vec<RemoteNodeSettings> {
 }
 
 /// Runs one job through a remote executor for `url` on a thread of its own (the executor is not Send).
-fn run_remote(url: &str, token: &str, job: TrainingJob) -> std::thread::JoinHandle<RunOutcome> {
+pub fn run_remote(url: &str, token: &str, job: TrainingJob) -> std::thread::JoinHandle<RunOutcome> {
     let nodes = settings(url, token);
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
