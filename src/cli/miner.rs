@@ -6,7 +6,8 @@
 //! `min_stake`, default 1000) only validators with that stake are answered, with `validators` only
 //! those listed (403 for others, checked first, as fiber does); then the request must be signed for
 //! this miner's `hotkey` (see [`crate::miners::verify`]: nonce, signature, miner hotkey, each refusal
-//! a 401). With neither, any request is answered (for local trials).
+//! a 401). With `hotkey` and neither policy, requests any validator signed are answered; without
+//! `hotkey`, any request is (for local trials).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -66,10 +67,12 @@ struct Gate {
 impl Gate {
     /// `None` when the request may be answered, else the refusal to send.
     fn refuse(&self, request: &HttpRequest) -> Option<HttpResponse> {
-        let policy = self.policy.as_ref()?;
+        if self.me.is_empty() {
+            return None;
+        }
         let header = |name: &'static str| request.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let validator = header(signing::VALIDATOR_HOTKEY).unwrap_or_default();
-        if let Err(why) = policy.admit(&validator) {
+        if let Some(Err(why)) = self.policy.as_ref().map(|p| p.admit(&validator)) {
             return Some(HttpResponse::Forbidden().json(json!({ "detail": why })));
         }
         match verify::verify(header, Payload::None, &self.me, &self.nonces, verify::now_ns()) {
@@ -130,9 +133,13 @@ pub fn run(config: Option<PathBuf>) -> Result<(), CliError> {
     let address = listener.local_addr().map_err(anyhow::Error::from)?;
     println!("miner listening on {address}");
     crate::telemetry::init(crate::config::LogFormat::Text, "info");
-    match &gate.policy {
-        Some(policy) => tracing::info!("answering {}, signed for {}", policy.describe(), gate.me),
-        None => tracing::warn!("answering every request, signed or not: set `validators` or `[metagraph]`"),
+    match (&gate.policy, gate.me.is_empty()) {
+        (Some(policy), _) => tracing::info!("answering {}, signed for {}", policy.describe(), gate.me),
+        (None, false) => tracing::warn!(
+            "answering requests any validator signed for {}: set `validators` or `[metagraph]` to choose which",
+            gate.me
+        ),
+        (None, true) => tracing::warn!("answering every request, signed or not: set `hotkey` to check signatures"),
     }
     let data = web::Data::new(config);
     let gate = web::Data::new(gate);

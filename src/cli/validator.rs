@@ -135,7 +135,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 let remote = Rc::new(match remote_evaluation(settings).await {
                     Ok(evaluation) => remote.with_evaluation(evaluation),
                     Err(e) => {
-                        tracing::warn!(error = %e, "no Docker engine for the evaluator: runs of nodes that upload instead of scoring cannot be scored");
+                        tracing::warn!(error = %e, "no evaluation of uploaded models: runs of nodes that upload instead of scoring cannot be scored");
                         remote
                     }
                 });
@@ -231,6 +231,12 @@ pub(crate) async fn remote_evaluation(
     settings: &Settings,
 ) -> anyhow::Result<crate::exec::remote::evaluation::RemoteEvaluation> {
     let engine = crate::docker::Engine::connect().await?;
+    let image = &settings.local_executor.evaluator_image;
+    if !engine.has_image(image).await {
+        anyhow::bail!(
+            "the evaluator image {image} (local_executor.evaluator_image) is not on this host's Docker engine"
+        );
+    }
     let local_settings = crate::exec::local::LocalSettings {
         gpus: crate::exec::local::GpuAccess::None,
         ..settings.local_executor.clone()

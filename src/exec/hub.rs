@@ -10,9 +10,10 @@
 //!   large files elsewhere);
 //! * errors: 401/404 with `X-Error-Code: RepoNotFound` (or `RevisionNotFound`, `EntryNotFound`, `GatedRepo`).
 //!
-//! Every file is written below the destination (no absolute path, no `..`), pickled formats are skipped
-//! as the reference's evaluation skips them (`*.pkl`, `*.pth`, `*.h5`, `*.ot`, `*.msgpack`), and the
-//! whole download is capped.
+//! Every file is written below the destination (no absolute path, no `..`), pickled and other unsafe
+//! formats are never fetched (`.pkl`, `.pt`, `.pth`, `.bin`, `.ckpt`, ... in any case: the evaluator
+//! loads safetensors only), requests the hub answers with 5xx or not at all are tried three times, and
+//! the whole download is capped. A redirect to another host does not carry the token.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -92,8 +93,22 @@ pub struct Fetched {
     pub bytes: u64,
 }
 
-/// Formats the reference's evaluation never downloads (pickles and other unsafe weights).
-const SKIPPED: [&str; 5] = [".pkl", ".pth", ".h5", ".ot", ".msgpack"];
+/// Formats never downloaded: pickles (which run code when loaded) and other unsafe weights; the
+/// evaluator loads safetensors only.
+const SKIPPED: [&str; 13] =
+    [".pkl", ".pickle", ".pth", ".pt", ".bin", ".ckpt", ".joblib", ".npy", ".npz", ".h5", ".ot", ".msgpack", ".onnx"];
+
+/// Whether `file` is of a format never downloaded.
+fn skipped(file: &str) -> bool {
+    let lower = file.to_ascii_lowercase();
+    SKIPPED.iter().any(|suffix| lower.ends_with(suffix))
+}
+
+/// Largest model info read (the file list).
+const MAX_INFO_BYTES: usize = 8 << 20;
+
+/// Tries of one request when the hub answers 5xx or not at all.
+const TRIES: u32 = 3;
 
 /// A client of one hub.
 #[derive(Clone)]
@@ -118,31 +133,41 @@ impl Hub {
         format!("{}/{name}", self.settings.organisation)
     }
 
-    /// Downloads every file of `{organisation}/{name}` at `main` into `dest`.
-    pub async fn download(&self, name: &str, dest: &Path) -> Result<Fetched, String> {
+    /// Downloads every file of `{organisation}/{name}` at `main` into `dest`; files under `prefix/`
+    /// (the reference's image outputs are under `checkpoints/`) land at the top of `dest`.
+    pub async fn download(&self, name: &str, dest: &Path, prefix: Option<&str>) -> Result<Fetched, String> {
         let repo = self.repo_id(name);
         let endpoint = self.settings.endpoint.trim_end_matches('/');
         let info_url = format!("{endpoint}/api/models/{repo}/revision/main");
         let response = self.get(&info_url).await.map_err(|e| format!("{repo}: {e}"))?;
-        let response = checked(response, &repo).await?;
+        let mut response = checked(response, &repo).await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("{repo}: the model info broke off: {e}"))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_INFO_BYTES {
+                return Err(format!("{repo}: the hub's model info is larger than {MAX_INFO_BYTES} bytes"));
+            }
+        }
         let info: RepoInfo =
-            response.json().await.map_err(|e| format!("{repo}: the hub's model info is unreadable: {e}"))?;
+            serde_json::from_slice(&body).map_err(|e| format!("{repo}: the hub's model info is unreadable: {e}"))?;
         if info.sha.len() != 40 || !info.sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(format!("{repo}: the hub's model info names no commit (sha {:?})", info.sha));
         }
-        let wanted: Vec<&str> = info
-            .siblings
-            .iter()
-            .map(|s| s.rfilename.as_str())
-            .filter(|f| !SKIPPED.iter().any(|suffix| f.ends_with(suffix)))
-            .collect();
+        let wanted: Vec<&str> = info.siblings.iter().map(|s| s.rfilename.as_str()).filter(|f| !skipped(f)).collect();
         if wanted.is_empty() {
             return Err(format!("{repo}: the repository holds no model files at {}", info.sha));
         }
         let mut bytes = 0u64;
         for file in &wanted {
-            let target = below(dest, file).ok_or_else(|| format!("{repo}: refusing the file path {file:?}"))?;
-            let url = format!("{endpoint}/{repo}/resolve/{}/{file}", info.sha);
+            let local = prefix.and_then(|p| file.strip_prefix(&format!("{p}/"))).unwrap_or(file);
+            let target = below(dest, local).ok_or_else(|| format!("{repo}: refusing the file path {file:?}"))?;
+            let mut url = url::Url::parse(&format!("{endpoint}/{repo}/resolve/{}/", info.sha))
+                .map_err(|e| format!("{repo}: bad hub URL: {e}"))?;
+            url.path_segments_mut()
+                .map_err(|()| format!("{repo}: bad hub URL"))?
+                .pop_if_empty()
+                .extend(file.split('/'));
+            let url = url.to_string();
             let response = self.get(&url).await.map_err(|e| format!("{repo}/{file}: {e}"))?;
             let mut response = checked(response, &format!("{repo}/{file}")).await?;
             if let Some(parent) = target.parent() {
@@ -166,32 +191,54 @@ impl Hub {
         Ok(Fetched { commit: info.sha, files: wanted.len(), bytes })
     }
 
+    /// One GET, tried again (after 1 s, then 2 s) while the hub answers 5xx or not at all.
     async fn get(&self, url: &str) -> Result<reqwest::Response, String> {
-        let mut request = self.http.get(url);
-        if !self.settings.token.is_empty() {
-            request = request.bearer_auth(self.settings.token.expose());
-        }
-        request.send().await.map_err(|e| {
-            if e.is_timeout() {
-                "the hub did not answer in time".to_owned()
-            } else if e.is_connect() {
-                format!("cannot reach the hub: {e}")
-            } else {
-                format!("the hub's answer broke off: {e}")
+        let mut last = String::new();
+        for attempt in 0..TRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
             }
-        })
+            let mut request = self.http.get(url);
+            if !self.settings.token.is_empty() {
+                request = request.bearer_auth(self.settings.token.expose());
+            }
+            match request.send().await {
+                Ok(response) if response.status().is_server_error() => {
+                    last = format!("the hub answered HTTP {}", response.status().as_u16());
+                }
+                Ok(response) => return Ok(response),
+                Err(e) => last = transport(&e),
+            }
+        }
+        Err(format!("{last} ({TRIES} tries)"))
+    }
+}
+
+fn transport(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if e.is_timeout() {
+        "the hub did not answer in time".to_owned()
+    } else if e.is_connect() {
+        format!("cannot reach the hub: {cause}")
+    } else {
+        format!("the hub's answer broke off: {cause}")
     }
 }
 
 /// A success, or the hub's error in words a miner or operator can act on.
-async fn checked(response: reqwest::Response, what: &str) -> Result<reqwest::Response, String> {
+async fn checked(mut response: reqwest::Response, what: &str) -> Result<reqwest::Response, String> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
     let code = response.headers().get("x-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let message = response.text().await.unwrap_or_default();
-    let message: String = message.chars().take(200).collect();
+    let message = match response.chunk().await {
+        Ok(Some(first)) => String::from_utf8_lossy(&first[..first.len().min(200)]).into_owned(),
+        _ => String::new(),
+    };
     Err(match code.as_str() {
         "RepoNotFound" => format!("{what}: no such model repository on the hub (or it is private)"),
         "RevisionNotFound" => format!("{what}: the repository has no branch main"),
@@ -221,6 +268,16 @@ mod tests {
         assert_eq!(below(dest, "a/b.safetensors"), Some(PathBuf::from("/d/a/b.safetensors")));
         for bad in ["../x", "/etc/passwd", "a/../../x", ""] {
             assert_eq!(below(dest, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unsafe_formats_are_skipped_in_any_case() {
+        for file in ["training_args.bin", "optimizer.PT", "x.pkl", "model.ckpt", "a/b.Pickle"] {
+            assert!(skipped(file), "{file}");
+        }
+        for file in ["adapter_model.safetensors", "config.json", "tokenizer.model", "README.md"] {
+            assert!(!skipped(file), "{file}");
         }
     }
 

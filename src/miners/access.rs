@@ -68,11 +68,14 @@ struct Node {
     stake: f64,
 }
 
-/// The metagraph file, read again when its modification time changes.
+/// What tells one version of the file from another: modification time and size.
+type Version = (SystemTime, u64);
+
+/// The metagraph file, read again when its modification time or size changes.
 #[derive(Debug)]
 pub struct Metagraph {
     path: PathBuf,
-    cached: Mutex<(Option<SystemTime>, HashMap<String, f64>)>,
+    cached: Mutex<(Option<Version>, HashMap<String, f64>)>,
 }
 
 impl Metagraph {
@@ -91,7 +94,7 @@ impl Metagraph {
     /// Re-reads the file when it changed. A file that became unreadable keeps the last good copy.
     fn refresh(&self) -> Result<(), String> {
         let shown = self.path.display();
-        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(&self.path).and_then(|m| Ok((m.modified()?, m.len()))).ok();
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         if modified.is_some() && cached.0 == modified {
             return Ok(());
@@ -146,7 +149,7 @@ mod tests {
         assert_eq!(policy.admit(DAVE), Ok(()));
         assert!(policy.admit(ALICE).is_err());
         write("[[node]]\nhotkey = \"nope\"\nstake = 1.0\n".into());
-        metagraph.cached.lock().unwrap().0 = Some(SystemTime::UNIX_EPOCH);
+        metagraph.cached.lock().unwrap().0 = Some((SystemTime::UNIX_EPOCH, 0));
         assert_eq!(policy.admit(DAVE), Ok(()), "a broken file keeps the last good metagraph");
     }
 

@@ -12,10 +12,9 @@
 //!
 //! A nonce is remembered once its request is accepted, for as long as its timestamp is inside the
 //! window, so a replay is refused and the store stays bounded. (fiber remembers every well-formed
-//! nonce from the moment its format is checked, for 120 s after it arrives: a request refused for its
-//! signature then burns its nonce, and a nonce dated up to 120 s ahead could be replayed once the
-//! entry expires. Keying the memory to the nonce's own timestamp closes that gap; no request fiber
-//! accepts is refused for it.)
+//! nonce from the moment its format is checked and, on a plain miner, never forgets one: a request
+//! refused for its signature burns its nonce, and the store grows for the life of the process. A
+//! nonce outside the window is refused anyway, so forgetting it then changes no decision.)
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -71,11 +70,13 @@ impl NonceStore {
         }
     }
 
-    fn remember(&self, nonce: &str, now_ns: i128) {
+    /// Records an accepted nonce; `false` when a concurrent request with it was accepted first.
+    fn remember(&self, nonce: &str, now_ns: i128) -> bool {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         seen.retain(|_, issued| now_ns - *issued <= NONCE_WINDOW_NS);
-        if let Some(issued) = nonce_time(nonce) {
-            seen.insert(nonce.to_owned(), issued);
+        match nonce_time(nonce) {
+            Some(issued) => seen.insert(nonce.to_owned(), issued).is_none(),
+            None => false,
         }
     }
 
@@ -93,7 +94,11 @@ impl NonceStore {
 /// like fiber, a timestamp past 10^20 ns is malformed.
 fn nonce_time(nonce: &str) -> Option<i128> {
     let head = nonce.split('_').next()?.trim();
-    let time = head.strip_prefix('+').unwrap_or(head).parse::<i128>().ok().filter(|_| !head.starts_with("+-"))?;
+    let digits = head.strip_prefix(['+', '-']).unwrap_or(head);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let time = head.parse::<i128>().ok()?;
     (time <= 100_000_000_000_000_000_000).then_some(time)
 }
 
@@ -125,7 +130,9 @@ pub fn verify(
     if miner != me {
         return Err(Refusal::MinerHotkey { expected: me.to_owned(), got: miner });
     }
-    nonces.remember(&nonce, now_ns);
+    if !nonces.remember(&nonce, now_ns) {
+        return Err(Refusal::Nonce(nonce));
+    }
     Ok(validator)
 }
 
@@ -212,6 +219,8 @@ mod tests {
         assert_eq!(nonce_time("12OO_x"), None);
         assert_eq!(nonce_time("_x"), None);
         assert_eq!(nonce_time("+-1_x"), None);
+        assert_eq!(nonce_time("++1_x"), None);
+        assert_eq!(nonce_time("1 2_x"), None);
         assert_eq!(nonce_time("100000000000000000001_x"), None);
     }
 }

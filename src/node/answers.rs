@@ -119,9 +119,11 @@ pub async fn no_route(request: HttpRequest) -> HttpResponse {
         None => format!("{path}/"),
     };
     if path != "/" && route_method(&toggled).is_some() {
-        let info = request.connection_info();
+        // As Starlette builds it: the Host header the client sent (no forwarding headers trusted).
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
+        let host = host.unwrap_or_else(|| request.app_config().host().to_owned());
         let query = request.query_string();
-        let mut location = format!("{}://{}{toggled}", info.scheme(), info.host());
+        let mut location = format!("http://{host}{toggled}");
         if !query.is_empty() {
             location = format!("{location}?{query}");
         }

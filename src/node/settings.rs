@@ -192,6 +192,13 @@ impl TrainerNodeSettings {
         if let Err(e) = AllowList::parse(&self.allow_list) {
             problems.push(format!("trainer_node.allow_list: {e}"));
         }
+        if self.token.is_empty() && self.allow_list.iter().any(|entry| entry.trim().ends_with("/0")) {
+            problems.push(
+                "trainer_node.allow_list: a /0 block allows every address; without trainer_node.token that is an \
+                 open node"
+                    .into(),
+            );
+        }
         if let Err(e) = self.configured_gpus() {
             problems.push(format!("trainer_node.gpus: {e}"));
         }

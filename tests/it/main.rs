@@ -7,6 +7,7 @@ mod cli;
 mod docker;
 mod fencing;
 mod fiber_vectors;
+pub mod hub;
 mod layout;
 mod miner;
 pub mod node;

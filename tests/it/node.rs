@@ -89,7 +89,9 @@ pub struct Http {
 impl Http {
     pub fn new(base: &str) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Self { runtime, client: reqwest::Client::new(), base: base.to_owned() }
+        // No kept-alive connections: the node may close an idle one just as a request reuses it.
+        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        Self { runtime, client, base: base.to_owned() }
     }
 
     fn send(&self, request: reqwest::RequestBuilder, token: Option<&str>) -> (u16, Value) {

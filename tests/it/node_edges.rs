@@ -67,16 +67,25 @@ fn the_recent_list_is_a_404_when_empty_and_ordered_by_the_later_of_finish_and_st
     let (status, body) = http.get("/v1/trainer/get_recent_tasks?hours=%202", Some(TOKEN));
     assert_eq!((status, body), (404, json!({"detail": "Tasks not found in the last 2 hours."})));
 
-    // Started first, finishes last: it comes before the task started after it.
-    let (early, late) = (job(1, 0.002, &[0], "n"), job(2, 1.0, &[1], "n"));
+    // One started first and ended, two still running: the order is by the later of finish and start,
+    // read from the records' own times.
+    let (early, late, later) = (job(1, 0.002, &[0], "n"), job(2, 1.0, &[1], "n"), job(3, 1.0, &[2], "n"));
     assert_eq!(http.start(&early).0, 200);
     assert_eq!(http.start(&late).0, 200);
     crate::node::eventually("the early task to end", || (http.task(&early).1["status"] != "training").then_some(()));
+    assert_eq!(http.start(&later).0, 200);
     let (status, recent) = http.get("/v1/trainer/get_recent_tasks?hours=1", Some(TOKEN));
     assert_eq!(status, 200);
-    let ids: Vec<&str> =
-        recent.as_array().unwrap().iter().map(|t| t["training_data"]["task_id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [early.task_id.as_str(), late.task_id.as_str()]);
+    let recent = recent.as_array().unwrap();
+    assert_eq!(recent.len(), 3);
+    let key = |t: &Value| {
+        let at = |field: &str| t[field].as_str().map(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap());
+        at("finished_at").max(at("started_at")).unwrap()
+    };
+    let keys: Vec<_> = recent.iter().map(key).collect();
+    assert!(keys.windows(2).all(|w| w[0] >= w[1]), "newest first by the later of finish and start: {keys:?}");
+    let first = recent[0]["training_data"]["task_id"].as_str().unwrap();
+    assert_eq!(first, later.task_id.as_str(), "started after the early task ended, so newest");
 }
 
 #[test]
@@ -181,6 +190,13 @@ fn a_node_serves_a_reference_validator_by_allow_list_without_a_token() {
     let (status, body) = gpus_from(&url, "127.0.0.3");
     assert_eq!(status, 403, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("127.0.0.3"), "{body}");
+    // The listed validator starts a training without a token.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let listed =
+        reqwest::Client::builder().local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+    let start = listed.post(format!("{url}/v1/trainer/start_training")).json(&start_body(&job(8, 1.0, &[0], "n")));
+    let status = runtime.block_on(async { start.send().await.unwrap().status().as_u16() });
+    assert_eq!(status, 200);
     // Loopback, as the reference always allows it; a validator configured as the reference's (no
     // token) runs a training on the node to its end.
     assert_eq!(gpus_from(&url, "127.0.0.1").0, 200);
@@ -190,7 +206,6 @@ fn a_node_serves_a_reference_validator_by_allow_list_without_a_token() {
 
 #[test]
 fn the_start_up_log_names_the_access_mode_and_why() {
-    use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     let mode = |listen: &str, token: &str, allow: &str| {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_crucible"))
@@ -211,17 +226,26 @@ fn the_start_up_log_names_the_access_mode_and_why() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut stderr = child.stderr.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (lines, read) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut log = String::new();
-        let mut buffer = [0u8; 4096];
-        while !log.contains("access: ") || !log[log.find("access: ").unwrap()..].contains('\n') {
-            let n = stderr.read(&mut buffer).unwrap();
-            assert!(n > 0, "the node stopped before logging its access mode: {log}");
-            log.push_str(&String::from_utf8_lossy(&buffer[..n]));
-        }
+        let found = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match read.recv_timeout(left) {
+                Ok(line) if line.contains("access: ") => break Some(line),
+                Ok(line) => log.push_str(&line),
+                Err(_) => break None,
+            }
+        };
         child.kill().unwrap();
         child.wait().unwrap();
-        log
+        found.unwrap_or_else(|| panic!("the node logged no access mode within a minute: {log}"))
     };
     let reference = mode("0.0.0.0:0", "", "[\"10.9.9.7\"]");
     assert!(reference.contains("reference mode") && reference.contains("10.9.9.7"), "{reference}");

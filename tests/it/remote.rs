@@ -62,6 +62,27 @@ fn a_remote_run_on_our_node_succeeds_with_the_nodes_score() {
     assert_eq!(record["gpu_ids"], serde_json::json!([0, 1]));
 }
 
+/// A start repeated for the attempt the node already runs (its first answer lost) is a 409 from the
+/// node; the validator follows that run instead of counting a refusal, and a start for another
+/// attempt of the same running task stays a refusal.
+#[test]
+fn a_repeated_start_of_the_running_attempt_is_followed_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let http = Http::new(&node.url);
+    let long = job(8, 1.0, &[0], "gpu-1");
+    assert_eq!(http.start(&long).0, 200);
+    let newer = TrainingJob { attempt: 2, ..long.clone() };
+    let refused = run_remote(&node.url, TOKEN, newer).join().unwrap();
+    assert!(matches!(&refused, RunOutcome::NotStarted { reason } if reason.contains("409")), "{refused:?}");
+
+    let short = job(9, 0.003, &[1], "gpu-1");
+    assert_eq!(http.start(&short).0, 200);
+    let outcome = run_remote(&node.url, TOKEN, short.clone()).join().unwrap();
+    assert!(matches!(outcome, RunOutcome::Success { .. }), "{outcome:?}");
+    assert_eq!(http.task(&short).1["status"], "success");
+}
+
 #[test]
 fn an_unreachable_node_costs_no_attempt() {
     let outcome = run_remote(&closed_port(), TOKEN, job(1, 1.0, &[0], "gpu-1")).join().unwrap();

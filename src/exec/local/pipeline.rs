@@ -125,6 +125,10 @@ impl Attempt {
             Ok(bytes) => self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes from {origin}"))),
             Err(reason) => return self.fail(Step::Collect, RunOutcome::Failed { reason }),
         }
+        // The evaluator reads the task's held-out inputs from the cache, as after a local training.
+        if let Err(stop) = self.download().await {
+            return stop;
+        }
         self.evaluate().await
     }
 

@@ -65,6 +65,9 @@ impl NodeClient {
         let timeout = Duration::from_secs_f64(polling.request_timeout_secs);
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Idle connections are dropped before a node's keep-alive (5 s in actix and uvicorn) can
+            // close one just as a poll reuses it.
+            .pool_idle_timeout(Duration::from_secs(2))
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("crucible/", env!("CARGO_PKG_VERSION")))

@@ -4,9 +4,6 @@
 //! the real Docker engine. The hub itself is not reachable from CI.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 use crucible::exec::hub::{Hub, HubSettings};
 use crucible::exec::local::{GpuAccess, LocalExecutor, LocalSettings};
@@ -16,69 +13,9 @@ use crucible::exec::{Executor, RunOutcome};
 use crucible::repo::GateRules;
 
 use super::support::{EVALUATOR, engine};
+use crate::hub::stand_in_hub;
 use crate::node::job;
 use crate::remote::{STARTED, polling, scripted, settings};
-
-const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-
-/// A stand-in hub: `repos` maps `org/name` to its files; a file named `loss` is served through a
-/// redirect, as the hub sends large files elsewhere. Returns its URL and the paths requested.
-fn stand_in_hub(repos: HashMap<String, Vec<(&'static str, &'static str)>>) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().map_while(Result::ok) {
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                    break;
-                }
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-            log.lock().unwrap().push(path.clone());
-            let (status, headers, body) = route(&repos, &path);
-            let head =
-                format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes()));
-        }
-    });
-    (url, seen)
-}
-
-fn route(repos: &HashMap<String, Vec<(&'static str, &'static str)>>, path: &str) -> (&'static str, String, String) {
-    let not_found = || {
-        let headers = "x-error-code: RepoNotFound\r\ncontent-type: application/json\r\n".to_owned();
-        ("401 Unauthorized", headers, r#"{"error":"Repository not found"}"#.to_owned())
-    };
-    if let Some(cdn) = path.strip_prefix("/cdn/") {
-        let (repo, file) = cdn.rsplit_once("/-/").unwrap();
-        let body = repos[repo].iter().find(|(name, _)| *name == file).unwrap().1;
-        return ("200 OK", String::new(), body.to_owned());
-    }
-    if let Some(rest) = path.strip_prefix("/api/models/") {
-        let Some(repo) = rest.strip_suffix("/revision/main") else { return not_found() };
-        let Some(files) = repos.get(repo) else { return not_found() };
-        let siblings: Vec<_> = files.iter().map(|(name, _)| serde_json::json!({ "rfilename": name })).collect();
-        let info = serde_json::json!({ "id": repo, "sha": COMMIT, "siblings": siblings });
-        return ("200 OK", "content-type: application/json\r\n".into(), info.to_string());
-    }
-    let Some((repo, file)) = path.trim_start_matches('/').split_once(&format!("/resolve/{COMMIT}/")) else {
-        return not_found();
-    };
-    let Some(files) = repos.get(repo) else { return not_found() };
-    match files.iter().find(|(name, _)| *name == file) {
-        Some(_) if file == "loss" => ("302 Found", format!("location: /cdn/{repo}/-/{file}\r\n"), String::new()),
-        Some((_, body)) => ("200 OK", format!("x-repo-commit: {COMMIT}\r\n"), (*body).to_owned()),
-        None => ("404 Not Found", "x-error-code: EntryNotFound\r\n".into(), String::new()),
-    }
-}
 
 #[test]
 fn a_reference_nodes_uploaded_model_is_fetched_from_the_hub_and_scored_by_the_validator() {
@@ -95,7 +32,7 @@ fn a_reference_nodes_uploaded_model_is_fetched_from_the_hub_and_scored_by_the_va
             ("loss", "0.375"),
         ],
     )]);
-    let (hub_url, requested) = stand_in_hub(repos);
+    let (hub_url, requested) = stand_in_hub(repos, None, 0);
     // A node as the reference's: it takes the start and reports success without a score.
     let node = scripted(STARTED, (200, r#"{"status": "success", "logs": ["uploaded"]}"#));
 
@@ -115,7 +52,7 @@ fn a_reference_nodes_uploaded_model_is_fetched_from_the_hub_and_scored_by_the_va
 
     let outcome = runtime.block_on(remote.run(scored.clone()));
     assert_eq!(outcome, RunOutcome::Success { test_loss: 0.375, synth_loss: None });
-    let requested = requested.lock().unwrap().clone();
+    let requested: Vec<String> = requested.lock().unwrap().iter().map(|(path, _)| path.clone()).collect();
     assert!(requested.iter().any(|p| p.ends_with("nested/adapter_model.safetensors")), "{requested:?}");
     assert!(!requested.iter().any(|p| p.ends_with(".pkl")), "pickles are never fetched: {requested:?}");
 
