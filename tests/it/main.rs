@@ -1,6 +1,8 @@
 //! The integration tests: one crate (one binary to build), one module per area.
 
 mod api;
+mod api_analytics;
+mod api_compat;
 mod api_ops;
 mod api_reads;
 mod cli;
@@ -8,6 +10,7 @@ mod docker;
 mod fencing;
 mod fiber_vectors;
 mod layout;
+mod live_fixture;
 mod miner;
 pub mod node;
 mod node_edges;
