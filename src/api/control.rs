@@ -138,7 +138,7 @@ pub struct AddTrainerBody {
 
 #[utoipa::path(post, path = "/v1/tournament_orchestrator/add_trainer", tag = "operations", security(("bearer" = [])),
     request_body = AddTrainerBody,
-    responses((status = 201, description = "Added: its GPUs are used from now on, and after restarts", body = Object),
+    responses((status = 201, description = "Added: its GPUs are used from now on, and after restarts; answers its `/v1/crucible/trainers` entry", body = Object),
         (status = 400, description = "Not a URL, a bad id, or the node does not answer", body = ErrorBody),
         (status = 409, description = "Known already, or the validator does not use remote nodes", body = ErrorBody),
         (status = 503, description = "No validator runtime", body = ErrorBody)))]
@@ -149,7 +149,8 @@ pub async fn add_trainer(
     let body = body.into_inner();
     let request = AddTrainer { url: body.trainer_ip, id: body.node_id, token: body.token };
     let node = answer(control(&state)?.fleet.send(request).await)?;
-    Ok(HttpResponse::Created().json(super::orchestrator::trainer(&node)))
+    let entry = super::trainers::crucible_trainer(&node, &Default::default(), chrono::Utc::now());
+    Ok(HttpResponse::Created().json(entry))
 }
 
 #[utoipa::path(delete, path = "/v1/tournament_orchestrator/remove_trainer/{trainer_ip}", tag = "operations", security(("bearer" = [])),

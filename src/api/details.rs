@@ -1,14 +1,16 @@
-//! The reference's `TournamentDetails` (docs/reference-analytics-api.md), built from a stored
-//! tournament: participants, rounds with every task's scores and winner, the boss round task by task,
-//! and the type weights. `/v1/tournaments/{id}/details` and `/v1/tournaments/latest/details` answer
-//! with it. No IO here.
+//! The reference's `TournamentDetailsResponse` (G.O.D 86623e97, `core/models/tournament_models.py`;
+//! built as `validator/endpoints/tournament_analytics.py::get_tournament_details` builds it), from a
+//! stored tournament: participants, rounds with every task's rank scores and winner, the final scores,
+//! the base type weights and the boss round task by task. `/v1/tournaments/{id}/details` and
+//! `/v1/tournaments/latest/details` answer with it; crucible's own detail (raw results, why each boss
+//! task went the way it did) is in [`super::results`]. No IO here.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::rules::Rules;
 use crate::domain::scoring::{BossTask, TrainingResult, boss_threshold, task_winner};
-use crate::domain::weights::WeightReport;
+use crate::domain::standings::{final_scores, quality_scores};
 use crate::domain::{AdmissionOutcome, Hotkey, RoundKind, RunStatus, TournamentStatus, TournamentType, TrainingStatus};
 use crate::store::{RoundSnapshot, TASK_REPLACED, TaskSnapshot, TournamentSnapshot, Training};
 
@@ -22,11 +24,13 @@ pub struct TournamentDetails {
     /// The champion defending the title.
     pub base_winner_hotkey: Option<String>,
     pub winner_hotkey: Option<String>,
-    /// How the boss round was decided, in words.
+    /// How the boss round was decided, in words (a later reference's field).
     pub diff_report: Option<String>,
     pub participants: Vec<ParticipantDetails>,
     pub rounds: Vec<RoundDetails>,
+    /// Points for tasks won, in the order of the first win (see [`final_scores`]).
     pub final_scores: Vec<FinalScore>,
+    /// The type's base weight (the reference's constant), not the current one.
     pub text_tournament_weight: f64,
     pub image_tournament_weight: f64,
     pub environment_tournament_weight: Option<f64>,
@@ -68,31 +72,33 @@ pub struct TaskScore {
     pub task_id: String,
     pub group_id: Option<String>,
     pub pair_id: Option<String>,
-    /// The best valid result, once the task's trainings have ended.
+    /// The best valid result (the 3.0), once the task's trainings have ended.
     pub winner: Option<String>,
     pub task_type: String,
+    /// Empty until every training of the task has ended (the reference scores a task at once).
     pub participant_scores: Vec<ParticipantScore>,
     pub environment_names: Option<Vec<String>>,
     pub pvp_pair_results: Option<serde_json::Value>,
     pub pvp_individual_scores: Option<serde_json::Value>,
-    pub paired_example_wins: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ParticipantScore {
     pub hotkey: String,
-    /// The ranking value of a successful training (its test loss, or its reward for GRPO).
-    pub quality_score: Option<f64>,
+    /// The rank score: 3.0 best valid, 0.0 other valid, −1.0 bottom quarter (more than 8 valid) and
+    /// invalid results when any is valid; 0.0 for all when none is.
+    pub quality_score: f64,
+    /// The evaluation as measured (a reward for GRPO); `null` when not a finite number.
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
-    /// Why the training has no valid score, or its status while it runs.
+    /// The reference's ranking reason for a valid result, the failure reason for a failed one.
     pub score_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FinalScore {
     pub hotkey: String,
-    /// Points from tasks won: the round number for every task won.
+    /// `round number × the type's base weight` for every task won.
     pub score: f64,
 }
 
@@ -107,21 +113,11 @@ pub struct BossTaskPerformance {
     /// The challenger's relative improvement, when both sides have a valid result.
     pub performance_difference: Option<f64>,
     pub challenger_won: bool,
-    pub paired_comparison: Option<serde_json::Value>,
-    pub decision_reason: String,
-}
-
-/// The type weights shown with every tournament: `W_type` from the current weights, else the base.
-pub fn type_weight(weights: Option<&WeightReport>, rules: &Rules, kind: TournamentType) -> f64 {
-    weights
-        .and_then(|w| w.types.iter().find(|t| t.tournament_type == kind))
-        .map_or(rules.weights.of(kind).base, |t| t.winner_weight)
 }
 
 /// Builds the details of one stored tournament.
-pub fn details(s: &TournamentSnapshot, rules: &Rules, weights: Option<&WeightReport>) -> TournamentDetails {
+pub fn details(s: &TournamentSnapshot, rules: &Rules) -> TournamentDetails {
     let t = &s.tournament;
-    let house = &rules.house_hotkey;
     let boss = s.rounds.iter().find(|r| r.round.round.is_final && t.status == TournamentStatus::Completed);
     let boss_sides = boss.and_then(|r| r.round.pairs.first()).map(|p| [p.hotkey_a.clone(), p.hotkey_b.clone()]);
     let position = |h: &Hotkey| match (&boss_sides, &t.winner_hotkey) {
@@ -145,32 +141,46 @@ pub fn details(s: &TournamentSnapshot, rules: &Rules, weights: Option<&WeightRep
         })
         .collect();
     let rounds: Vec<RoundDetails> = s.rounds.iter().map(round_details).collect();
-    let performance = boss.map(|r| boss_performance(r, house, t.champion_wins, rules));
-    let diff_report = performance.as_ref().map(|tasks| {
-        let won = tasks.iter().filter(|p| p.challenger_won).count();
-        format!(
-            "the challenger won {won} of {} boss tasks at threshold {:.1}%; winning performance difference {:.4}",
-            tasks.len(),
-            tasks.first().map_or(0.0, |p| p.threshold_used * 100.0),
-            t.winning_performance_difference.unwrap_or(0.0)
-        )
-    });
+    let boss_tasks = boss.map(|r| boss_round(r, &rules.house_hotkey, t.champion_wins, rules));
+    let task_wins: Vec<(u32, Hotkey)> = s
+        .rounds
+        .iter()
+        .flat_map(|r| live_tasks(r).filter_map(|t| winner_of(t).map(|w| (r.round.round.number, w))))
+        .collect();
+    let final_scores = final_scores(
+        task_wins.iter().map(|(n, h)| (*n, h)),
+        t.winner_hotkey.as_ref(),
+        t.base_winner_hotkey.as_ref(),
+        &rules.house_hotkey,
+        rules.weights.of(t.tournament_type).base,
+    );
     TournamentDetails {
         tournament_id: t.id.to_string(),
         tournament_type: t.tournament_type.to_string(),
         status: t.status.to_string(),
         base_winner_hotkey: t.base_winner_hotkey.as_ref().map(Hotkey::to_string),
         winner_hotkey: t.winner_hotkey.as_ref().map(Hotkey::to_string),
-        diff_report,
+        diff_report: boss_tasks.as_ref().map(|tasks| diff_report(tasks, t.winning_performance_difference)),
         participants,
-        final_scores: final_scores(&rounds),
+        final_scores: final_scores.into_iter().map(|(h, score)| FinalScore { hotkey: h.to_string(), score }).collect(),
         rounds,
-        text_tournament_weight: type_weight(weights, rules, TournamentType::Text),
-        image_tournament_weight: type_weight(weights, rules, TournamentType::Image),
+        text_tournament_weight: rules.weights.of(TournamentType::Text).base,
+        image_tournament_weight: rules.weights.of(TournamentType::Image).base,
         environment_tournament_weight: None,
-        boss_round_performance: performance,
+        boss_round_performance: boss_tasks.map(|tasks| tasks.into_iter().map(|(p, _)| p).collect()),
         sync_performance: None,
     }
+}
+
+/// The boss round in one sentence.
+pub fn diff_report(tasks: &[(BossTaskPerformance, &'static str)], winning_difference: Option<f64>) -> String {
+    let won = tasks.iter().filter(|(p, _)| p.challenger_won).count();
+    format!(
+        "the challenger won {won} of {} boss tasks at threshold {:.1}%; winning performance difference {:.4}",
+        tasks.len(),
+        tasks.first().map_or(0.0, |(p, _)| p.threshold_used * 100.0),
+        winning_difference.unwrap_or(0.0)
+    )
 }
 
 fn round_details(r: &RoundSnapshot) -> RoundDetails {
@@ -188,7 +198,7 @@ fn round_details(r: &RoundSnapshot) -> RoundDetails {
         is_final_round: round.is_final,
         status: round.status.to_string(),
         participants,
-        tasks: r.tasks.iter().filter(|t| t.task.status != TASK_REPLACED).map(task_score).collect(),
+        tasks: live_tasks(r).map(task_score).collect(),
     }
 }
 
@@ -207,49 +217,62 @@ pub fn result_of(training: &Training) -> Option<TrainingResult> {
     })
 }
 
+/// The round's tasks that count: not replaced.
+fn live_tasks(r: &RoundSnapshot) -> impl Iterator<Item = &TaskSnapshot> {
+    r.tasks.iter().filter(|t| t.task.status != TASK_REPLACED)
+}
+
+/// The task's results once every training has ended; `None` while one still runs.
+pub fn ended_results(t: &TaskSnapshot) -> Option<Vec<TrainingResult>> {
+    t.trainings.iter().map(result_of).collect()
+}
+
+/// The task's winner (the best valid result) once every training has ended.
+pub fn winner_of(t: &TaskSnapshot) -> Option<Hotkey> {
+    task_winner(t.task.task_type, &ended_results(t)?)
+}
+
 fn task_score(t: &TaskSnapshot) -> TaskScore {
-    let finished = t.trainings.iter().all(|tr| tr.status.is_finished());
-    let results: Vec<TrainingResult> = t.trainings.iter().filter_map(result_of).collect();
+    let results = ended_results(t).unwrap_or_default();
+    let ranked = quality_scores(t.task.task_type, &results);
     let participant_scores = t
         .trainings
         .iter()
-        .map(|tr| {
-            let valid = result_of(tr).and_then(|r| r.valid_value());
-            let score_reason = match (tr.status, valid) {
-                (_, Some(_)) => None,
-                (TrainingStatus::Failure, None) => Some(tr.failure_reason.clone().unwrap_or_else(|| "failed".into())),
-                (TrainingStatus::Success, None) => Some("the evaluation gave no finite score".into()),
-                (status, None) => Some(status.to_string()),
-            };
-            ParticipantScore {
-                hotkey: tr.hotkey.to_string(),
-                quality_score: valid,
-                test_loss: tr.test_loss,
-                synth_loss: tr.synth_loss,
-                score_reason,
-            }
+        .zip(&ranked)
+        .map(|(tr, q)| ParticipantScore {
+            hotkey: tr.hotkey.to_string(),
+            quality_score: q.score,
+            test_loss: tr.test_loss.filter(|v| v.is_finite()),
+            synth_loss: tr.synth_loss.filter(|v| v.is_finite()),
+            score_reason: q
+                .reason
+                .clone()
+                .or_else(|| Some(tr.failure_reason.clone().unwrap_or_else(|| "failed".into()))),
         })
         .collect();
     TaskScore {
         task_id: t.task.id.to_string(),
         group_id: t.task.group_id.clone(),
         pair_id: t.task.pair_id.clone(),
-        winner: if finished { task_winner(t.task.task_type, &results).map(|h| h.to_string()) } else { None },
+        winner: winner_of(t).map(|h| h.to_string()),
         task_type: t.task.task_type.to_string(),
         participant_scores,
         environment_names: None,
         pvp_pair_results: None,
         pvp_individual_scores: None,
-        paired_example_wins: None,
     }
 }
 
-/// The boss round task by task: the house's and the challenger's results under the threshold used.
-fn boss_performance(r: &RoundSnapshot, house: &Hotkey, champion_wins: u32, rules: &Rules) -> Vec<BossTaskPerformance> {
+/// The boss round task by task: the house's and the challenger's results under the threshold used,
+/// and why the task went the way it did.
+pub fn boss_round(
+    r: &RoundSnapshot,
+    house: &Hotkey,
+    champion_wins: u32,
+    rules: &Rules,
+) -> Vec<(BossTaskPerformance, &'static str)> {
     let threshold = boss_threshold(champion_wins, &rules.scoring);
-    r.tasks
-        .iter()
-        .filter(|t| t.task.status != TASK_REPLACED)
+    live_tasks(r)
         .map(|t| {
             let side = |house_side: bool| {
                 t.trainings.iter().find(|tr| (&tr.hotkey == house) == house_side).and_then(result_of)
@@ -265,38 +288,23 @@ fn boss_performance(r: &RoundSnapshot, house: &Hotkey, champion_wins: u32, rules
             };
             let challenger_won = task.winner(threshold) == crate::domain::scoring::Side::Challenger;
             let (hv, cv) = (h.and_then(|r| r.valid_value()), c.and_then(|r| r.valid_value()));
-            let decision_reason = match (hv, cv) {
+            let reason = match (hv, cv) {
                 (Some(_), Some(_)) if challenger_won => "the challenger beat the house by more than the threshold",
                 (Some(_), Some(_)) => "the house held within the threshold",
                 (None, Some(_)) => "only the challenger has a valid result",
                 (Some(_), None) => "only the house has a valid result",
                 (None, None) => "neither side has a valid result: the house holds",
             };
-            BossTaskPerformance {
+            let performance = BossTaskPerformance {
                 task_id: t.task.id.to_string(),
                 task_type: t.task.task_type.to_string(),
-                boss_score: task.house,
-                challenger_score: task.challenger,
+                boss_score: task.house.filter(|v| v.is_finite()),
+                challenger_score: task.challenger.filter(|v| v.is_finite()),
                 threshold_used: threshold,
                 performance_difference: task.improvement(),
                 challenger_won,
-                paired_comparison: None,
-                decision_reason: decision_reason.into(),
-            }
+            };
+            (performance, reason)
         })
         .collect()
-}
-
-/// Points per hotkey: the round number for every task won; highest first, ties by hotkey.
-fn final_scores(rounds: &[RoundDetails]) -> Vec<FinalScore> {
-    let mut points: std::collections::BTreeMap<&str, f64> = Default::default();
-    for r in rounds {
-        for w in r.tasks.iter().filter_map(|t| t.winner.as_deref()) {
-            *points.entry(w).or_default() += f64::from(r.round_number);
-        }
-    }
-    let mut scores: Vec<FinalScore> =
-        points.into_iter().map(|(h, score)| FinalScore { hotkey: h.to_owned(), score }).collect();
-    scores.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.hotkey.cmp(&b.hotkey)));
-    scores
 }

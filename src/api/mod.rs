@@ -1,6 +1,7 @@
 //! The control plane `validator` serves (`[api]`), and `simulate --serve`: the reference validator's
-//! reads (docs/reference-analytics-api.md), operations on the store and on the running validator, the
-//! event stream, metrics, the OpenAPI document with Swagger UI, and the server-rendered pages.
+//! reads in its meaning (docs/reference-analytics-api.md), crucible's own detail under `/v1/crucible/`,
+//! operations on the store and on the running validator, the event stream, metrics, the OpenAPI
+//! document with Swagger UI, and the server-rendered pages.
 //! Operations need `Authorization: Bearer <token>` (compared in constant time, never logged); reads
 //! need it too unless `public_reads` is set. Every error is JSON `{"error": "..."}` with its status, bad
 //! input is a 400 naming the field, and bodies have a size limit.
@@ -13,9 +14,11 @@ mod openapi;
 mod operations;
 pub(crate) mod orchestrator;
 mod pages;
+pub(crate) mod results;
 mod routes;
 pub mod settings;
 mod tournaments;
+pub(crate) mod trainers;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ pub struct ErrorBody {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "crucible control API", description = "Operate and watch a crucible validator. Reads compatible with the reference validator's analytics paths; operations need `Authorization: Bearer <token>`."),
+    info(title = "crucible control API", description = "Operate and watch a crucible validator. Reads compatible with the reference validator's analytics paths (tag `reference`), crucible's own detail under `/v1/crucible/` (tag `crucible`); operations need `Authorization: Bearer <token>`."),
     paths(
         super::routes::healthz,
         super::routes::readyz,
@@ -29,8 +29,10 @@ pub struct ErrorBody {
         super::tournaments::details,
         super::orchestrator::next_dates,
         super::orchestrator::gpu_requirements,
-        super::orchestrator::trainers,
+        super::trainers::trainers,
         super::orchestrator::training_stats,
+        super::results::tournament_results,
+        super::trainers::crucible_trainers,
         super::control::create,
         super::control::cancel,
         super::control::override_task,

@@ -101,7 +101,7 @@ pub async fn delete_miner(state: web::Data<ApiState>, path: web::Path<String>) -
 
 #[utoipa::path(post, path = "/tournament/{tournament_id}/refund", tag = "operations", security(("bearer" = [])),
     params(("tournament_id" = String, Path, description = "A cancelled tournament")),
-    responses((status = 200, description = "Every fee refunded once", body = Object), (status = 404, description = "No such tournament", body = ErrorBody),
+    responses((status = 200, description = "`{tournament_id, refunds_processed, message}`: every fee refunded once; `refunds_processed` counts the refunds made by this call", body = Object), (status = 404, description = "No such tournament", body = ErrorBody),
         (status = 409, description = "The tournament is not cancelled", body = ErrorBody)))]
 pub async fn refund(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = super::tournament_id(&path)?;
@@ -116,10 +116,12 @@ pub async fn refund(state: web::Data<ApiState>, path: web::Path<String>) -> Resu
     })
     .await?;
     match outcome {
-        Ok((applied, before)) => Ok(HttpResponse::Ok().json(json!({
+        // The reference's answer (`refund_tournament_endpoint`, G.O.D 86623e97
+        // `validator/endpoints/transfer_balances.py`).
+        Ok((applied, _before)) => Ok(HttpResponse::Ok().json(json!({
             "tournament_id": path.as_str(),
-            "refunds_applied": applied,
-            "already_refunded": before,
+            "refunds_processed": applied,
+            "message": format!("Processed {applied} refunds for tournament {}", path.as_str()),
         }))),
         Err(status) => {
             Err(ApiError::Conflict(format!("only a cancelled tournament is refunded; this one is {status}")))

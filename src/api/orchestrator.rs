@@ -1,155 +1,122 @@
-//! The reference's scheduling and orchestrator reads (docs/reference-analytics-api.md): the next
-//! tournament dates, the GPUs the live rounds need, the trainer nodes with their GPU slots, and the
-//! training counts.
+//! The reference's scheduling and orchestrator reads (docs/reference-analytics-api.md), as G.O.D
+//! 86623e97 answers them (`validator/endpoints/tournament_analytics.py`, `validator/db/sql/tournaments.py`):
+//! the next tournament dates, the GPUs the unfinished tasks need, and the training counts.
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{ApiState, read};
+use crate::domain::calendar::next_start;
 use crate::domain::gpu::requirement;
 use crate::domain::{TournamentId, TournamentStatus, TournamentType};
 use crate::http::error::ApiError;
-use crate::store::{Store, StoreError, TASK_REPLACED, TrainerNode};
+use crate::store::{Store, StoreError, TASK_REPLACED};
 
-/// When the next tournament of one type starts.
+/// Where the next tournament of one type stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NextDate {
     pub kind: TournamentType,
-    /// `active`, `pending` (registering) or `waiting` (for the interval after the last completion).
+    /// `active`, `pending` (registering) or `waiting` (for the interval after the last one).
     pub status: &'static str,
+    /// When a waiting type's next tournament starts; `None` for a live one.
     pub start: Option<DateTime<Utc>>,
-    /// The live tournament's current round (0 before the first).
-    pub round: u32,
+    /// An active tournament's rounds so far (1 before the first), 1 for a pending one.
+    pub round: Option<u32>,
     pub live: Option<TournamentId>,
 }
 
-/// The next start of each type: a live tournament's start, or the last completion plus the interval.
-pub fn schedule(s: &Store, interval_hours: f64) -> Result<Vec<NextDate>, StoreError> {
-    let unfinished = s.unfinished_tournaments()?;
+/// Each type's next date at `now`: the active tournament's round count, a pending one's round 1, or
+/// the next start after the latest tournament that was not cancelled (see [`next_start`]).
+pub fn schedule(s: &Store, interval_hours: f64, now: DateTime<Utc>) -> Result<Vec<NextDate>, StoreError> {
+    let interval = Duration::seconds((interval_hours * 3600.0).round() as i64);
     let mut out = Vec::new();
     for kind in [TournamentType::Text, TournamentType::Image] {
-        let live = unfinished.iter().filter(|t| t.tournament_type == kind).max_by_key(|t| t.created_at);
-        let round = match live {
-            Some(t) => s.list_rounds(&t.id)?.last().map_or(0, |r| r.round.number),
-            None => 0,
+        let all = s.list_tournaments(Some(kind))?;
+        let newest = |status| all.iter().filter(|t| t.status == status).max_by_key(|t| t.created_at);
+        let next = if let Some(t) = newest(TournamentStatus::Active) {
+            let rounds = s.list_rounds(&t.id)?.len();
+            let round = u32::try_from(rounds).unwrap_or(u32::MAX).max(1);
+            NextDate { kind, status: "active", start: None, round: Some(round), live: Some(t.id.clone()) }
+        } else if let Some(t) = newest(TournamentStatus::Pending) {
+            NextDate { kind, status: "pending", start: None, round: Some(1), live: Some(t.id.clone()) }
+        } else {
+            let latest = all.iter().filter(|t| t.status != TournamentStatus::Cancelled).max_by_key(|t| t.created_at);
+            let base = latest.map(|t| t.completed_at.unwrap_or(t.created_at));
+            NextDate { kind, status: "waiting", start: Some(next_start(base, interval, now)), round: None, live: None }
         };
-        let (status, start) = match live {
-            Some(t) if t.status == TournamentStatus::Active => ("active", t.started_at.or(Some(t.created_at))),
-            Some(t) => ("pending", Some(t.created_at)),
-            None => {
-                let latest = s.latest_completed_tournament(kind)?;
-                let due = latest.and_then(|t| t.completed_at).map(|done| done + hours(interval_hours));
-                ("waiting", Some(due.unwrap_or_else(Utc::now)))
-            }
-        };
-        out.push(NextDate { kind, status, start, round, live: live.map(|t| t.id.clone()) });
+        out.push(next);
     }
     Ok(out)
 }
 
-/// `{text, image, environment}`: when the next tournament of each type starts (see [`schedule`]).
-#[utoipa::path(get, path = "/v1/tournaments/next-dates", tag = "reference", responses((status = 200, description = "`{text, image, environment}`: when the next tournament of each type starts", body = Object)))]
+/// `NextTournamentDates` (`get_next_tournament_dates` in G.O.D 86623e97): see [`schedule`].
+#[utoipa::path(get, path = "/v1/tournaments/next-dates", tag = "reference", responses((status = 200, description = "`{text, image, environment}`: each type's active round, pending registration or next start", body = Object)))]
 pub async fn next_dates(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let interval = state.rules.schedule.interval_hours;
-    let dates = read(&state, move |s| schedule(s, interval)).await?;
+    let dates = read(&state, move |s| schedule(s, interval, Utc::now())).await?;
+    let hours = interval.round() as i64;
     let mut answer = Map::new();
     for d in dates {
-        answer.insert(d.kind.to_string(), next_date(d.kind.as_str(), d.status, d.start, d.round, interval));
+        answer.insert(d.kind.to_string(), next_date(d.kind.as_str(), d.status, d.start, d.round, hours));
     }
-    answer.insert("environment".into(), next_date("environment", "waiting", None, 0, interval));
+    answer.insert("environment".into(), next_date("environment", "waiting", None, None, hours));
     Ok(HttpResponse::Ok().json(Value::Object(answer)))
 }
 
-fn hours(h: f64) -> Duration {
-    Duration::seconds((h * 3600.0).round() as i64)
-}
-
-fn next_date(kind: &str, status: &str, start: Option<DateTime<Utc>>, round: u32, interval: f64) -> Value {
+fn next_date(kind: &str, status: &str, start: Option<DateTime<Utc>>, round: Option<u32>, hours: i64) -> Value {
     json!({
         "tournament_type": kind,
         "next_start_date": start,
         "next_end_date": Value::Null,
         "current_round_number": round,
         "tournament_status": status,
-        "interval_hours": interval,
+        "interval_hours": hours,
         "scheduled_day_of_week": start.map(|s| s.weekday().num_days_from_monday()),
         "scheduled_hour": start.map(|s| s.hour()),
         "scheduled_minute": start.map(|s| s.minute()),
     })
 }
 
-/// `{gpu_requirements: [{gpu_type, count, total_hours}], total_tasks, total_hours}` for the trainings
-/// of the live rounds that have not ended: `count` trainings of each GPU type and their hours.
-#[utoipa::path(get, path = "/v1/tournaments/gpu-requirements", tag = "reference", responses((status = 200, description = "GPUs the live rounds still need", body = Object)))]
+/// `TournamentGpuRequirementsResponse` (`get_tournament_gpu_requirements` in G.O.D 86623e97): every
+/// unfinished task (not replaced, a training not ended) of every round of the live tournaments counts
+/// once for its GPU type with its `hours_to_complete` (1 h when 0); `total_tasks` is the sum of the counts.
+#[utoipa::path(get, path = "/v1/tournaments/gpu-requirements", tag = "reference", responses((status = 200, description = "GPUs the unfinished tasks need", body = Object)))]
 pub async fn gpu_requirements(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.clone();
-    let (needs, tasks) = read(&state, move |s| {
+    let needs = read(&state, move |s| {
         let mut needs: std::collections::BTreeMap<String, (u64, f64)> = Default::default();
-        let mut tasks = 0u64;
         for t in s.unfinished_tournaments()? {
             let snapshot = s.tournament_snapshot(&t.id)?;
-            let Some(round) = snapshot.rounds.last() else { continue };
-            for task in round.tasks.iter().filter(|t| t.task.status != TASK_REPLACED) {
-                let open = task.trainings.iter().filter(|tr| !tr.status.is_finished()).count() as u64;
-                if open == 0 {
-                    continue;
-                }
-                tasks += 1;
+            let tasks = snapshot.rounds.iter().flat_map(|r| &r.tasks).filter(|t| t.task.status != TASK_REPLACED);
+            for task in tasks.filter(|t| t.trainings.iter().any(|tr| !tr.status.is_finished())) {
                 let need = requirement(task.task.task_type, task.task.model_params, &rules.gpu);
+                let hours = task.task.hours_to_complete;
                 let entry = needs.entry(need.to_string()).or_default();
-                entry.0 += open;
-                entry.1 += open as f64 * task.task.hours_to_complete;
+                entry.0 += 1;
+                entry.1 += if hours > 0.0 { hours } else { 1.0 };
             }
         }
-        Ok((needs, tasks))
+        Ok(needs)
     })
     .await?;
+    let total_tasks: u64 = needs.values().map(|(count, _)| count).sum();
     let total_hours: f64 = needs.values().map(|(_, h)| h).sum();
     let list: Vec<Value> = needs
         .into_iter()
         .map(|(gpu_type, (count, hours))| json!({ "gpu_type": gpu_type, "count": count, "total_hours": hours }))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "gpu_requirements": list, "total_tasks": tasks, "total_hours": total_hours })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "gpu_requirements": list, "total_tasks": total_tasks, "total_hours": total_hours })))
 }
 
-/// The trainer nodes with their GPU slots, in the reference's shape plus `node_id` and `fenced`.
-#[utoipa::path(get, path = "/v1/tournament_orchestrator/trainers", tag = "reference", responses((status = 200, description = "Trainer nodes and their GPU slots", body = Object)))]
-pub async fn trainers(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let nodes = read(&state, |s| s.list_nodes()).await?;
-    Ok(HttpResponse::Ok().json(nodes.iter().map(trainer).collect::<Vec<_>>()))
-}
-
-pub fn trainer(node: &TrainerNode) -> Value {
-    let updated = node.last_seen.unwrap_or(node.created_at);
-    let gpus: Vec<Value> = node
-        .gpus
-        .iter()
-        .map(|g| {
-            json!({
-                "gpu_id": g.index,
-                "gpu_type": g.class.to_string(),
-                "vram_gb": g.vram_gb,
-                "available": g.holder.is_none() && !node.fenced,
-                "used_until": Value::Null,
-                "updated_at": updated,
-                "product_name": g.model_name,
-                "interconnect": "unknown",
-                "nvlink": false,
-                "holder": g.holder,
-            })
-        })
-        .collect();
-    json!({ "trainer_ip": node.address, "node_id": node.id, "fenced": node.fenced, "gpus": gpus })
-}
-
-/// `{total_pairs, pending, success, failure, avg_attempts, max_attempts, <other status>: n}` over
-/// every training.
+/// `{total_pairs, pending, success, failure, avg_attempts, max_attempts, <other status>: n}` over every
+/// training (`get_tournament_training_stats` in G.O.D 86623e97): `avg_attempts` is the largest of the
+/// per-status mean attempts, the integer 0 without trainings.
 #[utoipa::path(get, path = "/v1/tournament_orchestrator/training_stats", tag = "reference", responses((status = 200, description = "Trainings by status, with attempts", body = Object)))]
 pub async fn training_stats(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let counts = read(&state, |s| s.training_counts()).await?;
     let total: u64 = counts.iter().map(|c| c.count).sum();
-    let attempts: u64 = counts.iter().map(|c| c.attempts).sum();
     let mut answer = Map::new();
     answer.insert("total_pairs".into(), total.into());
     for status in ["pending", "success", "failure"] {
@@ -158,8 +125,9 @@ pub async fn training_stats(state: web::Data<ApiState>) -> Result<HttpResponse, 
     for c in &counts {
         answer.insert(c.status.to_string(), c.count.into());
     }
-    let average = if total == 0 { 0.0 } else { attempts as f64 / total as f64 };
-    answer.insert("avg_attempts".into(), json!(average));
+    let means = counts.iter().filter(|c| c.count > 0).map(|c| c.attempts as f64 / c.count as f64);
+    let average = means.reduce(f64::max).map_or(json!(0), |m| json!(m));
+    answer.insert("avg_attempts".into(), average);
     answer.insert("max_attempts".into(), counts.iter().map(|c| c.max_attempts).max().unwrap_or(0).into());
     Ok(HttpResponse::Ok().json(Value::Object(answer)))
 }

@@ -39,10 +39,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/v1/tournaments/active", web::get().to(super::tournaments::active))
         .route("/v1/tournaments/next-dates", web::get().to(super::orchestrator::next_dates))
         .route("/v1/tournaments/gpu-requirements", web::get().to(super::orchestrator::gpu_requirements))
-        .route("/v1/tournament_orchestrator/trainers", web::get().to(super::orchestrator::trainers))
+        .route("/v1/tournament_orchestrator/trainers", web::get().to(super::trainers::trainers))
         .route("/v1/tournament_orchestrator/training_stats", web::get().to(super::orchestrator::training_stats))
         .route("/v1/tournaments/latest/details", web::get().to(super::tournaments::latest_details))
-        .route("/v1/tournaments/{tournament_id}/details", web::get().to(super::tournaments::details));
+        .route("/v1/tournaments/{tournament_id}/details", web::get().to(super::tournaments::details))
+        .route("/v1/crucible/tournaments/{tournament_id}/results", web::get().to(super::results::tournament_results))
+        .route("/v1/crucible/trainers", web::get().to(super::trainers::crucible_trainers));
 }
 
 pub async fn no_route() -> Result<HttpResponse, ApiError> {
@@ -177,35 +179,42 @@ impl Limit {
     }
 }
 
-/// The reference's `BalanceEventResponse` list: newest first, at most `limit`.
+/// The reference's `BalanceEventResponse` list (G.O.D 86623e97, `validator/core/transfer_models.py`),
+/// newest first, at most `limit`: fees and refunds only, for the reference writes no other balance
+/// events (`validator/db/sql/transfers.py`); credits show in `/transfer/balance`. The description is
+/// the reference's text for the kind, whatever the ledger entry's own reference says.
 fn balance_events(entries: Vec<crate::store::LedgerEntry>, limit: usize) -> HttpResponse {
     let events: Vec<Value> = entries
         .iter()
         .rev()
-        .take(limit)
-        .map(|e| {
-            json!({
+        .filter_map(|e| {
+            let tournament = e.event.tournament_id.as_ref().map_or("", |t| t.as_str());
+            let (event_type, description) = match e.event.kind {
+                LedgerKind::Credit => return None,
+                LedgerKind::ParticipationFee => {
+                    ("participation_fee", format!("Tournament participation fee for {tournament}"))
+                }
+                LedgerKind::Refund => ("refund", format!("Refund for participation fee in tournament {tournament}")),
+            };
+            Some(json!({
                 "id": e.id,
-                "tournament_id": e.event.tournament_id.as_ref().map(|t| t.as_str()),
+                "tournament_id": tournament,
                 "coldkey": e.event.coldkey.as_str(),
-                "event_type": match e.event.kind {
-                    LedgerKind::Credit => "transfer_in",
-                    LedgerKind::ParticipationFee => "participation_fee",
-                    LedgerKind::Refund => "refund",
-                },
+                "event_type": event_type,
                 "amount_rao": e.event.amount_rao,
-                "description": e.event.reference,
+                "description": description,
                 "created_at": e.event.created_at,
                 "updated_at": e.event.created_at,
-            })
+            }))
         })
+        .take(limit)
         .collect();
     HttpResponse::Ok().json(events)
 }
 
 #[utoipa::path(get, path = "/balance/events/coldkey/{coldkey}", tag = "reference",
     params(("coldkey" = String, Path, description = "SS58 coldkey"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
-    responses((status = 200, description = "`[BalanceEventResponse]`, newest first", body = Object), (status = 400, description = "Bad coldkey or limit", body = ErrorBody)))]
+    responses((status = 200, description = "`[BalanceEventResponse]`: the coldkey's fees and refunds, newest first", body = Object), (status = 400, description = "Bad coldkey or limit", body = ErrorBody)))]
 async fn coldkey_events(
     state: web::Data<ApiState>,
     coldkey: web::Path<String>,
@@ -218,8 +227,8 @@ async fn coldkey_events(
 
 #[utoipa::path(get, path = "/balance/events/tournament/{tournament_id}", tag = "reference",
     params(("tournament_id" = String, Path, description = "A tournament"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
-    responses((status = 200, description = "`[BalanceEventResponse]`: its fees and refunds, newest first", body = Object),
-        (status = 400, description = "Bad id or limit", body = ErrorBody), (status = 404, description = "No such tournament", body = ErrorBody)))]
+    responses((status = 200, description = "`[BalanceEventResponse]`: its fees and refunds, newest first; `[]` for an unknown tournament", body = Object),
+        (status = 400, description = "Bad id or limit", body = ErrorBody)))]
 async fn tournament_events(
     state: web::Data<ApiState>,
     id: web::Path<String>,
@@ -227,12 +236,7 @@ async fn tournament_events(
 ) -> Result<HttpResponse, ApiError> {
     let limit = limit.get()?;
     let id = super::tournament_id(&id)?;
-    let entries = read(&state, move |s| {
-        s.get_tournament(&id)?;
-        s.tournament_ledger_events(&id)
-    })
-    .await?;
-    Ok(balance_events(entries, limit))
+    Ok(balance_events(read(&state, move |s| s.tournament_ledger_events(&id)).await?, limit))
 }
 
 /// The reference's `TournamentFeesResponse`. crucible runs no environment tournaments: that fee is 0.

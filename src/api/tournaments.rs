@@ -1,5 +1,6 @@
 //! The reference's tournament reads (docs/reference-analytics-api.md): the history, the active
-//! tournaments per type, and tournament details. crucible runs no environment tournaments, so `environment` is always `null`.
+//! tournaments per type, and tournament details. crucible runs no environment tournaments, so
+//! `environment` is always `null`.
 
 use super::openapi::ErrorBody;
 use actix_web::{HttpResponse, web};
@@ -10,7 +11,8 @@ use crate::domain::{AdmissionOutcome, TournamentStatus, TournamentType};
 use crate::http::error::ApiError;
 use crate::store::Tournament;
 
-/// `{tournaments: [...]}`: active and completed tournaments, newest first.
+/// `{tournaments: [...]}`: active and completed tournaments, newest first (`get_tournament_history` in
+/// G.O.D 86623e97).
 #[utoipa::path(get, path = "/v1/tournaments/history", tag = "reference", responses((status = 200, description = "Active and completed tournaments, newest first", body = Object)))]
 pub async fn history(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let mut all = read(&state, |s| s.list_tournaments(None)).await?;
@@ -32,12 +34,14 @@ pub async fn history(state: web::Data<ApiState>) -> Result<HttpResponse, ApiErro
     Ok(HttpResponse::Ok().json(json!({ "tournaments": entries })))
 }
 
-/// `{text, image, environment}`: the live (pending or active) tournament of each type, or `null`.
-#[utoipa::path(get, path = "/v1/tournaments/active", tag = "reference", responses((status = 200, description = "`{text, image, environment}`: the live tournament of each type", body = Object)))]
+/// `{text, image, environment}`: the active tournament of each type, or `null` (a pending one, still
+/// registering, is not active); as `get_active_tournaments` in G.O.D 86623e97
+/// `validator/endpoints/tournament_analytics.py`.
+#[utoipa::path(get, path = "/v1/tournaments/active", tag = "reference", responses((status = 200, description = "`{text, image, environment}`: the active tournament of each type (pending ones are not)", body = Object)))]
 pub async fn active(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let live = read(&state, |s| {
         let mut live = Vec::new();
-        for t in s.unfinished_tournaments()? {
+        for t in s.unfinished_tournaments()?.into_iter().filter(|t| t.status == TournamentStatus::Active) {
             let participants = s.list_participants(&t.id)?;
             let admitted: Vec<String> = participants
                 .into_iter()
@@ -70,21 +74,24 @@ pub async fn active(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
     })))
 }
 
-/// `TournamentDetails` of one tournament; 400 for a malformed id, 404 for an unknown one.
+/// `TournamentDetailsResponse` of one tournament (`get_tournament_details` in G.O.D 86623e97); 400 for
+/// a malformed id, 404 for an unknown one.
 #[utoipa::path(get, path = "/v1/tournaments/{tournament_id}/details", tag = "reference", params(("tournament_id" = String, Path, description = "tourn_<hex>_<YYYYMMDD>")), responses((status = 200, description = "The tournament in detail", body = super::details::TournamentDetails), (status = 400, description = "Not a tournament id", body = ErrorBody), (status = 404, description = "No such tournament", body = ErrorBody)))]
 pub async fn details(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = super::tournament_id(&id)?;
     let rules = state.rules.clone();
     let answer = read(&state, move |s| {
         let snapshot = s.tournament_snapshot(&id)?;
-        Ok(super::details::details(&snapshot, &rules, Some(&super::current_weights(s, &rules)?)))
+        Ok(super::details::details(&snapshot, &rules))
     })
     .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
 /// `{text, image, environment, burn_data}`: the latest completed tournament of each type and how the
-/// current weights burn.
+/// current weights burn, as `get_latest_tournaments_details` and `get_tournament_burn_details` in G.O.D
+/// 86623e97 (`validator/endpoints/tournament_analytics.py`, `validator/core/weight_setting.py`):
+/// `*_tournament_weight` is `W_type`, `burn_weight` is `1 − W_text − W_image`.
 #[utoipa::path(get, path = "/v1/tournaments/latest/details", tag = "reference", responses((status = 200, description = "`{text, image, environment, burn_data}`: the latest completed tournament of each type (`TournamentDetails` or null)", body = Object)))]
 pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let rules = state.rules.clone();
@@ -93,7 +100,7 @@ pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, 
         let mut latest = Vec::new();
         for kind in [TournamentType::Text, TournamentType::Image] {
             let details = match s.latest_completed_tournament(kind)? {
-                Some(t) => Some(super::details::details(&s.tournament_snapshot(&t.id)?, &rules, Some(&weights))),
+                Some(t) => Some(super::details::details(&s.tournament_snapshot(&t.id)?, &rules)),
                 None => None,
             };
             latest.push(details);
@@ -104,11 +111,13 @@ pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, 
     .await?;
     let rules = &state.rules;
     let of = |kind: TournamentType| weights.types.iter().find(|t| t.tournament_type == kind);
-    let weight = |kind| super::details::type_weight(Some(&weights), rules, kind);
+    // W_type: the current weight of the type's real winner; the base while no tournament of it completed.
+    let weight = |kind: TournamentType| of(kind).map_or(rules.weights.of(kind).base, |t| t.winner_weight);
     let burn = |kind: TournamentType| {
         let cap = rules.weights.of(kind).cap;
         if cap > 0.0 { (cap - weight(kind)).max(0.0) / cap } else { 0.0 }
     };
+    let (text_weight, image_weight) = (weight(TournamentType::Text), weight(TournamentType::Image));
     Ok(HttpResponse::Ok().json(json!({
         "text": text,
         "image": image,
@@ -120,13 +129,10 @@ pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, 
             "text_burn_proportion": burn(TournamentType::Text),
             "image_burn_proportion": burn(TournamentType::Image),
             "environment_burn_proportion": 0.0,
-            "text_tournament_weight": weight(TournamentType::Text),
-            "image_tournament_weight": weight(TournamentType::Image),
+            "text_tournament_weight": text_weight,
+            "image_tournament_weight": image_weight,
             "environment_tournament_weight": 0.0,
-            "text_base_weight": rules.weights.text.base,
-            "image_base_weight": rules.weights.image.base,
-            "environment_base_weight": 0.0,
-            "burn_weight": weights.burn,
+            "burn_weight": 1.0 - text_weight - image_weight,
         },
     })))
 }

@@ -11,11 +11,14 @@
 //! * `tasks`, `catalog`: tasks per round, their types, model sizes and hours; drawing from the catalog.
 //! * `gpu`: GPU requirement of a task, tightest-fit placement, the priority order of queued jobs.
 //! * `scoring`: group and pair winners, the boss round and its threshold, round sanity.
+//! * `standings`, `calendar`: the reference's analytics in its meaning: rank scores, final scores and
+//!   the next start on its quarter-hour scheduler.
 //! * `bundle`, `weights`: the exported results bundle and the weight computation over it.
 //! * `rules`: every number above in one validated value.
 
 pub mod bracket;
 pub mod bundle;
+pub mod calendar;
 pub mod catalog;
 pub mod gpu;
 pub mod ids;
@@ -23,6 +26,7 @@ pub mod kinds;
 pub mod progress;
 pub mod rules;
 pub mod scoring;
+pub mod standings;
 pub mod state;
 pub mod tasks;
 pub mod weights;

@@ -1,6 +1,8 @@
 //! The integration tests: one crate (one binary to build), one module per area.
 
 mod api;
+mod api_analytics;
+mod api_compat;
 mod api_ops;
 mod api_reads;
 mod cli;
@@ -9,6 +11,7 @@ mod fencing;
 mod fiber_vectors;
 pub mod hub;
 mod layout;
+mod live_fixture;
 mod miner;
 pub mod node;
 mod node_edges;

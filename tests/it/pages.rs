@@ -122,8 +122,9 @@ fn simulate_serve_shows_the_tournaments_live_and_after() {
         String::from_utf8_lossy(&chunk.expect("events flow while it runs").unwrap().unwrap()).into_owned()
     });
     assert!(first.starts_with("event: "), "{first}");
-    let (_, active) = call("GET", &format!("{url}/v1/tournaments/active"), None, None);
-    assert!(active["text"].is_object() || active["image"].is_object(), "watched while live: {active}");
+    let (_, dates) = call("GET", &format!("{url}/v1/tournaments/next-dates"), None, None);
+    let live = |kind: &str| dates[kind]["tournament_status"] != "waiting";
+    assert!(live("text") || live("image"), "watched while live (pending or active): {dates}");
     let ended = lines.by_ref().map(|l| l.unwrap()).any(|l| l.starts_with("the simulation has ended; still serving"));
     assert!(ended);
     let (status, history) = call("GET", &format!("{url}/v1/tournaments/history"), None, None);

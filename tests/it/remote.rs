@@ -371,7 +371,7 @@ fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart() {
     terminate(&mut validator);
     assert!(validator.wait().unwrap().success());
     let (mut validator, api_again, _lines_again) = start();
-    let trainers = format!("{api_again}/v1/tournament_orchestrator/trainers");
+    let trainers = format!("{api_again}/v1/crucible/trainers");
     let listed = operate("GET", &trainers, None, None).1;
     let restored = listed.as_array().unwrap().iter().find(|t| t["node_id"] == id.as_str()).cloned();
     let restored = restored.unwrap_or_else(|| panic!("the added node survives a restart: {listed}"));

@@ -11,7 +11,8 @@ use crate::domain::TournamentType;
 
 pub async fn page(state: web::Data<ApiState>) -> HttpResponse {
     let interval = state.rules.schedule.interval_hours;
-    let found = read(&state, move |s| Ok((s.list_tournaments(None)?, schedule(s, interval)?))).await;
+    let found =
+        read(&state, move |s| Ok((s.list_tournaments(None)?, schedule(s, interval, chrono::Utc::now())?))).await;
     let (mut tournaments, dates) = match found {
         Ok(found) => found,
         Err(e) => return error_page(&e),
@@ -26,8 +27,8 @@ pub async fn page(state: web::Data<ApiState>) -> HttpResponse {
             Some(id) => format!("<a href=\"/tournaments/{0}\">{1}</a>", escape(id.as_str()), d.status),
             None => d.status.to_owned(),
         };
-        let _ =
-            write!(main, "<tr><td>{}</td><td>{status}</td><td>{}</td><td>{}</td></tr>", d.kind, d.round, when(d.start));
+        let round = d.round.map_or("–".into(), |n| n.to_string());
+        let _ = write!(main, "<tr><td>{}</td><td>{status}</td><td>{round}</td><td>{}</td></tr>", d.kind, when(d.start));
     }
     main.push_str("</table></div>");
     for kind in [TournamentType::Text, TournamentType::Image] {

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use actix_web::{HttpResponse, web};
 
 use super::{error_page, escape, layout, miner_link, optional_miner_link, score, training_row, when};
-use crate::api::details::{TournamentDetails, details};
+use crate::api::results::{TournamentResults, results};
 use crate::api::{ApiState, read};
 use crate::domain::{AdmissionOutcome, RoundKind, RoundStatus};
 use crate::store::{Participant, RoundSnapshot, TASK_REPLACED, TournamentSnapshot};
@@ -20,7 +20,7 @@ pub async fn page(state: web::Data<ApiState>, id: web::Path<String>) -> HttpResp
     let rules = state.rules.clone();
     let found = read(&state, move |s| {
         let snapshot = s.tournament_snapshot(&id)?;
-        let shown = details(&snapshot, &rules, None);
+        let shown = results(&snapshot, &rules);
         Ok((snapshot, shown))
     })
     .await;
@@ -34,7 +34,7 @@ pub async fn page(state: web::Data<ApiState>, id: web::Path<String>) -> HttpResp
     }
 }
 
-fn render(s: &TournamentSnapshot, d: &TournamentDetails) -> String {
+fn render(s: &TournamentSnapshot, d: &TournamentResults) -> String {
     let t = &s.tournament;
     let mut out = format!(
         "<h1>{kind} tournament <code>{id}</code></h1><p>status <strong id=\"status\">{status}</strong> · champion \
@@ -69,7 +69,7 @@ fn render_round<'a>(
     out: &mut String,
     r: &RoundSnapshot,
     s: &TournamentSnapshot,
-    d: &TournamentDetails,
+    d: &TournamentResults,
     winners: impl Iterator<Item = (&'a str, Option<&'a str>)>,
 ) {
     let round = &r.round.round;
@@ -146,13 +146,14 @@ fn render_round<'a>(
 }
 
 /// The boss round task by task: both scores, the threshold and who took the task.
-fn boss_table(out: &mut String, d: &TournamentDetails) {
-    let Some(tasks) = &d.boss_round_performance else { return };
+fn boss_table(out: &mut String, d: &TournamentResults) {
+    let Some(tasks) = &d.boss_round else { return };
     out.push_str(
         "<div class=\"scroll\"><table class=\"boss\"><tr><th>task</th><th>type</th><th>champion (house)</th>\
          <th>challenger</th><th>threshold</th><th>taken by</th><th>why</th></tr>",
     );
-    for p in tasks {
+    for decision in tasks {
+        let p = &decision.performance;
         let _ = write!(
             out,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
@@ -162,7 +163,7 @@ fn boss_table(out: &mut String, d: &TournamentDetails) {
             score(p.challenger_score),
             p.threshold_used * 100.0,
             if p.challenger_won { "challenger" } else { "champion" },
-            escape(&p.decision_reason)
+            escape(&decision.decision_reason)
         );
     }
     out.push_str("</table></div>");

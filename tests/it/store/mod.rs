@@ -8,7 +8,7 @@ pub mod support;
 mod added_trainers;
 mod events;
 mod export;
-mod history;
+pub mod history;
 mod ledger;
 mod meta;
 mod miners;

@@ -1,0 +1,141 @@
+//! `GET /v1/crucible/tournaments/{tournament_id}/results`: what crucible knows of a tournament beyond
+//! the reference's details: every task (replaced ones too) with every training as it stands (status,
+//! attempts, raw losses, the value it is ranked by, why it failed, its rank score once the task has
+//! ended), and the boss round with why each task went to the house or the challenger. The tournament
+//! page renders from it. No reference model has these fields, so they live on a crucible-only route.
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::details::{BossTaskPerformance, boss_round, diff_report, ended_results, result_of, winner_of};
+use super::openapi::ErrorBody;
+use super::{ApiState, read};
+use crate::domain::TournamentStatus;
+use crate::domain::rules::Rules;
+use crate::domain::standings::quality_scores;
+use crate::http::error::ApiError;
+use crate::store::{TASK_REPLACED, TaskSnapshot, TournamentSnapshot};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TournamentResults {
+    pub tournament_id: String,
+    pub status: String,
+    /// The boss round in one sentence, once the tournament has completed.
+    pub diff_report: Option<String>,
+    pub rounds: Vec<RoundResults>,
+    /// Completed tournaments only.
+    pub boss_round: Option<Vec<BossDecision>>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoundResults {
+    pub round_id: String,
+    pub round_number: u32,
+    pub tasks: Vec<TaskResults>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskResults {
+    pub task_id: String,
+    pub task_type: String,
+    /// The task's lifecycle status; `replaced` for a task round sanity replaced.
+    pub status: String,
+    pub replaces_task_id: Option<String>,
+    pub hours_to_complete: f64,
+    /// The best valid result, once every training has ended.
+    pub winner: Option<String>,
+    pub trainings: Vec<TrainingResults>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TrainingResults {
+    pub hotkey: String,
+    /// `pending`, `training`, `success` or `failure`.
+    pub status: String,
+    /// Real starts so far.
+    pub attempts: u32,
+    pub test_loss: Option<f64>,
+    pub synth_loss: Option<f64>,
+    /// What the training is ranked by (its test loss, or its reward for GRPO) when its result is valid.
+    pub ranking_value: Option<f64>,
+    pub failure_reason: Option<String>,
+    /// The reference's rank score, once every training of the task has ended.
+    pub quality_score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BossDecision {
+    #[serde(flatten)]
+    pub performance: BossTaskPerformance,
+    /// Why the task went to the challenger or stayed with the house.
+    pub decision_reason: String,
+}
+
+/// Builds crucible's results of one stored tournament.
+pub fn results(s: &TournamentSnapshot, rules: &Rules) -> TournamentResults {
+    let t = &s.tournament;
+    let boss = s.rounds.iter().find(|r| r.round.round.is_final && t.status == TournamentStatus::Completed);
+    let boss = boss.map(|r| boss_round(r, &rules.house_hotkey, t.champion_wins, rules));
+    TournamentResults {
+        tournament_id: t.id.to_string(),
+        status: t.status.to_string(),
+        diff_report: boss.as_deref().map(|tasks| diff_report(tasks, t.winning_performance_difference)),
+        rounds: s
+            .rounds
+            .iter()
+            .map(|r| RoundResults {
+                round_id: r.round.round.id.as_str().to_owned(),
+                round_number: r.round.round.number,
+                tasks: r.tasks.iter().map(task_results).collect(),
+            })
+            .collect(),
+        boss_round: boss.map(|tasks| {
+            tasks
+                .into_iter()
+                .map(|(performance, reason)| BossDecision { performance, decision_reason: reason.into() })
+                .collect()
+        }),
+    }
+}
+
+fn task_results(t: &TaskSnapshot) -> TaskResults {
+    let ranked = ended_results(t).map(|results| quality_scores(t.task.task_type, &results));
+    let trainings = t
+        .trainings
+        .iter()
+        .enumerate()
+        .map(|(i, tr)| TrainingResults {
+            hotkey: tr.hotkey.to_string(),
+            status: tr.status.to_string(),
+            attempts: tr.attempts,
+            test_loss: tr.test_loss.filter(|v| v.is_finite()),
+            synth_loss: tr.synth_loss.filter(|v| v.is_finite()),
+            ranking_value: result_of(tr).and_then(|r| r.valid_value()),
+            failure_reason: tr.failure_reason.clone(),
+            quality_score: ranked.as_ref().and_then(|q| q.get(i)).map(|q| q.score),
+        })
+        .collect();
+    let replaced = t.task.status == TASK_REPLACED;
+    TaskResults {
+        task_id: t.task.id.to_string(),
+        task_type: t.task.task_type.to_string(),
+        status: t.task.status.clone(),
+        replaces_task_id: t.task.replaces_task_id.as_ref().map(ToString::to_string),
+        hours_to_complete: t.task.hours_to_complete,
+        winner: if replaced { None } else { winner_of(t).map(|h| h.to_string()) },
+        trainings,
+    }
+}
+
+/// crucible's results of one tournament; 400 for a malformed id, 404 for an unknown one.
+#[utoipa::path(get, path = "/v1/crucible/tournaments/{tournament_id}/results", tag = "crucible",
+    params(("tournament_id" = String, Path, description = "tourn_<hex>_<YYYYMMDD>")),
+    responses((status = 200, description = "Every task and training with raw results, and the boss round's decisions", body = TournamentResults),
+        (status = 400, description = "Not a tournament id", body = ErrorBody), (status = 404, description = "No such tournament", body = ErrorBody)))]
+pub async fn tournament_results(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = super::tournament_id(&id)?;
+    let rules = state.rules.clone();
+    let answer = read(&state, move |s| Ok(results(&s.tournament_snapshot(&id)?, &rules))).await?;
+    Ok(HttpResponse::Ok().json(answer))
+}

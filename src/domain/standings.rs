@@ -1,0 +1,100 @@
+//! The reference validator's analytics scores (G.O.D 86623e97), from crucible's results: a task's
+//! rank scores (`quality_score`, `validator/evaluation/scoring.py::calculate_miner_ranking_and_scores`)
+//! and a tournament's `final_scores` (`validator/evaluation/tournament_scoring.py`). They describe
+//! results for readers of the reference's API; crucible decides nothing with them.
+
+use super::ids::Hotkey;
+use super::kinds::TaskType;
+use super::scoring::TrainingResult;
+
+/// The rank score of the best valid result (`FIRST_PLACE_SCORE`).
+pub const FIRST_PLACE_SCORE: f64 = 3.0;
+/// The rank score of the bottom quarter and of invalid results (`SCORE_PENALTY`).
+pub const SCORE_PENALTY: f64 = -1.0;
+/// Above this many valid results, the bottom quarter is penalised (`MIN_IDEAL_NUM_MINERS_IN_POOL`).
+pub const MIN_IDEAL_NUM_MINERS_IN_POOL: usize = 8;
+
+/// One result's rank score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityScore {
+    pub hotkey: Hotkey,
+    pub score: f64,
+    /// The reference's reason for a ranked (valid) result, or for a successful run whose evaluation is
+    /// not a number; `None` for a failed run (its own failure reason says why).
+    pub reason: Option<String>,
+}
+
+/// The reference's name for how a task type is ranked.
+pub fn ranking_type(task_type: TaskType) -> &'static str {
+    if task_type.higher_is_better() { "GRPO score (bigger is better)" } else { "test_loss" }
+}
+
+/// The rank score of every result of one task, in the order given: 3.0 for the best valid result
+/// (GRPO: highest reward, others: lowest test loss; ties by hotkey), 0.0 for the other valid ones,
+/// −1.0 for the bottom `max(1, ⌊n/4⌋)` when more than 8 are valid, −1.0 for every invalid result when any
+/// is valid, and 0.0 for all when none is.
+pub fn quality_scores(task_type: TaskType, results: &[TrainingResult]) -> Vec<QualityScore> {
+    let ranked = super::scoring::ranking(task_type, results);
+    let by = ranking_type(task_type);
+    let valid = ranked.len();
+    let penalised_from = if valid > MIN_IDEAL_NUM_MINERS_IN_POOL { valid - (valid / 4).max(1) } else { valid };
+    results
+        .iter()
+        .map(|r| {
+            let place = ranked.iter().position(|(h, _)| h == &r.hotkey);
+            let (score, reason) = match place {
+                Some(0) => (FIRST_PLACE_SCORE, Some(format!("Ranked 1st by {by}"))),
+                Some(i) if i >= penalised_from => (SCORE_PENALTY, Some(format!("Bottom 25% ranked by {by}"))),
+                Some(_) => (0.0, Some(format!("Ranked below top 1 by {by}"))),
+                None => {
+                    let score = if valid > 0 { SCORE_PENALTY } else { 0.0 };
+                    let reason = (r.status == super::kinds::RunStatus::Success).then(|| "Invalid test loss".to_owned());
+                    (score, reason)
+                }
+            };
+            QualityScore { hotkey: r.hotkey.clone(), score, reason }
+        })
+        .collect()
+}
+
+/// The champion a tournament's results name: the defending champion when the house (the reference's
+/// burn hotkey) holds the title for it, otherwise the winner (`get_real_winner_hotkey`).
+pub fn real_winner<'a>(
+    winner: Option<&'a Hotkey>,
+    base_winner: Option<&'a Hotkey>,
+    house: &Hotkey,
+) -> Option<&'a Hotkey> {
+    match (winner, base_winner) {
+        (Some(w), Some(base)) if w == house => Some(base),
+        (w, _) => w,
+    }
+}
+
+/// `final_scores`: for every task won (`(round number, task winner)` in round order), the winner earns
+/// `round number × type_weight`, except the tournament's real winner and, when there is a defending
+/// champion, the house standing in for it. Hotkeys in the order of their first scoring win.
+pub fn final_scores<'a>(
+    task_wins: impl IntoIterator<Item = (u32, &'a Hotkey)>,
+    winner: Option<&Hotkey>,
+    base_winner: Option<&Hotkey>,
+    house: &Hotkey,
+    type_weight: f64,
+) -> Vec<(Hotkey, f64)> {
+    let real = real_winner(winner, base_winner, house);
+    let mut scores: Vec<(Hotkey, f64)> = Vec::new();
+    for (round, h) in task_wins {
+        if Some(h) == real || (h == house && base_winner.is_some()) {
+            continue;
+        }
+        let points = f64::from(round) * type_weight;
+        match scores.iter_mut().find(|(s, _)| s == h) {
+            Some((_, total)) => *total += points,
+            None => scores.push((h.clone(), points)),
+        }
+    }
+    scores
+}
+
+#[cfg(test)]
+#[path = "standings_tests.rs"]
+mod tests;
