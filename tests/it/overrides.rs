@@ -21,6 +21,8 @@ use crucible::store::{Store, TASK_ACCEPTED, TASK_REPLACED};
 struct Scripted {
     sim: SimulatedExecutor,
     first: RefCell<Option<(TaskId, Hotkey)>>,
+    /// The tournament of the first task.
+    tournament: RefCell<Option<TournamentId>>,
 }
 
 impl Executor for Scripted {
@@ -29,6 +31,7 @@ impl Executor for Scripted {
     }
     fn run(&self, job: TrainingJob) -> RunFuture {
         let (task, victim) = self.first.borrow_mut().get_or_insert((job.task_id.clone(), job.hotkey.clone())).clone();
+        self.tournament.borrow_mut().get_or_insert(job.tournament_id.clone());
         if job.task_id != task {
             return self.sim.run(job);
         }
@@ -64,8 +67,11 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
     let first_seen = first.clone();
     system.block_on(async move {
         let clock = Arc::new(VirtualClock::starting_at(origin));
-        let executor =
-            Rc::new(Scripted { sim: SimulatedExecutor::new(world.clone(), clock.clone()), first: RefCell::default() });
+        let executor = Rc::new(Scripted {
+            sim: SimulatedExecutor::new(world.clone(), clock.clone()),
+            first: RefCell::default(),
+            tournament: RefCell::default(),
+        });
         let scripted = executor.clone();
         let parts = super::runtime::simulated_parts(parts_store, world, clock, executor, 5);
         let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
@@ -73,14 +79,14 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
         let running = crucible::app::start(parts, nodes, events);
         let supervisor = running.supervisor;
         actix::spawn(async move {
-            let mut tournament: Option<TournamentId> = None;
             let mut other: Option<TaskId> = None;
             let mut victim_failures = 0;
             while let Ok(event) = receiver.recv().await {
                 let Event::TrainingEnded { id, task, hotkey, status, .. } = event else {
                     if let Event::TrainingStarted { id, task, .. } = event {
-                        tournament.get_or_insert(id);
-                        if scripted.first.borrow().as_ref().is_some_and(|(t, _)| *t != task) {
+                        // Both tournament types run at once: the other task must be of the first task's.
+                        let same = scripted.tournament.borrow().as_ref() == Some(&id);
+                        if same && scripted.first.borrow().as_ref().is_some_and(|(t, _)| *t != task) {
                             other.get_or_insert(task);
                         }
                     }
@@ -90,7 +96,7 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
                 if task != first_task
                     || hotkey != victim
                     || status != TrainingStatus::Failure
-                    || Some(&id) != tournament.as_ref()
+                    || Some(&id) != scripted.tournament.borrow().as_ref()
                 {
                     continue;
                 }
