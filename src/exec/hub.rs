@@ -207,24 +207,10 @@ impl Hub {
                     last = format!("the hub answered HTTP {}", response.status().as_u16());
                 }
                 Ok(response) => return Ok(response),
-                Err(e) => last = transport(&e),
+                Err(e) => last = format!("the hub: {}", crate::exec::remote::client::transport(&e)),
             }
         }
         Err(format!("{last} ({TRIES} tries)"))
-    }
-}
-
-fn transport(e: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    if e.is_timeout() {
-        "the hub did not answer in time".to_owned()
-    } else if e.is_connect() {
-        format!("cannot reach the hub: {cause}")
-    } else {
-        format!("the hub's answer broke off: {cause}")
     }
 }
 

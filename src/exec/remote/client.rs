@@ -105,7 +105,8 @@ impl NodeClient {
     }
 }
 
-fn transport(e: &reqwest::Error) -> String {
+/// A request that got no complete answer, in words: time limit, no connection, or a broken answer.
+pub(crate) fn transport(e: &reqwest::Error) -> String {
     let mut cause: &dyn std::error::Error = e;
     while let Some(next) = cause.source() {
         cause = next;
