@@ -43,8 +43,19 @@ pub fn evaluator_args(a: &Attempt) -> Vec<String> {
     args
 }
 
-/// Runs the evaluator: `Ok(Success)`, or the failure as `Err`.
-pub async fn run(a: &Attempt) -> Result<RunOutcome, RunOutcome> {
+/// Why an evaluation gave no score.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Unscored {
+    /// The evaluator judged the output (it exited with an error of its own, or printed no or bad
+    /// scores): evaluating again would say the same.
+    Verdict(RunOutcome),
+    /// The evaluator could not finish (it did not start, ran out of time or memory): worth another try
+    /// on the same output, without training again.
+    Trouble(RunOutcome),
+}
+
+/// Runs the evaluator: `Ok(Success)`, or why there is no score.
+pub async fn run(a: &Attempt) -> Result<RunOutcome, Unscored> {
     let s = &a.settings;
     let out = contract::output_path(&a.job);
     let spec = ContainerSpec {
@@ -68,27 +79,27 @@ pub async fn run(a: &Attempt) -> Result<RunOutcome, RunOutcome> {
     };
     container::remove(&a.engine, &spec.name).await;
     let limit = Duration::from_secs(s.eval_timeout_secs);
-    let failed = |reason: String| Err(RunOutcome::Failed { reason: format!("evaluation failed: {reason}") });
+    let failed = |reason: String| RunOutcome::Failed { reason: format!("evaluation failed: {reason}") };
     let end = match container::run(&a.engine, &spec, limit).await {
         Ok(end) => end,
         Err(StartError::GpuUnavailable(m)) => {
-            return Err(RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") });
+            return Err(Unscored::Trouble(RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") }));
         }
         Err(e @ (StartError::Create(_) | StartError::Start(_))) => {
-            return Err(RunOutcome::NotStarted { reason: format!("evaluator {e}") });
+            return Err(Unscored::Trouble(RunOutcome::NotStarted { reason: format!("evaluator {e}") }));
         }
     };
     if end.timed_out {
-        return failed(format!("took longer than {} s", limit.as_secs()));
+        return Err(Unscored::Trouble(failed(format!("took longer than {} s", limit.as_secs()))));
     }
     if end.oom_killed {
-        return failed("oom".into());
+        return Err(Unscored::Trouble(failed("oom".into())));
     }
     if end.exit_code != 0 {
-        return failed(exit_reason(&end));
+        return Err(Unscored::Verdict(failed(exit_reason(&end))));
     }
     let last = end.stdout.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("");
-    parse_scores(last).map_err(|reason| RunOutcome::Failed { reason: format!("evaluation failed: {reason}") })
+    parse_scores(last).map_err(|reason| Unscored::Verdict(failed(reason)))
 }
 
 /// The evaluator's last line as scores.

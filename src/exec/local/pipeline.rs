@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::evaluate::Unscored;
 use super::{GpuAccess, LocalSettings, Names, Observer, Step, StepStatus};
 use crate::docker::{self, ContainerEnd, ContainerSpec, Engine, StartError, container};
 use crate::exec::contract::{self, labels};
@@ -24,6 +25,10 @@ pub(crate) struct Attempt {
     pub names: Names,
     pub job: TrainingJob,
 }
+
+/// How many times the evaluator may run on one output (the reference evaluates a task at most 4
+/// times).
+pub const EVALUATION_TRIES: u32 = 4;
 
 /// Ends the pipeline early with an outcome.
 type Stop = RunOutcome;
@@ -324,18 +329,37 @@ impl Attempt {
         self.evaluate().await
     }
 
-    /// The evaluate step over the collected output.
+    /// The evaluate step over the collected output: an evaluator that could not finish runs again on
+    /// the same output, up to [`EVALUATION_TRIES`] times in all, without training again.
     async fn evaluate(&self) -> RunOutcome {
-        self.report(Step::Evaluate, StepStatus::Started);
-        match super::evaluate::run(self).await {
-            Ok(outcome @ RunOutcome::Success { .. }) => {
-                if let RunOutcome::Success { test_loss, synth_loss } = &outcome {
-                    let synth = synth_loss.map(|s| format!(", synth_loss {s}")).unwrap_or_default();
-                    self.report(Step::Evaluate, StepStatus::Done(format!("test_loss {test_loss}{synth}")));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            self.report(Step::Evaluate, StepStatus::Started);
+            let trouble = match super::evaluate::run(self).await {
+                Ok(outcome @ RunOutcome::Success { .. }) => {
+                    if let RunOutcome::Success { test_loss, synth_loss } = &outcome {
+                        let synth = synth_loss.map(|s| format!(", synth_loss {s}")).unwrap_or_default();
+                        self.report(Step::Evaluate, StepStatus::Done(format!("test_loss {test_loss}{synth}")));
+                    }
+                    return outcome;
                 }
-                outcome
+                Ok(other) | Err(Unscored::Verdict(other)) => return self.fail(Step::Evaluate, other),
+                Err(Unscored::Trouble(trouble)) => trouble,
+            };
+            let reason = trouble.reason().unwrap_or_default().to_owned();
+            if tries == EVALUATION_TRIES {
+                // The training is over: an evaluator that never finished fails the attempt.
+                let reason = format!("{reason} ({EVALUATION_TRIES} evaluation attempts)");
+                let reason = if reason.starts_with("evaluation failed") {
+                    reason
+                } else {
+                    format!("evaluation failed: {reason}")
+                };
+                return self.fail(Step::Evaluate, RunOutcome::Failed { reason });
             }
-            Ok(other) | Err(other) => self.fail(Step::Evaluate, other),
+            tracing::warn!(task = %self.job.task_id, hotkey = %self.job.hotkey, tries, reason = %reason, "evaluating again");
+            self.report(Step::Evaluate, StepStatus::Failed(format!("{reason}; evaluating again")));
         }
     }
 

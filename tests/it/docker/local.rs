@@ -300,3 +300,43 @@ fn running_image(j: &TrainingJob) -> String {
     let key = format!("{}/{}/{}", j.tournament_id, j.task_id, j.hotkey);
     format!("crucible-miner-{:016x}", crucible::domain::ids::stable_hash(key.as_bytes()))
 }
+
+/// An evaluator that cannot finish runs again on the same output, four times in all, and then fails
+/// the attempt; an evaluator's verdict on the output is not asked again.
+#[test]
+fn an_evaluator_that_cannot_finish_runs_again_without_training_four_times_in_all() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use crucible::exec::local::{Step, StepStatus};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let Some(engine) = runtime.block_on(support::engine()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let evaluate = |image: &str, file: &'static str| {
+        let starts = Rc::new(Cell::new(0));
+        let counted = starts.clone();
+        let observer = Rc::new(move |step: Step, status: &StepStatus| {
+            if step == Step::Evaluate && *status == StepStatus::Started {
+                counted.set(counted.get() + 1);
+            }
+        });
+        let local = LocalSettings { evaluator_image: image.into(), eval_timeout_secs: 1, ..settings(dir.path()) };
+        let executor = LocalExecutor::new(engine.clone(), local, GateRules::default()).with_observer(observer);
+        let job = job("eval-tries", dir.path(), "main", 60.0);
+        let outcome = runtime.block_on(executor.evaluate_fetched(job, move |out| async move {
+            std::fs::write(out.join(file), "0.5").map_err(|e| e.to_string())?;
+            Ok("the test".to_owned())
+        }));
+        (outcome, starts.get())
+    };
+    let (outcome, starts) = evaluate(super::support::SLOW_EVALUATOR, "loss");
+    let RunOutcome::Failed { reason } = outcome else { panic!("{outcome:?}") };
+    assert!(reason.contains("took longer than 1 s") && reason.contains("(4 evaluation attempts)"), "{reason}");
+    assert_eq!(starts, 4);
+    let (outcome, starts) = evaluate(EVALUATOR, "not-a-loss");
+    let RunOutcome::Failed { reason } = outcome else { panic!("{outcome:?}") };
+    assert!(reason.contains("no loss file"), "{reason}");
+    assert_eq!(starts, 1, "a verdict is not asked again");
+    let (outcome, _) = evaluate(EVALUATOR, "loss");
+    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.5, synth_loss: None });
+}

@@ -16,6 +16,8 @@ use tokio::sync::OnceCell;
 pub const BASE: &str = "crucible-test-base:1";
 pub const EVALUATOR: &str = "crucible-test-evaluator:1";
 pub const DOWNLOADER: &str = "crucible-test-download:1";
+/// An evaluator that never finishes.
+pub const SLOW_EVALUATOR: &str = "crucible-test-slow-evaluator:1";
 
 /// The engine, with the test images built once per test process.
 pub async fn engine() -> Option<Engine> {
@@ -51,6 +53,7 @@ echo "scoring $P"
 printf '{"test_loss": %s}\n' "$(cat "$P/loss")"
 "#;
     script_image(engine, EVALUATOR, evaluator).await;
+    script_image(engine, SLOW_EVALUATOR, "sleep 600\n").await;
     // Places a dataset file for the task in the cache, as a real download step would.
     let downloader = r#"while [ $# -gt 0 ]; do case "$1" in --task-id) T="$2"; shift 2;; *) shift;; esac; done
 mkdir -p /cache/datasets && echo '[{"instruction": "x", "output": "y"}]' > "/cache/datasets/${T}_train_data.json"
