@@ -37,6 +37,12 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         None => settings.log.format,
     };
     crate::telemetry::init(format, &settings.log.filter);
+    // A task the rules ask for and the content cannot serve would stall its tournament: refuse to start.
+    let catalog = crate::sim::catalog();
+    let gaps = catalog.gaps(&settings.rules.tasks);
+    if !gaps.is_empty() {
+        return Err(CliError::Usage(format!("the task content cannot serve the rules: {}", gaps.join("; "))));
+    }
     let store = Arc::new(Store::open(&settings.database.url).map_err(anyhow::Error::from)?);
     let applied = store.migrate().map_err(anyhow::Error::from)?;
     tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
@@ -167,7 +173,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             store,
             clock: clock.clone(),
             rules,
-            catalog: crate::sim::catalog(),
+            catalog,
             executor,
             registration: match backends.registration {
                 Backend::Simulated => Rc::new(SimulatedRegistration::new(world, clock.clone())),

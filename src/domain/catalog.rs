@@ -73,6 +73,37 @@ pub enum CatalogError {
 }
 
 impl Catalog {
+    /// What the rules can ask for and this catalog cannot serve, each named with where it is drawn;
+    /// empty when every task the rules can plan has a model and a dataset.
+    pub fn gaps(&self, rules: &TaskRules) -> Vec<String> {
+        let mut gaps = Vec::new();
+        for (place, task_type, params_b) in super::tasks::possible_specs(rules) {
+            let has_model = self.models.iter().any(|m| match params_b {
+                None => m.model_type.is_some(),
+                Some([lo, hi]) => {
+                    m.model_type.is_none() && m.params.is_some_and(|p| (lo..=hi).contains(&(p as f64 / 1e9)))
+                }
+            });
+            let mut missing = Vec::new();
+            if !has_model {
+                missing.push(match params_b {
+                    None => CatalogError::NoImageModel,
+                    Some(range) => CatalogError::NoModel { task_type, range },
+                });
+            }
+            if !self.datasets.iter().any(|d| d.task_types.contains(&task_type)) {
+                missing.push(CatalogError::NoDataset(task_type));
+            }
+            for error in missing {
+                let gap = format!("{place}: {error}");
+                if !gaps.contains(&gap) {
+                    gaps.push(gap);
+                }
+            }
+        }
+        gaps
+    }
+
     /// Chooses a model, a dataset and the hours for `spec`.
     pub fn draft<R: Rng + ?Sized>(
         &self,

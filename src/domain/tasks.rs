@@ -165,6 +165,31 @@ pub fn plan_round<R: Rng + ?Sized>(
     }
 }
 
+/// Every kind of task the rules can ask for: where it is drawn, its type and its size range (`None`:
+/// an image task). A catalog must be able to serve each of them.
+pub fn possible_specs(rules: &TaskRules) -> Vec<(&'static str, TaskType, Option<ParamsRange>)> {
+    let mut specs = vec![("group rounds", TaskType::InstructText, Some(rules.group_params_b))];
+    specs.extend(
+        rules
+            .knockout_types
+            .iter()
+            .filter(|w| w.weight > 0.0)
+            .map(|w| ("knockout rounds", w.task_type, Some(rules.knockout_params_b))),
+    );
+    if rules.boss_tasks_per_type > 0 {
+        for task_type in &rules.boss_text_types {
+            if rules.boss_big_probability > 0.0 {
+                specs.push(("boss round (big models)", *task_type, Some(rules.boss_big_params_b)));
+            }
+            if rules.boss_big_probability < 1.0 {
+                specs.push(("boss round", *task_type, Some(rules.boss_params_b)));
+            }
+        }
+    }
+    specs.push(("image rounds", TaskType::Image, None));
+    specs
+}
+
 /// Draws a task type with the configured probabilities.
 pub fn draw_type<R: Rng + ?Sized>(weights: &[TypeWeight], rng: &mut R) -> TaskType {
     let total: f64 = weights.iter().map(|w| w.weight.max(0.0)).sum();

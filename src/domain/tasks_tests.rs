@@ -178,3 +178,21 @@ fn boss_round_reuses_proven_historical_tasks() {
     let drafts = cat.draft_boss(&[spec], &fresh, &mut rng(2)).unwrap();
     assert_ne!(drafts[0].model, "proven-model");
 }
+
+#[test]
+fn a_catalog_that_cannot_serve_the_rules_names_each_gap_and_where_it_is_drawn() {
+    let rules = TaskRules::default();
+    // The test catalog has no GRPO dataset, and no chat one (chat is not drawn by default).
+    let gaps = catalog().gaps(&rules);
+    assert!(gaps.contains(&"knockout rounds: the catalog has no dataset for GrpoTask".to_owned()), "{gaps:?}");
+    assert!(gaps.contains(&"boss round: the catalog has no dataset for GrpoTask".to_owned()), "{gaps:?}");
+    assert!(!gaps.iter().any(|g| g.contains("ChatTask")), "{gaps:?}");
+    let narrow = TaskRules { knockout_params_b: [20.0, 30.0], ..rules.clone() };
+    let gaps = catalog().gaps(&narrow);
+    assert!(
+        gaps.contains(&"knockout rounds: the catalog has no DpoTask model between 20B and 30B parameters".to_owned()),
+        "{gaps:?}"
+    );
+    let no_big = TaskRules { boss_big_probability: 0.0, boss_big_params_b: [500.0, 600.0], ..rules };
+    assert!(!catalog().gaps(&no_big).iter().any(|g| g.contains("big models")), "a range never drawn is no gap");
+}

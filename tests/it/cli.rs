@@ -184,6 +184,28 @@ fn a_bad_config_file_stops_with_the_key_named() {
     assert!(err.contains("rules.scoring.boss_threshold_floor"), "{err}");
 }
 
+/// A size range the content cannot serve would stall its tournament forever: the validator refuses to
+/// start and names the gap.
+#[test]
+fn a_validator_whose_content_cannot_serve_the_rules_does_not_start() {
+    assert_eq!(crucible::sim::catalog().gaps(&crucible::domain::rules::Rules::default().tasks), Vec::<String>::new());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("narrow.toml");
+    let db = dir.path().join("v.db");
+    std::fs::write(
+        &path,
+        format!("[database]\nurl = \"sqlite://{}\"\n[rules.tasks]\nknockout_params_b = [200.0, 300.0]\n", db.display()),
+    )
+    .unwrap();
+    let err = bad_input(&["--config", path.to_str().unwrap(), "validator"], None);
+    assert!(err.contains("the task content cannot serve the rules"), "{err}");
+    assert!(
+        err.contains("knockout rounds: the catalog has no InstructTextTask model between 200B and 300B parameters"),
+        "{err}"
+    );
+    assert!(!db.exists(), "nothing is opened before the check");
+}
+
 #[test]
 fn a_real_executor_for_simulate_needs_a_repository_and_remote_needs_nodes() {
     let dir = tempfile::tempdir().unwrap();
