@@ -15,6 +15,11 @@ pub struct UnknownVariant {
     pub expected: &'static str,
 }
 
+/// A closed vocabulary: every value, for messages that list them.
+pub trait Vocabulary: Sized + Copy + fmt::Display + FromStr + 'static {
+    fn all() -> &'static [Self];
+}
+
 macro_rules! vocabulary {
     ($(#[$doc:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
@@ -28,6 +33,12 @@ macro_rules! vocabulary {
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl Vocabulary for $name {
+            fn all() -> &'static [Self] {
+                Self::ALL
             }
         }
 

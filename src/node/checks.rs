@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use super::answers::Issue;
+use crate::domain::kinds::Vocabulary;
 
 #[derive(Debug, Default)]
 pub struct Check {
@@ -96,8 +97,7 @@ impl Check {
     /// One of a closed vocabulary; `default` when missing (an explicit null is refused, as pydantic does).
     pub fn choice<T>(&mut self, object: &Map<String, Value>, loc: &[Value], name: &str, default: Option<T>) -> Option<T>
     where
-        T: FromStr + Copy + std::fmt::Display + 'static,
-        T: VocabularyAll,
+        T: Vocabulary,
     {
         let value = match (object.get(name), default) {
             (None, Some(default)) => return Some(default),
@@ -205,23 +205,6 @@ impl Check {
                 }
             },
         }
-    }
-}
-
-/// Every value of a closed vocabulary, for the `enum` message.
-pub trait VocabularyAll: Sized + 'static {
-    fn all() -> &'static [Self];
-}
-
-impl VocabularyAll for crate::domain::ModelType {
-    fn all() -> &'static [Self] {
-        Self::ALL
-    }
-}
-
-impl VocabularyAll for crate::domain::FileFormat {
-    fn all() -> &'static [Self] {
-        Self::ALL
     }
 }
 
