@@ -2,6 +2,7 @@
 //! with code 2 and one line naming the problem; failures of the system (database unreachable, ...)
 //! exit with code 1.
 
+mod images;
 mod ledger;
 mod local_node;
 mod miner;
@@ -41,6 +42,11 @@ pub enum Command {
     Ledger {
         #[command(subcommand)]
         command: ledger::LedgerCommand,
+    },
+    /// The validator-owned images (evaluator, download step, crucible-ml-base), built with no registry.
+    Images {
+        #[command(subcommand)]
+        command: images::ImagesCommand,
     },
     /// A reference miner server answering the registration ping from its configuration.
     Miner(miner::MinerArgs),
@@ -114,6 +120,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Validator(args) => validator::run(args, &settings),
         Command::TrainerNode(args) => trainer_node::run(args, &settings),
         Command::Trial(args) => trial::run(args, &settings),
+        Command::Images { command } => images::run(command),
     }
 }
 

@@ -52,6 +52,27 @@ pub async fn build_image(
     labels: &HashMap<String, String>,
     limit: Duration,
 ) -> Result<(), BuildError> {
+    let build = Build { dockerfile, tag, labels, args: &HashMap::new() };
+    build_reporting(engine, context, build, limit, &mut |_| {}).await
+}
+
+/// What to build: the dockerfile inside the context, the tag, labels and `ARG` values.
+pub struct Build<'a> {
+    pub dockerfile: &'a str,
+    pub tag: &'a str,
+    pub labels: &'a HashMap<String, String>,
+    pub args: &'a HashMap<String, String>,
+}
+
+/// [`build_image`] with `ARG` values, handing every line of the build's output to `on_line`.
+pub async fn build_reporting(
+    engine: &Engine,
+    context: Vec<u8>,
+    build: Build<'_>,
+    limit: Duration,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), BuildError> {
+    let Build { dockerfile, tag, labels, args } = build;
     let options = BuildImageOptionsBuilder::default()
         .dockerfile(dockerfile)
         .t(tag)
@@ -59,6 +80,7 @@ pub async fn build_image(
         .forcerm(true)
         .nocache(true)
         .labels(labels)
+        .buildargs(args)
         .build();
     let build = async {
         let mut stream = engine.docker().build_image(options, None, Some(bollard::body_full(context.into())));
@@ -71,6 +93,7 @@ pub async fn build_image(
             }
             if let Some(line) = info.stream.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
                 tracing::debug!(tag, line, "build");
+                on_line(line);
                 last = line.to_owned();
             }
         }

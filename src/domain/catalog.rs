@@ -46,7 +46,24 @@ pub struct Catalog {
     pub datasets: Vec<CatalogDataset>,
     #[serde(default)]
     pub historical: Vec<HistoricalTask>,
+    /// The reward functions a GRPO task draws from (the reference's generic, manual ones).
+    #[serde(default)]
+    pub reward_functions: Vec<RewardFunction>,
 }
+
+/// A reward function as Python source, as the reference stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RewardFunction {
+    pub reward_id: String,
+    pub reward_func: String,
+    /// The sha-256 of `reward_func`, hex.
+    pub func_hash: String,
+}
+
+/// How many reward functions a GRPO task gets at most, and the range of their raw weights before
+/// they are normalised to sum 1 (evaluation.md §1.1: randint(1, 5), uniform(0.1, 10)).
+pub const MAX_REWARD_FUNCTIONS: usize = 5;
+pub const REWARD_WEIGHT_RANGE: (f64, f64) = (0.1, 10.0);
 
 /// A fully chosen task, ready to be given an id and stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +121,28 @@ impl Catalog {
         gaps
     }
 
+    /// randint(1, 5) distinct reward functions with uniform(0.1, 10) weights normalised to sum 1, in
+    /// the reference's `reward_functions` shape.
+    fn draw_reward_functions<R: Rng + ?Sized>(&self, rng: &mut R) -> serde_json::Value {
+        let most = MAX_REWARD_FUNCTIONS.min(self.reward_functions.len());
+        let count = rng.random_range(1..=most);
+        let chosen: Vec<&RewardFunction> = self.reward_functions.sample(rng, count).collect();
+        let (lo, hi) = REWARD_WEIGHT_RANGE;
+        let raw: Vec<f64> = chosen.iter().map(|_| rng.random_range(lo..hi)).collect();
+        let total: f64 = raw.iter().sum();
+        let functions = chosen
+            .iter()
+            .zip(&raw)
+            .map(|(f, w)| {
+                serde_json::json!({
+                    "reward_id": f.reward_id, "reward_func": f.reward_func, "reward_weight": w / total,
+                    "func_hash": f.func_hash, "is_generic": true, "is_manual": true,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(functions)
+    }
+
     /// Chooses a model, a dataset and the hours for `spec`.
     pub fn draft<R: Rng + ?Sized>(
         &self,
@@ -138,6 +177,10 @@ impl Catalog {
             }
             (None, _) => text_hours(dataset.rows, rules, rng),
         };
+        let mut dataset_type = dataset.dataset_type.clone();
+        if task_type == TaskType::Grpo && !self.reward_functions.is_empty() {
+            dataset_type["reward_functions"] = self.draw_reward_functions(rng);
+        }
         Ok(TaskDraft {
             task_type,
             model: model.id.clone(),
@@ -145,7 +188,7 @@ impl Catalog {
             model_type: model.model_type,
             dataset: dataset.id.clone(),
             dataset_rows: Some(dataset.rows),
-            dataset_type: dataset.dataset_type.clone(),
+            dataset_type,
             hours_to_complete: hours,
         })
     }

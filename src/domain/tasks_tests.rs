@@ -124,6 +124,7 @@ fn catalog() -> Catalog {
             },
         ],
         historical: vec![],
+        reward_functions: vec![],
     }
 }
 

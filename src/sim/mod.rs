@@ -227,6 +227,7 @@ pub fn catalog() -> Catalog {
             dataset("sim/images-40", 40, &[TaskType::Image], serde_json::Value::Null),
         ],
         historical: vec![],
+        reward_functions: vec![],
     }
 }
 
