@@ -28,6 +28,15 @@ pub struct Settings {
     pub trainer_node: crate::node::settings::TrainerNodeSettings,
     pub api: crate::api::ApiSettings,
     pub hub: crate::exec::hub::HubSettings,
+    pub content: ContentSettings,
+}
+
+/// `[content]`: the task content the validator draws tasks from (`crate::content`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentSettings {
+    /// A directory with `content.json`; empty: none (the validator refuses to start without one).
+    pub dir: String,
 }
 
 /// Which backends `validator` uses.
@@ -238,6 +247,7 @@ impl Default for Settings {
             trainer_node: Default::default(),
             api: Default::default(),
             hub: Default::default(),
+            content: ContentSettings::default(),
         }
     }
 }

@@ -54,7 +54,10 @@ pub async fn start(settings: &Settings, db: &Db) -> anyhow::Result<Rc<LocalExecu
         })
     })
     .await?;
-    let executor = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone());
+    let mut executor = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone());
+    if !settings.content.dir.trim().is_empty() {
+        executor = executor.with_content(settings.content.dir.trim().into());
+    }
     let open = db.run(|s| s.open_attempts()).await?;
     let keep: Vec<_> = open.into_iter().map(|a| (a.task_id, a.hotkey, a.attempt)).collect();
     executor.reap_at_start(&keep).await;

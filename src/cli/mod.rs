@@ -9,6 +9,7 @@ mod miner;
 mod progress;
 mod rules;
 mod simulate;
+mod tasks;
 mod trainer_node;
 mod trial;
 mod validator;
@@ -47,6 +48,11 @@ pub enum Command {
     Images {
         #[command(subcommand)]
         command: images::ImagesCommand,
+    },
+    /// Task content: `tiny` writes a tiny content directory for CPU runs.
+    Tasks {
+        #[command(subcommand)]
+        command: tasks::TasksCommand,
     },
     /// A reference miner server answering the registration ping from its configuration.
     Miner(miner::MinerArgs),
@@ -121,6 +127,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::TrainerNode(args) => trainer_node::run(args, &settings),
         Command::Trial(args) => trial::run(args, &settings),
         Command::Images { command } => images::run(command),
+        Command::Tasks { command } => tasks::run(command, &settings),
     }
 }
 

@@ -49,9 +49,17 @@ pub struct TrialArgs {
     /// Overrides local_executor.memory_mib_per_gpu.
     #[arg(long, value_name = "MIB")]
     pub memory_mib: Option<u64>,
-    /// The model the image is told to train (default: the smallest catalog model of the type).
+    /// The model the image is told to train (default: the smallest model of the type in the content).
     #[arg(long)]
     pub model: Option<String>,
+    /// A content directory (`crucible tasks tiny --out DIR` writes one): the task's model and dataset
+    /// are drawn from it, the download step prepares them with the reference's split, and the shipped
+    /// evaluator scores on the held-out rows. Without it, /cache (`--cache`) is used as it is.
+    #[arg(long, value_name = "DIR")]
+    pub content: Option<std::path::PathBuf>,
+    /// The seed of the task's random choices (GRPO reward functions and their weights).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
@@ -78,7 +86,27 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
     if args.time_limit == 0 {
         return Err(CliError::Usage("--time-limit: must be positive".into()));
     }
-    let job = trial_job(&args, task_type, gpu_ids)?;
+    let content = match &args.content {
+        Some(dir) => Some(
+            crate::content::Content::load(dir)
+                .map_err(|problems| CliError::Usage(format!("--content {}: {}", dir.display(), problems.join("; "))))?,
+        ),
+        None => None,
+    };
+    let catalog = content.as_ref().map_or_else(crate::sim::catalog, |c| c.catalog.clone());
+    // A folder that is not itself a repository (a miner's working copy inside another repository, or no
+    // repository yet) is tried as a snapshot of its files.
+    let snapshot = match snapshot_if_plain(&args.repo).map_err(CliError::Failure)? {
+        Some(snapshot) => {
+            println!("{} is not the root of a git repository: trying a snapshot of its files", args.repo);
+            Some(snapshot)
+        }
+        None => None,
+    };
+    let mut job = trial_job(&args, &catalog, task_type, gpu_ids)?;
+    if let Some(snapshot) = &snapshot {
+        job.repo_url = snapshot.path().display().to_string();
+    }
     println!(
         "trial of {} at {} as {} (time limit {} s, GPUs: {})",
         job.repo_url,
@@ -92,9 +120,12 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
     let outcome = runtime.block_on(async {
         let engine = Engine::connect().await.map_err(anyhow::Error::from)?;
         let observer = Rc::new(|step: Step, status: &StepStatus| print_step(step, status));
-        let executor = LocalExecutor::new(engine, local, settings.gates.clone())
+        let mut executor = LocalExecutor::new(engine, local, settings.gates.clone())
             .with_observer(observer)
             .with_time_limit(Duration::from_secs(args.time_limit));
+        if let Some(content) = &content {
+            executor = executor.with_content(content.dir.clone());
+        }
         Ok::<_, CliError>(executor.run(job).await)
     })?;
     match outcome {
@@ -137,21 +168,33 @@ fn parse_gpus(spec: &str) -> Result<Vec<u32>, CliError> {
         .collect()
 }
 
-fn trial_job(args: &TrialArgs, task_type: TaskType, gpu_ids: Vec<u32>) -> Result<TrainingJob, CliError> {
+fn trial_job(
+    args: &TrialArgs,
+    catalog: &crate::domain::catalog::Catalog,
+    task_type: TaskType,
+    gpu_ids: Vec<u32>,
+) -> Result<TrainingJob, CliError> {
     let repo_url =
         crate::repo::fetch::source(&args.repo).map_err(|e| CliError::Usage(format!("{}: {e}", args.repo)))?;
-    let catalog = crate::sim::catalog();
-    let model = catalog
-        .models
-        .iter()
-        .filter(|m| (task_type == TaskType::Image) == m.model_type.is_some())
-        .min_by_key(|m| m.params.unwrap_or(u64::MAX))
-        .ok_or_else(|| CliError::Usage(format!("no model for {task_type}")))?;
+    let candidates = || catalog.models.iter().filter(|m| (task_type == TaskType::Image) == m.model_type.is_some());
+    let model = match &args.model {
+        Some(id) if args.content.is_some() => candidates()
+            .find(|m| &m.id == id)
+            .ok_or_else(|| CliError::Usage(format!("--model {id}: the content has no {task_type} model of that id")))?,
+        _ => candidates()
+            .min_by_key(|m| m.params.unwrap_or(u64::MAX))
+            .ok_or_else(|| CliError::Usage(format!("the content has no model for {task_type}")))?,
+    };
     let dataset = catalog
         .datasets
         .iter()
         .find(|d| d.task_types.contains(&task_type))
-        .ok_or_else(|| CliError::Usage(format!("no dataset for {task_type}")))?;
+        .ok_or_else(|| CliError::Usage(format!("the content has no dataset for {task_type}")))?;
+    let mut dataset_type = dataset.dataset_type.clone();
+    if task_type == TaskType::Grpo && !catalog.reward_functions.is_empty() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(args.seed);
+        dataset_type["reward_functions"] = catalog.draw_reward_functions(&mut rng);
+    }
     let today = Utc::now();
     let tournament_id = TournamentId::new(0, today.year(), today.month(), today.day());
     let task_id = TaskId::parse(&format!("trial-{}-{}", std::process::id(), today.timestamp_micros()))
@@ -168,11 +211,59 @@ fn trial_job(args: &TrialArgs, task_type: TaskType, gpu_ids: Vec<u32>) -> Result
         model_params: model.params,
         model_type: model.model_type,
         dataset: dataset.id.clone(),
-        dataset_type_json: dataset.dataset_type.to_string(),
+        dataset_type_json: dataset_type.to_string(),
         file_format: crate::domain::FileFormat::default(),
         hours_to_complete: f64::from(args.hours),
         repo_url,
         commit_hash: args.commit.clone(),
         placement: Placement { node_id: "local".into(), gpu_indices: gpu_ids },
     })
+}
+
+/// When `repo` is a local folder without its own `.git`, a temporary git repository holding a copy of
+/// its files (caches and `.git` folders left out), committed, so the pipeline can fetch it.
+fn snapshot_if_plain(repo: &str) -> anyhow::Result<Option<tempfile::TempDir>> {
+    let source = std::path::Path::new(repo);
+    if !source.is_dir() || source.join(".git").exists() {
+        return Ok(None);
+    }
+    let snapshot = tempfile::Builder::new().prefix("crucible-trial-").tempdir()?;
+    copy_tree(source, snapshot.path())?;
+    let git = |args: &[&str]| -> anyhow::Result<()> {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=crucible trial", "-c", "user.email=trial@crucible.invalid"])
+            .args(args)
+            .current_dir(snapshot.path())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
+    };
+    git(&["init", "-q"])?;
+    git(&["add", "-A"])?;
+    git(&["commit", "-q", "-m", "trial snapshot"])?;
+    Ok(Some(snapshot))
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == ".git" || name == "__pycache__" || name == ".pytest_cache" {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let target = to.join(&name);
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }

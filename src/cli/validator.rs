@@ -30,6 +30,18 @@ pub struct ValidatorArgs {
     pub log_format: Option<String>,
 }
 
+/// The configured task content, checked; a missing or broken one stops the start with its problems.
+fn load_content(settings: &Settings) -> Result<crate::content::Content, CliError> {
+    let dir = settings.content.dir.trim();
+    if dir.is_empty() {
+        return Err(CliError::Usage(
+            "content.dir: the validator needs task content to draw tasks from (`crucible tasks tiny --out DIR` writes a tiny one)".into(),
+        ));
+    }
+    crate::content::Content::load(std::path::Path::new(dir))
+        .map_err(|problems| CliError::Usage(format!("content.dir {dir}: {}", problems.join("; "))))
+}
+
 pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     let format = match args.log_format.as_deref() {
         Some("json") => LogFormat::Json,
@@ -38,7 +50,8 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     };
     crate::telemetry::init(format, &settings.log.filter);
     // A task the rules ask for and the content cannot serve would stall its tournament: refuse to start.
-    let catalog = crate::sim::catalog();
+    let content = load_content(settings)?;
+    let catalog = content.catalog.clone();
     let gaps = catalog.gaps(&settings.rules.tasks);
     if !gaps.is_empty() {
         return Err(CliError::Usage(format!("the task content cannot serve the rules: {}", gaps.join("; "))));
@@ -237,7 +250,7 @@ pub(crate) async fn remote_evaluation(
     settings: &Settings,
 ) -> anyhow::Result<crate::exec::remote::evaluation::RemoteEvaluation> {
     let engine = crate::docker::Engine::connect().await?;
-    let image = &settings.local_executor.evaluator_image;
+    let image = &settings.local_executor.evaluator();
     if !engine.has_image(image).await {
         anyhow::bail!(
             "the evaluator image {image} (local_executor.evaluator_image) is not on this host's Docker engine"
@@ -247,7 +260,10 @@ pub(crate) async fn remote_evaluation(
         gpus: crate::exec::local::GpuAccess::None,
         ..settings.local_executor.clone()
     };
-    let local = crate::exec::local::LocalExecutor::new(engine, local_settings, settings.gates.clone());
+    let mut local = crate::exec::local::LocalExecutor::new(engine, local_settings, settings.gates.clone());
+    if !settings.content.dir.trim().is_empty() {
+        local = local.with_content(settings.content.dir.trim().into());
+    }
     let hub = crate::exec::hub::Hub::new(settings.hub.clone())?;
     Ok(crate::exec::remote::evaluation::RemoteEvaluation { local, hub })
 }

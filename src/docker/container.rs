@@ -35,6 +35,11 @@ pub struct ContainerSpec {
     pub gpu_ids: Option<Vec<String>>,
     /// The network mode; `None` is `none` (no network at all).
     pub network: Option<String>,
+    /// Replaces the image's ENTRYPOINT (validator-owned images that serve several commands).
+    pub entrypoint: Option<Vec<String>>,
+    /// Capabilities kept although all others are dropped (the evaluator's, to drop to an unprivileged
+    /// user for the reward functions it runs).
+    pub cap_add: Vec<String>,
 }
 
 /// How a container ended.
@@ -108,6 +113,7 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
         pids_limit: spec.pids_limit,
         network_mode: Some(spec.network.clone().unwrap_or_else(|| "none".into())),
         cap_drop: Some(vec!["ALL".into()]),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         security_opt: Some(vec!["no-new-privileges".into()]),
         device_requests,
         ..Default::default()
@@ -115,6 +121,7 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
     let body = ContainerCreateBody {
         image: Some(spec.image.clone()),
         cmd: Some(spec.args.clone()),
+        entrypoint: spec.entrypoint.clone(),
         env: Some(spec.env.clone()),
         labels: Some(spec.labels.clone()),
         network_disabled: Some(spec.network.is_none()),

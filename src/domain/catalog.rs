@@ -123,7 +123,7 @@ impl Catalog {
 
     /// randint(1, 5) distinct reward functions with uniform(0.1, 10) weights normalised to sum 1, in
     /// the reference's `reward_functions` shape.
-    fn draw_reward_functions<R: Rng + ?Sized>(&self, rng: &mut R) -> serde_json::Value {
+    pub fn draw_reward_functions<R: Rng + ?Sized>(&self, rng: &mut R) -> serde_json::Value {
         let most = MAX_REWARD_FUNCTIONS.min(self.reward_functions.len());
         let count = rng.random_range(1..=most);
         let chosen: Vec<&RewardFunction> = self.reward_functions.sample(rng, count).collect();

@@ -185,24 +185,36 @@ fn a_bad_config_file_stops_with_the_key_named() {
 }
 
 /// A size range the content cannot serve would stall its tournament forever: the validator refuses to
-/// start and names the gap.
+/// start and names the gap; so it does without content, or with content it cannot read.
 #[test]
 fn a_validator_whose_content_cannot_serve_the_rules_does_not_start() {
     assert_eq!(crucible::sim::catalog().gaps(&crucible::domain::rules::Rules::default().tasks), Vec::<String>::new());
     let dir = tempfile::tempdir().unwrap();
+    let content = crate::content::write_sim_content(dir.path());
     let path = dir.path().join("narrow.toml");
     let db = dir.path().join("v.db");
-    std::fs::write(
-        &path,
-        format!("[database]\nurl = \"sqlite://{}\"\n[rules.tasks]\nknockout_params_b = [200.0, 300.0]\n", db.display()),
-    )
-    .unwrap();
+    let config = |content: &str| {
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[content]\ndir = \"{content}\"\n[rules.tasks]\nknockout_params_b = [200.0, 300.0]\n",
+            db.display()
+        )
+    };
+    std::fs::write(&path, config(&content.display().to_string())).unwrap();
     let err = bad_input(&["--config", path.to_str().unwrap(), "validator"], None);
     assert!(err.contains("the task content cannot serve the rules"), "{err}");
     assert!(
         err.contains("knockout rounds: the catalog has no InstructTextTask model between 200B and 300B parameters"),
         "{err}"
     );
+    std::fs::write(&path, config("")).unwrap();
+    let err = bad_input(&["--config", path.to_str().unwrap(), "validator"], None);
+    assert!(err.contains("content.dir: the validator needs task content"), "{err}");
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("content.json"), r#"{"models": [], "datasets": [{"id": "d"}]}"#).unwrap();
+    std::fs::write(&path, config(&broken.display().to_string())).unwrap();
+    let err = bad_input(&["--config", path.to_str().unwrap(), "validator"], None);
+    assert!(err.contains("content.json") && err.contains("missing field"), "{err}");
     assert!(!db.exists(), "nothing is opened before the check");
 }
 

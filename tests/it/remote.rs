@@ -273,6 +273,7 @@ fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one() {
     let db = dir.path().join("validator.db");
     let mut validator = Command::new(env!("CARGO_BIN_EXE_crucible"))
         .args(["--config", config.to_str().unwrap(), "validator", "--log-format", "json"])
+        .env("CRUCIBLE_CONTENT__DIR", crate::content::sim_content())
         .env("CRUCIBLE_DATABASE__URL", format!("sqlite://{}", db.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -23,6 +23,7 @@ pub(crate) fn start_with_args(
     let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
         .args(args)
         .args(["validator", "--log-format", "json"])
+        .env("CRUCIBLE_CONTENT__DIR", crate::content::sim_content())
         .envs(env.iter().copied())
         .env("CRUCIBLE_DATABASE__URL", format!("sqlite://{}", db.display()))
         .stdin(Stdio::null())

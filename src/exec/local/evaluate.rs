@@ -1,12 +1,15 @@
 //! The evaluation step (execution.md §4): the validator-owned evaluator image scores the trained output,
-//! mounted read-only at the path the miner wrote it to, with no network. Its arguments name the task;
-//! its last stdout line must be a JSON object with a finite `test_loss` and optionally `synth_loss`.
+//! mounted read-only at the path the miner wrote it to, with no network. Its arguments name the task
+//! (evaluator/README.md); its last stdout line must be a JSON object with a finite `test_loss` (a reward
+//! for GRPO, which may be negative; a loss otherwise) and optionally `synth_loss`. Exit code 2 is its
+//! verdict on the output (the reason is its last `error:` line); any other failure is trouble of its
+//! own, worth another try.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::pipeline::{Attempt, absolute, clip, exit_reason};
+use super::pipeline::{Attempt, HELDOUT_DIR, absolute, clip, exit_reason};
 use crate::docker::{ContainerSpec, StartError, container};
 use crate::domain::TaskType;
 use crate::exec::RunOutcome;
@@ -17,23 +20,48 @@ struct Scores {
     test_loss: f64,
     #[serde(default)]
     synth_loss: Option<f64>,
+    /// False when the output is the base model unchanged, or of another architecture.
+    #[serde(default)]
+    is_finetune: Option<bool>,
+    /// GRPO: the KL divergence from the base model.
+    #[serde(default)]
+    kl_divergence: Option<f64>,
 }
 
-/// The arguments the evaluator receives.
+/// What the evaluator keeps of root's capabilities (all five are in Docker's default set): enough to
+/// run the task's reward functions as an unprivileged user in a directory of their own, and to clean
+/// it up afterwards (evaluator/crucible_eval/reward_sandbox.py). The reward functions themselves run
+/// with none.
+pub const EVALUATOR_CAPABILITIES: [&str; 5] = ["SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER"];
+
+/// The exit code with which the evaluator gives its verdict on the output.
+pub const VERDICT_EXIT_CODE: i64 = 2;
+
+/// A score, with what the evaluator said about it for the miner to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub outcome: RunOutcome,
+    pub detail: String,
+}
+
+/// The arguments the evaluator receives. With task content, `--dataset` is the held-out split the
+/// download step wrote; without, the task's dataset in the cache.
 pub fn evaluator_args(a: &Attempt) -> Vec<String> {
     let job = &a.job;
-    let mut args = vec![
-        "--task-id".into(),
-        job.task_id.to_string(),
-        "--task-type".into(),
-        job.task_type.to_string(),
-        "--model".into(),
-        job.model.clone(),
+    let dataset = match (&a.content, job.task_type) {
+        (Some(_), TaskType::Image) => format!("{HELDOUT_DIR}/{}_test_data.zip", job.task_id),
+        (Some(_), _) => format!("{HELDOUT_DIR}/{}_test_data.json", job.task_id),
+        (None, _) => contract::dataset_path(job),
+    };
+    let mut args = a.task_args();
+    args.extend([
+        "--base-model-path".into(),
+        contract::model_path(&job.model),
         "--trained-model-path".into(),
         contract::output_path(job),
         "--dataset".into(),
-        contract::dataset_path(job),
-    ];
+        dataset,
+    ]);
     match job.task_type {
         TaskType::Image => {
             args.extend(["--model-type".into(), job.model_type.map(|t| t.to_string()).unwrap_or_else(|| "sdxl".into())])
@@ -54,20 +82,24 @@ pub enum Unscored {
     Trouble(RunOutcome),
 }
 
-/// Runs the evaluator: `Ok(Success)`, or why there is no score.
-pub async fn run(a: &Attempt) -> Result<RunOutcome, Unscored> {
+/// Runs the evaluator: its score, or why there is none.
+pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
     let s = &a.settings;
     let out = contract::output_path(&a.job);
     let spec = ContainerSpec {
         name: a.names.evaluate.clone(),
-        image: s.evaluator_image.clone(),
+        image: s.evaluator(),
         args: evaluator_args(a),
         env: vec!["HF_HUB_OFFLINE=1".into(), "TRANSFORMERS_OFFLINE=1".into()],
         labels: a.labels("evaluate"),
-        binds: vec![
-            format!("{}:{}:ro", absolute(&s.cache_dir), contract::CACHE_DIR),
-            format!("{}:{out}:ro", a.output_host_dir()),
-        ],
+        binds: [
+            Some(format!("{}:{}:ro", absolute(&s.cache_dir), contract::CACHE_DIR)),
+            Some(format!("{}:{out}:ro", a.output_host_dir())),
+            a.content.as_ref().map(|_| format!("{}:{HELDOUT_DIR}:ro", absolute(&s.heldout_dir))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         memory_bytes: Some(
             (s.memory_mib_per_gpu * a.job.placement.gpu_indices.len().max(1) as u64 * 1024 * 1024) as i64,
         ),
@@ -75,6 +107,7 @@ pub async fn run(a: &Attempt) -> Result<RunOutcome, Unscored> {
         pids_limit: Some(s.pids_limit),
         gpu_ids: a.gpu_ids(),
         network: None,
+        cap_add: EVALUATOR_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
         ..Default::default()
     };
     container::remove(&a.engine, &spec.name).await;
@@ -95,22 +128,42 @@ pub async fn run(a: &Attempt) -> Result<RunOutcome, Unscored> {
     if end.oom_killed {
         return Err(Unscored::Trouble(failed("oom".into())));
     }
+    if end.exit_code == VERDICT_EXIT_CODE {
+        let reason = end.last_error_line().map(|l| l.trim_start_matches("error:").trim().to_owned());
+        return Err(Unscored::Verdict(failed(reason.unwrap_or_else(|| exit_reason(&end)))));
+    }
     if end.exit_code != 0 {
-        return Err(Unscored::Verdict(failed(exit_reason(&end))));
+        return Err(Unscored::Trouble(failed(format!("the evaluator broke: {}", exit_reason(&end)))));
     }
     let last = end.stdout.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("");
-    parse_scores(last).map_err(|reason| Unscored::Verdict(failed(reason)))
+    parse_scores(a.job.task_type, last).map_err(|reason| Unscored::Verdict(failed(reason)))
 }
 
-/// The evaluator's last line as scores.
-pub fn parse_scores(line: &str) -> Result<RunOutcome, String> {
+/// The evaluator's last line as scores: losses finite and non-negative, a GRPO reward finite.
+pub fn parse_scores(task_type: TaskType, line: &str) -> Result<Scored, String> {
     let scores: Scores = serde_json::from_str(line)
         .map_err(|e| format!("last output line is not JSON with test_loss ({e}): {:?}", clip(line, 200)))?;
-    let finite = |x: f64| x.is_finite() && x >= 0.0;
-    if !finite(scores.test_loss) || scores.synth_loss.is_some_and(|s| !finite(s)) {
-        return Err(format!("losses must be finite and non-negative: {line}"));
+    let allowed = |x: f64| x.is_finite() && (task_type.higher_is_better() || x >= 0.0);
+    if !allowed(scores.test_loss) || scores.synth_loss.is_some_and(|s| !allowed(s)) {
+        let what = if task_type.higher_is_better() {
+            "rewards must be finite"
+        } else {
+            "losses must be finite and non-negative"
+        };
+        return Err(format!("{what}: {line}"));
     }
-    Ok(RunOutcome::Success { test_loss: scores.test_loss, synth_loss: scores.synth_loss })
+    let measure = if task_type.higher_is_better() { "reward" } else { "test_loss" };
+    let mut detail = format!("{measure} {}", scores.test_loss);
+    if let Some(synth) = scores.synth_loss {
+        detail.push_str(&format!(", synth_loss {synth}"));
+    }
+    if let Some(kl) = scores.kl_divergence {
+        detail.push_str(&format!(", kl_divergence {kl}"));
+    }
+    if scores.is_finetune == Some(false) {
+        detail.push_str(", not a fine-tune of the task's base model (is_finetune false)");
+    }
+    Ok(Scored { outcome: RunOutcome::Success { test_loss: scores.test_loss, synth_loss: scores.synth_loss }, detail })
 }
 
 #[cfg(test)]
@@ -119,14 +172,26 @@ mod tests {
 
     #[test]
     fn the_last_line_must_carry_a_finite_test_loss() {
+        let parse = |line| parse_scores(TaskType::InstructText, line).map(|s| s.outcome);
         assert_eq!(
-            parse_scores(r#"{"test_loss": 0.5, "synth_loss": 0.7}"#),
+            parse(r#"{"test_loss": 0.5, "synth_loss": 0.7}"#),
             Ok(RunOutcome::Success { test_loss: 0.5, synth_loss: Some(0.7) })
         );
-        assert_eq!(parse_scores(r#"{"test_loss": 1}"#), Ok(RunOutcome::Success { test_loss: 1.0, synth_loss: None }));
-        assert!(parse_scores("done").unwrap_err().contains("not JSON with test_loss"));
-        assert!(parse_scores(r#"{"synth_loss": 1}"#).unwrap_err().contains("test_loss"));
-        assert!(parse_scores(r#"{"test_loss": -1}"#).unwrap_err().contains("finite"));
-        assert!(parse_scores("").is_err());
+        assert_eq!(parse(r#"{"test_loss": 1}"#), Ok(RunOutcome::Success { test_loss: 1.0, synth_loss: None }));
+        assert!(parse("done").unwrap_err().contains("not JSON with test_loss"));
+        assert!(parse(r#"{"synth_loss": 1}"#).unwrap_err().contains("test_loss"));
+        assert!(parse(r#"{"test_loss": -1}"#).unwrap_err().contains("finite"));
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn a_grpo_reward_may_be_negative_and_the_detail_says_what_the_evaluator_saw() {
+        let line = r#"{"test_loss": -0.25, "is_finetune": true, "rewards": [0.1], "kl_divergence": 0.5}"#;
+        let scored = parse_scores(TaskType::Grpo, line).unwrap();
+        assert_eq!(scored.outcome, RunOutcome::Success { test_loss: -0.25, synth_loss: None });
+        assert_eq!(scored.detail, "reward -0.25, kl_divergence 0.5");
+        assert!(parse_scores(TaskType::Grpo, r#"{"test_loss": NaN}"#).is_err());
+        let copy = parse_scores(TaskType::Dpo, r#"{"test_loss": 0.693, "is_finetune": false}"#).unwrap();
+        assert!(copy.detail.ends_with("not a fine-tune of the task's base model (is_finetune false)"));
     }
 }

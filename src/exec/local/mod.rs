@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+pub use self::evaluate::EVALUATOR_CAPABILITIES;
 pub use self::settings::{GpuAccess, LocalSettings};
 use super::contract::labels;
 use super::{Executor, RunFuture, TrainingJob};
@@ -71,11 +72,19 @@ pub struct LocalExecutor {
     gates: Rc<GateRules>,
     observer: Option<Observer>,
     time_limit: Option<Duration>,
+    content: Option<Rc<PathBuf>>,
 }
 
 impl LocalExecutor {
     pub fn new(engine: Engine, settings: LocalSettings, gates: GateRules) -> Self {
-        Self { engine, settings: Rc::new(settings), gates: Rc::new(gates), observer: None, time_limit: None }
+        Self {
+            engine,
+            settings: Rc::new(settings),
+            gates: Rc::new(gates),
+            observer: None,
+            time_limit: None,
+            content: None,
+        }
     }
 
     /// Limits training to `limit` whatever `hours_to_complete` says (a trial's test-sized limit).
@@ -85,6 +94,13 @@ impl LocalExecutor {
     }
 
     /// Reports every step to `observer` (used by `trial`).
+    /// Prepares every task's inputs from this content directory (`[content] dir`) with the download
+    /// step, and scores on its held-out splits.
+    pub fn with_content(mut self, dir: PathBuf) -> Self {
+        self.content = Some(Rc::new(dir));
+        self
+    }
+
     pub fn with_observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
         self
@@ -100,6 +116,7 @@ impl LocalExecutor {
             time_limit: self.time_limit,
             names,
             job,
+            content: self.content.clone(),
         }
     }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use super::evaluate::Unscored;
 use super::{GpuAccess, LocalSettings, Names, Observer, Step, StepStatus};
 use crate::docker::{self, ContainerEnd, ContainerSpec, Engine, StartError, container};
+use crate::domain::TaskType;
 use crate::exec::contract::{self, labels};
 use crate::exec::{RunOutcome, TrainingJob};
 use crate::repo::{GateRules, fetch, gates};
@@ -24,11 +25,18 @@ pub(crate) struct Attempt {
     pub time_limit: Option<Duration>,
     pub names: Names,
     pub job: TrainingJob,
+    /// The task content the download step prepares the inputs from (`[content] dir`), if any.
+    pub content: Option<Rc<std::path::PathBuf>>,
 }
 
 /// How many times the evaluator may run on one output (the reference evaluates a task at most 4
 /// times).
 pub const EVALUATION_TRIES: u32 = 4;
+
+/// Where the download step sees the task content (read-only).
+pub const CONTENT_DIR: &str = "/content";
+/// Where the download step writes, and the evaluator reads, the held-out splits.
+pub const HELDOUT_DIR: &str = "/heldout";
 
 /// Ends the pipeline early with an outcome.
 type Stop = RunOutcome;
@@ -108,9 +116,8 @@ impl Attempt {
         Fut: std::future::Future<Output = Result<String, String>>,
     {
         let s = &self.settings;
-        if !self.engine.has_image(&s.evaluator_image).await {
-            let reason =
-                format!("evaluator image {} is not present on the validator's Docker engine", s.evaluator_image);
+        if !self.engine.has_image(&s.evaluator()).await {
+            let reason = format!("evaluator image {} is not present on the validator's Docker engine", s.evaluator());
             return self.fail(Step::Evaluate, RunOutcome::NotStarted { reason });
         }
         if let Err(e) = self.make_dirs() {
@@ -155,8 +162,11 @@ impl Attempt {
     /// Evaluator present, private directories, fetch, gates, download, build.
     async fn prepare(&self) -> Result<(), Stop> {
         let s = &self.settings;
-        if !self.engine.has_image(&s.evaluator_image).await {
-            let reason = format!("evaluator image {} is not present on the Docker engine", s.evaluator_image);
+        if !self.engine.has_image(&s.evaluator()).await {
+            let reason = format!(
+                "evaluator image {} is not present on the Docker engine (`crucible images build` makes it)",
+                s.evaluator()
+            );
             return Err(self.fail(Step::Fetch, RunOutcome::NotStarted { reason }));
         }
         if let Err(e) = self.make_dirs() {
@@ -217,36 +227,63 @@ impl Attempt {
 
     async fn download(&self) -> Result<(), Stop> {
         let s = &self.settings;
-        if s.download_image.trim().is_empty() {
+        let Some(image) = s.downloader(self.content.is_some()) else {
             self.report(
                 Step::Download,
                 StepStatus::Skipped("no download image configured; /cache is used as it is".into()),
             );
             return Ok(());
-        }
+        };
         self.report(Step::Download, StepStatus::Started);
-        let mut args = vec![
-            "--task-id".into(),
-            self.job.task_id.to_string(),
-            "--task-type".into(),
-            self.job.task_type.to_string(),
-            "--model".into(),
-            self.job.model.clone(),
-            "--dataset".into(),
-            self.job.dataset.clone(),
-        ];
-        if let Some(model_type) = self.job.model_type {
-            args.extend(["--model-type".into(), model_type.to_string()]);
-        }
-        let spec = ContainerSpec {
-            name: self.names.download.clone(),
-            image: s.download_image.clone(),
-            args,
-            labels: self.labels("download"),
-            binds: vec![format!("{}:{}", absolute(&s.cache_dir), contract::CACHE_DIR)],
-            pids_limit: Some(s.pids_limit),
-            network: Some("bridge".into()),
-            ..Default::default()
+        let cache = format!("{}:{}", absolute(&s.cache_dir), contract::CACHE_DIR);
+        let spec = match &self.content {
+            // The validator-owned step: inputs prepared from the content with no network, the held-out
+            // split written where only the evaluator will see it.
+            Some(content) => {
+                if let Err(e) = std::fs::create_dir_all(&s.heldout_dir) {
+                    let reason = format!("cannot create {}: {e}", s.heldout_dir);
+                    return Err(self.fail(Step::Download, RunOutcome::NotStarted { reason }));
+                }
+                let mut args = self.task_args();
+                args.extend(["--dataset".into(), self.job.dataset.clone()]);
+                if self.job.task_type != TaskType::Image {
+                    args.extend(["--dataset-type".into(), self.job.dataset_type_json.clone()]);
+                }
+                args.extend(["--content".into(), CONTENT_DIR.into(), "--cache".into(), contract::CACHE_DIR.into()]);
+                args.extend(["--heldout".into(), HELDOUT_DIR.into()]);
+                ContainerSpec {
+                    name: self.names.download.clone(),
+                    image,
+                    args,
+                    labels: self.labels("download"),
+                    binds: vec![
+                        format!("{}:{CONTENT_DIR}:ro", absolute(&content.to_string_lossy())),
+                        cache,
+                        format!("{}:{HELDOUT_DIR}", absolute(&s.heldout_dir)),
+                    ],
+                    pids_limit: Some(s.pids_limit),
+                    network: None,
+                    ..Default::default()
+                }
+            }
+            // An operator's own download image, which fetches the inputs itself.
+            None => {
+                let mut args = self.task_args();
+                args.extend(["--dataset".into(), self.job.dataset.clone()]);
+                if let Some(model_type) = self.job.model_type {
+                    args.extend(["--model-type".into(), model_type.to_string()]);
+                }
+                ContainerSpec {
+                    name: self.names.download.clone(),
+                    image,
+                    args,
+                    labels: self.labels("download"),
+                    binds: vec![cache],
+                    pids_limit: Some(s.pids_limit),
+                    network: Some("bridge".into()),
+                    ..Default::default()
+                }
+            }
         };
         container::remove(&self.engine, &spec.name).await;
         let limit = Duration::from_secs(s.download_timeout_secs);
@@ -260,6 +297,18 @@ impl Attempt {
             Ok(end) => failed(format!("download failed: {}", exit_reason(&end))),
             Err(e) => failed(format!("download failed: {e}")),
         }
+    }
+
+    /// `--task-id`, `--task-type`, `--model`: how the validator-owned steps are told the task.
+    pub fn task_args(&self) -> Vec<String> {
+        vec![
+            "--task-id".into(),
+            self.job.task_id.to_string(),
+            "--task-type".into(),
+            self.job.task_type.to_string(),
+            "--model".into(),
+            self.job.model.clone(),
+        ]
     }
 
     /// Runs the training container to its end or its time limit.
@@ -283,6 +332,8 @@ impl Attempt {
             pids_limit: Some(s.pids_limit),
             gpu_ids: self.gpu_ids(),
             network: None,
+            entrypoint: None,
+            cap_add: Vec::new(),
         };
         container::remove(&self.engine, &spec.name).await;
         let limit = self.time_limit();
@@ -337,14 +388,11 @@ impl Attempt {
             tries += 1;
             self.report(Step::Evaluate, StepStatus::Started);
             let trouble = match super::evaluate::run(self).await {
-                Ok(outcome @ RunOutcome::Success { .. }) => {
-                    if let RunOutcome::Success { test_loss, synth_loss } = &outcome {
-                        let synth = synth_loss.map(|s| format!(", synth_loss {s}")).unwrap_or_default();
-                        self.report(Step::Evaluate, StepStatus::Done(format!("test_loss {test_loss}{synth}")));
-                    }
-                    return outcome;
+                Ok(scored) => {
+                    self.report(Step::Evaluate, StepStatus::Done(scored.detail));
+                    return scored.outcome;
                 }
-                Ok(other) | Err(Unscored::Verdict(other)) => return self.fail(Step::Evaluate, other),
+                Err(Unscored::Verdict(other)) => return self.fail(Step::Evaluate, other),
                 Err(Unscored::Trouble(trouble)) => trouble,
             };
             let reason = trouble.reason().unwrap_or_default().to_owned();

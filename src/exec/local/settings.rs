@@ -20,10 +20,14 @@ pub struct LocalSettings {
     pub work_dir: String,
     /// The input cache, mounted read-only at `/cache` in training and evaluation containers.
     pub cache_dir: String,
-    /// The validator-owned image that places the model and dataset in the cache; empty: no download
-    /// step, the cache is used as it is.
+    /// The held-out (test) splits the download step writes: mounted into the evaluator only, never into
+    /// a training.
+    pub heldout_dir: String,
+    /// The validator-owned image that places the model and dataset in the cache. Empty: the download
+    /// image this binary's recipe builds when there is task content, else no download step.
     pub download_image: String,
     /// The validator-owned image that scores an output (its last stdout line is JSON with `test_loss`).
+    /// Empty: the evaluator this binary's recipe builds (`crucible images list`).
     pub evaluator_image: String,
     pub gpus: GpuAccess,
     pub memory_mib_per_gpu: u64,
@@ -45,8 +49,9 @@ impl Default for LocalSettings {
         Self {
             work_dir: "crucible-work".into(),
             cache_dir: "crucible-cache".into(),
+            heldout_dir: "crucible-heldout".into(),
             download_image: String::new(),
-            evaluator_image: "crucible-evaluator:latest".into(),
+            evaluator_image: String::new(),
             gpus: GpuAccess::Nvidia,
             memory_mib_per_gpu: 110 * 1024,
             cpus_per_gpu: 24.0,
@@ -63,6 +68,24 @@ impl Default for LocalSettings {
 }
 
 impl LocalSettings {
+    /// The evaluator image: the configured one, else the one this binary's recipe builds.
+    pub fn evaluator(&self) -> String {
+        match self.evaluator_image.trim() {
+            "" => crate::images::evaluator_image(),
+            image => image.to_owned(),
+        }
+    }
+
+    /// The download image, if there is a download step: the configured one, else (with task content
+    /// to prepare) the one this binary's recipe builds.
+    pub fn downloader(&self, with_content: bool) -> Option<String> {
+        match self.download_image.trim() {
+            "" if with_content => Some(crate::images::download_image()),
+            "" => None,
+            image => Some(image.to_owned()),
+        }
+    }
+
     /// Every problem, each naming its key.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -73,8 +96,8 @@ impl LocalSettings {
         if self.cache_dir.trim().is_empty() {
             problems.push(format!("{}: must not be empty", key("cache_dir")));
         }
-        if self.evaluator_image.trim().is_empty() {
-            problems.push(format!("{}: must name an image", key("evaluator_image")));
+        if self.heldout_dir.trim().is_empty() {
+            problems.push(format!("{}: must not be empty", key("heldout_dir")));
         }
         if self.memory_mib_per_gpu < 6 {
             problems.push(format!("{}: at least 6 MiB (the engine's minimum)", key("memory_mib_per_gpu")));

@@ -3,6 +3,7 @@
 mod hub;
 mod local;
 mod node;
+mod real;
 mod simulate;
 pub mod support;
 mod trial;

@@ -7,7 +7,7 @@ use crucible::docker::container;
 use crucible::domain::{Coldkey, Hotkey};
 use crucible::exec::contract::labels;
 
-use super::support::{self, EVALUATOR};
+use super::support::{self, DOWNLOADER, EVALUATOR};
 use crate::validator::{credit, start_with, terminate, wait_for};
 
 #[tokio::test]
@@ -32,7 +32,7 @@ async fn a_local_validator_trains_for_real_and_reattaches_after_a_kill() {
     let directory_file = dir.path().join("miners.toml");
     std::fs::write(&directory_file, directory).unwrap();
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    let (scratch, work, cache) = (path("scratch"), path("work"), path("cache"));
+    let (scratch, work, cache, heldout) = (path("scratch"), path("work"), path("cache"), path("heldout"));
     let env = [
         ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
         ("CRUCIBLE_VALIDATOR__EXECUTOR", "local"),
@@ -41,6 +41,9 @@ async fn a_local_validator_trains_for_real_and_reattaches_after_a_kill() {
         ("CRUCIBLE_LOCAL_EXECUTOR__WORK_DIR", work.as_str()),
         ("CRUCIBLE_LOCAL_EXECUTOR__CACHE_DIR", cache.as_str()),
         ("CRUCIBLE_LOCAL_EXECUTOR__EVALUATOR_IMAGE", EVALUATOR),
+        // The content is placeholders: a script places each task's dataset in the cache.
+        ("CRUCIBLE_LOCAL_EXECUTOR__DOWNLOAD_IMAGE", DOWNLOADER),
+        ("CRUCIBLE_LOCAL_EXECUTOR__HELDOUT_DIR", heldout.as_str()),
         ("CRUCIBLE_LOCAL_EXECUTOR__GPUS", "none"),
         ("CRUCIBLE_LOCAL_EXECUTOR__MEMORY_MIB_PER_GPU", "128"),
         ("CRUCIBLE_LOCAL_EXECUTOR__CPUS_PER_GPU", "0.25"),

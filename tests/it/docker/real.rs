@@ -1,0 +1,138 @@
+//! The shipped Python on the images `crucible images build` makes: the evaluator's and the example
+//! trainer's pytest suites, and a miner's first run (`crucible tasks tiny`, then `crucible trial` of the
+//! example trainer on it) ending with a real test loss, where a real fine-tune beats the base model
+//! returned unchanged.
+//!
+//! The images take minutes to build, so tests do not build them: `.ci/run` does, with `crucible images
+//! build`. Without them the tests fail when `CI` is set, and otherwise say that they did not run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crucible::docker::{ContainerSpec, Engine, container};
+use crucible::images::Tags;
+
+use super::support;
+
+async fn real_images() -> Option<(Engine, Tags)> {
+    let engine = support::engine().await?;
+    let tags = Tags::current();
+    for tag in [&tags.ml_base, &tags.evaluator, &tags.download] {
+        if !engine.has_image(tag).await {
+            let why = format!("{tag} is not on the engine: run `crucible images build`");
+            if std::env::var_os("CI").is_some() {
+                panic!("{why}");
+            }
+            eprintln!("tests on the real images did not run: {why}");
+            return None;
+        }
+    }
+    Some((engine, tags))
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs a pytest suite in a container of `image` with no network; panics with its output on failure.
+async fn pytest(engine: &Engine, name: &str, image: &str, script: &str, binds: Vec<String>) {
+    let spec = ContainerSpec {
+        name: format!("crucible-test-{name}-{}", std::process::id()),
+        image: image.into(),
+        entrypoint: Some(vec!["sh".into(), "-c".into(), script.into()]),
+        env: vec!["PYTHONDONTWRITEBYTECODE=1".into(), "CRUCIBLE_EVALUATOR=/evaluator".into()],
+        binds,
+        network: None,
+        cap_add: crucible::exec::local::EVALUATOR_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+        ..Default::default()
+    };
+    container::remove(engine, &spec.name).await;
+    let end = container::run(engine, &spec, Duration::from_secs(3600)).await.expect("the pytest container runs");
+    container::remove(engine, &spec.name).await;
+    let tail = end.stdout.iter().rev().take(40).rev().cloned().collect::<Vec<_>>().join("\n");
+    assert_eq!(end.exit_code, 0, "{name}: pytest failed:\n{tail}\n{}", end.stderr.join("\n"));
+    assert!(tail.contains(" passed"), "{name}: {tail}");
+    assert!(!tail.contains(" skipped"), "{name}: no test may be skipped in CI: {tail}");
+}
+
+#[tokio::test]
+async fn the_evaluator_suite_passes_in_the_evaluator_image() {
+    let Some((engine, tags)) = real_images().await else { return };
+    let script = "cd /opt/crucible && python3 -m pytest -q -p no:cacheprovider tests";
+    pytest(&engine, "evaluator-suite", &tags.evaluator, script, vec![]).await;
+}
+
+#[tokio::test]
+async fn the_example_trainer_suite_passes_on_crucible_ml_base() {
+    let Some((engine, tags)) = real_images().await else { return };
+    let root = repo_root();
+    let binds = vec![
+        format!("{}:/src:ro", root.join("examples/trainer").display()),
+        format!("{}:/evaluator:ro", root.join("evaluator").display()),
+    ];
+    let script = "cd /src && python3 -m pytest -q -p no:cacheprovider tests";
+    pytest(&engine, "trainer-suite", &tags.ml_base, script, binds).await;
+}
+
+fn crucible(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_crucible")).current_dir(dir).args(args).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The test loss of a trial's verdict line.
+fn verdict_loss(output: &str) -> f64 {
+    let line = output.lines().find(|l| l.starts_with("verdict: would count")).unwrap_or_else(|| panic!("{output}"));
+    let value = line.split("test_loss ").nth(1).unwrap().trim_end_matches(')');
+    value.parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_miners_first_run_on_the_tiny_world_ends_with_a_real_test_loss() {
+    let Some(_) = real_images().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = crucible(dir.path(), &["tasks", "tiny", "--out", "tiny"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("wrote ") && out.contains("reward functions"), "{out}");
+    let (code, out) = crucible(dir.path(), &["tasks", "tiny", "--out", "tiny"]);
+    assert_eq!(code, 2, "an existing world is not overwritten: {out}");
+
+    // The example trainer as a miner has it, and a variant that returns the base model unchanged.
+    let trainer = repo_root().join("examples/trainer");
+    let unchanged = dir.path().join("unchanged");
+    copy_dir(&trainer, &unchanged);
+    let config = std::fs::read_to_string(unchanged.join("trainer.toml")).unwrap();
+    std::fs::write(unchanged.join("trainer.toml"), config.replacen("mode = \"lora\"", "mode = \"unchanged\"", 1))
+        .unwrap();
+    let mut losses = Vec::new();
+    for repo in [trainer.as_path(), unchanged.as_path()] {
+        let repo = repo.to_string_lossy();
+        let args = ["trial", &repo, "--task-type", "InstructTextTask", "--content", "tiny", "--time-limit", "1800"];
+        let (code, out) = crucible(dir.path(), &args);
+        assert_eq!(code, 0, "{out}");
+        for step in ["download: ok", "build: ok", "train: ok", "evaluate: ok, test_loss"] {
+            assert!(out.contains(step), "{step:?} missing in:\n{out}");
+        }
+        losses.push(verdict_loss(&out));
+    }
+    let (tuned, base) = (losses[0], losses[1]);
+    assert!(tuned.is_finite() && base.is_finite());
+    assert!(tuned < base * 0.8, "the fine-tune ({tuned}) must clearly beat the unchanged base model ({base})");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_name() == "__pycache__" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
