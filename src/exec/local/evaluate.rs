@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::pipeline::{Attempt, HELDOUT_DIR, absolute, clip, exit_reason};
+use super::download::HELDOUT_DIR;
+use super::pipeline::{Attempt, absolute, clip, exit_reason};
 use crate::docker::{ContainerSpec, StartError, container};
 use crate::domain::TaskType;
 use crate::exec::RunOutcome;
