@@ -28,6 +28,7 @@ pub mod rules;
 pub mod scoring;
 pub mod standings;
 pub mod state;
+pub mod task_scores;
 pub mod tasks;
 pub mod weights;
 
