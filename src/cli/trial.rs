@@ -131,7 +131,8 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
     match outcome {
         RunOutcome::Success { test_loss, synth_loss } => {
             let synth = synth_loss.map(|s| format!(", synth_loss {s}")).unwrap_or_default();
-            println!("verdict: would count in a tournament (test_loss {test_loss}{synth})");
+            let measure = if task_type.higher_is_better() { "reward" } else { "test_loss" };
+            println!("verdict: would count in a tournament ({measure} {test_loss}{synth})");
             Ok(())
         }
         RunOutcome::NotStarted { reason } | RunOutcome::NodeUnreachable { reason, .. } => {
