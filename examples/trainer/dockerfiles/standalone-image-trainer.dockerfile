@@ -20,6 +20,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /workspace/trainer
 COPY trainer.toml ./
+COPY common ./common
 COPY image_trainer ./image_trainer
 
 ENTRYPOINT ["python3", "-m", "image_trainer"]

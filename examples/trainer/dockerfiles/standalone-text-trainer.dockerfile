@@ -20,6 +20,7 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /workspace/trainer
 COPY trainer.toml ./
+COPY common ./common
 COPY text_trainer ./text_trainer
 
 ENTRYPOINT ["python3", "-m", "text_trainer"]

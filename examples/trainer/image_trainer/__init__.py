@@ -7,5 +7,5 @@ Layout:
 * `denoiser`: what SDXL and Flux share: cached latents and prompts, the LoRA, saving it.
 * `sdxl`, `flux`: loading each pipeline and its training loss (denoising / flow matching).
 * `loop`: the optimizer loop, the deadline, a fixed-noise probe loss before and after.
-* `clock`: the deadline derived from --hours-to-complete.
+* `common.clock` (shared with the other trainer): the deadline derived from --hours-to-complete.
 """

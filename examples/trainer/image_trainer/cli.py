@@ -23,7 +23,7 @@ import torch
 
 from . import data, flux, loop, sdxl
 from . import settings as settings_mod
-from .clock import Deadline
+from common.clock import Deadline
 from .denoiser import ModelError, device
 
 CACHE_DIR = "/cache"

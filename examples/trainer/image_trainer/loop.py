@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from .clock import Deadline
+from common.clock import Deadline
 from .denoiser import LoraDenoiser
 from .settings import ImageSettings
 

@@ -8,7 +8,7 @@ import pytest
 import tiny
 from conftest import write_config
 from text_trainer import cli, rewards, settings
-from text_trainer.clock import Deadline
+from common.clock import Deadline
 
 
 def test_cache_and_output_paths_follow_the_contract(monkeypatch):

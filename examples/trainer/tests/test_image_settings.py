@@ -14,7 +14,7 @@ from PIL import Image
 
 from image_trainer import cli, data, loop
 from image_trainer import settings as image_settings
-from image_trainer.clock import Deadline
+from common.clock import Deadline
 
 ARGS = ["--task-id", "t1", "--model", "org/base", "--model-type", "sdxl", "--expected-repo-name", "r1"]
 

@@ -3,7 +3,7 @@
 Layout:
 * `cli`: the standard arguments, input and output paths, dispatch by task type.
 * `settings`: hyperparameters from trainer.toml, validated before anything loads.
-* `clock`: the deadline derived from --hours-to-complete.
+* `common.clock` (shared with the other trainer): the deadline derived from --hours-to-complete.
 * `modelio`: loading the base model (plain or with a LoRA), the frozen reference, saving.
 * `formats`: rows to token sequences the way the evaluator reads them.
 * `loop`: batching, optimizer and schedule, log-probabilities, progress lines.

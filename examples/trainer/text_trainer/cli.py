@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from . import dpo, formats, grpo, modelio, rewards, settings as settings_mod, sft
-from .clock import Deadline
+from common.clock import Deadline
 
 CACHE_DIR = "/cache"
 OUTPUT_ROOT = "/app/checkpoints"

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from . import formats
-from .clock import Deadline
+from common.clock import Deadline
 from .loop import Optimizer, Progress, batches, collate, planned_steps, token_logps
 from .modelio import autocast, device, frozen_reference
 from .settings import Settings

@@ -20,7 +20,7 @@ import random
 import torch
 
 from . import formats, rewards
-from .clock import Deadline
+from common.clock import Deadline
 from .loop import Optimizer, Progress, batches, planned_steps
 from .modelio import autocast, device, frozen_reference
 from .settings import Settings

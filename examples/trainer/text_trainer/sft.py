@@ -13,7 +13,7 @@ import random
 import torch
 
 from . import formats
-from .clock import Deadline
+from common.clock import Deadline
 from .loop import Optimizer, Progress, batches, collate, per_sample_loss, planned_steps
 from .modelio import autocast, device
 from .settings import Settings

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 
-from .settings import Settings
-
 
 class Deadline:
-    def __init__(self, hours_to_complete: float, settings: Settings, now: float | None = None):
+    """`settings` is either trainer's: it carries time_margin_minutes, time_margin_fraction and
+    fallback_minutes."""
+
+    def __init__(self, hours_to_complete: float, settings, now: float | None = None):
         self.start = time.monotonic() if now is None else now
         if hours_to_complete > 0:
             total = hours_to_complete * 3600.0
