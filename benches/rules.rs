@@ -74,14 +74,13 @@ fn bundle(miners: u64, history: u64) -> ResultsBundle {
                         .map(|(i, pair)| TaskRecord {
                             id: TaskId::parse(&format!("t{t}-r{r}-{i}")).unwrap(),
                             task_type: TaskType::InstructText,
+                            reward_weights: Vec::new(),
                             results: pair
                                 .iter()
                                 .enumerate()
-                                .map(|(j, h)| TrainingResult {
-                                    hotkey: h.clone(),
-                                    status: RunStatus::Success,
-                                    test_loss: Some(1.0 + j as f64 + i as f64 * 0.01),
-                                    synth_loss: None,
+                                .map(|(j, h)| {
+                                    let loss = 1.0 + j as f64 + i as f64 * 0.01;
+                                    TrainingResult::new(h.clone(), RunStatus::Success, Some(loss))
                                 })
                                 .collect(),
                         })

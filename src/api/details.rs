@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::rules::Rules;
-use crate::domain::scoring::{BossTask, TrainingResult, boss_threshold, task_winner};
+use crate::domain::scoring::{TrainingResult, boss_task, boss_threshold, task_winner};
 use crate::domain::standings::{final_scores, quality_scores};
 use crate::domain::{AdmissionOutcome, Hotkey, RoundKind, RunStatus, TournamentStatus, TournamentType, TrainingStatus};
 use crate::store::{RoundSnapshot, TASK_REPLACED, TaskSnapshot, TournamentSnapshot, Training};
@@ -214,6 +214,8 @@ pub fn result_of(training: &Training) -> Option<TrainingResult> {
         status,
         test_loss: training.test_loss,
         synth_loss: training.synth_loss,
+        eval: training.eval.clone(),
+        reason: training.failure_reason.clone(),
     })
 }
 
@@ -229,12 +231,12 @@ pub fn ended_results(t: &TaskSnapshot) -> Option<Vec<TrainingResult>> {
 
 /// The task's winner (the best valid result) once every training has ended.
 pub fn winner_of(t: &TaskSnapshot) -> Option<Hotkey> {
-    task_winner(t.task.task_type, &ended_results(t)?)
+    task_winner(t.task.task_type, &t.task.reward_weights(), &ended_results(t)?)
 }
 
 fn task_score(t: &TaskSnapshot) -> TaskScore {
     let results = ended_results(t).unwrap_or_default();
-    let ranked = quality_scores(t.task.task_type, &results);
+    let ranked = quality_scores(t.task.task_type, &t.task.reward_weights(), &results);
     let participant_scores = t
         .trainings
         .iter()
@@ -274,21 +276,10 @@ pub fn boss_round(
     let threshold = boss_threshold(champion_wins, &rules.scoring);
     live_tasks(r)
         .map(|t| {
-            let side = |house_side: bool| {
-                t.trainings.iter().find(|tr| (&tr.hotkey == house) == house_side).and_then(result_of)
-            };
-            let (h, c) = (side(true), side(false));
-            let status = |r: &Option<TrainingResult>| r.as_ref().map_or(RunStatus::Failure, |r| r.status);
-            let task = BossTask {
-                task_type: t.task.task_type,
-                house: h.as_ref().and_then(|r| r.test_loss),
-                challenger: c.as_ref().and_then(|r| r.test_loss),
-                house_status: status(&h),
-                challenger_status: status(&c),
-            };
+            let results: Vec<TrainingResult> = t.trainings.iter().filter_map(result_of).collect();
+            let task = boss_task(t.task.task_type, &t.task.reward_weights(), &results, house);
             let challenger_won = task.winner(threshold) == crate::domain::scoring::Side::Challenger;
-            let (hv, cv) = (h.and_then(|r| r.valid_value()), c.and_then(|r| r.valid_value()));
-            let reason = match (hv, cv) {
+            let reason = match (task.house, task.challenger) {
                 (Some(_), Some(_)) if challenger_won => "the challenger beat the house by more than the threshold",
                 (Some(_), Some(_)) => "the house held within the threshold",
                 (None, Some(_)) => "only the challenger has a valid result",

@@ -13,6 +13,7 @@ use super::openapi::ErrorBody;
 use super::{ApiState, read};
 use crate::domain::TournamentStatus;
 use crate::domain::rules::Rules;
+use crate::domain::scoring::score_task;
 use crate::domain::standings::quality_scores;
 use crate::http::error::ApiError;
 use crate::store::{TASK_REPLACED, TaskSnapshot, TournamentSnapshot};
@@ -57,11 +58,21 @@ pub struct TrainingResults {
     pub attempts: u32,
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
-    /// What the training is ranked by (its test loss, or its reward for GRPO) when its result is valid.
+    /// What the training is ranked by (its test loss, or its reward for GRPO: once the task has ended,
+    /// normalised across the task's repositories) when it has one; a duplicate has none.
     pub ranking_value: Option<f64>,
     pub failure_reason: Option<String>,
-    /// The reference's rank score, once every training of the task has ended.
+    /// The reference's rank score, once every training of the task has ended: 3 for the best valid
+    /// result, 0 for the other valid ones, −1 for the bottom quarter above 8 valid and for the invalid.
     pub quality_score: Option<f64>,
+    /// Why the score is what it is, once the task has ended: where the result ranked, or why it is
+    /// invalid ("Non-finetuned submission", "Duplicated submission", "Invalid test loss",
+    /// "Evaluation failed: ...").
+    pub score_reason: Option<String>,
+    /// False when the evaluator found the output is not a fine-tune of the task's base model.
+    pub is_finetune: Option<bool>,
+    /// When the output was collected: of exactly equal results, the earliest keeps its score.
+    pub collected_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -100,7 +111,10 @@ pub fn results(s: &TournamentSnapshot, rules: &Rules) -> TournamentResults {
 }
 
 fn task_results(t: &TaskSnapshot) -> TaskResults {
-    let ranked = ended_results(t).map(|results| quality_scores(t.task.task_type, &results));
+    let weights = t.task.reward_weights();
+    let ended = ended_results(t);
+    let ranked = ended.as_ref().map(|results| quality_scores(t.task.task_type, &weights, results));
+    let values = ended.as_ref().map(|results| score_task(t.task.task_type, &weights, results));
     let trainings = t
         .trainings
         .iter()
@@ -111,9 +125,15 @@ fn task_results(t: &TaskSnapshot) -> TaskResults {
             attempts: tr.attempts,
             test_loss: tr.test_loss.filter(|v| v.is_finite()),
             synth_loss: tr.synth_loss.filter(|v| v.is_finite()),
-            ranking_value: result_of(tr).and_then(|r| r.valid_value()),
+            ranking_value: match &values {
+                Some(scores) => scores.get(i).and_then(|s| s.value),
+                None => result_of(tr).and_then(|r| r.valid_value()),
+            },
             failure_reason: tr.failure_reason.clone(),
             quality_score: ranked.as_ref().and_then(|q| q.get(i)).map(|q| q.score),
+            score_reason: ranked.as_ref().and_then(|q| q.get(i)).and_then(|q| q.reason.clone()),
+            is_finetune: tr.eval.is_finetune,
+            collected_at: tr.eval.collected_at,
         })
         .collect();
     let replaced = t.task.status == TASK_REPLACED;

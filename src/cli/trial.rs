@@ -129,9 +129,17 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
         Ok::<_, CliError>(executor.run(job).await)
     })?;
     match outcome {
-        RunOutcome::Success { test_loss, synth_loss } => {
+        RunOutcome::Success { test_loss, synth_loss, eval } => {
             let synth = synth_loss.map(|s| format!(", synth_loss {s}")).unwrap_or_default();
             let measure = if task_type.higher_is_better() { "reward" } else { "test_loss" };
+            if eval.is_finetune == Some(false) {
+                let reason = format!(
+                    "Non-finetuned submission: the output is the task's base model unchanged, or not a fine-tune \
+                     of it ({measure} {test_loss}); it can never win a task"
+                );
+                println!("verdict: would NOT count: {reason}");
+                return Err(CliError::Failure(anyhow::anyhow!("the repository would not count: {reason}")));
+            }
             println!("verdict: would count in a tournament ({measure} {test_loss}{synth})");
             Ok(())
         }

@@ -71,6 +71,10 @@ pub struct RoundRecord {
 pub struct TaskRecord {
     pub id: TaskId,
     pub task_type: TaskType,
+    /// GRPO: the weights of the task's reward functions, in order (normalises the rewards across the
+    /// task's repositories when every result carries its `rewards`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reward_weights: Vec<f64>,
     pub results: Vec<TrainingResult>,
 }
 

@@ -11,9 +11,11 @@ use super::ids::{Hotkey, TaskId, TournamentId, round_seed};
 use super::kinds::{RunStatus, TaskType, TournamentType};
 use super::rules::Rules;
 use super::scoring::{
-    BossDecision, BossTask, Sanity, Side, TrainingResult, decide_boss, group_winners, pair_winner, task_sanity,
+    BossDecision, BossTask, Sanity, Side, TrainingResult, boss_task, decide_boss, group_winners, pair_winner,
+    task_sanity,
 };
 use super::state::TrainingStatus;
+use super::task_scores::EvalFacts;
 use super::tasks::{Slot, TaskSpec, plan_round};
 
 /// One training as progression sees it.
@@ -23,6 +25,11 @@ pub struct TrainingView {
     pub status: TrainingStatus,
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
+    #[serde(default)]
+    pub eval: EvalFacts,
+    /// Why the training failed, when it did.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl TrainingView {
@@ -37,6 +44,8 @@ impl TrainingView {
             status,
             test_loss: self.test_loss,
             synth_loss: self.synth_loss,
+            eval: self.eval.clone(),
+            reason: self.reason.clone(),
         })
     }
 }
@@ -51,6 +60,9 @@ pub struct TaskView {
     pub is_replacement: bool,
     /// This task was superseded by a replacement.
     pub replaced: bool,
+    /// GRPO: the weights of the task's reward functions, in order.
+    #[serde(default)]
+    pub reward_weights: Vec<f64>,
     pub trainings: Vec<TrainingView>,
 }
 
@@ -114,7 +126,8 @@ pub fn round_step(bracket: &Bracket, tasks: &[TaskView], champion_wins: u32, rul
         Bracket::Groups { groups } => {
             let winners = (0..groups.len())
                 .flat_map(|i| {
-                    on_slot(Slot::Group(i)).flat_map(|t| group_winners(t.task_type, &t.results(), &rules.scoring))
+                    on_slot(Slot::Group(i))
+                        .flat_map(|t| group_winners(t.task_type, &t.reward_weights, &t.results(), &rules.scoring))
                 })
                 .fold(Vec::new(), |mut all, h| {
                     if !all.contains(&h) {
@@ -127,7 +140,9 @@ pub fn round_step(bracket: &Bracket, tasks: &[TaskView], champion_wins: u32, rul
         Bracket::Knockout { pairs, is_final: true } => {
             let [a, b] = &pairs[0];
             let challenger = if a == house { b } else { a };
-            let boss_tasks: Vec<BossTask> = on_slot(Slot::Pair(0)).map(|t| boss_task(t, house, challenger)).collect();
+            let boss_tasks: Vec<BossTask> = on_slot(Slot::Pair(0))
+                .map(|t| boss_task(t.task_type, &t.reward_weights, &t.results(), house))
+                .collect();
             let decision = decide_boss(champion_wins, &boss_tasks, &rules.scoring);
             let winner = match decision.winner {
                 Side::House => house.clone(),
@@ -137,32 +152,13 @@ pub fn round_step(bracket: &Bracket, tasks: &[TaskView], champion_wins: u32, rul
         }
         Bracket::Knockout { pairs, .. } => {
             let pair_winners: Vec<Option<Hotkey>> = (0..pairs.len())
-                .map(|i| on_slot(Slot::Pair(i)).find_map(|t| pair_winner(t.task_type, &t.results())))
+                .map(|i| on_slot(Slot::Pair(i)).find_map(|t| pair_winner(t.task_type, &t.reward_weights, &t.results())))
                 .collect();
             (pair_winners.iter().flatten().cloned().collect(), pair_winners, None)
         }
     };
     let eliminated = bracket.players().into_iter().filter(|h| !winners.contains(h)).cloned().collect();
     RoundStep::Decided(RoundOutcome { winners, eliminated, pair_winners, boss })
-}
-
-fn boss_task(task: &TaskView, house: &Hotkey, challenger: &Hotkey) -> BossTask {
-    let side = |who: &Hotkey| {
-        task.trainings
-            .iter()
-            .find(|t| &t.hotkey == who)
-            .and_then(TrainingView::result)
-            .map_or((None, RunStatus::Failure), |r| (r.test_loss, r.status))
-    };
-    let (house_value, house_status) = side(house);
-    let (challenger_value, challenger_status) = side(challenger);
-    BossTask {
-        task_type: task.task_type,
-        house: house_value,
-        challenger: challenger_value,
-        house_status,
-        challenger_status,
-    }
 }
 
 /// How the tournament ends.

@@ -25,11 +25,12 @@ fn play(round: u32, bracket: &Bracket, specs: &[TaskSpec], outcome: &Outcome<'_>
             task_type: spec.task_type,
             is_replacement: false,
             replaced: false,
+            reward_weights: Vec::new(),
             trainings: trainees(bracket, spec.slot)
                 .into_iter()
                 .map(|hotkey| {
                     let (status, test_loss) = outcome(&hotkey, i);
-                    TrainingView { hotkey, status, test_loss, synth_loss: None }
+                    TrainingView { hotkey, status, test_loss, synth_loss: None, eval: Default::default(), reason: None }
                 })
                 .collect(),
         })

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::Hotkey;
 use super::kinds::{RunStatus, TaskType};
+use super::task_scores::{EvalFacts, Evaluation, GrpoRaw, TaskScore, grpo_values, task_scores};
 
 /// The numbers of scoring.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,9 +36,20 @@ pub struct TrainingResult {
     pub test_loss: Option<f64>,
     #[serde(default)]
     pub synth_loss: Option<f64>,
+    /// What the evaluation said beside the value.
+    #[serde(default, flatten)]
+    pub eval: EvalFacts,
+    /// Why the training or its evaluation failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl TrainingResult {
+    /// A result with nothing known beyond its status and value.
+    pub fn new(hotkey: Hotkey, status: RunStatus, test_loss: Option<f64>) -> Self {
+        Self { hotkey, status, test_loss, synth_loss: None, eval: EvalFacts::default(), reason: None }
+    }
+
     /// The ranking value when the run succeeded and its evaluation is a finite number.
     pub fn valid_value(&self) -> Option<f64> {
         valid(self.status, self.test_loss)
@@ -48,10 +60,58 @@ fn valid(status: RunStatus, value: Option<f64>) -> Option<f64> {
     value.filter(|v| status == RunStatus::Success && v.is_finite())
 }
 
-/// The valid results of a task, best first; ties are broken by hotkey so the order is reproducible.
-pub fn ranking(task_type: TaskType, results: &[TrainingResult]) -> Vec<(Hotkey, f64)> {
-    let mut valid: Vec<(Hotkey, f64)> =
-        results.iter().filter_map(|r| r.valid_value().map(|v| (r.hotkey.clone(), v))).collect();
+/// The reference's task scores of a finished task (evaluation.md §2.8): every result's value (GRPO's
+/// rewards first normalised across the repositories, when each successful one reported them for all
+/// `reward_weights`), exact duplicates decided by the earliest output, the validity rules, 3 / 0 / −1.
+/// One score per result, in the order given.
+pub fn score_task(task_type: TaskType, reward_weights: &[f64], results: &[TrainingResult]) -> Vec<TaskScore> {
+    let succeeded: Vec<&TrainingResult> = results.iter().filter(|r| r.valid_value().is_some()).collect();
+    let normalised = if task_type == TaskType::Grpo
+        && succeeded.len() >= 2
+        && !reward_weights.is_empty()
+        && succeeded.iter().all(|r| r.eval.rewards.len() == reward_weights.len())
+    {
+        let raws: Vec<GrpoRaw> = succeeded
+            .iter()
+            .map(|r| GrpoRaw {
+                hotkey: r.hotkey.clone(),
+                rewards: r.eval.rewards.clone(),
+                kl_divergence: r.eval.kl_divergence.unwrap_or(0.0),
+            })
+            .collect();
+        grpo_values(&raws, reward_weights)
+    } else {
+        Vec::new()
+    };
+    let evaluations: Vec<Evaluation> = results
+        .iter()
+        .map(|r| {
+            let value = match (r.status, r.test_loss) {
+                (RunStatus::Success, Some(v)) => {
+                    Ok(normalised.iter().find(|(h, _)| h == &r.hotkey).map_or(v, |(_, n)| *n))
+                }
+                (RunStatus::Success, None) => Err(r.reason.clone().unwrap_or_else(|| "no value".into())),
+                (RunStatus::Failure, _) => Err(r.reason.clone().unwrap_or_else(|| "the training failed".into())),
+            };
+            Evaluation {
+                hotkey: r.hotkey.clone(),
+                value,
+                is_finetune: r.eval.is_finetune.unwrap_or(true),
+                collected_at: r.eval.collected_at,
+            }
+        })
+        .collect();
+    task_scores(task_type, &evaluations)
+}
+
+/// The results a group ranks, best first (evaluation.md §2.9): every score with a finite value, the
+/// non-finetuned included (the tournament assumes `is_finetune` there); failed evaluations and
+/// duplicates have none. Ties are broken by hotkey so the order is reproducible.
+pub fn ranking(task_type: TaskType, reward_weights: &[f64], results: &[TrainingResult]) -> Vec<(Hotkey, f64)> {
+    let mut valid: Vec<(Hotkey, f64)> = score_task(task_type, reward_weights, results)
+        .into_iter()
+        .filter_map(|s| s.value.filter(|v| v.is_finite()).map(|v| (s.hotkey, v)))
+        .collect();
     valid.sort_by(|(ha, a), (hb, b)| {
         let order = a.total_cmp(b);
         let order = if task_type.higher_is_better() { order.reverse() } else { order };
@@ -60,20 +120,41 @@ pub fn ranking(task_type: TaskType, results: &[TrainingResult]) -> Vec<(Hotkey, 
     valid
 }
 
-/// The task's winner: the best valid result, if any.
-pub fn task_winner(task_type: TaskType, results: &[TrainingResult]) -> Option<Hotkey> {
-    ranking(task_type, results).into_iter().next().map(|(h, _)| h)
+/// The task's winner: the holder of the positive task score (the best valid result), if any.
+pub fn task_winner(task_type: TaskType, reward_weights: &[f64], results: &[TrainingResult]) -> Option<Hotkey> {
+    score_task(task_type, reward_weights, results).into_iter().find(|s| s.score > 0.0).map(|s| s.hotkey)
 }
 
-/// The hotkeys that advance from a group: the best `group_advance` valid results; none when no result
-/// is valid.
-pub fn group_winners(task_type: TaskType, results: &[TrainingResult], rules: &ScoringRules) -> Vec<Hotkey> {
-    ranking(task_type, results).into_iter().take(rules.group_advance).map(|(h, _)| h).collect()
+/// The hotkeys that advance from a group: the best `group_advance` ranked results; none when no
+/// result has a value.
+pub fn group_winners(
+    task_type: TaskType,
+    reward_weights: &[f64],
+    results: &[TrainingResult],
+    rules: &ScoringRules,
+) -> Vec<Hotkey> {
+    ranking(task_type, reward_weights, results).into_iter().take(rules.group_advance).map(|(h, _)| h).collect()
 }
 
-/// A knockout pair's winner: the better valid result, the only valid one, or nobody.
-pub fn pair_winner(task_type: TaskType, results: &[TrainingResult]) -> Option<Hotkey> {
-    task_winner(task_type, results)
+/// A knockout pair's winner: the holder of the positive task score, or nobody (evaluation.md §2.9).
+pub fn pair_winner(task_type: TaskType, reward_weights: &[f64], results: &[TrainingResult]) -> Option<Hotkey> {
+    task_winner(task_type, reward_weights, results)
+}
+
+/// A boss task's two sides as the reference compares them (evaluation.md §2.9): the task's values
+/// from [`score_task`] (GRPO normalised between the two), a failed evaluation or a duplicate having
+/// none. `house` is the house's hotkey; every other result is the challenger's.
+pub fn boss_task(task_type: TaskType, reward_weights: &[f64], results: &[TrainingResult], house: &Hotkey) -> BossTask {
+    let scores = score_task(task_type, reward_weights, results);
+    let side = |house_side: bool| {
+        scores
+            .iter()
+            .find(|s| (&s.hotkey == house) == house_side)
+            .and_then(|s| s.value)
+            .map_or((None, RunStatus::Failure), |v| (Some(v), RunStatus::Success))
+    };
+    let ((house_value, house_status), (challenger_value, challenger_status)) = (side(true), side(false));
+    BossTask { task_type, house: house_value, challenger: challenger_value, house_status, challenger_status }
 }
 
 /// The boss threshold for a champion with `wins` consecutive wins: `max(floor, initial × decay^(k−1))`.

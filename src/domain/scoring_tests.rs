@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn r(n: u64, status: RunStatus, loss: Option<f64>) -> TrainingResult {
-    TrainingResult { hotkey: Hotkey::synthetic(n), status, test_loss: loss, synth_loss: None }
+    TrainingResult::new(Hotkey::synthetic(n), status, loss)
 }
 
 fn ok(n: u64, loss: f64) -> TrainingResult {
@@ -16,24 +16,24 @@ fn best_eight_valid_results_advance_from_a_group() {
     results.push(r(20, RunStatus::Failure, Some(0.1)));
     results.push(r(21, RunStatus::Success, None));
     results.push(ok(22, f64::NAN));
-    let winners = group_winners(TaskType::InstructText, &results, &ScoringRules::default());
+    let winners = group_winners(TaskType::InstructText, &[], &results, &ScoringRules::default());
     assert_eq!(winners, (0..8).map(Hotkey::synthetic).collect::<Vec<_>>());
     let failed: Vec<TrainingResult> = (0..5).map(|i| r(i, RunStatus::Failure, None)).collect();
-    assert!(group_winners(TaskType::InstructText, &failed, &ScoringRules::default()).is_empty());
+    assert!(group_winners(TaskType::InstructText, &[], &failed, &ScoringRules::default()).is_empty());
 }
 
 #[test]
 fn grpo_ranks_higher_rewards_first() {
     let results = [ok(1, 0.2), ok(2, 0.9)];
-    assert_eq!(pair_winner(TaskType::Grpo, &results), Some(Hotkey::synthetic(2)));
-    assert_eq!(pair_winner(TaskType::Dpo, &results), Some(Hotkey::synthetic(1)));
+    assert_eq!(pair_winner(TaskType::Grpo, &[], &results), Some(Hotkey::synthetic(2)));
+    assert_eq!(pair_winner(TaskType::Dpo, &[], &results), Some(Hotkey::synthetic(1)));
 }
 
 #[test]
 fn knockout_pair_outcomes() {
     let t = TaskType::InstructText;
-    assert_eq!(pair_winner(t, &[ok(1, 0.5), r(2, RunStatus::Failure, None)]), Some(Hotkey::synthetic(1)));
-    assert_eq!(pair_winner(t, &[r(1, RunStatus::Failure, None), r(2, RunStatus::Failure, None)]), None);
+    assert_eq!(pair_winner(t, &[], &[ok(1, 0.5), r(2, RunStatus::Failure, None)]), Some(Hotkey::synthetic(1)));
+    assert_eq!(pair_winner(t, &[], &[r(1, RunStatus::Failure, None), r(2, RunStatus::Failure, None)]), None);
 }
 
 #[test]
@@ -117,12 +117,69 @@ proptest! {
     #[test]
     fn group_winners_are_distinct_valid_and_at_most_eight(losses in proptest::collection::vec(proptest::option::of(0.0f64..10.0), 0..40)) {
         let results: Vec<TrainingResult> = losses.iter().enumerate().map(|(i, l)| r(i as u64, if i % 3 == 0 { RunStatus::Failure } else { RunStatus::Success }, *l)).collect();
-        let winners = group_winners(TaskType::InstructText, &results, &ScoringRules::default());
-        let valid = results.iter().filter(|r| r.valid_value().is_some()).count();
+        let winners = group_winners(TaskType::InstructText, &[], &results, &ScoringRules::default());
+        // Exactly equal values with no output time are all duplicates: none of them ranks.
+        let unique = |r: &TrainingResult| results.iter().filter(|o| o.valid_value().is_some() && o.test_loss == r.test_loss).count() == 1;
+        let valid = results.iter().filter(|r| r.valid_value().is_some() && unique(r)).count();
         prop_assert_eq!(winners.len(), valid.min(8));
         let worst_winner = winners.iter().map(|w| results.iter().find(|r| &r.hotkey == w).unwrap().test_loss.unwrap()).fold(f64::MIN, f64::max);
-        for r in results.iter().filter(|r| r.valid_value().is_some() && !winners.contains(&r.hotkey)) {
+        for r in results.iter().filter(|r| r.valid_value().is_some() && unique(r) && !winners.contains(&r.hotkey)) {
             prop_assert!(r.test_loss.unwrap() >= worst_winner, "a better result was left behind");
         }
     }
+}
+
+fn grpo(n: u64, provisional: f64, rewards: &[f64], kl: f64) -> TrainingResult {
+    let mut result = ok(n, provisional);
+    result.eval.rewards = rewards.to_vec();
+    result.eval.kl_divergence = Some(kl);
+    result
+}
+
+#[test]
+fn grpo_values_are_normalised_across_the_task_before_ranking() {
+    // Provisional values say 1 is better; normalised across the two (weights 0.5/0.5, each reward
+    // divided by the task's best) minus half the KL, 2 wins: 1 → 0.5·1 + 0.5·0.25 − 0.4 = 0.225,
+    // 2 → 0.5·0.5 + 0.5·1 − 0.05 = 0.7.
+    let results = [grpo(1, 0.9, &[1.0, 0.5], 0.8), grpo(2, 0.1, &[0.5, 2.0], 0.1)];
+    let scores = score_task(TaskType::Grpo, &[0.5, 0.5], &results);
+    assert!((scores[0].value.unwrap() - 0.225).abs() < 1e-12, "{scores:?}");
+    assert!((scores[1].value.unwrap() - 0.7).abs() < 1e-12, "{scores:?}");
+    assert_eq!(pair_winner(TaskType::Grpo, &[0.5, 0.5], &results), Some(Hotkey::synthetic(2)));
+    // Without every repository's rewards, the provisional values stand.
+    let partial = [grpo(1, 0.9, &[1.0, 0.5], 0.8), ok(2, 0.1)];
+    assert_eq!(pair_winner(TaskType::Grpo, &[0.5, 0.5], &partial), Some(Hotkey::synthetic(1)));
+}
+
+#[test]
+fn every_invalid_result_says_why() {
+    let mut failed = r(1, RunStatus::Failure, None);
+    failed.reason = Some("evaluation failed: no model at /output".into());
+    let mut copy = ok(2, 0.3);
+    copy.eval.is_finetune = Some(false);
+    let scores = score_task(TaskType::InstructText, &[], &[failed, copy, ok(3, f64::NAN), ok(4, 0.9)]);
+    let reasons: Vec<Option<&str>> = scores.iter().map(|s| s.reason.as_deref()).collect();
+    assert_eq!(
+        reasons,
+        [
+            Some("Evaluation failed: evaluation failed: no model at /output"),
+            Some("Non-finetuned submission"),
+            Some("Invalid test loss"),
+            None
+        ]
+    );
+    assert_eq!(scores.iter().map(|s| s.score).collect::<Vec<_>>(), [-1.0, -1.0, -1.0, 3.0]);
+}
+
+#[test]
+fn a_boss_side_that_duplicates_the_other_later_has_no_value() {
+    let at = |minute: i64| Some(chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap());
+    let house = Hotkey::synthetic(0);
+    let mut h = TrainingResult::new(house.clone(), RunStatus::Success, Some(0.5));
+    h.eval.collected_at = at(1);
+    let mut c = ok(1, 0.5);
+    c.eval.collected_at = at(2);
+    let task = boss_task(TaskType::Dpo, &[], &[h, c], &house);
+    assert_eq!((task.house, task.challenger), (Some(0.5), None));
+    assert_eq!(task.winner(0.1), Side::House);
 }

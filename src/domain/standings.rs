@@ -5,14 +5,7 @@
 
 use super::ids::Hotkey;
 use super::kinds::TaskType;
-use super::scoring::TrainingResult;
-
-/// The rank score of the best valid result (`FIRST_PLACE_SCORE`).
-pub const FIRST_PLACE_SCORE: f64 = 3.0;
-/// The rank score of the bottom quarter and of invalid results (`SCORE_PENALTY`).
-pub const SCORE_PENALTY: f64 = -1.0;
-/// Above this many valid results, the bottom quarter is penalised (`MIN_IDEAL_NUM_MINERS_IN_POOL`).
-pub const MIN_IDEAL_NUM_MINERS_IN_POOL: usize = 8;
+use super::scoring::{TrainingResult, score_task};
 
 /// One result's rank score.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,30 +22,26 @@ pub fn ranking_type(task_type: TaskType) -> &'static str {
     if task_type.higher_is_better() { "GRPO score (bigger is better)" } else { "test_loss" }
 }
 
-/// The rank score of every result of one task, in the order given: 3.0 for the best valid result
-/// (GRPO: highest reward, others: lowest test loss; ties by hotkey), 0.0 for the other valid ones,
-/// −1.0 for the bottom `max(1, ⌊n/4⌋)` when more than 8 are valid, −1.0 for every invalid result when any
-/// is valid, and 0.0 for all when none is.
-pub fn quality_scores(task_type: TaskType, results: &[TrainingResult]) -> Vec<QualityScore> {
-    let ranked = super::scoring::ranking(task_type, results);
+/// The rank score of every result of one task, in the order given: the task scores of
+/// [`score_task`] (3 for the best valid result, 0 for the other valid ones, −1 for the bottom quarter
+/// above 8 valid and for every invalid result when any is valid), with the reference's reason: where
+/// a valid result ranked, or why a result is invalid (non-finetuned, duplicated, invalid test loss).
+/// A failed run has no reason here: its own failure reason says why.
+pub fn quality_scores(task_type: TaskType, reward_weights: &[f64], results: &[TrainingResult]) -> Vec<QualityScore> {
+    let scores = score_task(task_type, reward_weights, results);
     let by = ranking_type(task_type);
-    let valid = ranked.len();
-    let penalised_from = if valid > MIN_IDEAL_NUM_MINERS_IN_POOL { valid - (valid / 4).max(1) } else { valid };
     results
         .iter()
-        .map(|r| {
-            let place = ranked.iter().position(|(h, _)| h == &r.hotkey);
-            let (score, reason) = match place {
-                Some(0) => (FIRST_PLACE_SCORE, Some(format!("Ranked 1st by {by}"))),
-                Some(i) if i >= penalised_from => (SCORE_PENALTY, Some(format!("Bottom 25% ranked by {by}"))),
-                Some(_) => (0.0, Some(format!("Ranked below top 1 by {by}"))),
-                None => {
-                    let score = if valid > 0 { SCORE_PENALTY } else { 0.0 };
-                    let reason = (r.status == super::kinds::RunStatus::Success).then(|| "Invalid test loss".to_owned());
-                    (score, reason)
-                }
+        .zip(scores)
+        .map(|(r, s)| {
+            let reason = match (&s.reason, s.score) {
+                (Some(_), _) if r.status != super::kinds::RunStatus::Success => None,
+                (Some(why), _) => Some(why.clone()),
+                (None, score) if score > 0.0 => Some(format!("Ranked 1st by {by}")),
+                (None, score) if score < 0.0 => Some(format!("Bottom 25% ranked by {by}")),
+                (None, _) => Some(format!("Ranked below top 1 by {by}")),
             };
-            QualityScore { hotkey: r.hotkey.clone(), score, reason }
+            QualityScore { hotkey: s.hotkey, score: s.score, reason }
         })
         .collect()
 }

@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::RunStatus;
 
 fn r(n: u64, status: RunStatus, loss: Option<f64>) -> TrainingResult {
-    TrainingResult { hotkey: Hotkey::synthetic(n), status, test_loss: loss, synth_loss: None }
+    TrainingResult::new(Hotkey::synthetic(n), status, loss)
 }
 
 fn ok(n: u64, loss: f64) -> TrainingResult {
@@ -10,13 +10,13 @@ fn ok(n: u64, loss: f64) -> TrainingResult {
 }
 
 fn scores(task_type: TaskType, results: &[TrainingResult]) -> Vec<f64> {
-    quality_scores(task_type, results).into_iter().map(|s| s.score).collect()
+    quality_scores(task_type, &[], results).into_iter().map(|s| s.score).collect()
 }
 
 #[test]
 fn the_lowest_loss_ranks_first_and_a_failure_is_penalised() {
     let results = [ok(1, 0.8), ok(2, 0.5), r(3, RunStatus::Failure, None), ok(4, 0.9)];
-    let got = quality_scores(TaskType::InstructText, &results);
+    let got = quality_scores(TaskType::InstructText, &[], &results);
     assert_eq!(got.iter().map(|s| s.score).collect::<Vec<_>>(), [0.0, 3.0, -1.0, 0.0]);
     assert_eq!(got[1].reason.as_deref(), Some("Ranked 1st by test_loss"));
     assert_eq!(got[0].reason.as_deref(), Some("Ranked below top 1 by test_loss"));
@@ -27,7 +27,7 @@ fn the_lowest_loss_ranks_first_and_a_failure_is_penalised() {
 #[test]
 fn grpo_ranks_the_highest_reward_first() {
     let results = [ok(1, 0.2), ok(2, 0.9), ok(3, 0.5)];
-    let got = quality_scores(TaskType::Grpo, &results);
+    let got = quality_scores(TaskType::Grpo, &[], &results);
     assert_eq!(got.iter().map(|s| s.score).collect::<Vec<_>>(), [0.0, 3.0, 0.0]);
     assert_eq!(got[1].reason.as_deref(), Some("Ranked 1st by GRPO score (bigger is better)"));
     assert_eq!(scores(TaskType::Dpo, &results), [3.0, 0.0, 0.0], "DPO ranks by loss");
@@ -37,10 +37,10 @@ fn grpo_ranks_the_highest_reward_first() {
 fn with_no_valid_result_every_score_is_zero() {
     let results =
         [r(1, RunStatus::Failure, None), r(2, RunStatus::Success, Some(f64::NAN)), r(3, RunStatus::Success, None)];
-    let got = quality_scores(TaskType::InstructText, &results);
+    let got = quality_scores(TaskType::InstructText, &[], &results);
     assert_eq!(got.iter().map(|s| s.score).collect::<Vec<_>>(), [0.0, 0.0, 0.0]);
     assert_eq!(got[1].reason.as_deref(), Some("Invalid test loss"));
-    assert!(quality_scores(TaskType::Image, &[]).is_empty());
+    assert!(quality_scores(TaskType::Image, &[], &[]).is_empty());
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn above_eight_valid_results_the_bottom_quarter_is_penalised() {
     // 9 valid: ⌊9/4⌋ = 2 penalised (places 8 and 9); 12 valid: 3 penalised; the invalid one as well.
     let nine: Vec<TrainingResult> = (1..=9).map(|i| ok(i, i as f64 / 10.0)).collect();
     assert_eq!(scores(TaskType::InstructText, &nine), [3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, -1.0]);
-    let got = quality_scores(TaskType::InstructText, &nine);
+    let got = quality_scores(TaskType::InstructText, &[], &nine);
     assert_eq!(got[8].reason.as_deref(), Some("Bottom 25% ranked by test_loss"));
     let mut twelve: Vec<TrainingResult> = (1..=12).rev().map(|i| ok(i, i as f64)).collect();
     twelve.push(r(13, RunStatus::Success, Some(f64::INFINITY)));
@@ -63,9 +63,31 @@ fn above_eight_valid_results_the_bottom_quarter_is_penalised() {
 }
 
 #[test]
-fn ties_go_to_the_lower_hotkey_so_exactly_one_result_ranks_first() {
-    let results = [ok(2, 0.5), ok(1, 0.5)];
-    assert_eq!(scores(TaskType::InstructText, &results), [0.0, 3.0]);
+fn exactly_equal_results_are_one_submission_kept_by_the_earliest_output() {
+    let at = |minute: i64| Some(chrono::DateTime::from_timestamp(1_800_000_000 + minute * 60, 0).unwrap());
+    let mut early = ok(2, 0.5);
+    early.eval.collected_at = at(1);
+    let mut late = ok(1, 0.5);
+    late.eval.collected_at = at(2);
+    let got = quality_scores(TaskType::InstructText, &[], &[early, late, ok(3, 0.7)]);
+    assert_eq!(got.iter().map(|s| s.score).collect::<Vec<_>>(), [3.0, -1.0, 0.0]);
+    assert_eq!(got[1].reason.as_deref(), Some("Duplicated submission"));
+    // With no output time known, every member of the group is a duplicate (as the reference does).
+    assert_eq!(scores(TaskType::InstructText, &[ok(2, 0.5), ok(1, 0.5)]), [0.0, 0.0]);
+}
+
+#[test]
+fn a_non_finetuned_result_is_invalid_but_keeps_its_value() {
+    let mut copy = ok(1, 0.2);
+    copy.eval.is_finetune = Some(false);
+    let got = quality_scores(TaskType::InstructText, &[], &[copy.clone(), ok(2, 0.4)]);
+    assert_eq!(got.iter().map(|s| s.score).collect::<Vec<_>>(), [-1.0, 3.0]);
+    assert_eq!(got[0].reason.as_deref(), Some("Non-finetuned submission"));
+    // A group still ranks it (the tournament assumes is_finetune there); a knockout never gives it the task.
+    let ranked = crate::domain::scoring::ranking(TaskType::InstructText, &[], &[copy.clone(), ok(2, 0.4)]);
+    assert_eq!(ranked.first().map(|(h, _)| h.clone()), Some(Hotkey::synthetic(1)));
+    let winner = crate::domain::scoring::pair_winner(TaskType::InstructText, &[], &[copy, ok(2, 0.4)]);
+    assert_eq!(winner, Some(Hotkey::synthetic(2)));
 }
 
 #[test]

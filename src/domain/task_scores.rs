@@ -7,6 +7,7 @@
 //! the order results arrive in.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::ids::Hotkey;
 use super::kinds::TaskType;
@@ -16,6 +17,36 @@ pub const FIRST_PLACE_SCORE: f64 = 3.0;
 pub const SCORE_PENALTY: f64 = -1.0;
 pub const MIN_IDEAL_NUM_MINERS_IN_POOL: usize = 8;
 pub const BOTTOM_SHARE: f64 = 0.25;
+
+/// What an evaluation said beside its value, kept with the training it scored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalFacts {
+    /// False when the output is the base model unchanged or not a fine-tune of it; unknown counts as
+    /// a fine-tune.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_finetune: Option<bool>,
+    /// When the output was collected: the offline stand-in for the hub's `lastModified`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collected_at: Option<DateTime<Utc>>,
+    /// GRPO: the mean reward of each of the task's reward functions, in the task's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewards: Vec<f64>,
+    /// GRPO: the KL divergence of the output from the base model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kl_divergence: Option<f64>,
+}
+
+/// The weights of a GRPO task's reward functions, in order, from its `reward_functions` (found in
+/// the dataset type, as the reference stores them); empty for any other task.
+pub fn reward_weights(dataset_type: &serde_json::Value) -> Vec<f64> {
+    dataset_type
+        .get("reward_functions")
+        .and_then(|f| f.as_array())
+        .map(|functions| {
+            functions.iter().map(|f| f.get("reward_weight").and_then(|w| w.as_f64()).unwrap_or(0.0)).collect()
+        })
+        .unwrap_or_default()
+}
 
 /// One hotkey's evaluation of a task.
 #[derive(Debug, Clone, PartialEq)]

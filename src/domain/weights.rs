@@ -202,7 +202,7 @@ fn rank(
     let mut points: BTreeMap<Hotkey, f64> = BTreeMap::new();
     for round in &t.rounds {
         for task in &round.tasks {
-            let Some(h) = task_winner(task.task_type, &task.results) else { continue };
+            let Some(h) = task_winner(task.task_type, &task.reward_weights, &task.results) else { continue };
             let excluded = Some(&h) == winner || (&h == house && t.base_winner_hotkey.is_some());
             if !excluded {
                 *points.entry(h).or_default() += f64::from(round.number) * base;

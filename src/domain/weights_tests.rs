@@ -17,11 +17,11 @@ fn house() -> Hotkey {
 
 /// A task won by `winner` (loss 1.0) against `loser` (loss 2.0).
 fn task(id: &str, winner: u64, loser: u64) -> TaskRecord {
-    let result =
-        |n, loss| TrainingResult { hotkey: h(n), status: RunStatus::Success, test_loss: Some(loss), synth_loss: None };
+    let result = |n, loss| TrainingResult::new(h(n), RunStatus::Success, Some(loss));
     TaskRecord {
         id: TaskId::parse(id).unwrap(),
         task_type: TaskType::InstructText,
+        reward_weights: Vec::new(),
         results: vec![result(winner, 1.0), result(loser, 2.0)],
     }
 }

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::gpu::Placement;
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::{FileFormat, Hotkey, ModelType, TaskId, TaskType, TournamentId};
 
 /// Everything an executor needs to run one attempt of one training.
@@ -47,8 +48,14 @@ pub struct TrainingJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RunOutcome {
-    /// The run produced a valid output and the evaluator scored it.
-    Success { test_loss: f64, synth_loss: Option<f64> },
+    /// The run produced a valid output and the evaluator scored it; `eval` holds what the evaluator
+    /// said beside the value (an executor that does not know leaves it empty).
+    Success {
+        test_loss: f64,
+        synth_loss: Option<f64>,
+        #[serde(default)]
+        eval: EvalFacts,
+    },
     /// The run failed (crash, OOM, timeout without output, no output, lost): consumes the attempt.
     Failed { reason: String },
     /// The run never started (GPU unavailable, node refused): no attempt is consumed.
@@ -63,6 +70,11 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    /// A success with only its value known.
+    pub fn scored(test_loss: f64) -> Self {
+        RunOutcome::Success { test_loss, synth_loss: None, eval: EvalFacts::default() }
+    }
+
     /// The kind of outcome, for metrics: `success`, `failed`, `not_started`, `unfetchable` or
     /// `node_unreachable`.
     pub fn kind(&self) -> &'static str {

@@ -22,6 +22,7 @@ use super::answers::{Issue, NodeError};
 use super::inventory::NodeGpu;
 use super::wire::{self, GpuInfo, StartRequest};
 use crate::actors::Db;
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::{Hotkey, NodeFailure, NodeTaskStatus, TaskId};
 use crate::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
 use crate::http::error::ApiError;
@@ -149,15 +150,17 @@ fn end_of(outcome: &RunOutcome, at: DateTime<Utc>) -> NodeTaskEnd {
         logs: vec![line],
         test_loss: None,
         synth_loss: None,
+        eval: EvalFacts::default(),
         failure: Some(kind),
     };
     match outcome {
-        RunOutcome::Success { test_loss, synth_loss } => NodeTaskEnd {
+        RunOutcome::Success { test_loss, synth_loss, eval } => NodeTaskEnd {
             status: NodeTaskStatus::Success,
             at,
             logs: vec![format!("training succeeded; evaluated test_loss {test_loss}")],
             test_loss: Some(*test_loss),
             synth_loss: *synth_loss,
+            eval: EvalFacts { collected_at: eval.collected_at.or(Some(at)), ..eval.clone() },
             failure: None,
         },
         RunOutcome::Failed { reason } => failure(NodeFailure::Failed, reason.clone()),
@@ -221,6 +224,7 @@ impl Handler<StartTraining> for TaskBook {
             logs: vec![format!("accepted; running on the {} executor", self.executor.name())],
             test_loss: None,
             synth_loss: None,
+            eval: EvalFacts::default(),
             failure: None,
         };
         let db = self.db.clone();

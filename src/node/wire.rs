@@ -5,11 +5,14 @@
 //!
 //! Extra fields, which the reference ignores: in a start request `tournament_id`, `attempt`,
 //! `task_type` and `model_params` (so our node runs exactly the validator's job); in a task record
-//! `attempt`, `test_loss`, `synth_loss` and `failure_kind` (so our validator can score a remote run and
-//! tell a failed run from one that never started).
+//! `attempt`, `test_loss`, `synth_loss`, `evaluation` (is_finetune, the output's time, GRPO rewards and
+//! KL) and `failure_kind` (so our validator can score a remote run and tell a failed run from one that
+//! never started).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::domain::task_scores::EvalFacts;
 use serde_json::{Map, Value, json};
 
 use super::answers::Issue;
@@ -243,6 +246,9 @@ pub fn task_json(task: &NodeTask) -> Value {
     record.insert("attempt".into(), json!(task.attempt));
     record.insert("test_loss".into(), json!(task.test_loss));
     record.insert("synth_loss".into(), json!(task.synth_loss));
+    if task.eval != EvalFacts::default() {
+        record.insert("evaluation".into(), json!(task.eval));
+    }
     record.insert("failure_kind".into(), json!(task.failure));
     Value::Object(record)
 }
@@ -257,6 +263,8 @@ pub struct TaskReport {
     /// Present when the node scored the run (our node only).
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
+    /// What the node's evaluation said beside the value (our node only).
+    pub eval: EvalFacts,
     pub failure: Option<NodeFailure>,
 }
 
@@ -278,6 +286,7 @@ pub fn parse_task_report(body: &[u8]) -> Result<TaskReport, String> {
         attempt: optional(object, "attempt"),
         test_loss: optional(object, "test_loss"),
         synth_loss: optional(object, "synth_loss"),
+        eval: optional(object, "evaluation").unwrap_or_default(),
         failure: optional(object, "failure_kind"),
     })
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{SimWorld, unit};
 use crate::clock::SharedClock;
+use crate::domain::task_scores::EvalFacts;
 use crate::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
 
 pub struct SimulatedExecutor {
@@ -67,7 +68,11 @@ impl SimulatedExecutor {
         let loss = difficulty * (1.4 - 0.8 * skill) * (1.0 + 0.08 * noise);
         let test_loss = if job.task_type.higher_is_better() { 1.0 / loss } else { loss };
         let synth_loss = Some(test_loss * (1.0 + 0.02 * noise));
-        RunOutcome::Success { test_loss, synth_loss }
+        RunOutcome::Success {
+            test_loss,
+            synth_loss,
+            eval: EvalFacts { is_finetune: Some(true), ..EvalFacts::default() },
+        }
     }
 
     fn after(&self, wait: Duration, outcome: RunOutcome) -> RunFuture {

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{AttemptEnd, StoreError, TrainingUpdate, Tx};
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::{RunStatus, TrainingEvent, TrainingState, TrainingStatus};
 
 impl Tx<'_> {
@@ -40,6 +41,7 @@ impl Tx<'_> {
                     },
                     test_loss: None,
                     synth_loss: None,
+                    eval: EvalFacts::default(),
                     cause: reason,
                     at,
                 };
@@ -66,8 +68,15 @@ impl Tx<'_> {
             let state = current
                 .step(&TrainingEvent::Abandoned { reason: reason.clone() }, u32::MAX)
                 .map_err(|e| StoreError::Conflict(e.to_string()))?;
-            let update =
-                TrainingUpdate { from: training.status, state, test_loss: None, synth_loss: None, cause: reason, at };
+            let update = TrainingUpdate {
+                from: training.status,
+                state,
+                test_loss: None,
+                synth_loss: None,
+                eval: EvalFacts::default(),
+                cause: reason,
+                at,
+            };
             self.update_training(&training.task_id, &training.hotkey, &update)?;
             closed += 1;
         }

@@ -69,6 +69,7 @@ fn tournament_record(snapshot: TournamentSnapshot) -> TournamentRecord {
                     .into_iter()
                     .filter(|t| t.task.status != TASK_REPLACED)
                     .map(|t| TaskRecord {
+                        reward_weights: t.task.reward_weights(),
                         id: t.task.id,
                         task_type: t.task.task_type,
                         results: t.trainings.into_iter().filter_map(training_result).collect(),
@@ -91,5 +92,7 @@ fn training_result(training: Training) -> Option<TrainingResult> {
         status,
         test_loss: training.test_loss,
         synth_loss: training.synth_loss,
+        eval: training.eval,
+        reason: training.failure_reason,
     })
 }

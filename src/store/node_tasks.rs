@@ -15,6 +15,7 @@ use super::convert::{from_db, from_db_opt, gpu_ids_from_db, gpu_ids_to_db, parse
 use super::schema::node_tasks;
 use super::transitions::{EntityKind, log};
 use super::{StoreError, Tx};
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::{Hotkey, NodeFailure, NodeTaskStatus, TaskId};
 
 /// One task on this node.
@@ -33,6 +34,8 @@ pub struct NodeTask {
     pub logs: Vec<String>,
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
+    /// What the evaluation said beside the value.
+    pub eval: EvalFacts,
     /// Set with `failure`: whether the run failed, never started, or could not fetch the repository.
     pub failure: Option<NodeFailure>,
 }
@@ -47,6 +50,7 @@ pub struct NodeTaskEnd {
     pub logs: Vec<String>,
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
+    pub eval: EvalFacts,
     pub failure: Option<NodeFailure>,
 }
 
@@ -65,6 +69,7 @@ struct NodeTaskRow {
     test_loss: Option<f64>,
     synth_loss: Option<f64>,
     failure_kind: Option<String>,
+    evaluation: Option<String>,
 }
 
 const TABLE: &str = "node_tasks";
@@ -88,6 +93,7 @@ impl NodeTaskRow {
             test_loss: task.test_loss,
             synth_loss: task.synth_loss,
             failure_kind: task.failure.map(|f| f.as_str().to_owned()),
+            evaluation: if task.eval == EvalFacts::default() { None } else { Some(to_json(&task.eval)?) },
         })
     }
 
@@ -105,6 +111,10 @@ impl NodeTaskRow {
             test_loss: self.test_loss,
             synth_loss: self.synth_loss,
             failure: parse_opt(TABLE, "failure_kind", self.failure_kind.as_deref())?,
+            eval: match &self.evaluation {
+                Some(json) => serde_json::from_str(json).map_err(|e| corrupt("evaluation", e))?,
+                None => EvalFacts::default(),
+            },
         })
     }
 }
@@ -171,6 +181,7 @@ impl Tx<'_> {
         record.logs.extend(end.logs.iter().cloned());
         record.test_loss = end.test_loss;
         record.synth_loss = end.synth_loss;
+        record.eval = end.eval.clone();
         record.failure = end.failure;
         let row = NodeTaskRow::from_record(&record)?;
         diesel::update(node_tasks::table.find((task.as_str(), hotkey.as_str())))
@@ -181,6 +192,7 @@ impl Tx<'_> {
                 node_tasks::test_loss.eq(row.test_loss),
                 node_tasks::synth_loss.eq(row.synth_loss),
                 node_tasks::failure_kind.eq(&row.failure_kind),
+                node_tasks::evaluation.eq(&row.evaluation),
             ))
             .execute(self.conn)?;
         let cause = end.logs.last().cloned().unwrap_or_else(|| format!("attempt {attempt} ended"));

@@ -107,6 +107,7 @@ diesel::table! {
         test_loss -> Nullable<Double>,
         synth_loss -> Nullable<Double>,
         updated_at -> Timestamp,
+        evaluation -> Nullable<Text>,
     }
 }
 
@@ -210,6 +211,7 @@ diesel::table! {
         test_loss -> Nullable<Double>,
         synth_loss -> Nullable<Double>,
         failure_kind -> Nullable<Text>,
+        evaluation -> Nullable<Text>,
     }
 }
 

@@ -41,6 +41,16 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
 }
 
+impl Task {
+    /// GRPO: the weights of the task's reward functions, in order; empty for other tasks (or an
+    /// unreadable dataset type).
+    pub fn reward_weights(&self) -> Vec<f64> {
+        serde_json::from_str(&self.dataset_type_json)
+            .map(|v| crate::domain::task_scores::reward_weights(&v))
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = tasks)]
 struct TaskRow {

@@ -9,6 +9,7 @@ use super::convert::{from_db, from_db_opt, gpu_ids_from_db, gpu_ids_to_db, parse
 use super::schema::{training_attempts, trainings};
 use super::transitions::{EntityKind, StatusChange, apply_change, log};
 use super::{StoreError, Tx};
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::{Hotkey, RunStatus, TaskId, TrainingState, TrainingStatus};
 
 /// The durable state of one training.
@@ -22,6 +23,8 @@ pub struct Training {
     pub failure_reason: Option<String>,
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
+    /// What the evaluation said beside the value (empty until the training succeeds).
+    pub eval: EvalFacts,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -33,6 +36,7 @@ pub struct TrainingUpdate {
     pub state: TrainingState,
     pub test_loss: Option<f64>,
     pub synth_loss: Option<f64>,
+    pub eval: EvalFacts,
     pub cause: String,
     pub at: DateTime<Utc>,
 }
@@ -81,6 +85,7 @@ struct TrainingRow {
     test_loss: Option<f64>,
     synth_loss: Option<f64>,
     updated_at: NaiveDateTime,
+    evaluation: Option<String>,
 }
 
 impl TrainingRow {
@@ -94,6 +99,11 @@ impl TrainingRow {
             failure_reason: self.failure_reason,
             test_loss: self.test_loss,
             synth_loss: self.synth_loss,
+            eval: match self.evaluation {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt { table: T, detail: format!("evaluation is not valid: {e}") })?,
+                None => EvalFacts::default(),
+            },
             updated_at: from_db(self.updated_at),
         })
     }
@@ -130,6 +140,16 @@ impl AttemptRow {
     }
 }
 
+/// The evaluation facts as stored: `NULL` when nothing is known.
+fn evaluation_json(eval: &EvalFacts) -> Result<Option<String>, StoreError> {
+    if eval == &EvalFacts::default() {
+        return Ok(None);
+    }
+    serde_json::to_string(eval)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt { table: "trainings", detail: format!("evaluation: {e}") })
+}
+
 fn records(rows: Vec<TrainingRow>) -> Result<Vec<Training>, StoreError> {
     rows.into_iter().map(TrainingRow::into_record).collect()
 }
@@ -146,6 +166,7 @@ impl Tx<'_> {
             test_loss: training.test_loss,
             synth_loss: training.synth_loss,
             updated_at: to_db(training.updated_at),
+            evaluation: evaluation_json(&training.eval)?,
         };
         diesel::insert_into(trainings::table).values(&row).execute(self.conn)?;
         let id = EntityKind::training_id(&training.task_id, &training.hotkey);
@@ -193,6 +214,7 @@ impl Tx<'_> {
         update: &TrainingUpdate,
     ) -> Result<(), StoreError> {
         let attempts: i32 = signed("attempts", update.state.attempts)?;
+        let evaluation = evaluation_json(&update.eval)?;
         let change = StatusChange::new(update.from, update.state.status, update.cause.clone(), update.at);
         let key = (task.as_str(), hotkey.as_str());
         let row = trainings::table.find(key).filter(trainings::status.eq(update.from.as_str()));
@@ -209,6 +231,7 @@ impl Tx<'_> {
                         trainings::failure_reason.eq(&update.state.failure_reason),
                         trainings::test_loss.eq(update.test_loss),
                         trainings::synth_loss.eq(update.synth_loss),
+                        trainings::evaluation.eq(&evaluation),
                         trainings::updated_at.eq(to_db(update.at)),
                     ))
                     .execute(conn)

@@ -99,11 +99,13 @@ fn raw_results(task: &Value) -> Vec<TrainingResult> {
     let trainings = task["trainings"].as_array().unwrap();
     trainings
         .iter()
-        .map(|tr| TrainingResult {
-            hotkey: Hotkey::parse(tr["hotkey"].as_str().unwrap()).unwrap(),
-            status: if tr["status"] == "success" { RunStatus::Success } else { RunStatus::Failure },
-            test_loss: tr["test_loss"].as_f64(),
-            synth_loss: None,
+        .map(|tr| {
+            let status = if tr["status"] == "success" { RunStatus::Success } else { RunStatus::Failure };
+            let hotkey = Hotkey::parse(tr["hotkey"].as_str().unwrap()).unwrap();
+            let mut result = TrainingResult::new(hotkey, status, tr["test_loss"].as_f64());
+            result.eval.is_finetune = tr["is_finetune"].as_bool();
+            result.eval.collected_at = tr["collected_at"].as_str().map(|t| t.parse().unwrap());
+            result
         })
         .collect()
 }
@@ -133,7 +135,7 @@ fn quality_scores_are_the_reference_rank_scores() {
                 ranked_tasks += 1;
             }
             let task_type: TaskType = task["task_type"].as_str().unwrap().parse().unwrap();
-            let want = quality_scores(task_type, &raw_results(own));
+            let want = quality_scores(task_type, &[], &raw_results(own));
             for (s, w) in scores.iter().zip(&want) {
                 assert_eq!(
                     (s["hotkey"].as_str().unwrap(), s["quality_score"].as_f64().unwrap()),

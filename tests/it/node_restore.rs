@@ -53,6 +53,7 @@ fn a_task_the_executor_cannot_find_after_a_restart_is_marked_lost() {
             logs: vec!["accepted".into()],
             test_loss: None,
             synth_loss: None,
+            eval: Default::default(),
             failure: None,
         })
         .unwrap();

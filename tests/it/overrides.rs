@@ -38,7 +38,7 @@ impl Executor for Scripted {
         let outcome = if job.hotkey == victim {
             RunOutcome::Failed { reason: "crashed".into() }
         } else {
-            RunOutcome::Success { test_loss: 0.5, synth_loss: None }
+            RunOutcome::scored(0.5)
         };
         Box::pin(async move { outcome })
     }

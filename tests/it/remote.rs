@@ -55,8 +55,14 @@ fn a_remote_run_on_our_node_succeeds_with_the_nodes_score() {
     let shares = Shares { crash_rate: 0.0, hang_rate: 0.0, no_output_rate: 0.0, ..Shares::default() };
     let world = SimWorld::new(SimSettings { miners: 32, seed: 1, shares });
     let expected = SimulatedExecutor::new(Arc::new(world), Arc::new(crucible::clock::WallClock)).fate(&job).outcome;
-    assert!(matches!(expected, RunOutcome::Success { .. }));
-    assert_eq!(outcome, expected, "the node's evaluated losses reach the validator");
+    let RunOutcome::Success { test_loss, synth_loss, eval } = expected else { panic!("{expected:?}") };
+    let RunOutcome::Success { test_loss: got, synth_loss: got_synth, eval: got_eval } = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!((got, got_synth), (test_loss, synth_loss), "the node's evaluated losses reach the validator");
+    // So do the evaluation's facts, with the time the node collected the output.
+    assert_eq!(got_eval.is_finetune, eval.is_finetune);
+    assert!(got_eval.collected_at.is_some(), "{got_eval:?}");
     let record = Http::new(&node.url).task(&job).1;
     assert_eq!(record["attempt"], 1);
     assert_eq!(record["gpu_ids"], serde_json::json!([0, 1]));

@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 use crate::actors::Runtime;
 use crate::actors::control::{ControlError, TaskAction};
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::{RoundStatus, TaskId, TrainingEvent, TrainingStatus};
 use crate::store::{StatusChange, TASK_ACCEPTED, TASK_REPLACED, TaskSnapshot, TournamentSnapshot, TrainingUpdate};
 
@@ -108,6 +109,7 @@ pub async fn apply(
                                 state,
                                 test_loss: None,
                                 synth_loss: None,
+                                eval: EvalFacts::default(),
                                 cause: "retried by an operator".into(),
                                 at,
                             };

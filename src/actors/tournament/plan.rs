@@ -11,6 +11,7 @@ use crate::domain::catalog::{Catalog, CatalogError, TaskDraft};
 use crate::domain::ids::{expected_repo_name, stable_hash};
 use crate::domain::progress::{TaskView, TrainingView, task_id, trainees};
 use crate::domain::rules::Rules;
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::tasks::{Slot, TaskSpec};
 use crate::domain::{Hotkey, RoundKind, RoundStatus, TournamentId, TrainingStatus};
 use crate::exec::TrainingJob;
@@ -51,6 +52,7 @@ pub fn task_views(round: &RoundSnapshot) -> Vec<TaskView> {
                 // An accepted task is never replaced, like a replacement.
                 is_replacement: t.task.replaces_task_id.is_some() || t.task.status == TASK_ACCEPTED,
                 replaced: t.task.status == TASK_REPLACED,
+                reward_weights: t.task.reward_weights(),
                 trainings: t
                     .trainings
                     .iter()
@@ -59,6 +61,8 @@ pub fn task_views(round: &RoundSnapshot) -> Vec<TaskView> {
                         status: tr.status,
                         test_loss: tr.test_loss,
                         synth_loss: tr.synth_loss,
+                        eval: tr.eval.clone(),
+                        reason: tr.failure_reason.clone(),
                     })
                     .collect(),
             })
@@ -234,6 +238,7 @@ fn pending_trainings(task: &Task, hotkeys: &[Hotkey], at: DateTime<Utc>) -> Vec<
             failure_reason: None,
             test_loss: None,
             synth_loss: None,
+            eval: EvalFacts::default(),
             updated_at: at,
         })
         .collect()

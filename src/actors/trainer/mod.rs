@@ -24,6 +24,7 @@ use super::Runtime;
 use super::events::Event;
 use super::gpu_broker::{FenceNode, GpuError, ReleaseGpus, RequestGpus};
 use crate::domain::gpu::{Placement, requirement};
+use crate::domain::task_scores::EvalFacts;
 use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingState, TrainingStatus};
 use crate::exec::{RunOutcome, TrainingJob};
 use crate::store::{AttemptEnd, NewAttempt, StoreError, Training, TrainingUpdate, Tx};

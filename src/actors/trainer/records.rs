@@ -21,6 +21,7 @@ pub(super) async fn abandon(rt: &Runtime, training: Training) -> Result<Training
         state: state.clone(),
         test_loss: None,
         synth_loss: None,
+        eval: EvalFacts::default(),
         cause: reason,
         at,
     };
@@ -55,6 +56,7 @@ pub(crate) fn start_records(
         state: next.clone(),
         test_loss: None,
         synth_loss: None,
+        eval: EvalFacts::default(),
         cause: format!("attempt {} started on {} GPUs {:?}", next.attempts, placement.node_id, placement.gpu_indices),
         at,
     };
@@ -90,8 +92,11 @@ pub(super) async fn finish(
     let number = attempt.as_ref().map_or(training.attempts, |(n, _)| *n);
     let at = rt.clock.now();
     metrics::counter!("crucible_training_attempts_total", "outcome" => outcome.kind()).increment(1);
+    let mut eval = EvalFacts::default();
     let (event, scores, cause) = match &outcome {
-        RunOutcome::Success { test_loss, synth_loss } => {
+        RunOutcome::Success { test_loss, synth_loss, eval: facts } => {
+            // The output's time decides exact duplicates; an executor that does not know it ended now.
+            eval = EvalFacts { collected_at: facts.collected_at.or(Some(at)), ..facts.clone() };
             (TrainingEvent::Succeeded, (Some(*test_loss), *synth_loss), format!("attempt {number} succeeded"))
         }
         RunOutcome::Failed { reason } => (
@@ -137,6 +142,7 @@ pub(super) async fn finish(
         state: next.clone(),
         test_loss: scores.0,
         synth_loss: scores.1,
+        eval: eval.clone(),
         cause,
         at,
     };
@@ -158,6 +164,7 @@ pub(super) async fn finish(
         failure_reason: next.failure_reason.clone(),
         test_loss: scores.0,
         synth_loss: scores.1,
+        eval,
         updated_at: at,
         ..training
     };

@@ -85,7 +85,7 @@ pub async fn page(state: web::Data<ApiState>, hotkey: web::Path<String>) -> Http
          <th>score</th><th>reason</th></tr>",
     );
     for tr in &trainings {
-        training_row(&mut main, &format!("<code>{}</code>", escape(tr.task_id.as_str())), tr);
+        training_row(&mut main, &format!("<code>{}</code>", escape(tr.task_id.as_str())), tr, None);
     }
     main.push_str("</table></div>");
     layout(&format!("miner {hotkey}"), None, &main)

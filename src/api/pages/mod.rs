@@ -65,8 +65,15 @@ pub fn optional_miner_link(hotkey: Option<&crate::domain::Hotkey>) -> String {
     hotkey.map_or_else(|| "–".into(), |h| miner_link(h.as_str()))
 }
 
-/// One training as a table row: `first` (the miner or the task), status, attempts, score, reason.
-pub fn training_row(out: &mut String, first: &str, t: &crate::store::Training) {
+/// One training as a table row: `first` (the miner or the task), status, attempts, score, reason. With
+/// `scored` (the task has ended), the reason also gives the task score and why: where the result
+/// ranked, or why it is invalid.
+pub fn training_row(
+    out: &mut String,
+    first: &str,
+    t: &crate::store::Training,
+    scored: Option<&crate::api::results::TrainingResults>,
+) {
     let class = match t.status {
         crate::domain::TrainingStatus::Success => "ok",
         crate::domain::TrainingStatus::Failure => "bad",
@@ -78,8 +85,18 @@ pub fn training_row(out: &mut String, first: &str, t: &crate::store::Training) {
         t.status,
         t.attempts,
         score(t.test_loss),
-        escape(t.failure_reason.as_deref().unwrap_or(""))
+        escape(&reason_of(t, scored))
     );
+}
+
+fn reason_of(t: &crate::store::Training, scored: Option<&crate::api::results::TrainingResults>) -> String {
+    let failure = t.failure_reason.clone().unwrap_or_default();
+    match scored.and_then(|s| s.quality_score.map(|q| (q, s.score_reason.as_deref()))) {
+        Some((q, Some(why))) if failure.is_empty() => format!("task score {q} · {why}"),
+        Some((q, _)) if failure.is_empty() => format!("task score {q}"),
+        Some((q, _)) => format!("task score {q} · {failure}"),
+        None => failure,
+    }
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:70rem;padding:0 .75rem;\

@@ -137,8 +137,10 @@ fn render_round<'a>(
             hours = t.hours_to_complete,
             winner = won.map_or(String::new(), |w| format!(" · won by {}", miner_link(w))),
         );
+        let shown = d.rounds.iter().flat_map(|r| &r.tasks).find(|s| s.task_id == t.id.as_str());
         for tr in &task.trainings {
-            training_row(out, &miner_link(tr.hotkey.as_str()), tr);
+            let scored = shown.and_then(|s| s.trainings.iter().find(|x| x.hotkey == tr.hotkey.as_str()));
+            training_row(out, &miner_link(tr.hotkey.as_str()), tr, scored);
         }
         out.push_str("</table></div>");
     }

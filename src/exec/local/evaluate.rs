@@ -13,6 +13,7 @@ use super::download::HELDOUT_DIR;
 use super::pipeline::{Attempt, absolute, clip, exit_reason};
 use crate::docker::{ContainerSpec, StartError, container};
 use crate::domain::TaskType;
+use crate::domain::task_scores::EvalFacts;
 use crate::exec::RunOutcome;
 use crate::exec::contract;
 
@@ -27,6 +28,9 @@ struct Scores {
     /// GRPO: the KL divergence from the base model.
     #[serde(default)]
     kl_divergence: Option<f64>,
+    /// GRPO: the mean reward of each reward function, in the task's order.
+    #[serde(default)]
+    rewards: Vec<f64>,
 }
 
 /// What the evaluator keeps of root's capabilities (all five are in Docker's default set): enough to
@@ -164,7 +168,19 @@ pub fn parse_scores(task_type: TaskType, line: &str) -> Result<Scored, String> {
     if scores.is_finetune == Some(false) {
         detail.push_str(", not a fine-tune of the task's base model (is_finetune false)");
     }
-    Ok(Scored { outcome: RunOutcome::Success { test_loss: scores.test_loss, synth_loss: scores.synth_loss }, detail })
+    if scores.rewards.iter().any(|r| !r.is_finite()) || scores.kl_divergence.is_some_and(|k| !k.is_finite()) {
+        return Err(format!("rewards and kl_divergence must be finite: {line}"));
+    }
+    let eval = EvalFacts {
+        is_finetune: scores.is_finetune,
+        collected_at: None,
+        rewards: scores.rewards,
+        kl_divergence: scores.kl_divergence,
+    };
+    Ok(Scored {
+        outcome: RunOutcome::Success { test_loss: scores.test_loss, synth_loss: scores.synth_loss, eval },
+        detail,
+    })
 }
 
 #[cfg(test)]
@@ -176,9 +192,9 @@ mod tests {
         let parse = |line| parse_scores(TaskType::InstructText, line).map(|s| s.outcome);
         assert_eq!(
             parse(r#"{"test_loss": 0.5, "synth_loss": 0.7}"#),
-            Ok(RunOutcome::Success { test_loss: 0.5, synth_loss: Some(0.7) })
+            Ok(RunOutcome::Success { test_loss: 0.5, synth_loss: Some(0.7), eval: EvalFacts::default() })
         );
-        assert_eq!(parse(r#"{"test_loss": 1}"#), Ok(RunOutcome::Success { test_loss: 1.0, synth_loss: None }));
+        assert_eq!(parse(r#"{"test_loss": 1}"#), Ok(RunOutcome::scored(1.0)));
         assert!(parse("done").unwrap_err().contains("not JSON with test_loss"));
         assert!(parse(r#"{"synth_loss": 1}"#).unwrap_err().contains("test_loss"));
         assert!(parse(r#"{"test_loss": -1}"#).unwrap_err().contains("finite"));
@@ -189,9 +205,12 @@ mod tests {
     fn a_grpo_reward_may_be_negative_and_the_detail_says_what_the_evaluator_saw() {
         let line = r#"{"test_loss": -0.25, "is_finetune": true, "rewards": [0.1], "kl_divergence": 0.5}"#;
         let scored = parse_scores(TaskType::Grpo, line).unwrap();
-        assert_eq!(scored.outcome, RunOutcome::Success { test_loss: -0.25, synth_loss: None });
+        let eval =
+            EvalFacts { is_finetune: Some(true), rewards: vec![0.1], kl_divergence: Some(0.5), ..EvalFacts::default() };
+        assert_eq!(scored.outcome, RunOutcome::Success { test_loss: -0.25, synth_loss: None, eval });
         assert_eq!(scored.detail, "reward -0.25, kl_divergence 0.5");
         assert!(parse_scores(TaskType::Grpo, r#"{"test_loss": NaN}"#).is_err());
+        assert!(parse_scores(TaskType::Grpo, r#"{"test_loss": 0.1, "rewards": [1e999]}"#).is_err());
         let copy = parse_scores(TaskType::Dpo, r#"{"test_loss": 0.693, "is_finetune": false}"#).unwrap();
         assert!(copy.detail.ends_with("not a fine-tune of the task's base model (is_finetune false)"));
     }

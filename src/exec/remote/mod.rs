@@ -244,7 +244,7 @@ fn ended(node: &RemoteNode, report: TaskReport) -> RunOutcome {
     let last = report.logs.last().cloned();
     match report.status {
         NodeTaskStatus::Success => match report.test_loss {
-            Some(test_loss) => RunOutcome::Success { test_loss, synth_loss: report.synth_loss },
+            Some(test_loss) => RunOutcome::Success { test_loss, synth_loss: report.synth_loss, eval: report.eval },
             None => RunOutcome::Failed {
                 reason: format!(
                     "node {} reported success without a test_loss and this validator evaluates no uploaded \

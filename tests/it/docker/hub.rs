@@ -51,7 +51,7 @@ fn a_reference_nodes_uploaded_model_is_fetched_from_the_hub_and_scored_by_the_va
     let remote = RemoteExecutor::new(&settings(&node, ""), &polling()).unwrap().with_evaluation(evaluation);
 
     let outcome = runtime.block_on(remote.run(scored.clone()));
-    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.375, synth_loss: None });
+    assert_eq!(outcome, RunOutcome::scored(0.375));
     let requested: Vec<String> = requested.lock().unwrap().iter().map(|(path, _)| path.clone()).collect();
     assert!(requested.iter().any(|p| p.ends_with("nested/adapter_model.safetensors")), "{requested:?}");
     assert!(!requested.iter().any(|p| p.ends_with(".pkl")), "pickles are never fetched: {requested:?}");

@@ -103,7 +103,7 @@ fn failed(outcome: Option<RunOutcome>) -> Option<String> {
 async fn a_good_repository_trains_under_the_contract_and_is_scored() {
     let script = format!("{CHECKS}echo 0.25 > \"$OUT/loss\"\necho trained\n");
     let Some(outcome) = run_script("local-good", &script, 60.0, |_| {}).await else { return };
-    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.25, synth_loss: None });
+    assert_eq!(outcome, RunOutcome::scored(0.25));
 }
 
 #[tokio::test]
@@ -129,7 +129,7 @@ async fn a_run_past_its_time_limit_counts_only_with_output() {
 
     let script = "echo 0.5 > \"$OUT/loss\"\nsleep 600\n";
     let outcome = run_script("local-slow", script, 2.0, |_| {}).await.unwrap();
-    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.5, synth_loss: None });
+    assert_eq!(outcome, RunOutcome::scored(0.5));
 }
 
 #[tokio::test]
@@ -161,7 +161,7 @@ async fn the_download_step_fills_the_read_only_cache() {
     let Some(outcome) = run_script("local-dl", script, 60.0, |s| s.download_image = DOWNLOADER.into()).await else {
         return;
     };
-    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.3, synth_loss: None });
+    assert_eq!(outcome, RunOutcome::scored(0.3));
     let Some(reason) = failed(run_script("local-nodl", script, 60.0, |_| {}).await) else { return };
     assert_eq!(reason, "exit 5: no dataset");
 }
@@ -252,7 +252,7 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
     }
     let second = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
     let outcome = second.reattach(j.clone(), started).expect("the local executor always answers").await;
-    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.125, synth_loss: None });
+    assert_eq!(outcome, RunOutcome::scored(0.125));
 
     let gone = second.reattach(TrainingJob { attempt: 2, ..j }, started).unwrap().await;
     match gone {
@@ -338,5 +338,5 @@ fn an_evaluator_that_cannot_finish_runs_again_without_training_four_times_in_all
     assert!(reason.contains("no loss file"), "{reason}");
     assert_eq!(starts, 1, "a verdict is not asked again");
     let (outcome, _) = evaluate(EVALUATOR, "loss");
-    assert_eq!(outcome, RunOutcome::Success { test_loss: 0.5, synth_loss: None });
+    assert_eq!(outcome, RunOutcome::scored(0.5));
 }

@@ -47,7 +47,7 @@ async fn a_remote_run_trains_for_real_on_the_nodes_docker_engine() {
     })
     .join()
     .unwrap();
-    assert_eq!(outcomes.0, RunOutcome::Success { test_loss: 0.625, synth_loss: None });
+    assert_eq!(outcomes.0, RunOutcome::scored(0.625));
     match outcomes.1 {
         RunOutcome::Unfetchable { reason } => assert!(reason.contains("fetch failed"), "{reason}"),
         other => panic!("a repository that cannot be fetched is not retried: {other:?}"),

@@ -2,6 +2,7 @@ use crucible::domain::bundle::{
     BUNDLE_FORMAT, ParticipantRecord, ResultsBundle, RoundRecord, TaskRecord, TournamentRecord,
 };
 use crucible::domain::scoring::TrainingResult;
+use crucible::domain::task_scores::EvalFacts;
 use crucible::domain::weights::{WeightRules, compute};
 use crucible::domain::{Hotkey, RoundKind, RunStatus, TaskType, TournamentStatus};
 use crucible::store::{Store, StoreError, TournamentSnapshot};
@@ -9,15 +10,17 @@ use crucible::store::{Store, StoreError, TournamentSnapshot};
 use super::history::{house, played};
 use super::support::{hotkey, t, tournament};
 
+const FAILED: &str = "container exited with code 137";
+
 /// What the export must make of a tournament written by `played`.
 fn exported(written: &TournamentSnapshot) -> TournamentRecord {
     let t = &written.tournament;
     let task_id = |round: usize, index: usize| written.rounds[round].tasks[index].task.id.clone();
     let result = |h: Hotkey, status: RunStatus, test_loss: Option<f64>, synth_loss: Option<f64>| TrainingResult {
-        hotkey: h,
-        status,
-        test_loss,
         synth_loss,
+        eval: EvalFacts::default(),
+        reason: (status == RunStatus::Failure).then(|| FAILED.to_owned()),
+        ..TrainingResult::new(h, status, test_loss)
     };
     let participant =
         |h: Hotkey, eliminated_in_round: Option<u32>| ParticipantRecord { hotkey: h, eliminated_in_round };
@@ -48,11 +51,13 @@ fn exported(written: &TournamentSnapshot) -> TournamentRecord {
                 tasks: vec![
                     TaskRecord {
                         id: task_id(0, 1),
+                        reward_weights: Vec::new(),
                         task_type: TaskType::InstructText,
                         results: vec![result(hotkey(4), RunStatus::Success, Some(0.7), Some(0.72))],
                     },
                     TaskRecord {
                         id: task_id(0, 2),
+                        reward_weights: Vec::new(),
                         task_type: TaskType::InstructText,
                         results: vec![
                             result(hotkey(1), RunStatus::Success, Some(0.5), Some(0.55)),
@@ -68,6 +73,7 @@ fn exported(written: &TournamentSnapshot) -> TournamentRecord {
                 tasks: vec![TaskRecord {
                     id: task_id(1, 0),
                     task_type: TaskType::Dpo,
+                    reward_weights: Vec::new(),
                     results: vec![
                         result(hotkey(1), RunStatus::Success, Some(0.3), None),
                         result(house(), RunStatus::Success, Some(0.4), Some(0.41)),

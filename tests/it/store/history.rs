@@ -125,6 +125,7 @@ pub fn played(store: &Store, n: u64, status: TournamentStatus) -> TournamentSnap
         failure_reason: (status == TrainingStatus::Failure).then(|| "container exited with code 137".into()),
         test_loss: losses.0,
         synth_loss: losses.1,
+        eval: Default::default(),
         updated_at: task.created_at + chrono::Duration::minutes(30),
     };
     use TrainingStatus::{Failure, Pending, Success, Training as Running};

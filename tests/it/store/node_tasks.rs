@@ -24,6 +24,7 @@ fn task(n: u64, minutes: i64) -> NodeTask {
         logs: vec!["accepted".into()],
         test_loss: None,
         synth_loss: None,
+        eval: Default::default(),
         failure: None,
     }
 }
@@ -35,6 +36,12 @@ fn success(minutes: i64) -> NodeTaskEnd {
         logs: vec!["trained".into(), "scored".into()],
         test_loss: Some(0.5),
         synth_loss: Some(0.25),
+        eval: crucible::domain::task_scores::EvalFacts {
+            is_finetune: Some(false),
+            collected_at: Some(t(minutes)),
+            rewards: vec![0.5, -1.0],
+            kl_divergence: Some(0.125),
+        },
         failure: None,
     }
 }
@@ -75,6 +82,7 @@ fn a_running_node_task_cannot_start_again_but_a_finished_one_can(store: &Store) 
         logs: vec!["Error cloning github repository: no such commit".into()],
         test_loss: None,
         synth_loss: None,
+        eval: Default::default(),
         failure: Some(NodeFailure::Unfetchable),
     };
     let ended = store.finish_node_task(&first.task_id, &first.hotkey, 1, &failed).unwrap();

@@ -78,6 +78,7 @@ fn trainings_round_trip_and_their_updates_are_logged(store: &Store) {
             failure_reason: None,
             test_loss: None,
             synth_loss: None,
+            eval: Default::default(),
             updated_at: t(12),
         })
         .into();
@@ -92,6 +93,7 @@ fn trainings_round_trip_and_their_updates_are_logged(store: &Store) {
         state: state.clone(),
         test_loss: loss,
         synth_loss: loss.map(|l| l * 1.5),
+        eval: Default::default(),
         cause: cause.into(),
         at,
     };
@@ -104,6 +106,7 @@ fn trainings_round_trip_and_their_updates_are_logged(store: &Store) {
         attempts: 1,
         test_loss: Some(0.4321),
         synth_loss: Some(0.4321 * 1.5),
+        eval: Default::default(),
         updated_at: t(90),
         ..trainings[0].clone()
     };
@@ -132,6 +135,7 @@ fn every_attempt_is_recorded_and_ends_once(store: &Store) {
         failure_reason: None,
         test_loss: None,
         synth_loss: None,
+        eval: Default::default(),
         updated_at: t(12),
     };
     store.insert_training(&training).unwrap();
