@@ -32,6 +32,8 @@ fn main() {
             nodes_spec: nodes_spec.into(),
             shares: Default::default(),
             execution: Execution::Simulated,
+            types: crucible::domain::TournamentType::ALL.to_vec(),
+            content: None,
         };
         let (trainings, events) = (Rc::new(Cell::new(0usize)), Rc::new(Cell::new(0usize)));
         let (t, e) = (trainings.clone(), events.clone());

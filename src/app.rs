@@ -11,6 +11,7 @@ use crate::actors::gpu_broker::GpuBroker;
 use crate::actors::supervisor::Supervisor;
 use crate::actors::{Db, Event, Runtime};
 use crate::clock::SharedClock;
+use crate::domain::TournamentType;
 use crate::domain::catalog::Catalog;
 use crate::domain::gpu::{GpuSlot, NodeView};
 use crate::domain::rules::Rules;
@@ -28,6 +29,8 @@ pub struct Parts {
     pub registration: Rc<dyn RegistrationSource>,
     /// At most this many tournaments per type, then the system stops.
     pub limit: Option<usize>,
+    /// The tournament types scheduled (a validator runs every type).
+    pub types: Vec<TournamentType>,
     pub seed: u64,
 }
 
@@ -67,6 +70,6 @@ pub fn start(parts: Parts, nodes: Vec<NodeView>, events: broadcast::Sender<Event
         broker: broker.clone(),
         events: events.clone(),
     });
-    let supervisor = Supervisor::new(rt, parts.limit, parts.seed).start();
+    let supervisor = Supervisor::new(rt, parts.limit, parts.seed, parts.types).start();
     Running { supervisor, broker, events }
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::standings::quality_scores;
 use crate::domain::weights::{WeightReport, compute};
 use crate::domain::{Hotkey, RoundKind, TournamentStatus, TournamentType, TrainingStatus};
 use crate::store::{Store, StoreError, TASK_REPLACED, TournamentSnapshot};
@@ -64,6 +65,11 @@ pub struct TrainingReport {
     pub attempts: u32,
     pub test_loss: Option<f64>,
     pub failure_reason: Option<String>,
+    /// Once every training of the task has ended: the reference's task score (3, 0 or −1) and why.
+    #[serde(default)]
+    pub task_score: Option<f64>,
+    #[serde(default)]
+    pub score_reason: Option<String>,
 }
 
 /// Reads the report of every tournament in the store.
@@ -112,23 +118,31 @@ fn tournament_report(s: &TournamentSnapshot) -> TournamentReport {
             let tasks = r
                 .tasks
                 .iter()
-                .map(|task| TaskReport {
-                    id: task.task.id.to_string(),
-                    task_type: task.task.task_type.to_string(),
-                    model: task.task.model.clone(),
-                    hours: task.task.hours_to_complete,
-                    replaced: task.task.status == TASK_REPLACED,
-                    trainings: task
-                        .trainings
-                        .iter()
-                        .map(|tr| TrainingReport {
-                            hotkey: tr.hotkey.clone(),
-                            status: tr.status,
-                            attempts: tr.attempts,
-                            test_loss: tr.test_loss,
-                            failure_reason: tr.failure_reason.clone(),
-                        })
-                        .collect(),
+                .map(|task| {
+                    let results: Option<Vec<_>> = task.trainings.iter().map(|t| t.result()).collect();
+                    let weights = task.task.reward_weights();
+                    let scores = results.map(|r| quality_scores(task.task.task_type, &weights, &r)).unwrap_or_default();
+                    TaskReport {
+                        id: task.task.id.to_string(),
+                        task_type: task.task.task_type.to_string(),
+                        model: task.task.model.clone(),
+                        hours: task.task.hours_to_complete,
+                        replaced: task.task.status == TASK_REPLACED,
+                        trainings: task
+                            .trainings
+                            .iter()
+                            .enumerate()
+                            .map(|(i, tr)| TrainingReport {
+                                hotkey: tr.hotkey.clone(),
+                                status: tr.status,
+                                attempts: tr.attempts,
+                                test_loss: tr.test_loss,
+                                failure_reason: tr.failure_reason.clone(),
+                                task_score: scores.get(i).map(|s| s.score),
+                                score_reason: scores.get(i).and_then(|s| s.reason.clone()),
+                            })
+                            .collect(),
+                    }
                 })
                 .collect();
             RoundReport { number: round.number, kind: round.kind, is_final: round.is_final, brackets, advanced, tasks }

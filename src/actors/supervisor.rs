@@ -30,6 +30,8 @@ pub struct Supervisor {
     limit: Option<usize>,
     /// Seeds tournament ids, so a replayed simulation makes the same ids.
     seed: u64,
+    /// The types scheduled; an operator may still create a tournament of another.
+    types: Vec<TournamentType>,
 }
 
 #[derive(Message)]
@@ -39,8 +41,8 @@ struct Schedule {
 }
 
 impl Supervisor {
-    pub fn new(rt: Rc<Runtime>, limit: Option<usize>, seed: u64) -> Self {
-        Self { rt, live: HashMap::new(), limit, seed }
+    pub fn new(rt: Rc<Runtime>, limit: Option<usize>, seed: u64, types: Vec<TournamentType>) -> Self {
+        Self { rt, live: HashMap::new(), limit, seed, types }
     }
 
     fn spawn(&mut self, ctx: &mut Context<Self>, id: TournamentId) {
@@ -64,9 +66,9 @@ impl Actor for Supervisor {
                 tracing::info!(tournament = %t.id, status = %t.status, "restoring tournament");
                 act.spawn(ctx, t.id.clone());
             }
-            for tournament_type in TournamentType::ALL {
-                if !unfinished.iter().any(|t| t.tournament_type == *tournament_type) {
-                    ctx.notify(Schedule { tournament_type: *tournament_type });
+            for tournament_type in act.types.clone() {
+                if !unfinished.iter().any(|t| t.tournament_type == tournament_type) {
+                    ctx.notify(Schedule { tournament_type });
                 }
             }
         }));

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::domain::rules::Rules;
 use crate::domain::scoring::{TrainingResult, boss_task, boss_threshold, task_winner};
 use crate::domain::standings::{final_scores, quality_scores};
-use crate::domain::{AdmissionOutcome, Hotkey, RoundKind, RunStatus, TournamentStatus, TournamentType, TrainingStatus};
+use crate::domain::{AdmissionOutcome, Hotkey, RoundKind, TournamentStatus, TournamentType};
 use crate::store::{RoundSnapshot, TASK_REPLACED, TaskSnapshot, TournamentSnapshot, Training};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -204,19 +204,7 @@ fn round_details(r: &RoundSnapshot) -> RoundDetails {
 
 /// A finished training as scoring sees it; `None` while it runs.
 pub fn result_of(training: &Training) -> Option<TrainingResult> {
-    let status = match training.status {
-        TrainingStatus::Success => RunStatus::Success,
-        TrainingStatus::Failure => RunStatus::Failure,
-        _ => return None,
-    };
-    Some(TrainingResult {
-        hotkey: training.hotkey.clone(),
-        status,
-        test_loss: training.test_loss,
-        synth_loss: training.synth_loss,
-        eval: training.eval.clone(),
-        reason: training.failure_reason.clone(),
-    })
+    training.result()
 }
 
 /// The round's tasks that count: not replaced.

@@ -9,6 +9,7 @@ mod miner;
 mod progress;
 mod rules;
 mod simulate;
+mod simulate_real;
 mod tasks;
 mod trainer_node;
 mod trial;

@@ -20,9 +20,9 @@ use crate::sim::run::{Execution, Live, SimError, SimRun, open, run_live};
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Number of simulated miners.
-    #[arg(long, default_value_t = 32)]
-    pub miners: usize,
+    /// Number of simulated miners (default 32; with --real, one per variant of the example trainer).
+    #[arg(long)]
+    pub miners: Option<usize>,
     /// Seed of everything random: the same seed gives the same tournaments, winners and weights.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -32,9 +32,22 @@ pub struct SimulateArgs {
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// The simulated fleet: nodes of H100- and A100-class GPUs, e.g. 4x8H100,2x4A100.
-    #[arg(long, value_name = "SPEC", default_value = "4x8H100,2x4A100")]
-    pub nodes: String,
+    /// The simulated fleet: nodes of H100- and A100-class GPUs, e.g. 4x8H100,2x4A100 (with --real,
+    /// default 1x2H100: two trainings at a time on this host's CPUs).
+    #[arg(long, value_name = "SPEC")]
+    pub nodes: Option<String>,
+    /// A real text tournament: miners submit variants of the example trainer (tuned, timid, unchanged,
+    /// diverging; the house trains it as shipped), every training really runs on this host's Docker
+    /// engine on its CPUs, the download step prepares it from --content and the shipped evaluator
+    /// scores it, on the wall clock.
+    #[arg(long)]
+    pub real: bool,
+    /// With --real: the task content (`crucible tasks tiny --out DIR` writes one); default `[content] dir`.
+    #[arg(long, value_name = "DIR")]
+    pub content: Option<PathBuf>,
+    /// With --real: the example trainer the variants are made from.
+    #[arg(long, value_name = "DIR", default_value = "examples/trainer")]
+    pub example: PathBuf,
     /// Serve the control API and the live pages on this address (host:port) while the simulation
     /// runs, and afterwards until Ctrl-C.
     #[arg(long, value_name = "ADDR")]
@@ -45,20 +58,33 @@ pub struct SimulateArgs {
 }
 
 pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
-    let nodes = NodeSpec::parse(&args.nodes).map_err(|e| CliError::Usage(e.to_string()))?;
-    if args.miners == 0 {
+    let default_nodes = if args.real { "1x2H100" } else { "4x8H100,2x4A100" };
+    let nodes_spec = args.nodes.clone().unwrap_or_else(|| default_nodes.to_owned());
+    let nodes = NodeSpec::parse(&nodes_spec).map_err(|e| CliError::Usage(e.to_string()))?;
+    let miners = args.miners.unwrap_or(if args.real { crate::sim::real::MINERS.len() } else { 32 });
+    if miners == 0 {
         return Err(CliError::Usage("--miners must be at least 1".into()));
     }
-    let opts = SimRun {
-        miners: args.miners,
-        seed: args.seed,
-        db: args.db.clone(),
-        nodes,
-        nodes_spec: args.nodes.clone(),
-        shares: settings.simulation.shares.clone(),
-        execution: execution(settings)?,
+    let mut rules = settings.rules.clone();
+    let opts = if args.real {
+        super::simulate_real::options(&args, settings, &mut rules, miners, nodes, nodes_spec)?
+    } else {
+        if args.content.is_some() {
+            return Err(CliError::Usage("--content is for --real".into()));
+        }
+        SimRun {
+            miners,
+            seed: args.seed,
+            db: args.db.clone(),
+            nodes,
+            nodes_spec,
+            shares: settings.simulation.shares.clone(),
+            execution: execution(settings)?,
+            types: crate::domain::TournamentType::ALL.to_vec(),
+            content: None,
+        }
     };
-    if !matches!(opts.execution, Execution::Simulated) {
+    if !args.real && !matches!(opts.execution, Execution::Simulated) {
         println!(
             "trainings really run ({:?} executor, wall clock); answering miners submit {} at {}",
             settings.simulation.executor, settings.simulation.repository, settings.simulation.commit
@@ -78,14 +104,17 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
         None => None,
     };
     let mut progress = Progress::new(std::io::stdout().is_terminal());
-    println!("simulating {} miners (seed {}) on {}", args.miners, args.seed, args.nodes);
+    println!("simulating {} miners (seed {}) on {}", opts.miners, args.seed, opts.nodes_spec);
     let live = Live { events, pace: served.as_ref().map(|_| args.pace) };
-    let (report, info) =
-        run_live(store, live, &opts, &settings.rules, move |event| progress.show(event)).map_err(failed)?;
+    let started = std::time::Instant::now();
+    let (report, info) = run_live(store, live, &opts, &rules, move |event| progress.show(event)).map_err(failed)?;
     if info.resumed {
         println!("resumed the run in {} from {}", info.database, info.started_at);
     }
     print_summary(&report);
+    if args.real {
+        super::simulate_real::print_outcome(&report, &opts, &rules, started.elapsed());
+    }
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;
         std::fs::write(path, text + "\n").map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
@@ -136,18 +165,18 @@ fn execution(settings: &Settings) -> Result<Execution, CliError> {
     let sim = &settings.simulation;
     let repo_url = crate::repo::fetch::source(&sim.repository)
         .map_err(|e| CliError::Usage(format!("simulation.repository: {e}")))?;
-    let repository = Submission { repo_url, commit_hash: sim.commit.clone() };
+    let repositories = vec![Submission { repo_url, commit_hash: sim.commit.clone() }];
     Ok(match sim.executor {
         ExecutorBackend::Simulated => Execution::Simulated,
         ExecutorBackend::Local => Execution::Local {
             settings: Box::new(settings.local_executor.clone()),
             gates: settings.gates.clone(),
-            repository,
+            repositories,
         },
         ExecutorBackend::Remote => Execution::Remote {
             nodes: settings.validator.nodes.clone(),
             polling: settings.validator.polling.clone(),
-            repository,
+            repositories,
         },
     })
 }

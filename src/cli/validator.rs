@@ -193,6 +193,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
                 Backend::Http => http_registration,
             },
             limit: None,
+            types: crate::domain::TournamentType::ALL.to_vec(),
             seed: rand::random(),
         };
         let (events, _) = broadcast::channel::<Event>(4096);

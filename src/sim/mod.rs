@@ -4,6 +4,7 @@
 
 pub mod executor;
 pub mod nodes;
+pub mod real;
 pub mod registration;
 pub mod run;
 

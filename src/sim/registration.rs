@@ -14,19 +14,27 @@ use crate::miners::{Candidate, CandidatesFuture, RegistrationSource, Submission}
 pub struct SimulatedRegistration {
     world: Arc<SimWorld>,
     clock: SharedClock,
-    /// A real repository every answering miner submits (when trainings really run).
-    repository: Option<Submission>,
+    /// Real repositories the answering miners submit (when trainings really run): miner `i` submits
+    /// the one at `i mod n`.
+    repositories: Vec<Submission>,
 }
 
 impl SimulatedRegistration {
     pub fn new(world: Arc<SimWorld>, clock: SharedClock) -> Self {
-        Self { world, clock, repository: None }
+        Self { world, clock, repositories: Vec::new() }
     }
 
-    /// Every miner that answers submits `repository` instead of a made-up one.
-    pub fn submitting(mut self, repository: Submission) -> Self {
-        self.repository = Some(repository);
+    /// Miners that answer submit these repositories instead of made-up ones: miner `i` the one at
+    /// `i mod n`.
+    pub fn submitting(mut self, repositories: Vec<Submission>) -> Self {
+        self.repositories = repositories;
         self
+    }
+}
+
+impl SimulatedRegistration {
+    fn submission(&self, miner: usize) -> Option<Submission> {
+        (!self.repositories.is_empty()).then(|| self.repositories[miner % self.repositories.len()].clone())
     }
 }
 
@@ -42,7 +50,8 @@ impl RegistrationSource for SimulatedRegistration {
             .world
             .miners
             .iter()
-            .map(|m| {
+            .enumerate()
+            .map(|(i, m)| {
                 let answer = match m.behaviour {
                     Behaviour::TimesOut => Err((AdmissionOutcome::Timeout, "no answer within 10 s".to_owned())),
                     Behaviour::Garbage => Err((
@@ -50,7 +59,7 @@ impl RegistrationSource for SimulatedRegistration {
                         "expected value at line 1 column 1 (the body was HTML)".to_owned(),
                     )),
                     Behaviour::BadRepo => Err((AdmissionOutcome::GateFailed, format!("missing {dockerfile}"))),
-                    Behaviour::Good | Behaviour::NoFee => Ok(self.repository.clone().unwrap_or_else(|| Submission {
+                    Behaviour::Good | Behaviour::NoFee => Ok(self.submission(i).unwrap_or_else(|| Submission {
                         repo_url: format!("https://github.com/sim-miner/{}", &m.hotkey.as_str()[..12]),
                         commit_hash: format!(
                             "{:040x}",

@@ -21,7 +21,7 @@ use crate::actors::Event;
 use crate::clock::{SharedClock, VirtualClock, WallClock};
 use crate::docker::Engine;
 use crate::domain::rules::Rules;
-use crate::domain::{Coldkey, LedgerKind};
+use crate::domain::{Coldkey, LedgerKind, TournamentType};
 use crate::exec::Executor;
 use crate::exec::local::{LocalExecutor, LocalSettings};
 use crate::exec::remote::{RemoteExecutor, health};
@@ -43,6 +43,11 @@ pub struct SimRun {
     pub nodes_spec: String,
     pub shares: super::Shares,
     pub execution: Execution,
+    /// The tournament types played (each once).
+    pub types: Vec<TournamentType>,
+    /// A content directory to draw tasks from instead of the simulated catalog (its download step and
+    /// the shipped evaluator then prepare and score the trainings of a real executor).
+    pub content: Option<PathBuf>,
 }
 
 /// Where the trainings of a simulation run.
@@ -50,10 +55,11 @@ pub struct SimRun {
 pub enum Execution {
     /// The simulated executor, on virtual time.
     Simulated,
-    /// The local Docker executor, on the wall clock; answering miners submit `repository`.
-    Local { settings: Box<LocalSettings>, gates: GateRules, repository: Submission },
-    /// Remote trainer nodes, on the wall clock; answering miners submit `repository`.
-    Remote { nodes: Vec<RemoteNodeSettings>, polling: PollingSettings, repository: Submission },
+    /// The local Docker executor, on the wall clock; answering miner `i` submits repository
+    /// `i mod n` of `repositories`.
+    Local { settings: Box<LocalSettings>, gates: GateRules, repositories: Vec<Submission> },
+    /// Remote trainer nodes, on the wall clock; answering miners submit `repositories` likewise.
+    Remote { nodes: Vec<RemoteNodeSettings>, polling: PollingSettings, repositories: Vec<Submission> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +70,8 @@ pub enum SimError {
     Store(#[from] StoreError),
     #[error("the actor system failed: {0}")]
     System(String),
+    #[error("the task content cannot be used: {0}")]
+    Content(String),
 }
 
 /// How the run went, beside the report.
@@ -110,8 +118,21 @@ pub fn run_live(
 ) -> Result<(Report, RunInfo), SimError> {
     let world =
         Arc::new(SimWorld::new(SimSettings { miners: opts.miners, seed: opts.seed, shares: opts.shares.clone() }));
-    let identity = json!({ "seed": opts.seed, "miners": opts.miners, "nodes": opts.nodes_spec, "shares": opts.shares })
-        .to_string();
+    let mut identity =
+        json!({ "seed": opts.seed, "miners": opts.miners, "nodes": opts.nodes_spec, "shares": opts.shares });
+    if let Some(dir) = &opts.content {
+        identity["content"] = json!(dir);
+        identity["types"] = json!(opts.types);
+    }
+    let identity = identity.to_string();
+    let catalog = match &opts.content {
+        Some(dir) => {
+            crate::content::Content::load(dir).map_err(|problems| SimError::Content(problems.join("; ")))?.catalog
+        }
+        None => super::catalog(),
+    };
+    let content_dir = opts.content.clone();
+    let types = opts.types.clone();
     let real = !matches!(opts.execution, Execution::Simulated);
     let origin =
         if real { Utc::now() } else { Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_default() };
@@ -134,8 +155,8 @@ pub fn run_live(
             if real { Arc::new(WallClock) } else { Arc::new(VirtualClock::starting_at(started_at)) };
         let registration = SimulatedRegistration::new(world.clone(), clock.clone());
         let db = crate::actors::Db::new(parts_store.clone());
-        let built = build_executor(execution, world.clone(), clock.clone(), &db).await;
-        let (executor, repository, remote) = match built {
+        let built = build_executor(execution, content_dir, world.clone(), clock.clone(), &db).await;
+        let (executor, repositories, remote) = match built {
             Ok(built) => built,
             Err(e) => {
                 *failed.borrow_mut() = Some(e);
@@ -143,8 +164,8 @@ pub fn run_live(
                 return;
             }
         };
-        let registration = match repository {
-            Some(repository) => registration.submitting(repository),
+        let registration = match repositories {
+            Some(repositories) => registration.submitting(repositories),
             None => registration,
         };
         // With remote nodes, the fleet is theirs, as just registered.
@@ -163,10 +184,11 @@ pub fn run_live(
             store: parts_store,
             clock: clock.clone(),
             rules: rules_for_run,
-            catalog: super::catalog(),
+            catalog,
             executor,
             registration: Rc::new(registration),
             limit: Some(1),
+            types,
             seed,
         };
         if let Some(pace) = pace.filter(|_| !real) {
@@ -204,26 +226,32 @@ async fn paced(pace: f64) {
     }
 }
 
-/// The executor of `execution`, the repository miners submit with it, and the remote executor (whose
-/// nodes are registered) when there is one.
+/// The executor of `execution` (with the content's download step and evaluator when there is
+/// content), the repositories miners submit with it, and the remote executor (whose nodes are
+/// registered) when there is one.
 async fn build_executor(
     execution: Execution,
+    content: Option<PathBuf>,
     world: Arc<SimWorld>,
     clock: SharedClock,
     db: &crate::actors::Db,
-) -> Result<(Rc<dyn Executor>, Option<Submission>, Option<(Rc<RemoteExecutor>, Duration)>), String> {
+) -> Result<(Rc<dyn Executor>, Option<Vec<Submission>>, Option<(Rc<RemoteExecutor>, Duration)>), String> {
     Ok(match execution {
         Execution::Simulated => (Rc::new(SimulatedExecutor::new(world, clock)), None, None),
-        Execution::Local { settings, gates, repository } => {
+        Execution::Local { settings, gates, repositories } => {
             let engine = Engine::connect().await.map_err(|e| e.to_string())?;
-            (Rc::new(LocalExecutor::new(engine, *settings, gates)), Some(repository), None)
+            let mut executor = LocalExecutor::new(engine, *settings, gates);
+            if let Some(dir) = content {
+                executor = executor.with_content(dir);
+            }
+            (Rc::new(executor), Some(repositories), None)
         }
-        Execution::Remote { nodes, polling, repository } => {
+        Execution::Remote { nodes, polling, repositories } => {
             let remote = Rc::new(RemoteExecutor::new(&nodes, &polling).map_err(|e| e.to_string())?);
             let answered = health::register_nodes(&remote, db, &clock).await.map_err(|e| e.to_string())?;
             tracing::info!(nodes = ?answered, "remote trainer nodes (id, answered)");
             let interval = Duration::from_secs_f64(polling.health_interval_secs);
-            (remote.clone() as Rc<dyn Executor>, Some(repository), Some((remote, interval)))
+            (remote.clone() as Rc<dyn Executor>, Some(repositories), Some((remote, interval)))
         }
     })
 }

@@ -6,12 +6,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{StoreError, TASK_REPLACED, TournamentSnapshot, Training, Tx};
+use super::{StoreError, TASK_REPLACED, TournamentSnapshot, Tx};
 use crate::domain::bundle::{
     BUNDLE_FORMAT, ParticipantRecord, ResultsBundle, RoundRecord, TaskRecord, TournamentRecord,
 };
-use crate::domain::scoring::TrainingResult;
-use crate::domain::{AdmissionOutcome, Hotkey, RunStatus, TournamentStatus, TrainingStatus};
+use crate::domain::{AdmissionOutcome, Hotkey, TournamentStatus};
 
 impl Tx<'_> {
     /// Exports every completed or active tournament, oldest first (pending and cancelled ones give no
@@ -72,27 +71,10 @@ fn tournament_record(snapshot: TournamentSnapshot) -> TournamentRecord {
                         reward_weights: t.task.reward_weights(),
                         id: t.task.id,
                         task_type: t.task.task_type,
-                        results: t.trainings.into_iter().filter_map(training_result).collect(),
+                        results: t.trainings.into_iter().filter_map(|t| t.result()).collect(),
                     })
                     .collect(),
             })
             .collect(),
     }
-}
-
-/// The result of a finished training; `None` while it is pending or running.
-fn training_result(training: Training) -> Option<TrainingResult> {
-    let status = match training.status {
-        TrainingStatus::Success => RunStatus::Success,
-        TrainingStatus::Failure => RunStatus::Failure,
-        TrainingStatus::Pending | TrainingStatus::Training => return None,
-    };
-    Some(TrainingResult {
-        hotkey: training.hotkey,
-        status,
-        test_loss: training.test_loss,
-        synth_loss: training.synth_loss,
-        eval: training.eval,
-        reason: training.failure_reason,
-    })
 }

@@ -9,6 +9,7 @@ use super::convert::{from_db, from_db_opt, gpu_ids_from_db, gpu_ids_to_db, parse
 use super::schema::{training_attempts, trainings};
 use super::transitions::{EntityKind, StatusChange, apply_change, log};
 use super::{StoreError, Tx};
+use crate::domain::scoring::TrainingResult;
 use crate::domain::task_scores::EvalFacts;
 use crate::domain::{Hotkey, RunStatus, TaskId, TrainingState, TrainingStatus};
 
@@ -26,6 +27,25 @@ pub struct Training {
     /// What the evaluation said beside the value (empty until the training succeeds).
     pub eval: EvalFacts,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Training {
+    /// The training as scoring sees it once it has ended; `None` while it is pending or running.
+    pub fn result(&self) -> Option<TrainingResult> {
+        let status = match self.status {
+            TrainingStatus::Success => RunStatus::Success,
+            TrainingStatus::Failure => RunStatus::Failure,
+            TrainingStatus::Pending | TrainingStatus::Training => return None,
+        };
+        Some(TrainingResult {
+            hotkey: self.hotkey.clone(),
+            status,
+            test_loss: self.test_loss,
+            synth_loss: self.synth_loss,
+            eval: self.eval.clone(),
+            reason: self.failure_reason.clone(),
+        })
+    }
 }
 
 /// A step of the training state machine to persist: applied only if the stored status is still

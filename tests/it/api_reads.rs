@@ -25,6 +25,8 @@ pub(crate) fn simulated_with(seed: u64) -> (tempfile::TempDir, std::path::PathBu
         nodes_spec: "default".into(),
         shares: Default::default(),
         execution: Execution::Simulated,
+        types: crucible::domain::TournamentType::ALL.to_vec(),
+        content: None,
     };
     let (report, _) = run(&opts, &crucible::domain::rules::Rules::default(), |_| {}).unwrap();
     (dir, db, report)

@@ -69,6 +69,7 @@ fn an_unreachable_node_is_fenced_and_its_start_costs_no_attempt() {
             executor: Rc::new(DeadNode { inner, runs: recorded }),
             registration: Rc::new(SimulatedRegistration::new(world, clock)),
             limit: Some(1),
+            types: crucible::domain::TournamentType::ALL.to_vec(),
             seed: 9,
         };
         let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);

@@ -47,6 +47,7 @@ pub(crate) fn simulated_parts(
         executor,
         registration: Rc::new(SimulatedRegistration::new(world, clock)),
         limit: Some(1),
+        types: crucible::domain::TournamentType::ALL.to_vec(),
         seed,
     }
 }
@@ -135,6 +136,8 @@ fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once
         nodes_spec: "default".into(),
         shares,
         execution: Execution::Simulated,
+        types: crucible::domain::TournamentType::ALL.to_vec(),
+        content: None,
     };
     let (report, _) = crucible::sim::run::run(&opts, &Rules::default(), |_| {}).unwrap();
     assert!(report.tournaments.iter().all(|t| t.status == TournamentStatus::Cancelled && t.rounds.is_empty()));

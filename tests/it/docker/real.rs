@@ -85,7 +85,7 @@ fn crucible(dir: &Path, args: &[&str]) -> (i32, String) {
 fn verdict_loss(output: &str) -> f64 {
     let line = output.lines().find(|l| l.starts_with("verdict: ")).unwrap_or_else(|| panic!("{output}"));
     let value = line.split("test_loss ").nth(1).unwrap_or_else(|| panic!("{output}"));
-    value.split(|c| c == ')' || c == ';').next().unwrap().parse().unwrap()
+    value.split([')', ';']).next().unwrap().parse().unwrap()
 }
 
 #[tokio::test]

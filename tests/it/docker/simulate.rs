@@ -49,8 +49,10 @@ async fn a_simulation_can_train_for_real_on_docker() {
         execution: Execution::Local {
             settings: Box::new(settings),
             gates: GateRules::default(),
-            repository: Submission { repo_url: repo.to_string_lossy().into_owned(), commit_hash: sha },
+            repositories: vec![Submission { repo_url: repo.to_string_lossy().into_owned(), commit_hash: sha }],
         },
+        types: crucible::domain::TournamentType::ALL.to_vec(),
+        content: None,
     };
     let mut rules = Rules::default();
     let rules_house = || Rules::default().house_hotkey.to_string();
