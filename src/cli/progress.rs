@@ -13,6 +13,8 @@ pub struct Progress {
     started: usize,
     ended: HashMap<TrainingStatus, usize>,
     names: HashMap<TournamentId, String>,
+    /// Print a line for every training that ends (runs on the wall clock, where they are few).
+    trainings: bool,
 }
 
 fn short(h: &Hotkey) -> String {
@@ -21,7 +23,13 @@ fn short(h: &Hotkey) -> String {
 
 impl Progress {
     pub fn new(live: bool) -> Self {
-        Self { live, started: 0, ended: HashMap::new(), names: HashMap::new() }
+        Self { live, started: 0, ended: HashMap::new(), names: HashMap::new(), trainings: false }
+    }
+
+    /// Also prints a line for every training that ends.
+    pub fn with_trainings(mut self) -> Self {
+        self.trainings = true;
+        self
     }
 
     fn line(&self, text: String) {
@@ -68,11 +76,20 @@ impl Progress {
                 self.started += 1;
                 self.status();
             }
-            Event::TrainingEnded { status, .. } => {
+            Event::TrainingEnded { task, hotkey, status, reason, test_loss, at, .. } => {
                 if status.is_finished() {
                     *self.ended.entry(*status).or_default() += 1;
                 }
-                self.status();
+                if self.trainings {
+                    let how = match (test_loss, reason) {
+                        (Some(v), _) => format!("value {v:.4}"),
+                        (None, Some(why)) => why.clone(),
+                        (None, None) => String::new(),
+                    };
+                    self.line(format!("[{}]   {} on {task}: {status} {how}", day(at), short(hotkey)));
+                } else {
+                    self.status();
+                }
             }
             Event::TaskReplaced { id, task, replacement, at } => self.line(format!(
                 "[{}] {}: task {task} replaced by {replacement} (more than half of its trainings failed)",

@@ -104,6 +104,9 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
         None => None,
     };
     let mut progress = Progress::new(std::io::stdout().is_terminal());
+    if !matches!(opts.execution, Execution::Simulated) {
+        progress = progress.with_trainings();
+    }
     println!("simulating {} miners (seed {}) on {}", opts.miners, args.seed, opts.nodes_spec);
     let live = Live { events, pace: served.as_ref().map(|_| args.pace) };
     let started = std::time::Instant::now();

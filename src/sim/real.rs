@@ -27,14 +27,12 @@ pub const BASE: Variant = Variant { name: "base", about: "the example trainer as
 pub const MINERS: [Variant; 4] = [
     Variant {
         name: "tuned",
-        about: "more steps at a higher learning rate",
+        about: "two epochs, DPO to the end, GRPO at a higher learning rate",
         edits: &[
-            ("train", "epochs", "3"),
-            ("train", "learning_rate", "6e-3"),
-            ("DpoTask", "max_steps", "300"),
-            ("DpoTask", "learning_rate", "2e-3"),
-            ("GrpoTask", "max_steps", "120"),
-            ("GrpoTask", "learning_rate", "4e-3"),
+            ("train", "epochs", "2"),
+            ("DpoTask", "max_steps", "0"),
+            ("GrpoTask", "learning_rate", "5e-3"),
+            ("GrpoTask", "max_steps", "30"),
         ],
     },
     Variant {
@@ -42,8 +40,9 @@ pub const MINERS: [Variant; 4] = [
         about: "a learning rate ten times lower",
         edits: &[
             ("train", "learning_rate", "3e-4"),
-            ("DpoTask", "learning_rate", "1e-4"),
+            ("DpoTask", "learning_rate", "3e-4"),
             ("GrpoTask", "learning_rate", "2e-4"),
+            ("GrpoTask", "max_steps", "30"),
         ],
     },
     Variant {
@@ -58,6 +57,7 @@ pub const MINERS: [Variant; 4] = [
             ("train", "learning_rate", "10.0"),
             ("DpoTask", "learning_rate", "10.0"),
             ("GrpoTask", "learning_rate", "10.0"),
+            ("GrpoTask", "max_steps", "30"),
         ],
     },
 ];

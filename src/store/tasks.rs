@@ -137,6 +137,39 @@ impl Tx<'_> {
             .into_record()
     }
 
+    /// Proven historical tasks for a boss round (tournament-rules.md §5): tasks of `types` from
+    /// tournaments other than `excluding`, not replaced, with at least `min_successes` trainings that
+    /// succeeded with a finite value, oldest first, each with its count.
+    pub fn proven_tasks(
+        &mut self,
+        types: &[TaskType],
+        min_successes: u32,
+        excluding: &TournamentId,
+    ) -> Result<Vec<(Task, u32)>, StoreError> {
+        use super::schema::trainings;
+        let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        let counts: Vec<(String, i64)> = trainings::table
+            .inner_join(tasks::table.on(tasks::id.eq(trainings::task_id)))
+            .filter(tasks::task_type.eq_any(&names))
+            .filter(tasks::tournament_id.ne(excluding.as_str()))
+            .filter(tasks::status.ne(TASK_REPLACED))
+            .filter(trainings::status.eq(crate::domain::TrainingStatus::Success.as_str()))
+            .filter(trainings::test_loss.is_not_null())
+            .group_by(trainings::task_id)
+            .select((trainings::task_id, diesel::dsl::count_star()))
+            .load(self.conn)?;
+        let mut proven = Vec::new();
+        for (id, count) in counts {
+            let count = u32::try_from(count).unwrap_or(u32::MAX);
+            if count >= min_successes {
+                let task = self.get_task(&parse("tasks", "id", &id)?)?;
+                proven.push((task, count));
+            }
+        }
+        proven.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(proven)
+    }
+
     /// The tasks of a round, replaced ones included, in creation order.
     pub fn list_tasks(&mut self, round: &RoundId) -> Result<Vec<Task>, StoreError> {
         tasks::table

@@ -171,3 +171,43 @@ fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once
         }
     }
 }
+
+/// A second tournament's boss round copies proven tasks of the first (tournament-rules.md §5): same
+/// type, model, data and hours, new ids.
+#[test]
+fn a_later_boss_round_copies_proven_historical_tasks() {
+    let store = Arc::new(Store::open("sqlite::memory:").unwrap());
+    store.migrate().unwrap();
+    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 4, ..SimSettings::default() }));
+    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "history-test", origin).unwrap();
+    let nodes = crucible::app::node_views(&store).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
+    let system = actix::System::with_tokio_rt(move || runtime);
+    let running = store.clone();
+    system.block_on(async move {
+        let clock = Arc::new(VirtualClock::starting_at(origin));
+        let executor = Rc::new(SimulatedExecutor::new(world.clone(), clock.clone()));
+        let mut parts = simulated_parts(running, world, clock, executor, 4);
+        parts.limit = Some(2);
+        parts.types = vec![crucible::domain::TournamentType::Text];
+        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
+        crucible::app::start(parts, nodes, events);
+    });
+    system.run().unwrap();
+
+    let mut tournaments = store.list_tournaments(None).unwrap();
+    tournaments.sort_by_key(|t| t.created_at);
+    assert_eq!(tournaments.len(), 2);
+    let tasks = |i: usize| {
+        let snapshot = store.tournament_snapshot(&tournaments[i].id).unwrap();
+        snapshot.rounds.into_iter().map(|r| (r.round.round.is_final, r.tasks)).collect::<Vec<_>>()
+    };
+    let key = |t: &crucible::store::Task| (t.task_type, t.model.clone(), t.dataset.clone(), t.hours_to_complete);
+    let earlier: Vec<_> = tasks(0).into_iter().flat_map(|(_, ts)| ts).map(|t| key(&t.task)).collect();
+    let boss: Vec<_> = tasks(1).into_iter().filter(|(f, _)| *f).flat_map(|(_, ts)| ts).collect();
+    assert_eq!(boss.len(), 6);
+    for task in &boss {
+        assert!(earlier.contains(&key(&task.task)), "boss task {:?} is not a copy", key(&task.task));
+    }
+}

@@ -70,6 +70,39 @@ pub fn task_views(round: &RoundSnapshot) -> Vec<TaskView> {
         .collect()
 }
 
+/// The catalog with the store's proven historical tasks of the tournament's type added (from other
+/// tournaments, at least `historical_min_successes` scored trainings), as far as the catalog still
+/// offers their model and dataset: a boss round may copy them (tournament-rules.md §5).
+pub fn with_history(
+    tx: &mut crate::store::Tx<'_>,
+    catalog: &Catalog,
+    t: &crate::store::Tournament,
+    rules: &Rules,
+) -> Result<Catalog, crate::store::StoreError> {
+    let types: Vec<crate::domain::TaskType> =
+        crate::domain::TaskType::ALL.iter().copied().filter(|k| k.tournament_type() == t.tournament_type).collect();
+    let mut catalog = catalog.clone();
+    for (task, successes) in tx.proven_tasks(&types, rules.tasks.historical_min_successes, &t.id)? {
+        let offered = catalog.models.iter().any(|m| m.id == task.model)
+            && catalog.datasets.iter().any(|d| d.id == task.dataset && d.task_types.contains(&task.task_type));
+        if !offered {
+            continue;
+        }
+        let draft = TaskDraft {
+            task_type: task.task_type,
+            model: task.model.clone(),
+            model_params: task.model_params,
+            model_type: task.model_type,
+            dataset: task.dataset.clone(),
+            dataset_rows: task.dataset_rows,
+            dataset_type: serde_json::from_str(&task.dataset_type_json).unwrap_or(serde_json::Value::Null),
+            hours_to_complete: task.hours_to_complete.round().max(0.0) as u32,
+        };
+        catalog.historical.push(crate::domain::catalog::HistoricalTask { draft, successful_scores: successes });
+    }
+    Ok(catalog)
+}
+
 /// A new round with its tasks and trainings, ready to insert.
 pub struct NewRound {
     pub round: RoundWithBracket,

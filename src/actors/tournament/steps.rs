@@ -212,6 +212,13 @@ fn insert_step(
             Ok(None)
         }
         NextStep::Round { number, seed, bracket, tasks } => {
+            let with_history;
+            let catalog = if bracket.is_final() && rules.tasks.boss_tasks == BossTaskSource::Historical {
+                with_history = plan::with_history(tx, catalog, t, rules)?;
+                &with_history
+            } else {
+                catalog
+            };
             let new =
                 plan::new_round(&t.id, *number, *seed, bracket, tasks, catalog, rules, at).map_err(catalog_error)?;
             tx.insert_round(&new.round)?;
@@ -229,6 +236,8 @@ fn insert_step(
         }
     }
 }
+
+use crate::domain::tasks::BossTaskSource;
 
 fn r_number(round: &crate::store::RoundSnapshot) -> u32 {
     round.round.round.number

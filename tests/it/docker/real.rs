@@ -143,3 +143,87 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The hotkey of each variant of `simulate --real` (miner `i` submits variant `i mod 4`).
+fn variant_hotkeys(miners: usize, seed: u64) -> Vec<(String, &'static str)> {
+    use crucible::sim::real::MINERS;
+    use crucible::sim::{Shares, SimSettings, SimWorld};
+    let none = Shares {
+        timeout_share: 0.0,
+        garbage_share: 0.0,
+        no_fee_share: 0.0,
+        bad_repo_share: 0.0,
+        crash_rate: 0.0,
+        hang_rate: 0.0,
+        no_output_rate: 0.0,
+    };
+    let world = SimWorld::new(SimSettings { miners, seed, shares: none });
+    world.miners.iter().enumerate().map(|(i, m)| (m.hotkey.to_string(), MINERS[i % MINERS.len()].name)).collect()
+}
+
+#[tokio::test]
+async fn a_real_text_tournament_on_the_tiny_world_is_won_by_the_better_trainers() {
+    let Some(_) = real_images().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = crucible(dir.path(), &["tasks", "tiny", "--out", "tiny"]);
+    assert_eq!(code, 0, "{out}");
+    let config = repo_root().join("config/tiny-world.toml");
+    let example = repo_root().join("examples/trainer");
+    let (config, example) = (config.to_string_lossy(), example.to_string_lossy());
+    let args = ["--config", &config, "simulate", "--real", "--content", "tiny", "--example", &example];
+    let (code, out) = crucible(dir.path(), &[&args[..], &["--report", "report.json"]].concat());
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
+
+    let names: std::collections::HashMap<String, &str> = variant_hotkeys(4, 1).into_iter().collect();
+    let name = |h: &serde_json::Value| names.get(h.as_str().unwrap()).copied().unwrap_or("house");
+    let order = ["tuned", "timid", "unchanged", "diverging"];
+    let rank = |n: &str| order.iter().position(|o| *o == n).unwrap_or(usize::MAX);
+    let tournaments = report["tournaments"].as_array().unwrap();
+    assert_eq!(tournaments.len(), 1, "one text tournament: {out}");
+    let t = &tournaments[0];
+    assert_eq!(t["status"], "completed", "{out}");
+    let mut scored = 0;
+    for round in t["rounds"].as_array().unwrap() {
+        for task in round["tasks"].as_array().unwrap() {
+            for tr in task["trainings"].as_array().unwrap() {
+                // Every training ran to an end, and the evaluator scored every success.
+                match tr["status"].as_str().unwrap() {
+                    "success" => {
+                        assert!(tr["test_loss"].as_f64().unwrap().is_finite(), "{tr}");
+                        scored += 1;
+                    }
+                    "failure" => assert!(tr["failure_reason"].is_string(), "a failure says why: {tr}"),
+                    other => panic!("a training ended {other}: {tr}"),
+                }
+                assert!(tr["task_score"].is_number(), "{tr}");
+                let who = name(&tr["hotkey"]);
+                if who == "unchanged" && tr["status"] == "success" {
+                    assert_eq!(tr["score_reason"], "Non-finetuned submission", "{tr}");
+                }
+                if who == "diverging" {
+                    assert_ne!(tr["task_score"], 3.0, "the diverging trainer never wins a task: {tr}");
+                }
+            }
+        }
+        // In the knockout rounds the better variant of each pair advances.
+        if round["is_final"] == false {
+            for pair in round["brackets"].as_array().unwrap() {
+                let players: Vec<&str> = pair.as_array().unwrap().iter().map(name).collect();
+                let best = *players.iter().min_by_key(|p| rank(p)).unwrap();
+                let advanced: Vec<&str> = round["advanced"].as_array().unwrap().iter().map(name).collect();
+                if best != "unchanged" {
+                    assert!(advanced.contains(&best), "{players:?} advanced {advanced:?}\n{out}");
+                }
+            }
+        }
+    }
+    assert!(scored >= 10, "most trainings are scored by the evaluator: {out}");
+    let boss = t["rounds"].as_array().unwrap().last().unwrap();
+    assert_eq!(boss["is_final"], true);
+    let challenger: Vec<&str> =
+        boss["brackets"][0].as_array().unwrap().iter().map(name).filter(|n| *n != "house").collect();
+    assert_eq!(challenger, ["tuned"], "the best trainer reaches the boss round: {out}");
+    assert!(out.contains("took ") && out.contains("minutes on the wall clock"), "{out}");
+}

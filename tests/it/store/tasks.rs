@@ -179,7 +179,41 @@ fn every_attempt_is_recorded_and_ends_once(store: &Store) {
     assert_eq!(attempts, expected);
 }
 
+/// A task is proven once enough of its trainings succeeded with a value; the tournament asking and
+/// other task types are left out.
+fn proven_tasks_are_those_with_enough_scored_trainings(store: &Store) {
+    let (tournament, task) = setup(store);
+    let training = |n: u64, status: TrainingStatus, loss: Option<f64>| Training {
+        task_id: task.id.clone(),
+        hotkey: hotkey(n),
+        status,
+        attempts: 1,
+        failure_reason: None,
+        test_loss: loss,
+        synth_loss: None,
+        eval: Default::default(),
+        updated_at: t(12),
+    };
+    store
+        .transaction(|tx| {
+            tx.insert_training(&training(1, TrainingStatus::Success, Some(0.5)))?;
+            tx.insert_training(&training(2, TrainingStatus::Failure, None))
+        })
+        .unwrap();
+    let other = TournamentId::new(99, 2026, 12, 1);
+    let proven = |store: &Store, min, types: &[TaskType], excluding: &TournamentId| {
+        store.transaction(|tx| tx.proven_tasks(types, min, excluding)).unwrap()
+    };
+    assert!(proven(store, 2, &[TaskType::Dpo], &other).is_empty(), "one success is not two");
+    assert_eq!(proven(store, 1, &[TaskType::Dpo], &other), vec![(task.clone(), 1)]);
+    assert!(proven(store, 1, &[TaskType::Dpo], &tournament).is_empty(), "the asking tournament's own tasks");
+    assert!(proven(store, 1, &[TaskType::Grpo], &other).is_empty(), "another type");
+    store.transaction(|tx| tx.insert_training(&training(3, TrainingStatus::Success, Some(0.7)))).unwrap();
+    assert_eq!(proven(store, 2, &[TaskType::Dpo, TaskType::Grpo], &other), vec![(task, 2)]);
+}
+
 on_both_backends!(
+    proven_tasks_are_those_with_enough_scored_trainings,
     tasks_round_trip_and_a_replacement_supersedes_its_task,
     trainings_round_trip_and_their_updates_are_logged,
     every_attempt_is_recorded_and_ends_once,
