@@ -47,7 +47,14 @@ async fn a_remote_run_trains_for_real_on_the_nodes_docker_engine() {
     })
     .join()
     .unwrap();
-    assert_eq!(outcomes.0, RunOutcome::scored(0.625));
+    // The node's score arrives with the time the node collected the output.
+    match &outcomes.0 {
+        RunOutcome::Success { test_loss, synth_loss: None, eval } => {
+            assert_eq!(*test_loss, 0.625);
+            assert!(eval.collected_at.is_some(), "{eval:?}");
+        }
+        other => panic!("the node's run succeeds with its score: {other:?}"),
+    }
     match outcomes.1 {
         RunOutcome::Unfetchable { reason } => assert!(reason.contains("fetch failed"), "{reason}"),
         other => panic!("a repository that cannot be fetched is not retried: {other:?}"),
