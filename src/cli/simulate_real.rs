@@ -61,15 +61,7 @@ pub fn options(
     local.memory_mib_per_gpu = local.memory_mib_per_gpu.min(6 * 1024);
     local.shm_mib = local.shm_mib.min(1024);
     local.shm_mib_many_gpus = local.shm_mib_many_gpus.min(1024);
-    let none = Shares {
-        timeout_share: 0.0,
-        garbage_share: 0.0,
-        no_fee_share: 0.0,
-        bad_repo_share: 0.0,
-        crash_rate: 0.0,
-        hang_rate: 0.0,
-        no_output_rate: 0.0,
-    };
+    let none = Shares::none();
     println!("a real text tournament on {}: every training runs on this host's Docker engine", content.display());
     println!("  house     {} at {}: {}", BASE.name, short_sha(&repository.base.commit_hash), BASE.about);
     let world = SimWorld::new(SimSettings { miners, seed: args.seed, shares: none.clone() });

@@ -237,7 +237,7 @@ fn snapshot_if_plain(repo: &str) -> anyhow::Result<Option<tempfile::TempDir>> {
         return Ok(None);
     }
     let snapshot = tempfile::Builder::new().prefix("crucible-trial-").tempdir()?;
-    copy_tree(source, snapshot.path())?;
+    crate::sim::real::copy_tree(source, snapshot.path())?;
     let git = |args: &[&str]| -> anyhow::Result<()> {
         let out = std::process::Command::new("git")
             .args(["-c", "user.name=crucible trial", "-c", "user.email=trial@crucible.invalid"])
@@ -256,23 +256,4 @@ fn snapshot_if_plain(repo: &str) -> anyhow::Result<Option<tempfile::TempDir>> {
     git(&["add", "-A"])?;
     git(&["commit", "-q", "-m", "trial snapshot"])?;
     Ok(Some(snapshot))
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == ".git" || name == "__pycache__" || name == ".pytest_cache" {
-            continue;
-        }
-        let kind = entry.file_type()?;
-        let target = to.join(&name);
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
 }

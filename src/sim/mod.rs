@@ -81,6 +81,20 @@ impl Default for Shares {
 }
 
 impl Shares {
+    /// Nobody misbehaves and no run fails by chance: every miner answers and pays, every run ends as
+    /// its executor makes it end.
+    pub fn none() -> Self {
+        Self {
+            timeout_share: 0.0,
+            garbage_share: 0.0,
+            no_fee_share: 0.0,
+            bad_repo_share: 0.0,
+            crash_rate: 0.0,
+            hang_rate: 0.0,
+            no_output_rate: 0.0,
+        }
+    }
+
     /// Every problem, naming its key under `simulation.shares.`.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();

@@ -148,15 +148,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn variant_hotkeys(miners: usize, seed: u64) -> Vec<(String, &'static str)> {
     use crucible::sim::real::MINERS;
     use crucible::sim::{Shares, SimSettings, SimWorld};
-    let none = Shares {
-        timeout_share: 0.0,
-        garbage_share: 0.0,
-        no_fee_share: 0.0,
-        bad_repo_share: 0.0,
-        crash_rate: 0.0,
-        hang_rate: 0.0,
-        no_output_rate: 0.0,
-    };
+    let none = Shares::none();
     let world = SimWorld::new(SimSettings { miners, seed, shares: none });
     world.miners.iter().enumerate().map(|(i, m)| (m.hotkey.to_string(), MINERS[i % MINERS.len()].name)).collect()
 }

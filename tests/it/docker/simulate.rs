@@ -30,15 +30,7 @@ async fn a_simulation_can_train_for_real_on_docker() {
         cpus_per_gpu: 0.5,
         ..LocalSettings::default()
     };
-    let none = Shares {
-        timeout_share: 0.0,
-        garbage_share: 0.0,
-        no_fee_share: 0.0,
-        bad_repo_share: 0.0,
-        crash_rate: 0.0,
-        hang_rate: 0.0,
-        no_output_rate: 0.0,
-    };
+    let none = Shares::none();
     let opts = SimRun {
         miners: 3,
         seed: 5,
