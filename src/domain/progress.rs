@@ -34,11 +34,7 @@ pub struct TrainingView {
 
 impl TrainingView {
     fn result(&self) -> Option<TrainingResult> {
-        let status = match self.status {
-            TrainingStatus::Success => RunStatus::Success,
-            TrainingStatus::Failure => RunStatus::Failure,
-            _ => return None,
-        };
+        let status = self.status.outcome()?;
         Some(TrainingResult {
             hotkey: self.hotkey.clone(),
             status,

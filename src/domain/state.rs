@@ -100,6 +100,15 @@ impl TrainingStatus {
     pub fn is_finished(self) -> bool {
         matches!(self, TrainingStatus::Success | TrainingStatus::Failure)
     }
+
+    /// How an ended training went; `None` while it is pending or running.
+    pub fn outcome(self) -> Option<super::kinds::RunStatus> {
+        match self {
+            TrainingStatus::Success => Some(super::kinds::RunStatus::Success),
+            TrainingStatus::Failure => Some(super::kinds::RunStatus::Failure),
+            TrainingStatus::Pending | TrainingStatus::Training => None,
+        }
+    }
 }
 
 /// What happened to a training, as far as its state machine cares.

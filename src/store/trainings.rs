@@ -32,11 +32,7 @@ pub struct Training {
 impl Training {
     /// The training as scoring sees it once it has ended; `None` while it is pending or running.
     pub fn result(&self) -> Option<TrainingResult> {
-        let status = match self.status {
-            TrainingStatus::Success => RunStatus::Success,
-            TrainingStatus::Failure => RunStatus::Failure,
-            TrainingStatus::Pending | TrainingStatus::Training => return None,
-        };
+        let status = self.status.outcome()?;
         Some(TrainingResult {
             hotkey: self.hotkey.clone(),
             status,
