@@ -33,6 +33,10 @@ struct ModelEntry {
     params: u64,
     #[serde(default)]
     model_type: Option<ModelType>,
+    /// Image models: the long side the evaluator scores at, when not the reference's 1024 (read by
+    /// the download step, which hands it to the evaluator).
+    #[serde(default)]
+    resolution: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +89,13 @@ impl Content {
             }
             if model.params == 0 {
                 problems.push(format!("model {}: params must be its parameter count, not 0", model.id));
+            }
+            match (model.resolution, model.model_type) {
+                (Some(0), _) => {
+                    problems.push(format!("model {}: resolution must be a side in pixels, not 0", model.id))
+                }
+                (Some(_), None) => problems.push(format!("model {}: resolution is for image models only", model.id)),
+                _ => {}
             }
             catalog.models.push(CatalogModel {
                 id: model.id.clone(),
@@ -214,7 +225,7 @@ mod tests {
         write(
             dir.path(),
             json!({
-                "models": [{"id": "tiny/m", "path": "models/m", "params": 0}],
+                "models": [{"id": "tiny/m", "path": "models/m", "params": 0, "resolution": 32}],
                 "datasets": [
                     {"id": "tiny/dpo", "path": "dpo.json", "rows": 10, "task_types": ["DpoTask"], "columns": {"field_prompt": "p"}},
                     {"id": "tiny/grpo", "path": "g.json", "rows": 10, "task_types": ["GrpoTask"], "columns": {"field_prompt": "p"}},
@@ -225,6 +236,7 @@ mod tests {
         let all = problems.join("\n");
         assert!(all.contains("model tiny/m: models/m has no config.json"), "{all}");
         assert!(all.contains("model tiny/m: params must be"), "{all}");
+        assert!(all.contains("model tiny/m: resolution is for image models only"), "{all}");
         assert!(all.contains("dataset tiny/dpo: dpo.json does not exist"), "{all}");
         assert!(all.contains("dataset tiny/dpo (DpoTask): columns lacks field_chosen, field_rejected"), "{all}");
         assert!(all.contains("reward_functions is empty"), "{all}");

@@ -37,6 +37,12 @@ CHAT_DEFAULTS = {
 }
 
 
+def image_settings_name(task_id):
+    """The held-out file with the scoring settings the content declares for an image task's model:
+    {"long_side": N}, from the model's `resolution`. Absent: the reference's settings."""
+    return f"{task_id}_image_eval.json"
+
+
 class ContentError(Exception):
     """The content directory cannot serve the request; the message names what to fix."""
 
@@ -47,6 +53,8 @@ class ModelEntry:
     path: str
     params: int
     model_type: str | None = None
+    # Image models: the long side the evaluator scores at (the reference's 1024 unless declared).
+    resolution: int | None = None
 
 
 @dataclass(frozen=True)
@@ -201,7 +209,14 @@ def _model(item, index):
         raise ContentError(f"content.json: {where} has model_type {model_type!r}, expected sdxl or flux")
     if ".." in model_id.split("/") or model_id.startswith("/"):
         raise ContentError(f"content.json: {where} is not a usable model id")
-    return ModelEntry(model_id, _relative_path(item, where), _count(item, "params", where), model_type)
+    resolution = None
+    if "resolution" in item:
+        if model_type is None:
+            raise ContentError(f"content.json: {where} has a resolution, which only image models take")
+        resolution = _count(item, "resolution", where)
+    return ModelEntry(
+        model_id, _relative_path(item, where), _count(item, "params", where), model_type, resolution
+    )
 
 
 def _dataset(item, index):

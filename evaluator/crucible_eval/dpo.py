@@ -13,8 +13,8 @@ The reference model is the task's base model; a model equal to it scores ln 2.
 
 import math
 
-from .loading import (BaseReference, check_output_dir, count_params, input_device, load_tokenizer,
-                      load_trained_model, read_rows, text_of)
+from .loading import (BaseReference, check_output_dir, count_params, finetune_fields, input_device,
+                      load_tokenizer, load_trained_model, read_rows, text_of)
 
 BETA = 0.1
 MAX_PROMPT_LENGTH = 512
@@ -85,10 +85,10 @@ def evaluate(args):
     columns = [dataset_type.get(f"field_{name}") or name for name in ("prompt", "chosen", "rejected")]
     triples = [tuple(text_of(row, column) for column in columns) for row in rows]
     tokenizer = load_tokenizer(args.base_model_path)
-    policy, finetune = load_trained_model(args.base_model_path, args.trained_model_path, tokenizer)
+    policy, why_not = load_trained_model(args.base_model_path, args.trained_model_path, tokenizer)
     reference = BaseReference(policy, args.base_model_path)
     return {
         "test_loss": dpo_loss(policy, reference, tokenizer, triples),
-        "is_finetune": finetune,
+        **finetune_fields(why_not),
         "model_params_count": count_params(args.base_model_path),
     }

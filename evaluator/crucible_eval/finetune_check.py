@@ -19,15 +19,33 @@ ARCHITECTURE_ATTRIBUTES = [
 
 def is_a_finetune(base_config, trained_config):
     """The reference's config-equality check."""
-    if getattr(trained_config, "architectures", None) != getattr(base_config, "architectures", None):
-        return False
+    return config_mismatch(base_config, trained_config) is None
+
+
+def config_mismatch(base_config, trained_config):
+    """Why the trained config fails the reference's check (the first difference), or None."""
+    trained, base = getattr(trained_config, "architectures", None), getattr(base_config, "architectures", None)
+    if trained != base:
+        return f"its architectures {trained} differ from the base model's {base}"
     for attr in ARCHITECTURE_ATTRIBUTES:
         expected = getattr(base_config, attr, None)
         if expected is None:
             continue
-        if not hasattr(trained_config, attr) or getattr(trained_config, attr) != expected:
-            return False
-    return True
+        if not hasattr(trained_config, attr):
+            return f"its config has no {attr} (the base model's is {expected!r})"
+        if getattr(trained_config, attr) != expected:
+            return f"its {attr} {getattr(trained_config, attr)!r} differs from the base model's {expected!r}"
+    return None
+
+
+def why_not_a_finetune(base_dir, base_config, trained_dir, trained_config):
+    """Why a full-model output does not count as a finetune of the base, or None when it does."""
+    mismatch = config_mismatch(base_config, trained_config)
+    if mismatch:
+        return mismatch
+    if is_unchanged_copy(base_dir, trained_dir):
+        return "it is the base model unchanged (every tensor equal)"
+    return None
 
 
 def is_unchanged_copy(base_dir, trained_dir):

@@ -17,8 +17,8 @@ Reward functions run in `reward_sandbox`, never in this process.
 
 import math
 
-from .loading import (BaseReference, check_output_dir, input_device, load_tokenizer, load_trained_model,
-                      max_positions, read_rows, text_of)
+from .loading import (BaseReference, check_output_dir, finetune_fields, input_device, load_tokenizer,
+                      load_trained_model, max_positions, read_rows, text_of)
 from .reward_sandbox import run_reward_function
 
 KL_BETA = 0.5
@@ -181,14 +181,14 @@ def evaluate(args):
     prompts, extra = test_prompts(rows, args.dataset_type)
     validate_reward_functions(specs, prompts, extra)
     tokenizer = load_tokenizer(args.base_model_path)
-    model, finetune = load_trained_model(args.base_model_path, args.trained_model_path, tokenizer)
+    model, why_not = load_trained_model(args.base_model_path, args.trained_model_path, tokenizer)
     completions = generate_completions(model, tokenizer, prompts)
     rewards = reward_means(specs, prompts, completions, extra)
     kl = kl_divergence(BaseReference(model, args.base_model_path), model, tokenizer, prompts)
     weights = [w for _, _, w in specs]
     return {
         "test_loss": sum(w * r for w, r in zip(weights, rewards)) - KL_BETA * kl,
-        "is_finetune": finetune,
+        **finetune_fields(why_not),
         "rewards": rewards,
         "reward_weights": weights,
         "kl_divergence": kl,

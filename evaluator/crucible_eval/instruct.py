@@ -15,8 +15,8 @@ import math
 
 from . import chat
 from .errors import SubmissionError
-from .loading import (check_output_dir, count_params, input_device, load_tokenizer, load_trained_model,
-                      max_positions, read_rows, text_of)
+from .loading import (check_output_dir, count_params, finetune_fields, input_device, load_tokenizer,
+                      load_trained_model, max_positions, read_rows, text_of)
 
 IGNORE_INDEX = chat.IGNORE_INDEX
 DEFAULT_SEQ_LEN = 4096
@@ -122,7 +122,7 @@ def evaluate(args):
     check_output_dir(args.trained_model_path)  # fail fast, before the slow loads
     rows = read_rows(args.dataset)
     tokenizer = load_tokenizer(args.base_model_path)
-    model, finetune = load_trained_model(args.base_model_path, args.trained_model_path, tokenizer)
+    model, why_not = load_trained_model(args.base_model_path, args.trained_model_path, tokenizer)
     seq_len = sequence_length(max_positions(model))
     samples = build_samples(rows, args.task_type, args.dataset_type, tokenizer, seq_len)
     if not samples:
@@ -132,6 +132,6 @@ def evaluate(args):
         )
     return {
         "test_loss": mean_loss(model, samples),
-        "is_finetune": finetune,
+        **finetune_fields(why_not),
         "model_params_count": count_params(args.base_model_path),
     }

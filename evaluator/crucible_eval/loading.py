@@ -24,7 +24,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from .errors import SubmissionError  # noqa: E402
-from .finetune_check import is_a_finetune, is_unchanged_copy  # noqa: E402
+from .finetune_check import why_not_a_finetune  # noqa: E402
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
@@ -175,7 +175,7 @@ def _load_full(trained_path, device, dtype):
 
 
 def load_trained_model(base_path, trained_path, tokenizer):
-    """The submitted model, ready for inference, and whether it counts as a finetune."""
+    """The submitted model, ready for inference, and why it is not a finetune (None when it is)."""
     from transformers import AutoConfig, set_seed
 
     # Weights missing from a checkpoint are initialised at random; seeding keeps the score repeatable.
@@ -183,14 +183,19 @@ def load_trained_model(base_path, trained_path, tokenizer):
     device, dtype = device_and_dtype()
     layout = check_output_dir(trained_path)
     if layout == "lora":
-        model, finetune = _load_lora(base_path, trained_path, device, dtype), True
+        model, why_not = _load_lora(base_path, trained_path, device, dtype), None
     else:
         model = _load_full(trained_path, device, dtype)
         base_config = AutoConfig.from_pretrained(base_path, local_files_only=True)
-        finetune = is_a_finetune(base_config, model.config) and not is_unchanged_copy(base_path, trained_path)
+        why_not = why_not_a_finetune(base_path, base_config, trained_path, model.config)
     _check_vocabulary(model, tokenizer)
     _check_finite(model)
-    return model, finetune
+    return model, why_not
+
+
+def finetune_fields(why_not):
+    """The result's `is_finetune`, and `not_finetune` saying why when it is false."""
+    return {"is_finetune": why_not is None, **({"not_finetune": why_not} if why_not else {})}
 
 
 def _check_vocabulary(model, tokenizer):

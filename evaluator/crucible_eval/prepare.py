@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .content import IMAGE_TASK_TYPE, TASK_TYPES, ContentError, cache_model_dir_name, load_content
+from .content import (IMAGE_TASK_TYPE, TASK_TYPES, ContentError, cache_model_dir_name, image_settings_name,
+                      load_content)
 from .prepare_rows import check_reward_functions, convert_rows, source_columns
 
 MINIMUM_DATASET_ROWS = 2000
@@ -236,6 +237,11 @@ def prepare(args):
     place_model(content.path_of(model), Path(args.cache) / "models", model.id)
     if is_image:
         train, test = prepare_image(content, dataset, args.task_id, args.cache, args.heldout)
+        if model.resolution is not None:
+            write_atomically(
+                Path(args.heldout) / image_settings_name(args.task_id),
+                json.dumps({"long_side": model.resolution}).encode(),
+            )
         print(f"prepare: {dataset.id} split into {train} train and {test} test images", flush=True)
     else:
         rewards = reward_functions_for(args.dataset_type, content) if args.task_type == "GrpoTask" else []

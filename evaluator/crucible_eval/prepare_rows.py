@@ -6,14 +6,11 @@ empty-row and blank-DPO rules, and the check of GRPO reward functions on the fir
 Pure functions over lists of dicts: no files, so `prepare` owns all IO.
 """
 
-import inspect
 import json
-import numbers
-import signal
-import threading
-from contextlib import contextmanager
 
 from .content import ContentError
+from .errors import SubmissionError
+from .reward_sandbox import run_reward_function
 
 EMPTY_ROW_LIMIT = 0.8
 REWARD_SAMPLE_ROWS = 5
@@ -135,66 +132,25 @@ def check_reward_functions(functions, train_rows):
         raise ContentError("a GrpoTask needs at least one reward function")
     sample = train_rows[:REWARD_SAMPLE_ROWS]
     for name, source in functions:
-        problem = reward_problem(source, sample)
+        problem = reward_problem(name, source, sample)
         if problem:
-            raise ContentError(
-                f"reward function {name} is invalid on the first {len(sample)} train rows: {problem}"
-            )
+            raise ContentError(f"{problem} (tried on the first {len(sample)} train rows)")
 
 
-def reward_problem(source, sample):
+def reward_problem(name, source, sample):
     """Why `source` is not a valid reward function on `sample`, or None when it is.
 
-    As the reference: exec the source in a fresh namespace, take its first callable, call it on
-    the rows' prompts as completions (with `extra_data=` when it takes that and rows carry it),
-    and demand a list of numbers, one per completion.
+    As the reference: the source's first callable, called on the rows' prompts as completions (with
+    `extra_data=` when it takes that and every row carries it), must answer a list of numbers, one
+    per completion. It runs in the evaluator's reward sandbox (reward_sandbox.py: its own
+    unprivileged process, limits, no sockets), because task content is foreign code too.
     """
+    prompts = [row.get("prompt", "Sample prompt") for row in sample] or FALLBACK_COMPLETIONS
+    call = {"completions": prompts, "kwargs": {}, "retry_without_kwargs": False}
+    if sample and all("extra_data" in row for row in sample):
+        call["extra_data_if_supported"] = [row["extra_data"] for row in sample]
     try:
-        with time_limit(REWARD_CHECK_SECONDS):
-            namespace = {}
-            exec(source, namespace)  # noqa: S102 - validator-owned content, in the prepare container
-            function = next((v for v in namespace.values() if callable(v)), None)
-            if function is None:
-                return "its source defines no function"
-            extra_rows = [row for row in sample if "extra_data" in row]
-            if takes_extra_data(function) and extra_rows:
-                completions = [row["prompt"] for row in extra_rows]
-                rewards = function(completions, extra_data=[row["extra_data"] for row in extra_rows])
-            else:
-                completions = [row.get("prompt", "Sample prompt") for row in sample] or FALLBACK_COMPLETIONS
-                rewards = function(completions)
-    except Exception as err:  # noqa: BLE001 - any failure of foreign code is the function's fault
-        return f"{type(err).__name__}: {err}"
-    if not isinstance(rewards, list):
-        return f"it returned {type(rewards).__name__}, not a list"
-    if len(rewards) != len(completions):
-        return f"it returned {len(rewards)} rewards for {len(completions)} completions"
-    if not all(isinstance(reward, numbers.Number) for reward in rewards):
-        return "not every reward is a number"
+        run_reward_function(name, source, [call], wall_seconds=REWARD_CHECK_SECONDS)
+    except SubmissionError as error:
+        return str(error)
     return None
-
-
-def takes_extra_data(function):
-    try:
-        return "extra_data" in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-@contextmanager
-def time_limit(seconds):
-    """Raise TimeoutError in the block after `seconds` (main thread only; elsewhere no limit)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise TimeoutError(f"it ran longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)

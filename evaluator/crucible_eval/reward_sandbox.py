@@ -162,7 +162,7 @@ def run_reward_function(reward_id, source, calls, *, wall_seconds=WALL_SECONDS, 
     try:
         if os.geteuid() == 0:
             os.chown(work, NOBODY, NOBODY)
-        stdout, stderr, code = _run(json.dumps(request), work, wall_seconds)
+        stdout, stderr, code = _run(reward_id, json.dumps(request), work, wall_seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     reply = _last_json_line(stdout)
@@ -174,7 +174,7 @@ def run_reward_function(reward_id, source, calls, *, wall_seconds=WALL_SECONDS, 
     return _checked(reward_id, reply.get("rewards"), calls)
 
 
-def _run(payload, work, wall_seconds):
+def _run(reward_id, payload, work, wall_seconds):
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8"}
     proc = subprocess.Popen(
         [sys.executable, "-I", "-B", "-c", RUNNER], cwd=work, env=env, start_new_session=True,
@@ -185,7 +185,7 @@ def _run(payload, work, wall_seconds):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise SubmissionError(f"a reward function ran longer than {wall_seconds} s") from None
+        raise SubmissionError(f"reward function {reward_id} ran longer than {wall_seconds} s") from None
     return stdout, stderr, proc.returncode
 
 

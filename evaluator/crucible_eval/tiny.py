@@ -9,6 +9,8 @@ The datasets have learnable structure so that a short fine-tuning run on CPU cle
 test loss: arithmetic on number words and templated facts drawn once per seed ("where does anna
 live" → "anna lives in oslo", the same answer in every row that asks). DPO prefers the correct
 answer to a wrong one; chat asks the same questions in conversations; GRPO reuses the instructions.
+The image task's pictures and the pipelines' VAEs come from `tiny_pictures` (a red square on blue at
+32 px, the pipelines' declared `resolution`).
 """
 
 import argparse
@@ -17,17 +19,15 @@ import random
 import sys
 from pathlib import Path
 
-from . import tiny_diffusion, tiny_text
+from . import tiny_diffusion, tiny_pictures, tiny_text
 
 NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
                 "fourteen fifteen sixteen seventeen eighteen").split()
 NAMES = "anna boris clara dmitri elena felix greta hugo irina jonas katya lars mila nils olga pavel".split()
 CITIES = "oslo paris rome lima cairo tokyo delhi quito".split()
 COLOURS = "red blue green yellow purple orange black white".split()
-SHAPES = ("circle", "square", "triangle")
 ROWS_PER_DATASET = 2400
 IMAGE_PAIRS = 20
-IMAGE_SIZE = 64
 CONTEXTS = (None, "", "answer in a few words", "think before you answer")
 # Text the evaluator or trainers may wrap around the data (chatml turns, the GRPO answer format,
 # reasoning words the keyword reward counts); its words join the vocabulary so none is <unk>.
@@ -129,31 +129,6 @@ def vocabulary(datasets):
     return sorted(words)
 
 
-def write_images(folder, seed):
-    """IMAGE_PAIRS small PNGs of a coloured shape on a background, each with its caption."""
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(seed + 1)
-    folder.mkdir(parents=True, exist_ok=True)
-    rgb = {"red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 60), "yellow": (240, 220, 40),
-           "purple": (130, 40, 170), "orange": (245, 140, 20), "black": (10, 10, 10), "white": (245, 245, 245)}
-    for index in range(IMAGE_PAIRS):
-        shape = rng.choice(SHAPES)
-        colour, background = rng.sample(COLOURS, 2)
-        image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), rgb[background])
-        draw = ImageDraw.Draw(image)
-        x, y, size = rng.randrange(4, 28), rng.randrange(4, 28), rng.randrange(16, 32)
-        box = (x, y, x + size, y + size)
-        if shape == "circle":
-            draw.ellipse(box, fill=rgb[colour])
-        elif shape == "square":
-            draw.rectangle(box, fill=rgb[colour])
-        else:
-            draw.polygon([(x, y + size), (x + size, y + size), (x + size // 2, y)], fill=rgb[colour])
-        image.save(folder / f"{index}.png", format="PNG")
-        (folder / f"{index}.txt").write_text(f"a {colour} {shape} on a {background} background")
-
-
 def write_world(out, seed=0):
     """Write the whole content directory to `out`; return the content.json document."""
     out = Path(out)
@@ -162,18 +137,22 @@ def write_world(out, seed=0):
         path = out / "datasets" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rows, indent=0))
-    write_images(out / "datasets" / "images", seed)
+    tiny_pictures.write_pictures(out / "datasets" / "images", IMAGE_PAIRS, seed)
     words = vocabulary(datasets)
     small = tiny_text.make_llama(out / "models" / "tiny--llama-small", words, hidden=64, layers=2, heads=2, seed=seed)
     large = tiny_text.make_llama(out / "models" / "tiny--llama-large", words, hidden=128, layers=2, heads=4, seed=seed)
     sdxl = tiny_diffusion.make_sdxl(out / "models" / "tiny--sdxl", seed=seed)
     flux = tiny_diffusion.make_flux(out / "models" / "tiny--flux", seed=seed)
+    for name, model_type in (("tiny--sdxl", "sdxl"), ("tiny--flux", "flux")):
+        tiny_pictures.teach_vae(out / "models" / name, model_type)
     content = {
         "models": [
             {"id": "tiny/llama-small", "path": "models/tiny--llama-small", "params": small},
             {"id": "tiny/llama-large", "path": "models/tiny--llama-large", "params": large},
-            {"id": "tiny/sdxl", "path": "models/tiny--sdxl", "params": sdxl, "model_type": "sdxl"},
-            {"id": "tiny/flux", "path": "models/tiny--flux", "params": flux, "model_type": "flux"},
+            {"id": "tiny/sdxl", "path": "models/tiny--sdxl", "params": sdxl, "model_type": "sdxl",
+             "resolution": tiny_pictures.SIDE},
+            {"id": "tiny/flux", "path": "models/tiny--flux", "params": flux, "model_type": "flux",
+             "resolution": tiny_pictures.SIDE},
         ],
         "datasets": [
             {"id": "tiny/instruct", "path": "datasets/instruct.json", "rows": len(datasets["instruct.json"]),

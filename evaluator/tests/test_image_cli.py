@@ -24,7 +24,7 @@ def world(tmp_path_factory):
     return root, write_test_zip(root / "test_data.zip")
 
 
-def run_cli(root, dataset, output):
+def run_cli(root, dataset, output, side_env=True):
     command = [
         sys.executable, "-m", "crucible_eval", "--task-id", "t1", "--task-type", "ImageTask",
         "--model", "tiny/sdxl", "--base-model-path", str(root / "base"),
@@ -33,6 +33,8 @@ def run_cli(root, dataset, output):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     # Two steps: the contract, not the sampler, is under test here.
     env.update({SIDE_ENV: str(LONG_SIDE), STEPS_ENV: "2"})
+    if not side_env:
+        del env[SIDE_ENV]
     return subprocess.run(command, cwd=EVALUATOR_DIR, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -44,6 +46,17 @@ def test_success_prints_the_image_result_as_the_last_stdout_line(world):
     assert set(result) == {"test_loss", "text_guided_loss", "no_text_loss", "is_finetune"}
     assert result["is_finetune"] is True
     assert result["test_loss"] == pytest.approx(0.25 * result["text_guided_loss"] + 0.75 * result["no_text_loss"])
+
+
+def test_the_side_the_content_declares_beside_the_test_zip_is_used(world, tmp_path):
+    root, dataset = world
+    expected = json.loads(run_cli(root, dataset, root / "out").stdout.strip().splitlines()[-1])
+    declared = tmp_path / "test_data.zip"
+    declared.write_bytes(open(dataset, "rb").read())
+    (tmp_path / "t1_image_eval.json").write_text(json.dumps({"long_side": LONG_SIDE}))
+    done = run_cli(root, str(declared), root / "out", side_env=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
 
 
 def test_missing_lora_exits_2_with_an_error_line(world):

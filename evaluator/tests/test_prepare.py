@@ -6,6 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from crucible_eval.content import ContentError, load_content
 from crucible_eval.prepare import image_split, main, split_indices
 
 INSTRUCT_COLUMNS = {"field_instruction": "question", "field_input": "context", "field_output": "answer"}
@@ -23,7 +24,7 @@ def instruct_rows(n):
              "answer": i, "unused": "x"} for i in range(n)]
 
 
-def write_content(root, datasets, rewards=()):
+def write_content(root, datasets, rewards=(), sdxl_resolution=None):
     """A content directory with one text and one image model and the given datasets:
     {id: (task types, columns, rows as a list, or image pairs as {stem: caption or None})}."""
     (root / "models" / "text").mkdir(parents=True)
@@ -47,7 +48,8 @@ def write_content(root, datasets, rewards=()):
                         "columns": columns})
     content = {
         "models": [{"id": "tiny/text", "path": "models/text", "params": 10},
-                   {"id": "tiny/sdxl", "path": "models/sdxl", "params": 10, "model_type": "sdxl"}],
+                   {"id": "tiny/sdxl", "path": "models/sdxl", "params": 10, "model_type": "sdxl",
+                    **({"resolution": sdxl_resolution} if sdxl_resolution else {})}],
         "datasets": entries,
         "reward_functions": [{"reward_id": rid, "reward_func": src} for rid, src in rewards],
     }
@@ -190,11 +192,11 @@ def test_grpo_prompts_come_from_the_instruction_and_reward_functions_are_checked
 
     bad = {"reward_functions": [good["reward_functions"][0], {"reward_id": "broken", "reward_func": NOT_A_LIST}]}
     assert run(tmp_path, "GrpoTask", "d/instruct", dataset_type=bad, out="bad") == 2
-    assert last_error(capsys) == ("error: reward function broken is invalid on the first 5 train rows: "
-                                  "it returned float, not a list")
+    assert last_error(capsys) == ("error: reward function broken failed: TypeError: returned float, not a list "
+                                  "of numbers (tried on the first 5 train rows)")
     syntax = {"reward_functions": [{"reward_id": "typo", "reward_func": "def f(completions:\n"}]}
     assert run(tmp_path, "GrpoTask", "d/instruct", dataset_type=syntax, out="bad") == 2
-    assert "reward function typo is invalid" in last_error(capsys)
+    assert "reward function typo failed: SyntaxError" in last_error(capsys)
     assert not (tmp_path / "bad" / "heldout" / "t1_test_data.json").exists()
 
 
@@ -220,6 +222,25 @@ def test_image_pairs_are_split_and_zipped_under_the_zip_stem(tmp_path):
     assert train_zip.read_bytes() == first
 
 
+def test_a_declared_resolution_reaches_the_evaluator_beside_the_held_out_zip(tmp_path):
+    pairs = {str(i): f"caption {i}" for i in range(12)}
+    for base, resolution in ((tmp_path / "reference", None), (tmp_path / "declared", 32)):
+        write_content(base / "content", {"d/images": (["ImageTask"], {}, pairs)}, sdxl_resolution=resolution)
+        assert run(base, "ImageTask", "d/images", model="tiny/sdxl") == 0
+    assert not (tmp_path / "reference" / "out" / "heldout" / "t1_image_eval.json").exists()
+    settings = json.loads((tmp_path / "declared" / "out" / "heldout" / "t1_image_eval.json").read_text())
+    assert settings == {"long_side": 32}
+
+
+def test_a_resolution_on_a_text_model_is_refused(tmp_path):
+    root = write_content(tmp_path / "content", {})
+    content = json.loads((root / "content.json").read_text())
+    content["models"][0]["resolution"] = 32
+    (root / "content.json").write_text(json.dumps(content))
+    with pytest.raises(ContentError, match="only image models take"):
+        load_content(root)
+
+
 def test_image_test_share_rounds_up_as_the_reference_does():
     assert len(image_split([str(i) for i in range(10)])[0]) == 1
     assert len(image_split([str(i) for i in range(11)])[0]) == 2
@@ -239,5 +260,17 @@ def test_a_reward_function_that_never_returns_is_stopped(tmp_path, instruct_cont
     endless = {"reward_functions": [{"reward_id": "endless",
                                      "reward_func": "def f(completions):\n    while True:\n        pass\n"}]}
     assert run(tmp_path, "GrpoTask", "d/instruct", dataset_type=endless) == 2
-    assert last_error(capsys) == ("error: reward function endless is invalid on the first 5 train rows: "
-                                  "TimeoutError: it ran longer than 1 s")
+    assert last_error(capsys) == "error: reward function endless ran longer than 1 s (tried on the first 5 train rows)"
+
+
+def test_a_reward_function_runs_sandboxed_while_it_is_checked(tmp_path, instruct_content, capsys):
+    # Task content is foreign code too: the check runs it where it cannot reach the network or
+    # write outside its own directory.
+    sneaky = {"reward_functions": [{"reward_id": "sneaky", "reward_func": (
+        "def f(completions):\n"
+        "    import socket\n"
+        "    socket.create_connection(('127.0.0.1', 9))\n"
+        "    return [1.0 for _ in completions]\n")}]}
+    assert run(tmp_path, "GrpoTask", "d/instruct", dataset_type=sneaky) == 2
+    error = last_error(capsys)
+    assert error.startswith("error: reward function sneaky failed: ") and "socket" in error, error

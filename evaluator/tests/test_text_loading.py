@@ -35,8 +35,8 @@ def test_a_lora_scores_like_its_merged_full_model(base_dir, tmp_path, write_rows
 
 
 def test_an_unchanged_copy_of_the_base_is_not_a_finetune(base_dir, tokenizer, tmp_path):
-    _, finetune = load_trained_model(base_dir, copy_model(base_dir, str(tmp_path / "copy")), tokenizer)
-    assert finetune is False
+    _, why_not = load_trained_model(base_dir, copy_model(base_dir, str(tmp_path / "copy")), tokenizer)
+    assert why_not == "it is the base model unchanged (every tensor equal)"
 
 
 def test_a_different_hidden_size_loads_but_is_not_a_finetune(base_dir, tmp_path, write_rows):
@@ -44,6 +44,17 @@ def test_a_different_hidden_size_loads_but_is_not_a_finetune(base_dir, tmp_path,
     make_llama(other, WORDS, hidden=48, layers=2, heads=2, seed=1)
     result = evaluate(base_dir, other, write_rows)
     assert result["is_finetune"] is False and result["test_loss"] > 0
+    assert result["not_finetune"] == "its hidden_size 48 differs from the base model's 32"
+
+
+def test_another_architecture_is_not_a_finetune_and_says_so(base_dir, tokenizer, tmp_path):
+    other = copy_model(base_dir, str(tmp_path / "mistral"))
+    config_path = os.path.join(other, "config.json")
+    config = json.load(open(config_path))
+    config.update(architectures=["MistralForCausalLM"], model_type="mistral")
+    json.dump(config, open(config_path, "w"))
+    _, why_not = load_trained_model(base_dir, other, tokenizer)
+    assert why_not == "its architectures ['MistralForCausalLM'] differ from the base model's ['LlamaForCausalLM']"
 
 
 def test_a_smaller_vocabulary_is_refused(base_dir, tokenizer, tmp_path):

@@ -48,19 +48,25 @@ pub const MINERS: [Variant; 4] = [
     Variant {
         name: "unchanged",
         about: "returns the base model unchanged",
-        edits: &[("train", "mode", "\"unchanged\"")],
+        edits: &[("train", "mode", "\"unchanged\""), ("image", "mode", "\"unchanged\"")],
     },
     Variant {
         name: "diverging",
-        about: "a learning rate of 10",
+        about: "a learning rate of 10 (1 for images)",
         edits: &[
             ("train", "learning_rate", "10.0"),
             ("DpoTask", "learning_rate", "10.0"),
             ("GrpoTask", "learning_rate", "10.0"),
             ("GrpoTask", "max_steps", "30"),
+            ("image", "learning_rate", "1.0"),
         ],
     },
 ];
+
+/// The miner variant called `name`.
+pub fn miner(name: &str) -> Option<&'static Variant> {
+    MINERS.iter().find(|v| v.name == name)
+}
 
 /// The variants' repository, made: where it is and each variant's submission.
 #[derive(Debug, Clone)]

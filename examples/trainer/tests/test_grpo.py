@@ -31,6 +31,20 @@ def test_grpo_raises_the_mean_reward_of_held_out_prompts(run_trainer, base_dir):
     assert kl < 0.1
 
 
+def test_a_diverging_grpo_run_still_saves_finite_weights(run_trainer, base_dir):
+    # At learning rate 10 the policy's probabilities go non-finite within a few steps; the trainer
+    # undoes the step that broke them and saves the weights before it, so the evaluator scores a loser
+    # instead of the validator recording a crashed run.
+    wild = {"GrpoTask": {"max_steps": 30, "max_new_tokens": 16, "learning_rate": 10.0}}
+    summary, out = run_trainer("GrpoTask", tiny.grpo_rows(200, seed=1), tiny.grpo_type([tiny.YES_REWARD]), wild)
+
+    from safetensors.torch import load_file
+
+    weights = load_file(out / "adapter_model.safetensors")
+    assert weights and all(torch.isfinite(w).all() for w in weights.values())
+    print(f"summary {summary}")
+
+
 def test_group_advantages_compare_completions_of_the_same_prompt_only():
     scores = torch.tensor([1.0, 3.0, 10.0, 10.0])
     advantages = grpo.group_advantages(scores, group=2)

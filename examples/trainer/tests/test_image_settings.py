@@ -24,12 +24,16 @@ def write(path, text):
     return path
 
 
-def test_the_repository_config_loads_for_both_model_types():
+def test_the_repository_config_loads_for_both_model_types(tmp_path):
     sdxl = image_settings.load("sdxl")
     flux = image_settings.load("flux")
     assert sdxl.mode == flux.mode == "lora"
-    assert sdxl.resolution == 1024 and flux.flux_text_tokens == 512
+    # The shipped values are the tiny world's (32 px pipelines); a key left out falls back to real models'.
+    assert sdxl.resolution == flux.resolution == 32 and flux.flux_text_tokens == 32
     assert "proj_in" in sdxl.target_modules and "add_q_proj" in flux.target_modules
+    assert "conv_in" in sdxl.target_modules and "conv_in" not in flux.target_modules
+    real = image_settings.load("flux", write(tmp_path / "empty.toml", "[image]\n"))
+    assert real.resolution == 1024 and real.flux_text_tokens == 512 and real.learning_rate == 1e-4
 
 
 def test_a_model_type_table_overrides_only_that_model_type(tmp_path):

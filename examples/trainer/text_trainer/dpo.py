@@ -86,7 +86,9 @@ def train(model, tokenizer, rows, dataset_type, settings: Settings, deadline: De
         reference = torch.tensor([r[0] for _, r in chunk] + [r[1] for _, r in chunk], device=device())
         logits = preference_logits(completion_logps(model, samples, pad_id), reference)
         loss = dpo_loss(logits, settings.beta)
-        optimizer.step(loss)
+        if not optimizer.step(loss):
+            print(f"[dpo] stopping at step {step}/{total}: {optimizer.stopped}", flush=True)
+            break
         accuracy = (logits > 0).float().mean().item()
         progress.log(step, loss.item(), optimizer.lr(), f" margin {logits.mean().item():.3f} acc {accuracy:.2f}")
     return progress.summary()

@@ -137,7 +137,15 @@ def train(model, tokenizer, rows, dataset_type, settings: Settings, deadline: De
             print(f"[grpo] stopping at step {step - 1}/{total}: the time budget is spent", flush=True)
             break
         texts = [text for text, _ in chunk]
-        sequences, attention, width, mask = sample(model, tokenizer, texts, settings)
+        try:
+            sequences, attention, width, mask = sample(model, tokenizer, texts, settings)
+        except RuntimeError as error:
+            if "probability tensor" not in str(error):
+                raise
+            # The last step left weights whose next-token probabilities are not finite.
+            optimizer.undo("sampling found non-finite probabilities")
+            print(f"[grpo] stopping at step {step - 1}/{total}: {optimizer.stopped}", flush=True)
+            break
         kept = torch.where(mask.bool(), sequences[:, width:], tokenizer.pad_token_id)
         completions = tokenizer.batch_decode(kept, skip_special_tokens=True)
         repeated = [t for t in texts for _ in range(settings.num_generations)]
@@ -156,7 +164,9 @@ def train(model, tokenizer, rows, dataset_type, settings: Settings, deadline: De
             kl_text = f" kl {kl:.4f} prompt kl {on_prompts.item():.4f}"
         else:
             kl_text = f" kl {kl:.4f}"
-        optimizer.step(loss)
+        if not optimizer.step(loss):
+            print(f"[grpo] stopping at step {step}/{total}: {optimizer.stopped}", flush=True)
+            break
         mean_rewards.append(scores_t.mean().item())
         progress.log(step, loss.item(), optimizer.lr(), f" reward {mean_rewards[-1]:.4f}{kl_text}")
 

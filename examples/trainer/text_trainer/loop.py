@@ -69,7 +69,14 @@ def per_sample_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 class Optimizer:
-    """AdamW with linear warm-up and linear decay, gradient clipping, one call per step."""
+    """AdamW with linear warm-up and linear decay, gradient clipping, one call per step.
+
+    A step whose loss is not finite is not taken, and a step that leaves a weight non-finite is
+    undone: `step` then returns False and the loop ends with the last finite weights, so a run whose
+    learning rate is too high still saves a model the evaluator can score. `undo` also takes back
+    the step before, for a loop that finds out only later (sampling from the updated model) that
+    the weights have gone bad.
+    """
 
     def __init__(self, model, settings: Settings, total_steps: int):
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -84,14 +91,40 @@ class Optimizer:
             return max(0.0, (total - step) / (total - warmup))
 
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.opt, factor)
+        # The trainable weights before the last step taken (on the CPU, so a GPU holds one copy).
+        self.before: list[torch.Tensor] | None = None
+        self.stopped: str | None = None
 
-    def step(self, loss: torch.Tensor) -> None:
+    def step(self, loss: torch.Tensor) -> bool:
+        """Takes one step; False (and `stopped` says why) when training must end here."""
+        if not torch.isfinite(loss.detach()).all():
+            self.opt.zero_grad(set_to_none=True)
+            self.stopped = "non-finite loss; kept the last finite weights"
+            return False
         loss.backward()
         if self.settings.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
+        kept = [p.detach().to("cpu", copy=True) for p in self.params]
         self.opt.step()
         self.schedule.step()
         self.opt.zero_grad(set_to_none=True)
+        if not all(torch.isfinite(p).all() for p in self.params):
+            self._restore(kept)
+            self.stopped = "non-finite weights after a step; undid it"
+            return False
+        self.before = kept
+        return True
+
+    def undo(self, why: str) -> None:
+        """Restores the weights from before the last step taken, because of `why`."""
+        if self.before is not None:
+            self._restore(self.before)
+        self.stopped = f"{why}; undid the last step"
+
+    @torch.no_grad()
+    def _restore(self, weights: list[torch.Tensor]) -> None:
+        for param, value in zip(self.params, weights):
+            param.copy_(value.to(param.device))
 
     def lr(self) -> float:
         return self.schedule.get_last_lr()[0]

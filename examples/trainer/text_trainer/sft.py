@@ -81,7 +81,9 @@ def train(model, tokenizer, rows, task_type, dataset_type, settings: Settings, d
             # Token-weighted mean over the batch: long outputs count for more per step, which trains
             # faster than the evaluator's per-sample mean and aims at the same minimum.
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
-        optimizer.step(out.loss)
+        if not optimizer.step(out.loss):
+            print(f"[sft] stopping at step {step}/{total}: {optimizer.stopped}", flush=True)
+            break
         progress.log(step, out.loss.item(), optimizer.lr())
 
     after = mean_loss(model, holdout, pad_id)

@@ -57,6 +57,8 @@ impl Attempt {
                     ],
                     pids_limit: Some(s.pids_limit),
                     network: None,
+                    // It tries the task's reward functions in the evaluator's sandbox, as nobody.
+                    cap_add: super::EVALUATOR_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
                     ..Default::default()
                 }
             }

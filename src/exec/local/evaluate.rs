@@ -25,6 +25,9 @@ struct Scores {
     /// False when the output is the base model unchanged, or of another architecture.
     #[serde(default)]
     is_finetune: Option<bool>,
+    /// Why the output is not a fine-tune, when the evaluator can tell.
+    #[serde(default)]
+    not_finetune: Option<String>,
     /// GRPO: the KL divergence from the base model.
     #[serde(default)]
     kl_divergence: Option<f64>,
@@ -166,7 +169,10 @@ pub fn parse_scores(task_type: TaskType, line: &str) -> Result<Scored, String> {
         detail.push_str(&format!(", kl_divergence {kl}"));
     }
     if scores.is_finetune == Some(false) {
-        detail.push_str(", not a fine-tune of the task's base model (is_finetune false)");
+        match &scores.not_finetune {
+            Some(why) => detail.push_str(&format!(", not a fine-tune of the task's base model: {}", clip(why, 300))),
+            None => detail.push_str(", not a fine-tune of the task's base model (is_finetune false)"),
+        }
     }
     if scores.rewards.iter().any(|r| !r.is_finite()) || scores.kl_divergence.is_some_and(|k| !k.is_finite()) {
         return Err(format!("rewards and kl_divergence must be finite: {line}"));
@@ -213,5 +219,8 @@ mod tests {
         assert!(parse_scores(TaskType::Grpo, r#"{"test_loss": 0.1, "rewards": [1e999]}"#).is_err());
         let copy = parse_scores(TaskType::Dpo, r#"{"test_loss": 0.693, "is_finetune": false}"#).unwrap();
         assert!(copy.detail.ends_with("not a fine-tune of the task's base model (is_finetune false)"));
+        let line = r#"{"test_loss": 2.5, "is_finetune": false, "not_finetune": "its hidden_size 48 differs"}"#;
+        let other = parse_scores(TaskType::InstructText, line).unwrap();
+        assert!(other.detail.ends_with("not a fine-tune of the task's base model: its hidden_size 48 differs"));
     }
 }

@@ -3,6 +3,7 @@
 mod hub;
 mod local;
 mod node;
+mod ranking;
 mod real;
 mod simulate;
 pub mod support;

@@ -1,7 +1,7 @@
 //! The shipped Python on the images `crucible images build` makes: the evaluator's and the example
-//! trainer's pytest suites, and a miner's first run (`crucible tasks tiny`, then `crucible trial` of the
+//! trainer's pytest suites, a miner's first run (`crucible tasks tiny`, then `crucible trial` of the
 //! example trainer on it) ending with a real test loss, where a real fine-tune beats the base model
-//! returned unchanged.
+//! returned unchanged, which beats a diverged one, and the real tournament of `simulate --real`.
 //!
 //! The images take minutes to build, so tests do not build them: `.ci/run` does, with `crucible images
 //! build`. Without them the tests fail when `CI` is set, and otherwise say that they did not run.
@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use crucible::docker::{ContainerSpec, Engine, container};
 use crucible::images::Tags;
+use crucible::sim::real::MINERS;
 
-use super::support;
+use super::{ranking, support};
 
-async fn real_images() -> Option<(Engine, Tags)> {
+pub(super) async fn real_images() -> Option<(Engine, Tags)> {
     let engine = support::engine().await?;
     let tags = Tags::current();
     for tag in [&tags.ml_base, &tags.evaluator, &tags.download] {
@@ -31,7 +32,7 @@ async fn real_images() -> Option<(Engine, Tags)> {
     Some((engine, tags))
 }
 
-fn repo_root() -> PathBuf {
+pub(super) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -75,17 +76,11 @@ async fn the_example_trainer_suite_passes_on_crucible_ml_base() {
     pytest(&engine, "trainer-suite", &tags.ml_base, script, binds).await;
 }
 
-fn crucible(dir: &Path, args: &[&str]) -> (i32, String) {
+/// Runs the crucible binary in `dir`; its exit code and its stdout and stderr together.
+pub(super) fn crucible(dir: &Path, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_crucible")).current_dir(dir).args(args).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
-}
-
-/// The test loss of a trial's verdict line.
-fn verdict_loss(output: &str) -> f64 {
-    let line = output.lines().find(|l| l.starts_with("verdict: ")).unwrap_or_else(|| panic!("{output}"));
-    let value = line.split("test_loss ").nth(1).unwrap_or_else(|| panic!("{output}"));
-    value.split([')', ';']).next().unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -98,55 +93,14 @@ async fn a_miners_first_run_on_the_tiny_world_ends_with_a_real_test_loss() {
     let (code, out) = crucible(dir.path(), &["tasks", "tiny", "--out", "tiny"]);
     assert_eq!(code, 2, "an existing world is not overwritten: {out}");
 
-    // The example trainer as a miner has it, and a variant that returns the base model unchanged.
-    let trainer = repo_root().join("examples/trainer");
-    let unchanged = dir.path().join("unchanged");
-    copy_dir(&trainer, &unchanged);
-    let config = std::fs::read_to_string(unchanged.join("trainer.toml")).unwrap();
-    std::fs::write(unchanged.join("trainer.toml"), config.replacen("mode = \"lora\"", "mode = \"unchanged\"", 1))
-        .unwrap();
-    let mut losses = Vec::new();
-    for (repo, counts) in [(trainer.as_path(), true), (unchanged.as_path(), false)] {
-        let repo = repo.to_string_lossy();
-        let args = ["trial", &repo, "--task-type", "InstructTextTask", "--content", "tiny", "--time-limit", "1800"];
-        let (code, out) = crucible(dir.path(), &args);
-        if counts {
-            assert_eq!(code, 0, "{out}");
-            assert!(out.contains("verdict: would count in a tournament"), "{out}");
-        } else {
-            // The evaluator finds the base model unchanged: it may rank in a group but never wins a task.
-            assert_eq!(code, 1, "{out}");
-            assert!(out.contains("verdict: would NOT count: Non-finetuned submission"), "{out}");
-        }
-        for step in ["download: ok", "build: ok", "train: ok", "evaluate: ok, test_loss"] {
-            assert!(out.contains(step), "{step:?} missing in:\n{out}");
-        }
-        losses.push(verdict_loss(&out));
-    }
-    let (tuned, base) = (losses[0], losses[1]);
-    assert!(tuned.is_finite() && base.is_finite());
-    assert!(tuned < base * 0.8, "the fine-tune ({tuned}) must clearly beat the unchanged base model ({base})");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_name() == "__pycache__" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
+    // The example trainer as a miner has it beats the base model returned unchanged, which beats a
+    // learning rate of 10.
+    let values = ranking::trial_variants(dir.path(), "InstructTextTask");
+    values.assert_ranked(false);
 }
 
 /// The hotkey of each variant of `simulate --real` (miner `i` submits variant `i mod 4`).
 fn variant_hotkeys(miners: usize, seed: u64) -> Vec<(String, &'static str)> {
-    use crucible::sim::real::MINERS;
     use crucible::sim::{Shares, SimSettings, SimWorld};
     let none = Shares::none();
     let world = SimWorld::new(SimSettings { miners, seed, shares: none });

@@ -87,8 +87,9 @@ pub fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// Parses the standard arguments into `$T` (task id), `$R` (expected repo name), `$H` (hours) and `$OUT`.
-pub const ARGS: &str = r#"while [ $# -gt 0 ]; do case "$1" in --task-id) T="$2"; shift 2;; --expected-repo-name) R="$2"; shift 2;; --hours-to-complete) H="$2"; shift 2;; *) shift;; esac; done
+/// Parses the standard arguments into `$T` (task id), `$M` (model), `$R` (expected repo name), `$H`
+/// (hours) and `$OUT`.
+pub const ARGS: &str = r#"while [ $# -gt 0 ]; do case "$1" in --task-id) T="$2"; shift 2;; --model) M="$2"; shift 2;; --expected-repo-name) R="$2"; shift 2;; --hours-to-complete) H="$2"; shift 2;; *) shift;; esac; done
 OUT="/app/checkpoints/$T/$R"
 "#;
 
