@@ -52,13 +52,16 @@ pub const MINERS: [Variant; 4] = [
     },
     Variant {
         name: "diverging",
-        about: "a learning rate of 10 (1 for images)",
+        about: "a learning rate of 10 (1 for images), for a few steps",
         edits: &[
             ("train", "learning_rate", "10.0"),
+            ("train", "max_steps", "30"),
             ("DpoTask", "learning_rate", "10.0"),
+            ("DpoTask", "max_steps", "30"),
             ("GrpoTask", "learning_rate", "10.0"),
             ("GrpoTask", "max_steps", "30"),
             ("image", "learning_rate", "1.0"),
+            ("image", "max_steps", "20"),
         ],
     },
 ];
