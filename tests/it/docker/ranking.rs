@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use crucible::sim::real::{Variant, miner};
 
-use super::real::{crucible, real_images, repo_root};
+use super::real::{Turn, crucible, real_images, repo_root};
 use super::support;
 
 /// A copy of the example trainer whose `trainer.toml` has the variant's edits, in
@@ -116,9 +116,10 @@ pub(super) fn trial_variants(dir: &Path, task_type: &str) -> Ranked {
 /// per test process under the target directory.
 static SHARED: OnceLock<PathBuf> = OnceLock::new();
 
-/// A working directory for one test, once the images and the shared tiny world are there.
-async fn tiny_world() -> Option<tempfile::TempDir> {
-    real_images().await?;
+/// A working directory for one test, once the images and the shared tiny world are there, and the
+/// test's turn on the real images (see `real::real_images`).
+async fn tiny_world() -> Option<(tempfile::TempDir, Turn)> {
+    let (_, _, turn) = real_images().await?;
     SHARED.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ranking-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -127,18 +128,18 @@ async fn tiny_world() -> Option<tempfile::TempDir> {
         assert_eq!(code, 0, "{out}");
         root.join("tiny")
     });
-    Some(tempfile::tempdir().unwrap())
+    Some((tempfile::tempdir().unwrap(), turn))
 }
 
 #[tokio::test]
 async fn dpo_variants_rank_by_their_real_test_loss() {
-    let Some(dir) = tiny_world().await else { return };
+    let Some((dir, _turn)) = tiny_world().await else { return };
     trial_variants(dir.path(), "DpoTask").assert_ranked(false);
 }
 
 #[tokio::test]
 async fn grpo_variants_rank_by_their_real_reward() {
-    let Some(dir) = tiny_world().await else { return };
+    let Some((dir, _turn)) = tiny_world().await else { return };
     trial_variants(dir.path(), "GrpoTask").assert_ranked(true);
 }
 
@@ -146,13 +147,13 @@ async fn grpo_variants_rank_by_their_real_reward() {
 /// (`examples/trainer/tests/test_image_flux.py`, run by `real`), at a fraction of the time.
 #[tokio::test]
 async fn image_variants_rank_by_their_real_loss() {
-    let Some(dir) = tiny_world().await else { return };
+    let Some((dir, _turn)) = tiny_world().await else { return };
     trial_variants(dir.path(), "ImageTask tiny/sdxl").assert_ranked(false);
 }
 
 #[tokio::test]
 async fn outputs_that_cannot_count_fail_with_their_reasons() {
-    let Some(dir) = tiny_world().await else { return };
+    let Some((dir, _turn)) = tiny_world().await else { return };
     let model = r#"BASE="/cache/models/$(echo "$M" | sed 's#/#--#g')"
 "#;
     let cases = [

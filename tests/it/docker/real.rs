@@ -16,7 +16,14 @@ use crucible::sim::real::MINERS;
 
 use super::{ranking, support};
 
-pub(super) async fn real_images() -> Option<(Engine, Tags)> {
+/// The tests on the real images train and evaluate with torch, which uses every core: side by side,
+/// their threads contend so badly that a training of two minutes takes twenty. They take turns, each
+/// holding the guard `real_images` returns for its whole run.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub(super) type Turn = tokio::sync::MutexGuard<'static, ()>;
+
+pub(super) async fn real_images() -> Option<(Engine, Tags, Turn)> {
     let engine = support::engine().await?;
     let tags = Tags::current();
     for tag in [&tags.ml_base, &tags.evaluator, &tags.download] {
@@ -29,7 +36,7 @@ pub(super) async fn real_images() -> Option<(Engine, Tags)> {
             return None;
         }
     }
-    Some((engine, tags))
+    Some((engine, tags, TURN.lock().await))
 }
 
 pub(super) fn repo_root() -> PathBuf {
@@ -59,14 +66,14 @@ async fn pytest(engine: &Engine, name: &str, image: &str, script: &str, binds: V
 
 #[tokio::test]
 async fn the_evaluator_suite_passes_in_the_evaluator_image() {
-    let Some((engine, tags)) = real_images().await else { return };
+    let Some((engine, tags, _turn)) = real_images().await else { return };
     let script = "cd /opt/crucible && python3 -m pytest -q -p no:cacheprovider tests";
     pytest(&engine, "evaluator-suite", &tags.evaluator, script, vec![]).await;
 }
 
 #[tokio::test]
 async fn the_example_trainer_suite_passes_on_crucible_ml_base() {
-    let Some((engine, tags)) = real_images().await else { return };
+    let Some((engine, tags, _turn)) = real_images().await else { return };
     let root = repo_root();
     let binds = vec![
         format!("{}:/src:ro", root.join("examples/trainer").display()),
@@ -85,7 +92,7 @@ pub(super) fn crucible(dir: &Path, args: &[&str]) -> (i32, String) {
 
 #[tokio::test]
 async fn a_miners_first_run_on_the_tiny_world_ends_with_a_real_test_loss() {
-    let Some(_) = real_images().await else { return };
+    let Some((_, _, _turn)) = real_images().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let (code, out) = crucible(dir.path(), &["tasks", "tiny", "--out", "tiny"]);
     assert_eq!(code, 0, "{out}");
@@ -109,7 +116,7 @@ fn variant_hotkeys(miners: usize, seed: u64) -> Vec<(String, &'static str)> {
 
 #[tokio::test]
 async fn a_real_text_tournament_on_the_tiny_world_is_won_by_the_better_trainers() {
-    let Some(_) = real_images().await else { return };
+    let Some((_, _, _turn)) = real_images().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let (code, out) = crucible(dir.path(), &["tasks", "tiny", "--out", "tiny"]);
     assert_eq!(code, 0, "{out}");
