@@ -36,11 +36,11 @@ struct Scores {
     rewards: Vec<f64>,
 }
 
-/// What the evaluator keeps of root's capabilities (all five are in Docker's default set): enough to
-/// run the task's reward functions as an unprivileged user in a directory of their own, and to clean
-/// it up afterwards (evaluator/crucible_eval/reward_sandbox.py). The reward functions themselves run
-/// with none.
-pub const EVALUATOR_CAPABILITIES: [&str; 5] = ["SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER"];
+/// What the evaluator keeps of root's capabilities (all six are in Docker's default set): enough to
+/// run the task's reward functions as an unprivileged user in a directory of their own, to stop one
+/// that outlives its time (a process of another user takes KILL), and to clean up afterwards
+/// (evaluator/crucible_eval/reward_sandbox.py). The reward functions themselves run with none.
+pub const EVALUATOR_CAPABILITIES: [&str; 6] = ["SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL"];
 
 /// The exit code with which the evaluator gives its verdict on the output.
 pub const VERDICT_EXIT_CODE: i64 = 2;

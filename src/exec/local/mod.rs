@@ -157,10 +157,25 @@ impl LocalExecutor {
             }
         }
         // Miner images of attempts no longer open (a build that finished after its validator died).
-        let filters = HashMap::from([("label".to_owned(), vec![format!("{}={owner}", labels::OWNER)])]);
+        let filters = HashMap::from([("label".to_owned(), vec![labels::BUILD.to_owned()])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
         let images = self.engine.docker().list_images(Some(options)).await.map_err(|e| e.to_string())?;
-        for image in images.into_iter().filter(|i| !claimed(&i.labels)) {
+        let ours = pipeline::owner_hash(&self.settings);
+        for image in images {
+            let value = image.labels.get(labels::BUILD).map(String::as_str).unwrap_or_default();
+            let mut parts = value.split(' ');
+            if parts.next() != Some(ours.as_str()) {
+                continue;
+            }
+            let (task, hotkey, attempt) = (parts.next(), parts.next(), parts.next());
+            let build = HashMap::from([
+                (labels::TASK.to_owned(), task.unwrap_or_default().to_owned()),
+                (labels::HOTKEY.to_owned(), hotkey.unwrap_or_default().to_owned()),
+                (labels::ATTEMPT.to_owned(), attempt.unwrap_or_default().to_owned()),
+            ]);
+            if claimed(&build) {
+                continue;
+            }
             for tag in image.repo_tags.iter().filter(|t| t.starts_with("crucible-miner-")) {
                 self.engine.remove_image(tag).await;
             }

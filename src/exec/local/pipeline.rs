@@ -198,7 +198,7 @@ impl Attempt {
         let dockerfile = gates::dockerfile(self.job.task_type.tournament_type());
         let build = async {
             let context = docker::context_tar(&self.repo_dir())?;
-            let labels = self.labels("build");
+            let labels = HashMap::from([(labels::BUILD.to_owned(), self.build_label())]);
             let limit = Duration::from_secs(s.build_timeout_secs);
             docker::build_image(&self.engine, context, &dockerfile, &self.names.image, &labels, limit).await
         };
@@ -338,6 +338,12 @@ impl Attempt {
         labels
     }
 
+    /// The value of the one label a miner's image carries ([`labels::BUILD`]).
+    fn build_label(&self) -> String {
+        let j = &self.job;
+        format!("{} {} {} {}", owner_hash(&self.settings), j.task_id, j.hotkey, j.attempt)
+    }
+
     pub(super) fn output_host_dir(&self) -> String {
         absolute(&self.output_dir().to_string_lossy())
     }
@@ -399,6 +405,11 @@ fn open_to_container(dir: &Path) -> std::io::Result<()> {
 /// The owner label of an executor instance: its absolute work directory.
 pub(super) fn owner(settings: &LocalSettings) -> String {
     absolute(&settings.work_dir)
+}
+
+/// The owner on an image's [`labels::BUILD`]: a hash of [`owner`], which may hold spaces.
+pub(super) fn owner_hash(settings: &LocalSettings) -> String {
+    format!("{:016x}", crate::domain::ids::stable_hash(owner(settings).as_bytes()))
 }
 
 /// Bind mounts need absolute host paths.
