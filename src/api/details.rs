@@ -202,11 +202,6 @@ fn round_details(r: &RoundSnapshot) -> RoundDetails {
     }
 }
 
-/// A finished training as scoring sees it; `None` while it runs.
-pub fn result_of(training: &Training) -> Option<TrainingResult> {
-    training.result()
-}
-
 /// The round's tasks that count: not replaced.
 fn live_tasks(r: &RoundSnapshot) -> impl Iterator<Item = &TaskSnapshot> {
     r.tasks.iter().filter(|t| t.task.status != TASK_REPLACED)
@@ -214,7 +209,7 @@ fn live_tasks(r: &RoundSnapshot) -> impl Iterator<Item = &TaskSnapshot> {
 
 /// The task's results once every training has ended; `None` while one still runs.
 pub fn ended_results(t: &TaskSnapshot) -> Option<Vec<TrainingResult>> {
-    t.trainings.iter().map(result_of).collect()
+    t.trainings.iter().map(Training::result).collect()
 }
 
 /// The task's winner (the best valid result) once every training has ended.
@@ -264,7 +259,7 @@ pub fn boss_round(
     let threshold = boss_threshold(champion_wins, &rules.scoring);
     live_tasks(r)
         .map(|t| {
-            let results: Vec<TrainingResult> = t.trainings.iter().filter_map(result_of).collect();
+            let results: Vec<TrainingResult> = t.trainings.iter().filter_map(Training::result).collect();
             let task = boss_task(t.task.task_type, &t.task.reward_weights(), &results, house);
             let challenger_won = task.winner(threshold) == crate::domain::scoring::Side::Challenger;
             let reason = match (task.house, task.challenger) {

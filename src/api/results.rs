@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::details::{BossTaskPerformance, boss_round, diff_report, ended_results, result_of, winner_of};
+use super::details::{BossTaskPerformance, boss_round, diff_report, ended_results, winner_of};
 use super::openapi::ErrorBody;
 use super::{ApiState, read};
 use crate::domain::TournamentStatus;
@@ -127,7 +127,7 @@ fn task_results(t: &TaskSnapshot) -> TaskResults {
             synth_loss: tr.synth_loss.filter(|v| v.is_finite()),
             ranking_value: match &values {
                 Some(scores) => scores.get(i).and_then(|s| s.value),
-                None => result_of(tr).and_then(|r| r.valid_value()),
+                None => tr.result().and_then(|r| r.valid_value()),
             },
             failure_reason: tr.failure_reason.clone(),
             quality_score: ranked.as_ref().and_then(|q| q.get(i)).map(|q| q.score),

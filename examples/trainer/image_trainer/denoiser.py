@@ -142,6 +142,40 @@ def encode_latents(vae, images, shift: float, scale: float) -> list[tuple[torch.
     return encoded
 
 
+def open_pipeline(base_dir: Path, class_name: str, label: str):
+    """The diffusers pipeline `class_name` at `base_dir`, from safetensors only.
+
+    The folder is checked before diffusers is imported, so a wrong folder fails at once.
+    """
+    check_base(base_dir, class_name)
+    import diffusers
+
+    try:
+        return getattr(diffusers, class_name).from_pretrained(
+            base_dir, torch_dtype=weight_dtype(), use_safetensors=True, local_files_only=True
+        )
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"could not load the {label} pipeline at {base_dir}: {e}") from None
+
+
+def encode_examples(pipeline, images, shift: float, scale: float, encode_prompt):
+    """What training reads instead of the images: each image as an [`Example`] of its latent, and the
+    embeddings of every caption and of the empty prompt, `{text: encode_prompt(pipeline, text) as
+    float32}`."""
+    encoded = encode_latents(pipeline.vae, images, shift=shift, scale=scale)
+    pipeline.text_encoder.to(device())
+    pipeline.text_encoder_2.to(device())
+    prompts = {}
+    with torch.no_grad():
+        for text in dict.fromkeys(["", *(image.caption for image in images)]):
+            prompts[text] = tuple(t.float() for t in encode_prompt(pipeline, text))
+    examples = [
+        Example(mean, std, image.caption, image.pixels.shape[1], image.pixels.shape[2])
+        for image, (mean, std) in zip(images, encoded)
+    ]
+    return examples, prompts
+
+
 def check_base(base_dir: Path, expected_class: str) -> None:
     """ModelError unless `base_dir` is a diffusers pipeline folder of `expected_class`."""
     import json

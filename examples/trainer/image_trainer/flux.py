@@ -16,16 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import TrainImage
-from .denoiser import (
-    Example,
-    LoraDenoiser,
-    ModelError,
-    check_base,
-    device,
-    encode_latents,
-    free_memory,
-    weight_dtype,
-)
+from .denoiser import LoraDenoiser, device, encode_examples, free_memory, open_pipeline, weight_dtype
 from .settings import ImageSettings
 
 # The VAE's factor of 8 times the 2x2 packing into tokens.
@@ -79,31 +70,16 @@ class FluxDenoiser(LoraDenoiser):
 
 def load(base_dir: Path, images: list[TrainImage], settings: ImageSettings) -> FluxDenoiser:
     """The transformer with a LoRA, and the cached latents and prompt embeddings of `images`."""
-    # Checked before diffusers is imported: a wrong folder fails at once.
-    check_base(base_dir, "FluxPipeline")
-    from diffusers import FluxPipeline
-
-    try:
-        pipeline = FluxPipeline.from_pretrained(
-            base_dir, torch_dtype=weight_dtype(), use_safetensors=True, local_files_only=True
-        )
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"could not load the Flux pipeline at {base_dir}: {e}") from None
+    pipeline = open_pipeline(base_dir, "FluxPipeline", "Flux")
     vae_config = pipeline.vae.config
-    encoded = encode_latents(pipeline.vae, images, shift=vae_config.shift_factor, scale=vae_config.scaling_factor)
-    pipeline.text_encoder.to(device())
-    pipeline.text_encoder_2.to(device())
-    prompts = {}
-    with torch.no_grad():
-        for text in dict.fromkeys(["", *(image.caption for image in images)]):
-            hidden, pooled, text_ids = pipeline.encode_prompt(
-                text, prompt_2=None, device=device(), max_sequence_length=settings.flux_text_tokens
-            )
-            prompts[text] = (hidden.float(), pooled.float(), text_ids.float())
-    examples = [
-        Example(mean, std, image.caption, image.pixels.shape[1], image.pixels.shape[2])
-        for image, (mean, std) in zip(images, encoded)
-    ]
+    tokens = settings.flux_text_tokens
+
+    def encode(pipeline, text):
+        return pipeline.encode_prompt(text, prompt_2=None, device=device(), max_sequence_length=tokens)
+
+    examples, prompts = encode_examples(
+        pipeline, images, shift=vae_config.shift_factor, scale=vae_config.scaling_factor, encode_prompt=encode
+    )
     transformer = pipeline.transformer.to(device())
     vae_scale_factor = pipeline.vae_scale_factor
     del pipeline

@@ -15,16 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import TrainImage
-from .denoiser import (
-    Example,
-    LoraDenoiser,
-    ModelError,
-    check_base,
-    device,
-    encode_latents,
-    free_memory,
-    weight_dtype,
-)
+from .denoiser import LoraDenoiser, device, encode_examples, free_memory, open_pipeline, weight_dtype
 from .settings import ImageSettings
 
 # Side lengths must divide by the VAE's factor of 8, as the evaluator crops its test images.
@@ -74,35 +65,23 @@ class SdxlDenoiser(LoraDenoiser):
 
 def load(base_dir: Path, images: list[TrainImage], settings: ImageSettings) -> SdxlDenoiser:
     """The UNet with a LoRA, and the cached latents and prompt embeddings of `images`."""
-    # Checked before diffusers is imported: a wrong folder fails at once.
-    check_base(base_dir, "StableDiffusionXLPipeline")
-    from diffusers import DDPMScheduler, StableDiffusionXLPipeline
+    pipeline = open_pipeline(base_dir, "StableDiffusionXLPipeline", "SDXL")
+    from diffusers import DDPMScheduler
 
-    try:
-        pipeline = StableDiffusionXLPipeline.from_pretrained(
-            base_dir, torch_dtype=weight_dtype(), use_safetensors=True, local_files_only=True
-        )
-    except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"could not load the SDXL pipeline at {base_dir}: {e}") from None
     noise_scheduler = DDPMScheduler.from_config(pipeline.scheduler.config)
-
-    # The SDXL VAE overflows in fp16; encode_latents runs it in fp32.
-    encoded = encode_latents(pipeline.vae, images, shift=0.0, scale=pipeline.vae.config.scaling_factor)
-    pipeline.text_encoder.to(device())
-    pipeline.text_encoder_2.to(device())
-    prompts = {}
-    with torch.no_grad():
-        for text in dict.fromkeys(["", *(image.caption for image in images)]):
-            # The evaluator encodes the empty prompt like any other (it is not zeroed), so do the same.
-            hidden, _, pooled, _ = pipeline.encode_prompt(
-                text, device=device(), num_images_per_prompt=1, do_classifier_free_guidance=False
-            )
-            prompts[text] = (hidden.float(), pooled.float())
-    examples = [
-        Example(mean, std, image.caption, image.pixels.shape[1], image.pixels.shape[2])
-        for image, (mean, std) in zip(images, encoded)
-    ]
+    # The SDXL VAE overflows in fp16; encode_examples runs it in fp32.
+    examples, prompts = encode_examples(
+        pipeline, images, shift=0.0, scale=pipeline.vae.config.scaling_factor, encode_prompt=_encode_prompt
+    )
     unet = pipeline.unet.to(device())
     del pipeline
     free_memory()
     return SdxlDenoiser(unet, noise_scheduler, examples, prompts, settings)
+
+
+def _encode_prompt(pipeline, text):
+    # The evaluator encodes the empty prompt like any other (it is not zeroed), so do the same.
+    hidden, _, pooled, _ = pipeline.encode_prompt(
+        text, device=device(), num_images_per_prompt=1, do_classifier_free_guidance=False
+    )
+    return hidden, pooled

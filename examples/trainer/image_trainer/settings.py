@@ -9,19 +9,13 @@ message naming the key instead of failing after the pipeline has loaded.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tomllib
 from pathlib import Path
+
+from common import config
+from common.config import SettingsError
 
 MODES = ("lora", "unchanged")
 MODEL_TYPES = ("sdxl", "flux")
-
-# The repository root holds trainer.toml; TRAINER_CONFIG points elsewhere (tests, experiments).
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "trainer.toml"
-
-
-class SettingsError(ValueError):
-    """The hyperparameter file is missing, unreadable or holds a bad value."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,56 +62,19 @@ def load(model_type: str, path: Path | None = None) -> ImageSettings:
     """The settings for `model_type`: `[image]`, overridden by `[image.<model_type>]`."""
     if model_type not in MODEL_TYPES:
         raise SettingsError(f"--model-type must be one of {MODEL_TYPES}, got {model_type!r}")
-    path = Path(path or os.environ.get("TRAINER_CONFIG") or DEFAULT_CONFIG)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SettingsError(f"hyperparameter file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SettingsError(f"hyperparameter file {path} is not valid TOML: {e}") from None
+    path, raw = config.read(path)
     table = dict(raw.get("image", {}))
     overrides = {name: table.pop(name) for name in MODEL_TYPES if isinstance(table.get(name), dict)}
     where = f"{path} [image]"
-    settings = _build(table, where)
+    settings = config.build(ImageSettings(), table, where)
     if model_type in overrides:
-        settings = _build(overrides[model_type], f"{path} [image.{model_type}]", settings)
+        settings = config.build(settings, overrides[model_type], f"{path} [image.{model_type}]")
     _validate(settings, where)
     return settings
 
 
-def _build(values: dict, where: str, start: ImageSettings | None = None) -> ImageSettings:
-    start = start or ImageSettings()
-    fields = {f.name for f in dataclasses.fields(ImageSettings)}
-    changes = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise SettingsError(f"{where}: unknown key `{key}`")
-        changes[key] = _coerce(key, value, getattr(start, key), where)
-    return dataclasses.replace(start, **changes)
-
-
-def _coerce(key: str, value, default, where: str):
-    # TOML tells integers from floats; accept an integer where a float is expected (lr = 1).
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, tuple):
-        ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-        value = tuple(value) if ok else value
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        shown = list(default) if isinstance(default, tuple) else default
-        raise SettingsError(f"{where}: `{key}` must be like {shown!r}, got {value!r}")
-    return value
-
-
 def _validate(s: ImageSettings, where: str) -> None:
-    checks = [
+    config.check([
         (s.mode in MODES, f"`mode` must be one of {MODES}, got {s.mode!r}"),
         (s.learning_rate > 0, "`learning_rate` must be positive"),
         (s.epochs >= 1, "`epochs` must be at least 1"),
@@ -134,7 +91,4 @@ def _validate(s: ImageSettings, where: str) -> None:
         (s.time_margin_minutes >= 0, "`time_margin_minutes` must not be negative"),
         (0 <= s.time_margin_fraction < 1, "`time_margin_fraction` must be in [0, 1)"),
         (s.fallback_minutes > 0, "`fallback_minutes` must be positive"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise SettingsError(f"{where}: {message}")
+    ], where)

@@ -5,27 +5,19 @@ The validator runs the image's ENTRYPOINT with the standard arguments (miner-con
   --hours-to-complete
 It has placed the base model at /cache/models/<model with / replaced by -->, the training rows at
 --dataset, and mounted the output directory /app/checkpoints/<task-id>/<expected-repo-name>.
-There is no network. CRUCIBLE_CACHE_DIR and CRUCIBLE_OUTPUT_ROOT move /cache and /app/checkpoints
-for tests on a machine without those folders.
+There is no network.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
-import signal
-import sys
 from pathlib import Path
 
-import torch
-
 from . import dpo, formats, grpo, modelio, rewards, settings as settings_mod, sft
+from common import entry
 from common.clock import Deadline
 
-CACHE_DIR = "/cache"
-OUTPUT_ROOT = "/app/checkpoints"
 # The trainer's own failures (bad input, bad settings) are reported as one `error:` line.
 KNOWN_ERRORS = (
     settings_mod.SettingsError,
@@ -37,50 +29,24 @@ KNOWN_ERRORS = (
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="text_trainer", description="Fine-tunes a text model for one task.")
-    parser.add_argument("--task-id", required=True)
     parser.add_argument("--model", required=True, help="base model id; its files are under /cache/models")
     parser.add_argument("--dataset", help="training rows, a JSON array (default /cache/datasets/<task-id>_train_data.json)")
     parser.add_argument("--dataset-type", required=True, help="column mapping as JSON")
     parser.add_argument("--task-type", required=True, choices=settings_mod.TASK_TYPES)
     parser.add_argument("--file-format", default="s3", help="informative: the file is already local")
-    parser.add_argument("--expected-repo-name", required=True)
-    parser.add_argument("--hours-to-complete", type=float, default=0.0)
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        # A newer validator may pass more; ignoring them keeps this repository working.
-        print(f"[trainer] ignoring unknown arguments {unknown}", flush=True)
-    return args
+    return entry.parse_known(parser, argv, "trainer")
 
 
 def paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
     """Base model folder, dataset file and output folder, with the test-only overrides applied."""
-    cache = os.environ.get("CRUCIBLE_CACHE_DIR", CACHE_DIR)
-    base_dir = Path(cache) / "models" / args.model.replace("/", "--")
-    dataset = args.dataset or f"{CACHE_DIR}/datasets/{args.task_id}_train_data.json"
-    if dataset.startswith(CACHE_DIR + "/"):
-        dataset = cache + dataset[len(CACHE_DIR) :]
-    out_root = os.environ.get("CRUCIBLE_OUTPUT_ROOT", OUTPUT_ROOT)
-    return base_dir, Path(dataset), Path(out_root) / args.task_id / args.expected_repo_name
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+    return entry.paths(args, args.dataset, f"{args.task_id}_train_data.json")
 
 
 def run(argv: list[str] | None = None, config: Path | None = None) -> dict:
     """Trains and saves; returns a summary of the run (raises on failure)."""
     args = parse_args(argv)
     settings = settings_mod.load(args.task_type, config)
-    deadline = Deadline(args.hours_to_complete, settings)
-    # `docker stop` sends SIGTERM: end the current step, then save what has been learned so far.
-    previous = signal.signal(signal.SIGTERM, lambda *_: deadline.expire())
-    try:
-        return _train(args, settings, deadline)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return entry.under_deadline(args.hours_to_complete, settings, lambda d: _train(args, settings, d))
 
 
 def _train(args: argparse.Namespace, settings, deadline: Deadline) -> dict:
@@ -106,7 +72,7 @@ def _train(args: argparse.Namespace, settings, deadline: Deadline) -> dict:
         print(f"[trainer] wrote the base model unchanged ({len(copied)} files)", flush=True)
         return summary
 
-    seed_everything(settings.seed)
+    entry.seed_everything(settings.seed)
     rows = formats.load_rows(dataset)
     tokenizer = modelio.load_tokenizer(base_dir)
     model = modelio.load_model(base_dir, settings)
@@ -125,10 +91,4 @@ def _train(args: argparse.Namespace, settings, deadline: Deadline) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        summary = run(argv)
-    except KNOWN_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        return 2
-    print(json.dumps(summary), flush=True)
-    return 0
+    return entry.main(run, KNOWN_ERRORS, argv)

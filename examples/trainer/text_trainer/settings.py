@@ -8,19 +8,13 @@ message naming the key, instead of failing an hour into training.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tomllib
 from pathlib import Path
+
+from common import config
+from common.config import SettingsError
 
 MODES = ("lora", "full", "unchanged")
 TASK_TYPES = ("InstructTextTask", "ChatTask", "DpoTask", "GrpoTask")
-
-# The repository root holds trainer.toml; TRAINER_CONFIG points elsewhere (tests, experiments).
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "trainer.toml"
-
-
-class SettingsError(ValueError):
-    """The hyperparameter file is missing, unreadable or holds a bad value."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,56 +57,21 @@ class Settings:
 
 def load(task_type: str, path: Path | None = None) -> Settings:
     """Reads the settings for `task_type`: [train], overridden by the table named after the task type."""
-    path = Path(path or os.environ.get("TRAINER_CONFIG") or DEFAULT_CONFIG)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SettingsError(f"hyperparameter file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SettingsError(f"hyperparameter file {path} is not valid TOML: {e}") from None
+    path, raw = config.read(path)
     # [image] belongs to the image trainer (image_trainer/settings.py).
     unknown_tables = set(raw) - {"train", "lora", "image", *TASK_TYPES}
     if unknown_tables:
         raise SettingsError(f"{path}: unknown table(s) {sorted(unknown_tables)}")
     merged = {**raw.get("train", {}), **raw.get(task_type, {})}
-    lora = _build(LoraSettings, raw.get("lora", {}), f"{path} [lora]")
-    settings = _build(Settings, merged, f"{path} [train]/[{task_type}]")
+    lora = config.build(LoraSettings(), raw.get("lora", {}), f"{path} [lora]", str_or_list=("target_modules",))
+    settings = config.build(Settings(), merged, f"{path} [train]/[{task_type}]")
     settings = dataclasses.replace(settings, lora=lora)
     _validate(settings, path)
     return settings
 
 
-def _build(cls, values: dict, where: str):
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "lora"}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in fields:
-            raise SettingsError(f"{where}: unknown key `{key}`")
-        default = fields[key].default
-        kwargs[key] = _coerce(key, value, default, where)
-    return cls(**kwargs)
-
-
-def _coerce(key: str, value, default, where: str):
-    # TOML tells integers from floats; accept an integer where a float is expected (lr = 1).
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif key == "target_modules":
-        ok = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
-    else:
-        ok = isinstance(value, str)
-    if not ok:
-        raise SettingsError(f"{where}: `{key}` must be like {default!r}, got {value!r}")
-    return value
-
-
 def _validate(s: Settings, path: Path) -> None:
-    checks = [
+    config.check([
         (s.mode in MODES, f"`mode` must be one of {MODES}, got {s.mode!r}"),
         (s.learning_rate > 0, "`learning_rate` must be positive"),
         (s.epochs >= 1, "`epochs` must be at least 1"),
@@ -131,7 +90,4 @@ def _validate(s: Settings, path: Path) -> None:
         (s.kl_beta >= 0, "`kl_beta` must not be negative"),
         (s.prompt_kl_beta >= 0, "`prompt_kl_beta` must not be negative"),
         (s.lora.r >= 1, "[lora] `r` must be at least 1"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise SettingsError(f"{path}: {message}")
+    ], path)

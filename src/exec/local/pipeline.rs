@@ -224,18 +224,24 @@ impl Attempt {
         let s = &self.settings;
         let gpus = self.job.placement.gpu_indices.len().max(1) as u64;
         let out = contract::output_path(&self.job);
+        let cpus = s.cpus_per_gpu * gpus as f64;
+        // Thread pools size themselves by the host's cores, not by the container's CPU quota: a quota
+        // of 24 CPUs on a host of 192 cores would run 192 threads taking turns.
+        let threads = cpus.min(self.engine.cpus() as f64).floor().max(1.0) as u64;
+        let mut env = contract::environment(&self.job);
+        env.extend([format!("OMP_NUM_THREADS={threads}"), format!("MKL_NUM_THREADS={threads}")]);
         let spec = ContainerSpec {
             name: self.names.train.clone(),
             image: self.names.image.clone(),
             args: contract::standard_args(&self.job),
-            env: contract::environment(&self.job),
+            env,
             labels: self.labels("train"),
             binds: vec![
                 format!("{}:{}:ro", absolute(&s.cache_dir), contract::CACHE_DIR),
                 format!("{}:{out}", absolute(&self.output_dir().to_string_lossy())),
             ],
             memory_bytes: Some((s.memory_mib_per_gpu * gpus * 1024 * 1024) as i64),
-            nano_cpus: Some((s.cpus_per_gpu * gpus as f64 * 1e9) as i64),
+            nano_cpus: Some((cpus * 1e9) as i64),
             shm_bytes: Some((if gpus >= 4 { s.shm_mib_many_gpus } else { s.shm_mib } * 1024 * 1024) as i64),
             pids_limit: Some(s.pids_limit),
             gpu_ids: self.gpu_ids(),

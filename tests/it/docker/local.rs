@@ -19,6 +19,7 @@ use super::support::{self, DOWNLOADER, EVALUATOR};
 /// Fails with exit 4 naming any part of the contract the container does not get.
 const CHECKS: &str = r#"fail() { echo "contract broken: $1" >&2; exit 4; }
 [ "$WANDB_MODE" = offline ] || fail "WANDB_MODE=$WANDB_MODE"
+[ "$OMP_NUM_THREADS" = 1 ] || fail "OMP_NUM_THREADS=$OMP_NUM_THREADS for a quota of one CPU"
 touch /cache/probe 2>/dev/null && fail "/cache is writable"
 [ "$(ls /sys/class/net)" = "lo" ] || fail "network interfaces: $(ls /sys/class/net)"
 [ "$(awk '/^CapEff/ {print $2}' /proc/self/status)" = "0000000000000000" ] || fail "capabilities kept"
