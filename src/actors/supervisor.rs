@@ -20,6 +20,7 @@ use super::control::{CancelTournament, ControlError, CreateTournament, OverrideT
 use super::events::Event;
 use super::tournament::{TournamentActor, TournamentEnded};
 use crate::domain::ids::stable_hash;
+use crate::domain::standings;
 use crate::domain::{AdmissionOutcome, TournamentId, TournamentStatus, TournamentType};
 use crate::store::{Participant, StoreError, Tournament};
 
@@ -203,14 +204,16 @@ async fn create(
     let (champion, champion_wins, house_repo) = match &latest {
         None => (None, 0, None),
         Some(t) => {
-            let retained = t.winner_hotkey.as_ref() == Some(&house);
-            let champion = if retained { t.base_winner_hotkey.clone() } else { t.winner_hotkey.clone() };
-            let wins = if retained { t.champion_wins + 1 } else { 1 };
+            let mut done: Vec<&Tournament> =
+                history.iter().filter(|h| h.status == TournamentStatus::Completed).collect();
+            done.sort_by(|a, b| (b.completed_at, b.created_at, &b.id).cmp(&(a.completed_at, a.created_at, &a.id)));
+            let titles = done.iter().map(|h| (h.winner_hotkey.as_ref(), h.base_winner_hotkey.as_ref()));
+            let (champion, wins) = standings::next_champion(titles, &house);
             // The house trains with the champion's repository: the winner's, or the house's own when it held.
+            let retained = t.winner_hotkey.as_ref() == Some(&house);
             let repo_holder = if retained { house.clone() } else { t.winner_hotkey.clone().unwrap_or(house.clone()) };
             let (id, holder) = (t.id.clone(), repo_holder);
             let repo = rt.db.run(move |s| s.get_participant(&id, &holder)).await.ok();
-            let wins = if champion.is_some() { wins } else { 0 };
             (champion, wins, repo)
         }
     };

@@ -85,11 +85,12 @@ pub async fn cancel(
     body: web::Json<CancelBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = super::tournament_id(&path)?;
-    let reason = body.into_inner().reason;
-    if reason.trim().is_empty() {
+    // Stored and shown to miners: without control characters or bidirectional overrides.
+    let reason = crate::domain::text::plain(&body.into_inner().reason);
+    if reason.is_empty() {
         return Err(ApiError::BadRequest("reason: must say why".into()));
     }
-    let request = CancelTournament { id: id.clone(), reason: reason.trim().to_owned() };
+    let request = CancelTournament { id: id.clone(), reason };
     answer(control(&state)?.supervisor.send(request).await)?;
     Ok(HttpResponse::Ok().json(json!({ "tournament_id": id.as_str(), "status": "cancelled" })))
 }

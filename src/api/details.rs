@@ -261,12 +261,16 @@ pub fn boss_round(
         .map(|t| {
             let results: Vec<TrainingResult> = t.trainings.iter().filter_map(Training::result).collect();
             let task = boss_task(t.task.task_type, &t.task.reward_weights(), &results, house);
-            let challenger_won = task.winner(threshold) == crate::domain::scoring::Side::Challenger;
+            let winner = task.winner(threshold);
+            let challenger_won = winner == Some(crate::domain::scoring::Side::Challenger);
             let reason = match (task.house, task.challenger) {
                 (Some(_), Some(_)) if challenger_won => "the challenger beat the house by more than the threshold",
                 (Some(_), Some(_)) => "the house held within the threshold",
                 (None, Some(_)) => "only the challenger has a valid result",
                 (Some(_), None) => "only the house has a valid result",
+                (None, None) if winner.is_none() => {
+                    "both sides trained and neither has a valid result: the task decides nothing"
+                }
                 (None, None) => "neither side has a valid result: the house holds",
             };
             let performance = BossTaskPerformance {

@@ -152,10 +152,14 @@ async fn balance(state: web::Data<ApiState>, coldkey: web::Path<String>) -> Resu
         return Err(ApiError::NotFound(format!("Coldkey balance not found for address: {coldkey}")));
     }
     let credits: Vec<_> = events.iter().filter(|e| e.event.kind == LedgerKind::Credit).collect();
+    let total_sent = credits
+        .iter()
+        .try_fold(0i64, |sum, e| sum.checked_add(e.event.amount_rao))
+        .ok_or_else(|| ApiError::Unavailable(format!("the credits of {coldkey} add up beyond 2^63 rao")))?;
     Ok(HttpResponse::Ok().json(json!({
         "coldkey": coldkey.as_str(),
         "balance_rao": balance,
-        "total_sent_rao": credits.iter().map(|e| e.event.amount_rao).sum::<i64>(),
+        "total_sent_rao": total_sent,
         "transfer_count": credits.len(),
         "last_transfer_at": credits.last().map(|e| e.event.created_at),
         "created_at": events.first().map(|e| e.event.created_at),

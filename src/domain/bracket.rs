@@ -103,18 +103,16 @@ pub fn group_count(n: usize, rules: &BracketRules) -> usize {
 /// Organises a round for `entrants` (tournament-rules.md §4, `organise`).
 ///
 /// Knockout (at most `knockout_max_entrants`): an odd field gets the house added, or removed when it is
-/// already in; the field is shuffled, consecutive entries paired and the pairs shuffled. Groups: the house
-/// never plays the group stage, so it is left out; sizes differ by at most one.
+/// already in; the field is shuffled, consecutive entries paired and the pairs shuffled. Groups: every
+/// entrant plays, the house too when it is one (the first round's field never holds it, so it plays no
+/// group then, but as a winner it is never removed from one, as in the reference); sizes differ by at
+/// most one.
 pub fn organise<R: Rng + ?Sized>(entrants: &[Hotkey], house: &Hotkey, rules: &BracketRules, rng: &mut R) -> Bracket {
     let mut field: Vec<Hotkey> = entrants.to_vec();
     field.dedup();
     field.shuffle(rng);
     if field.len() > rules.knockout_max_entrants {
-        let without_house: Vec<Hotkey> = field.iter().filter(|h| *h != house).cloned().collect();
-        if without_house.len() > rules.knockout_max_entrants {
-            return groups(without_house, rules, rng);
-        }
-        field = without_house;
+        return groups(field, rules, rng);
     }
     if !field.len().is_multiple_of(2) {
         match field.iter().position(|h| h == house) {

@@ -48,12 +48,18 @@ fn house_leaves_an_odd_knockout_it_is_in() {
 }
 
 #[test]
-fn house_does_not_play_the_group_stage() {
-    let mut field = hotkeys(30);
-    field.push(house());
-    let bracket = organise(&field, &house(), &BracketRules::default(), &mut ChaCha8Rng::seed_from_u64(2));
-    assert_eq!(bracket.kind(), RoundKind::Group);
-    assert_eq!(bracket.sizes(), vec![30]);
+fn a_house_among_more_winners_than_a_knockout_takes_plays_the_group() {
+    // The reference never removes the house from a group: 15 with it, or 16, play one group with it.
+    for n in [15, 16, 31] {
+        let mut field = hotkeys(n - 1);
+        field.push(house());
+        let bracket = organise(&field, &house(), &BracketRules::default(), &mut ChaCha8Rng::seed_from_u64(2));
+        assert_eq!(bracket.kind(), RoundKind::Group, "{n}");
+        assert_eq!(bracket.sizes(), vec![n], "{n}");
+        assert!(bracket.contains(&house()), "{n}");
+    }
+    // The first round's field never holds the house, so it plays no group there.
+    let bracket = organise(&hotkeys(30), &house(), &BracketRules::default(), &mut ChaCha8Rng::seed_from_u64(2));
     assert!(!bracket.contains(&house()));
 }
 

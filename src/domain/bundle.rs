@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ids::{Hotkey, TaskId, TournamentId};
 use super::kinds::{RoundKind, TaskType, TournamentType};
-use super::scoring::TrainingResult;
+use super::scoring::{BossTask, TrainingResult, boss_task, performance_difference};
 use super::state::TournamentStatus;
 
 /// The version tag every bundle carries in its `format` field.
@@ -89,6 +89,11 @@ pub enum BundleError {
     BadRound { tournament: TournamentId, number: u32 },
     #[error("tournament {0} is completed but has no completed_at")]
     MissingCompletion(TournamentId),
+    #[error(
+        "tournament {tournament}: the stored winning_performance_difference {stored} is not the {recomputed} \
+         its boss round gives"
+    )]
+    PerformanceDifference { tournament: TournamentId, stored: String, recomputed: String },
 }
 
 impl ResultsBundle {
@@ -111,6 +116,30 @@ impl ResultsBundle {
             if t.status == TournamentStatus::Completed && t.completed_at.is_none() {
                 return Err(BundleError::MissingCompletion(t.id.clone()));
             }
+            self.check_performance_difference(t)?;
+        }
+        Ok(())
+    }
+
+    /// A completed tournament's stored performance difference is the one its boss round gives.
+    fn check_performance_difference(&self, t: &TournamentRecord) -> Result<(), BundleError> {
+        let (TournamentStatus::Completed, Some(stored), Some(boss)) =
+            (t.status, t.winning_performance_difference, t.rounds.iter().find(|r| r.is_final))
+        else {
+            return Ok(());
+        };
+        let tasks: Vec<BossTask> = boss
+            .tasks
+            .iter()
+            .map(|task| boss_task(task.task_type, &task.reward_weights, &task.results, &self.house_hotkey))
+            .collect();
+        let recomputed = performance_difference(&tasks);
+        if (recomputed - stored).abs() > 1e-9 * recomputed.abs().max(1.0) {
+            return Err(BundleError::PerformanceDifference {
+                tournament: t.id.clone(),
+                stored: stored.to_string(),
+                recomputed: recomputed.to_string(),
+            });
         }
         Ok(())
     }

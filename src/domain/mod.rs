@@ -30,6 +30,7 @@ pub mod standings;
 pub mod state;
 pub mod task_scores;
 pub mod tasks;
+pub mod text;
 pub mod weights;
 
 pub use ids::{Coldkey, Hotkey, IdError, RoundId, TaskId, TournamentId};

@@ -35,7 +35,8 @@ pub struct Rules {
 pub struct ScheduleRules {
     /// A new tournament of a type starts this long after the previous one of that type completed.
     pub interval_hours: f64,
-    /// Repository and commit the house trains with while there is no champion.
+    /// Repository and commit the house trains with while there is no champion; the commit is a full
+    /// SHA, so every validator's house trains the same code whatever the repository's branches do.
     pub default_base_repo: String,
     pub default_base_commit: String,
     /// Hold a decided tournament for an operator's confirmation before completing it.
@@ -74,7 +75,8 @@ impl Default for Rules {
             schedule: ScheduleRules {
                 interval_hours: 72.0,
                 default_base_repo: "https://github.com/rayonlabs/G.O.D".into(),
-                default_base_commit: "main".into(),
+                // The reference's DEFAULT_PARTICIPANT_COMMIT.
+                default_base_commit: "8631451156e2915070f77e5547ca0d5ed3d0eb8a".into(),
                 require_operator_confirmation: false,
             },
             registration: RegistrationRules {
@@ -120,6 +122,12 @@ pub fn validate(rules: &Rules) -> Vec<String> {
     let range = |r: ParamsRange| r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1];
 
     check(positive(rules.schedule.interval_hours), "schedule.interval_hours", "must be a positive number of hours");
+    let sha = &rules.schedule.default_base_commit;
+    check(
+        sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+        "schedule.default_base_commit",
+        "must be a full 40-hex commit SHA (a branch would let the house's code change under it)",
+    );
     let reg = &rules.registration;
     check(reg.ping_batch_size >= 1, "registration.ping_batch_size", "must be at least 1");
     check(positive(reg.ping_timeout_secs), "registration.ping_timeout_secs", "must be positive");

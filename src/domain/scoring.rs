@@ -143,18 +143,22 @@ pub fn pair_winner(task_type: TaskType, reward_weights: &[f64], results: &[Train
 
 /// A boss task's two sides as the reference compares them (evaluation.md §2.9): the task's values
 /// from [`score_task`] (GRPO normalised between the two), a failed evaluation or a duplicate having
-/// none. `house` is the house's hotkey; every other result is the challenger's.
+/// none, and whether each side's training succeeded. `house` is the house's hotkey; every other
+/// result is the challenger's.
 pub fn boss_task(task_type: TaskType, reward_weights: &[f64], results: &[TrainingResult], house: &Hotkey) -> BossTask {
     let scores = score_task(task_type, reward_weights, results);
-    let side = |house_side: bool| {
-        scores
-            .iter()
-            .find(|s| (&s.hotkey == house) == house_side)
-            .and_then(|s| s.value)
-            .map_or((None, RunStatus::Failure), |v| (Some(v), RunStatus::Success))
+    let value = |house_side: bool| scores.iter().find(|s| (&s.hotkey == house) == house_side).and_then(|s| s.value);
+    let trained = |house_side: bool| {
+        let succeeded = results.iter().any(|r| (&r.hotkey == house) == house_side && r.status == RunStatus::Success);
+        if succeeded { RunStatus::Success } else { RunStatus::Failure }
     };
-    let ((house_value, house_status), (challenger_value, challenger_status)) = (side(true), side(false));
-    BossTask { task_type, house: house_value, challenger: challenger_value, house_status, challenger_status }
+    BossTask {
+        task_type,
+        house: value(true),
+        challenger: value(false),
+        house_status: trained(true),
+        challenger_status: trained(false),
+    }
 }
 
 /// The boss threshold for a champion with `wins` consecutive wins: `max(floor, initial × decay^(k−1))`.
@@ -190,8 +194,9 @@ impl BossTask {
     }
 
     /// Who wins this task under threshold `t`: the challenger must beat the house by more than `t`
-    /// (ties go to the challenger); a lone success wins; with neither, the house wins.
-    pub fn winner(&self, t: f64) -> Side {
+    /// (ties go to the challenger); a lone valid value wins; with neither, the house wins, unless both
+    /// sides trained, which decides nothing (`None`: the task is dropped from the majority).
+    pub fn winner(&self, t: f64) -> Option<Side> {
         match self.values() {
             (Some(house), Some(challenger)) => {
                 let house_holds = if self.task_type.higher_is_better() {
@@ -199,21 +204,28 @@ impl BossTask {
                 } else {
                     house * (1.0 - t) < challenger
                 };
-                if house_holds { Side::House } else { Side::Challenger }
+                Some(if house_holds { Side::House } else { Side::Challenger })
             }
-            (None, Some(_)) => Side::Challenger,
-            _ => Side::House,
+            (None, Some(_)) => Some(Side::Challenger),
+            (Some(_), None) => Some(Side::House),
+            (None, None) if self.house_status == RunStatus::Success && self.challenger_status == RunStatus::Success => {
+                None
+            }
+            (None, None) => Some(Side::House),
         }
     }
 
-    /// The challenger's relative improvement on this task, when both sides have a value.
+    /// The challenger's relative improvement on this task, when both sides have a value: `(house −
+    /// challenger) / challenger`, for GRPO `(challenger − house) / house`; 0 when the divisor is not
+    /// positive (a challenger's loss of 0, a house's reward of 0 or below), as the reference counts it.
     pub fn improvement(&self) -> Option<f64> {
         let (Some(house), Some(challenger)) = self.values() else { return None };
-        let d = if self.task_type.higher_is_better() {
-            (challenger - house) / house
+        let (gain, divisor) = if self.task_type.higher_is_better() {
+            (challenger - house, house)
         } else {
-            (house - challenger) / challenger
+            (house - challenger, challenger)
         };
+        let d = if divisor > 0.0 { gain / divisor } else { 0.0 };
         d.is_finite().then_some(d)
     }
 }
@@ -228,11 +240,13 @@ pub struct BossDecision {
     pub performance_difference: f64,
 }
 
-/// Decides the boss round: the challenger takes the title iff it wins a strict majority of the tasks.
+/// Decides the boss round: the challenger takes the title iff it wins a strict majority of the decided
+/// tasks (a task both sides trained without a valid value decides nothing); none decided → the house.
 pub fn decide_boss(champion_wins: u32, tasks: &[BossTask], rules: &ScoringRules) -> BossDecision {
     let threshold = boss_threshold(champion_wins, rules);
-    let challenger_wins = tasks.iter().filter(|t| t.winner(threshold) == Side::Challenger).count();
-    let decided = tasks.len();
+    let winners: Vec<Side> = tasks.iter().filter_map(|t| t.winner(threshold)).collect();
+    let challenger_wins = winners.iter().filter(|w| **w == Side::Challenger).count();
+    let decided = winners.len();
     let winner = if challenger_wins * 2 > decided { Side::Challenger } else { Side::House };
     BossDecision { winner, challenger_wins, decided, threshold, performance_difference: performance_difference(tasks) }
 }

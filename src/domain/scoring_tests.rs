@@ -66,8 +66,52 @@ fn boss_task_winners() {
         (boss(i, None, None), Side::House),
     ];
     for (task, want) in table {
-        assert_eq!(task.winner(0.10), want, "{task:?}");
+        assert_eq!(task.winner(0.10), Some(want), "{task:?}");
     }
+    // Both trained, neither has a valid value (say both diverged to NaN): the task decides nothing.
+    let both_trained = trained_without_values(i);
+    assert_eq!(both_trained.winner(0.10), None);
+    // One trained without a value, the other failed to train: neither has a value, the house holds.
+    let one_trained = BossTask { challenger_status: RunStatus::Failure, ..both_trained };
+    assert_eq!(one_trained.winner(0.10), Some(Side::House));
+}
+
+fn trained_without_values(t: TaskType) -> BossTask {
+    BossTask {
+        task_type: t,
+        house: None,
+        challenger: None,
+        house_status: RunStatus::Success,
+        challenger_status: RunStatus::Success,
+    }
+}
+
+#[test]
+fn the_majority_is_over_the_decided_tasks() {
+    let rules = ScoringRules::default();
+    let i = TaskType::InstructText;
+    let win = boss(i, Some(1.0), Some(0.5));
+    let lose = boss(i, Some(1.0), Some(1.0));
+    // Two wins, one loss and three tasks that decide nothing: 2 of 3 decided is a majority.
+    let tasks =
+        [win.clone(), win, lose, trained_without_values(i), trained_without_values(i), trained_without_values(i)];
+    let d = decide_boss(1, &tasks, &rules);
+    assert_eq!((d.winner, d.challenger_wins, d.decided), (Side::Challenger, 2, 3));
+    // Nothing decided: the house keeps the title.
+    let d = decide_boss(1, &tasks[3..], &rules);
+    assert_eq!((d.winner, d.challenger_wins, d.decided), (Side::House, 0, 0));
+}
+
+#[test]
+fn a_boss_task_read_from_results_knows_who_trained() {
+    let house = Hotkey::synthetic(0);
+    let nan = |h: Hotkey| TrainingResult::new(h, RunStatus::Success, Some(f64::NAN));
+    let task = boss_task(TaskType::Dpo, &[], &[nan(house.clone()), nan(Hotkey::synthetic(1))], &house);
+    assert_eq!((task.house_status, task.challenger_status), (RunStatus::Success, RunStatus::Success));
+    assert_eq!(task.winner(0.1), None);
+    let failed = TrainingResult::new(Hotkey::synthetic(1), RunStatus::Failure, None);
+    let task = boss_task(TaskType::Dpo, &[], &[nan(house.clone()), failed], &house);
+    assert_eq!(task.winner(0.1), Some(Side::House));
 }
 
 #[test]
@@ -96,6 +140,23 @@ fn performance_difference_is_the_median_relative_improvement() {
     ];
     assert!((performance_difference(&tasks) - 0.15).abs() < 1e-12);
     assert_eq!(performance_difference(&tasks[3..4]), 0.0);
+}
+
+#[test]
+fn a_divisor_that_is_not_positive_gives_no_difference() {
+    // The reference counts such a task as 0 in the median: never 1.0, never negative.
+    let table = [
+        (boss(TaskType::Grpo, Some(0.0), Some(2.0)), 0.0),
+        (boss(TaskType::Grpo, Some(-1.0), Some(2.0)), 0.0),
+        (boss(TaskType::InstructText, Some(0.5), Some(0.0)), 0.0),
+        (boss(TaskType::Dpo, Some(0.5), Some(-0.1)), 0.0),
+        (boss(TaskType::Grpo, Some(2.0), Some(3.0)), 0.5),
+    ];
+    for (task, want) in &table {
+        assert_eq!(task.improvement(), Some(*want), "{task:?}");
+    }
+    let tasks: Vec<BossTask> = table.iter().map(|(t, _)| t.clone()).collect();
+    assert_eq!(performance_difference(&tasks), 0.0);
 }
 
 #[test]
@@ -181,5 +242,5 @@ fn a_boss_side_that_duplicates_the_other_later_has_no_value() {
     c.eval.collected_at = at(2);
     let task = boss_task(TaskType::Dpo, &[], &[h, c], &house);
     assert_eq!((task.house, task.challenger), (Some(0.5), None));
-    assert_eq!(task.winner(0.1), Side::House);
+    assert_eq!(task.winner(0.1), Some(Side::House));
 }

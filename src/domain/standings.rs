@@ -59,6 +59,33 @@ pub fn real_winner<'a>(
     }
 }
 
+/// The consecutive titles of `champion`: how many completed tournaments in a row, newest first (each
+/// given as its `(winner, base_winner)`), have `champion` as their [`real_winner`]. A title defended by
+/// the house, and one won again as a challenger, both count. The boss threshold and the weights read
+/// the streak from here.
+pub fn title_streak<'a>(
+    newest_first: impl IntoIterator<Item = (Option<&'a Hotkey>, Option<&'a Hotkey>)>,
+    champion: &Hotkey,
+    house: &Hotkey,
+) -> u32 {
+    let held = newest_first.into_iter().take_while(|(w, b)| real_winner(*w, *b, house) == Some(champion)).count();
+    u32::try_from(held).unwrap_or(u32::MAX)
+}
+
+/// The champion a new tournament defends, and its consecutive titles (which set the boss threshold),
+/// from the completed tournaments of its type, newest first as `(winner, base_winner)`: the real winner
+/// of the latest, which is the house itself when it won with no champion; none before any tournament.
+pub fn next_champion<'a>(
+    newest_first: impl IntoIterator<Item = (Option<&'a Hotkey>, Option<&'a Hotkey>)> + Clone,
+    house: &Hotkey,
+) -> (Option<Hotkey>, u32) {
+    let Some((winner, base)) = newest_first.clone().into_iter().next() else { return (None, 0) };
+    match real_winner(winner, base, house) {
+        Some(champion) => (Some(champion.clone()), title_streak(newest_first, champion, house)),
+        None => (None, 0),
+    }
+}
+
 /// `final_scores`: for every task won (`(round number, task winner)` in round order), the winner earns
 /// `round number × type_weight`, except the tournament's real winner and, when there is a defending
 /// champion, the house standing in for it. Hotkeys in the order of their first scoring win.

@@ -119,3 +119,27 @@ fn final_scores_weigh_rounds_and_leave_out_the_winner() {
     let got = final_scores(wins, Some(&c), Some(&b), &house, 0.10);
     assert_eq!(got.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(), [b, a]);
 }
+
+#[test]
+fn the_next_champion_and_its_streak_follow_the_titles() {
+    let (house, x, y) = (Hotkey::synthetic(999), Hotkey::synthetic(1), Hotkey::synthetic(2));
+    // Newest first, as (winner, base_winner).
+    type Titles<'a> = Vec<(Option<&'a Hotkey>, Option<&'a Hotkey>)>;
+    let table: Vec<(Titles<'_>, Option<&Hotkey>, u32)> = vec![
+        (vec![], None, 0),
+        // The house won the first tournament: it is the champion the next one records.
+        (vec![(Some(&house), None)], Some(&house), 1),
+        // ... and held again for itself.
+        (vec![(Some(&house), Some(&house)), (Some(&house), None)], Some(&house), 2),
+        // A challenger took the title from the house.
+        (vec![(Some(&x), Some(&house)), (Some(&house), None)], Some(&x), 1),
+        // The house held for x, then x won again as a challenger: three titles in a row.
+        (vec![(Some(&x), Some(&x)), (Some(&house), Some(&x)), (Some(&x), None)], Some(&x), 3),
+        // y ends x's run.
+        (vec![(Some(&y), Some(&x)), (Some(&house), Some(&x)), (Some(&x), None)], Some(&y), 1),
+    ];
+    for (titles, champion, wins) in table {
+        let got = next_champion(titles.iter().copied(), &house);
+        assert_eq!(got, (champion.cloned(), wins), "{titles:?}");
+    }
+}

@@ -1,6 +1,9 @@
 //! The weight computation (tournament-rules.md §8): the winner's emission per tournament type from its
 //! performance difference and streak, points for every task won, the 0.3 decline over ranks (ties share
 //! the average rank), participation, and the burn that makes the weights sum to 1.
+//!
+//! Points are counted in exact units (the sum of the round numbers of the tasks won) and the type's
+//! base weight is applied at the end, so a tie never depends on the order of summation.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +13,7 @@ use super::bundle::{ResultsBundle, TournamentRecord};
 use super::ids::Hotkey;
 use super::kinds::TournamentType;
 use super::scoring::task_winner;
+use super::standings;
 use super::state::TournamentStatus;
 
 /// Base and cap of one tournament type.
@@ -63,6 +67,7 @@ impl WeightRules {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankEntry {
     pub hotkey: Hotkey,
+    /// The sum of the round numbers of the tasks won, times the type's base weight (0 for the winner).
     pub points: f64,
     /// 1-based; tied hotkeys share the average of their ranks.
     pub rank: f64,
@@ -95,29 +100,28 @@ pub struct WeightReport {
     pub types: Vec<TypeReport>,
 }
 
-/// The champion a tournament leaves behind: its winner, or the defending champion when the house won.
+/// The champion a tournament leaves behind: the defending champion when the house won for it, else the
+/// winner, which is the house itself when it won with no champion (its rank-1 share then burns).
 pub fn real_winner(t: &TournamentRecord, house: &Hotkey) -> Option<Hotkey> {
-    match &t.winner_hotkey {
-        Some(w) if w != house => Some(w.clone()),
-        _ => t.base_winner_hotkey.clone().filter(|b| b != house),
-    }
+    standings::real_winner(t.winner_hotkey.as_ref(), t.base_winner_hotkey.as_ref(), house).cloned()
 }
 
 /// Computes the weight vector from a results bundle.
 pub fn compute(bundle: &ResultsBundle, rules: &WeightRules) -> WeightReport {
     let house = &bundle.house_hotkey;
-    // One entry per (active tournament, non-eliminated participant).
-    let participants: Vec<Hotkey> = bundle
+    // Every distinct non-eliminated hotkey of the active tournaments, once however many it is in. The
+    // house counts while it is in, as in the reference; its share is the burn's.
+    let participants: std::collections::BTreeSet<Hotkey> = bundle
         .tournaments
         .iter()
         .filter(|t| t.status == TournamentStatus::Active)
         .flat_map(|t| t.participants.iter())
-        .filter(|p| p.eliminated_in_round.is_none() && &p.hotkey != house)
+        .filter(|p| p.eliminated_in_round.is_none())
         .map(|p| p.hotkey.clone())
         .collect();
     let participant_count = participants.len();
-    let scale = (1.0 - rules.participation * participants.len() as f64).max(0.0);
-    let participation = if participants.is_empty() { 0.0 } else { (1.0 - scale) / participants.len() as f64 };
+    let scale = (1.0 - rules.participation * participant_count as f64).max(0.0);
+    let participation = if participants.is_empty() { 0.0 } else { (1.0 - scale) / participant_count as f64 };
 
     let mut weights: BTreeMap<Hotkey, f64> = BTreeMap::new();
     let mut types = Vec::new();
@@ -153,10 +157,8 @@ fn type_report(
         None => true,
         Some(p) => latest.winner_hotkey != p.winner_hotkey && latest.winner_hotkey.as_ref() != Some(house),
     };
-    let streak = match &winner {
-        Some(w) => history.iter().rev().take_while(|t| real_winner(t, house).as_ref() == Some(w)).count() as u32,
-        None => 0,
-    };
+    let titles = history.iter().rev().map(|t| (t.winner_hotkey.as_ref(), t.base_winner_hotkey.as_ref()));
+    let streak = winner.as_ref().map_or(0, |w| standings::title_streak(titles, w, house));
     let diff = if changed {
         latest.winning_performance_difference.unwrap_or(0.0)
     } else {
@@ -190,6 +192,7 @@ fn type_report(
 }
 
 /// Points per task won, then the ranking with the real winner first and ties sharing the average rank.
+/// When nobody but the real winner has points, the type pays nobody: all of it burns.
 fn rank(
     t: &TournamentRecord,
     winner: Option<&Hotkey>,
@@ -199,22 +202,25 @@ fn rank(
     decline: f64,
     scale: f64,
 ) -> Vec<RankEntry> {
-    let mut points: BTreeMap<Hotkey, f64> = BTreeMap::new();
+    let mut units: BTreeMap<Hotkey, u64> = BTreeMap::new();
     for round in &t.rounds {
         for task in &round.tasks {
             let Some(h) = task_winner(task.task_type, &task.reward_weights, &task.results) else { continue };
             let excluded = Some(&h) == winner || (&h == house && t.base_winner_hotkey.is_some());
             if !excluded {
-                *points.entry(h).or_default() += f64::from(round.number) * base;
+                *units.entry(h).or_default() += u64::from(round.number);
             }
         }
     }
-    let mut others: Vec<(Hotkey, f64)> = points.into_iter().collect();
-    others.sort_by(|(ha, a), (hb, b)| b.total_cmp(a).then_with(|| ha.cmp(hb)));
+    if units.is_empty() {
+        return Vec::new();
+    }
+    let mut others: Vec<(Hotkey, u64)> = units.into_iter().collect();
+    others.sort_by(|(ha, a), (hb, b)| b.cmp(a).then_with(|| ha.cmp(hb)));
 
-    let mut ranked: Vec<(Hotkey, f64, f64)> = Vec::new();
+    let mut ranked: Vec<(Hotkey, u64, f64)> = Vec::new();
     if let Some(w) = winner {
-        ranked.push((w.clone(), 0.0, 1.0));
+        ranked.push((w.clone(), 0, 1.0));
     }
     let mut i = 0;
     while i < others.len() {
@@ -229,10 +235,10 @@ fn rank(
     let norm: f64 = (0..ranked.len()).map(|i| decline.powi(i as i32)).sum();
     ranked
         .into_iter()
-        .map(|(hotkey, points, rank)| {
+        .map(|(hotkey, units, rank)| {
             let share = decline.powf(rank - 1.0) / norm;
             let factor = if Some(&hotkey) == winner { winner_weight } else { base };
-            RankEntry { weight: share * factor * scale, hotkey, points, rank, share }
+            RankEntry { weight: share * factor * scale, points: units as f64 * base, hotkey, rank, share }
         })
         .collect()
 }

@@ -97,7 +97,7 @@ fn tied_points_share_the_average_rank() {
 #[test]
 fn retained_title_uses_the_difference_of_the_winning_tournament_minus_the_streak() {
     let won = tournament(1, Some(7), None, 0.20, vec![]);
-    let kept = tournament(2, Some(999), Some(7), 0.0, vec![]);
+    let kept = tournament(2, Some(999), Some(7), 0.0, vec![vec![task("a", 3, 4)]]);
     let r = compute(&bundle(vec![won, kept]), &WeightRules::default());
     let text = &r.types[0];
     assert_eq!(text.real_winner, Some(h(7)));
@@ -105,7 +105,21 @@ fn retained_title_uses_the_difference_of_the_winning_tournament_minus_the_streak
     assert_eq!(text.consecutive_wins, 2);
     assert!(close(text.performance_difference, 0.20));
     assert!(close(text.winner_weight, 0.15 + 0.30 - 0.01));
-    assert!(close(r.weights[&h(7)], text.winner_weight));
+    assert!(close(r.weights[&h(7)], text.winner_weight / 1.3));
+    assert!(close(r.weights[&h(3)], 0.15 * 0.3 / 1.3));
+}
+
+#[test]
+fn a_title_won_again_as_a_challenger_continues_the_streak() {
+    // 7 won, the house held for 7, then 7 re-registered and beat the house as a challenger.
+    let won = tournament(1, Some(7), None, 0.20, vec![]);
+    let held = tournament(2, Some(999), Some(7), 0.0, vec![]);
+    let again = tournament(3, Some(7), Some(7), 0.30, vec![vec![task("a", 3, 4)]]);
+    let r = compute(&bundle(vec![won, held, again]), &WeightRules::default());
+    assert_eq!(r.types[0].consecutive_wins, 3);
+    let titles = [(Some(h(7)), Some(h(7))), (Some(house()), Some(h(7))), (Some(h(7)), None), (Some(h(2)), None)];
+    let newest_first = titles.iter().map(|(w, b)| (w.as_ref(), b.as_ref()));
+    assert_eq!(crate::domain::standings::title_streak(newest_first, &h(7), &house()), 3);
 }
 
 #[test]
@@ -117,12 +131,52 @@ fn boost_is_capped_and_small_differences_earn_nothing() {
 }
 
 #[test]
-fn house_win_without_a_champion_burns_the_winner_share() {
-    let t = tournament(1, Some(999), None, 0.0, vec![vec![task("a", 999, 2), task("b", 3, 4)]]);
+fn house_win_without_a_champion_takes_rank_one_and_its_share_burns() {
+    let t = tournament(1, Some(999), None, 0.0, vec![vec![task("a", 999, 2), task("b", 3, 4)], vec![task("c", 5, 6)]]);
     let r = compute(&bundle(vec![t]), &WeightRules::default());
-    assert_eq!(r.types[0].real_winner, None);
-    assert!(r.weights.contains_key(&h(3)));
+    let text = &r.types[0];
+    assert_eq!(text.real_winner, Some(house()));
+    let ranks: Vec<(Hotkey, f64)> = text.ranking.iter().map(|e| (e.hotkey.clone(), e.rank)).collect();
+    assert_eq!(ranks, vec![(house(), 1.0), (h(5), 2.0), (h(3), 3.0)]);
+    // The losing finalist is paid as rank 2, not as rank 1.
+    let norm = 1.0 + 0.3 + 0.09;
+    assert!(close(r.weights[&h(5)], 0.15 * 0.3 / norm));
+    assert!(close(r.weights[&h(3)], 0.15 * 0.09 / norm));
+    assert!(close(r.burn, 1.0 - 0.15 * 0.39 / norm));
     assert_sums_to_one(&r);
+}
+
+#[test]
+fn a_type_where_only_the_real_winner_scored_pays_nobody() {
+    // 1 won every task it played and nobody else won one: all of the type burns.
+    let t = tournament(1, Some(1), None, 0.5, vec![vec![task("a", 1, 2)], vec![task("b", 1, 3)]]);
+    let r = compute(&bundle(vec![t]), &WeightRules::default());
+    assert!(r.types[0].ranking.is_empty());
+    assert!(close(r.types[0].winner_weight, 0.6));
+    assert_eq!(r.weights.len(), 1);
+    assert!(close(r.burn, 1.0));
+}
+
+#[test]
+fn points_are_exact_and_do_not_depend_on_the_order_of_rounds() {
+    // 2 wins rounds 1, 2 and 3 (0.15 + 0.3 + 0.45 in floating point is not 0.9); 3 wins round 6 once.
+    let rounds = vec![
+        vec![task("a", 2, 4)],
+        vec![task("b", 2, 5)],
+        vec![task("c", 2, 6)],
+        vec![task("d", 1, 7)],
+        vec![task("e", 1, 8)],
+        vec![task("f", 3, 9)],
+    ];
+    let t = tournament(1, Some(1), None, 0.0, rounds);
+    let mut reversed = t.clone();
+    reversed.rounds.reverse();
+    for t in [t, reversed] {
+        let r = compute(&bundle(vec![t]), &WeightRules::default());
+        let ranks: Vec<(Hotkey, f64)> = r.types[0].ranking.iter().map(|e| (e.hotkey.clone(), e.rank)).collect();
+        assert_eq!(ranks, vec![(h(1), 1.0), (h(2), 2.5), (h(3), 2.5)]);
+        assert_eq!(r.weights[&h(2)], r.weights[&h(3)]);
+    }
 }
 
 #[test]
@@ -134,12 +188,18 @@ fn active_participants_earn_participation_and_scale_the_rest() {
         .into_iter()
         .map(|(n, eliminated_in_round)| ParticipantRecord { hotkey: h(n), eliminated_in_round })
         .collect();
-    let done = tournament(1, Some(1), None, 0.0, vec![]);
-    let r = compute(&bundle(vec![done, active]), &WeightRules::default());
-    assert_eq!(r.participants, 2);
-    assert!(close(r.scale, 0.9998));
+    // A second live tournament (the other type) with 2 in it again: 2 counts once.
+    let mut image = active.clone();
+    image.id = TournamentId::new(6, 2026, 11, 1);
+    image.tournament_type = TournamentType::Image;
+    image.participants = vec![ParticipantRecord { hotkey: h(2), eliminated_in_round: None }];
+    let done = tournament(1, Some(1), None, 0.0, vec![vec![task("a", 4, 5)]]);
+    let r = compute(&bundle(vec![done, active, image]), &WeightRules::default());
+    // 1, 2 and the house, which counts while it is in (its share is the burn's).
+    assert_eq!(r.participants, 3);
+    assert!(close(r.scale, 0.9997));
     assert!(close(r.weights[&h(2)], 0.0001));
-    assert!(close(r.weights[&h(1)], 0.15 * 0.9998 + 0.0001));
+    assert!(close(r.weights[&h(1)], 0.15 / 1.3 * 0.9997 + 0.0001));
     assert!(!r.weights.contains_key(&h(3)));
     assert_sums_to_one(&r);
 }

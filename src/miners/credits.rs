@@ -8,6 +8,9 @@ use chrono::{DateTime, Utc};
 use crate::domain::{Coldkey, LedgerKind};
 use crate::store::{LedgerEvent, LedgerOutcome, Store, StoreError};
 
+/// The most a credit may be: the whole supply of TAO (21 million) in rao.
+pub const MAX_CREDIT_RAO: u64 = 21_000_000 * 1_000_000_000;
+
 /// What recording a credit did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Credited {
@@ -33,24 +36,21 @@ pub fn record_credit(
     reference: &str,
     at: DateTime<Utc>,
 ) -> Result<Credited, CreditError> {
-    let reference = reference.trim();
+    let reference = crate::domain::text::plain(reference);
+    let reference = reference.as_str();
     if reference.is_empty() {
         return Err(CreditError::Invalid("reference: must name the transfer (its on-chain reference)".into()));
     }
     if rao == 0 {
         return Err(CreditError::Invalid("rao: must be positive".into()));
     }
+    if rao > MAX_CREDIT_RAO {
+        return Err(CreditError::Invalid(format!(
+            "rao: {rao} is more than the whole supply of TAO ({MAX_CREDIT_RAO} rao)"
+        )));
+    }
     let amount = i64::try_from(rao).map_err(|_| CreditError::Invalid(format!("rao: {rao} is too large")))?;
     let key = format!("credit/{reference}");
-    if let Some(recorded) = store.find_ledger_event(&key)?
-        && (recorded.event.coldkey != *coldkey || recorded.event.amount_rao != amount)
-    {
-        return Err(CreditError::Conflict {
-            reference: reference.to_owned(),
-            recorded_coldkey: recorded.event.coldkey.to_string(),
-            recorded_rao: recorded.event.amount_rao,
-        });
-    }
     let event = LedgerEvent {
         coldkey: coldkey.clone(),
         kind: LedgerKind::Credit,
@@ -58,9 +58,30 @@ pub fn record_credit(
         tournament_id: None,
         hotkey: None,
         reference: Some(reference.to_owned()),
-        idempotency_key: key,
+        idempotency_key: key.clone(),
         created_at: at,
     };
-    let outcome = store.record_ledger_event(&event)?;
-    Ok(Credited { applied: outcome == LedgerOutcome::Applied, balance_rao: store.balance(coldkey)? })
+    // One transaction: the key's event is read after the write, so a racing credit that took the
+    // reference first with other content is a conflict, never a silent "already recorded".
+    let (outcome, recorded, balance_rao) = store.transaction(|tx| {
+        let outcome = tx.record_ledger_event(&event)?;
+        Ok((outcome, tx.find_ledger_event(&key)?, tx.balance(coldkey)?))
+    })?;
+    match outcome {
+        LedgerOutcome::Applied => Ok(Credited { applied: true, balance_rao }),
+        LedgerOutcome::AlreadyRecorded => match recorded {
+            Some(r) if r.event.coldkey == *coldkey && r.event.amount_rao == amount => {
+                Ok(Credited { applied: false, balance_rao })
+            }
+            Some(r) => Err(CreditError::Conflict {
+                reference: reference.to_owned(),
+                recorded_coldkey: r.event.coldkey.to_string(),
+                recorded_rao: r.event.amount_rao,
+            }),
+            None => Err(CreditError::Store(StoreError::Conflict(format!("transfer {reference} vanished")))),
+        },
+        LedgerOutcome::Refused { balance_rao } => Err(CreditError::Invalid(format!(
+            "rao: crediting {rao} would overflow the balance of {coldkey} ({balance_rao} rao)"
+        ))),
+    }
 }

@@ -5,6 +5,11 @@
 //! (nested) transaction; a second event with the same key hits the unique constraint, is rolled back
 //! and reported as [`LedgerOutcome::AlreadyRecorded`], so a fee is never charged twice, however many
 //! retries, restarts or racing workers try.
+//!
+//! The balance moves by a conditional update: a debit only where the balance covers it, a credit only
+//! where it cannot overflow. PostgreSQL re-checks the condition on the row a racing writer has just
+//! changed, so two tournaments charging one coldkey at once never overdraw it; the table's CHECK
+//! (balance_rao >= 0) holds whatever writes it.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -64,6 +69,9 @@ pub enum LedgerOutcome {
     Applied,
     /// An event with the same idempotency key was already there: nothing moved.
     AlreadyRecorded,
+    /// The balance cannot move by this amount (a debit it does not cover, a credit that would
+    /// overflow it): nothing was recorded.
+    Refused { balance_rao: i64 },
 }
 
 #[derive(Queryable, Selectable)]
@@ -102,6 +110,7 @@ impl EventRow {
 /// Why the nested transaction of [`Tx::record_ledger_event`] was rolled back.
 enum NotApplied {
     Duplicate,
+    Refused(i64),
     Failed(StoreError),
 }
 
@@ -129,26 +138,51 @@ fn append(conn: &mut AnyConnection, event: &LedgerEvent) -> Result<(), NotApplie
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Err(NotApplied::Duplicate),
         other => other?,
     };
-    let balance =
-        (coldkey_balances::coldkey.eq(event.coldkey.as_str()), coldkey_balances::balance_rao.eq(event.amount_rao));
-    let moved = coldkey_balances::balance_rao.eq(coldkey_balances::balance_rao + event.amount_rao);
-    per_backend!(conn, |c| diesel::insert_into(coldkey_balances::table)
-        .values(balance)
-        .on_conflict(coldkey_balances::coldkey)
-        .do_update()
-        .set(moved)
-        .execute(c))?;
-    Ok(())
+    let coldkey = event.coldkey.as_str();
+    if move_balance(conn, coldkey, event.amount_rao)? {
+        return Ok(());
+    }
+    // No row yet: a credit makes one (a racing credit may make it first, then the move is tried again).
+    let balance = coldkey_balances::table.find(coldkey).select(coldkey_balances::balance_rao).first(conn).optional()?;
+    if balance.is_none() && event.amount_rao >= 0 {
+        let row = (coldkey_balances::coldkey.eq(coldkey), coldkey_balances::balance_rao.eq(0i64));
+        per_backend!(conn, |c| diesel::insert_into(coldkey_balances::table)
+            .values(row)
+            .on_conflict(coldkey_balances::coldkey)
+            .do_nothing()
+            .execute(c))?;
+        if move_balance(conn, coldkey, event.amount_rao)? {
+            return Ok(());
+        }
+    }
+    Err(NotApplied::Refused(balance.unwrap_or(0)))
+}
+
+/// Moves the balance by `amount` where it stays within 0..=i64::MAX; whether it moved.
+fn move_balance(conn: &mut AnyConnection, coldkey: &str, amount: i64) -> Result<bool, DieselError> {
+    use coldkey_balances::balance_rao;
+    let row = coldkey_balances::table.filter(coldkey_balances::coldkey.eq(coldkey));
+    let moved = if amount < 0 {
+        let Some(debit) = amount.checked_neg() else { return Ok(false) };
+        diesel::update(row.filter(balance_rao.ge(debit))).set(balance_rao.eq(balance_rao + amount)).execute(conn)?
+    } else {
+        diesel::update(row.filter(balance_rao.le(i64::MAX - amount)))
+            .set(balance_rao.eq(balance_rao + amount))
+            .execute(conn)?
+    };
+    Ok(moved == 1)
 }
 
 impl Tx<'_> {
     /// Appends `event` and moves its coldkey's balance, atomically; a duplicate idempotency key moves
-    /// nothing and answers [`LedgerOutcome::AlreadyRecorded`]. Runs in a savepoint, so a duplicate
+    /// nothing and answers [`LedgerOutcome::AlreadyRecorded`], a balance that cannot move by the amount
+    /// records nothing and answers [`LedgerOutcome::Refused`]. Runs in a savepoint, so a duplicate
     /// does not spoil an enclosing transaction.
     pub fn record_ledger_event(&mut self, event: &LedgerEvent) -> Result<LedgerOutcome, StoreError> {
         match self.conn.transaction(|conn| append(conn, event)) {
             Ok(()) => Ok(LedgerOutcome::Applied),
             Err(NotApplied::Duplicate) => Ok(LedgerOutcome::AlreadyRecorded),
+            Err(NotApplied::Refused(balance_rao)) => Ok(LedgerOutcome::Refused { balance_rao }),
             Err(NotApplied::Failed(error)) => Err(error),
         }
     }

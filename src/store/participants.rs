@@ -127,8 +127,8 @@ impl Tx<'_> {
             .collect()
     }
 
-    /// Marks `hotkeys` as eliminated in round `round` (1-based). Fails with `NotFound` if one of them
-    /// is not a participant (the enclosing transaction then rolls back).
+    /// Marks those of `hotkeys` not yet eliminated as eliminated in round `round` (1-based). Fails with
+    /// `NotFound` if one of them is not a participant.
     pub fn set_eliminated_in_round(
         &mut self,
         tournament: &TournamentId,
@@ -137,16 +137,20 @@ impl Tx<'_> {
     ) -> Result<(), StoreError> {
         let round: i32 = signed("eliminated_in_round", round)?;
         let keys: Vec<&str> = hotkeys.iter().map(Hotkey::as_str).collect();
-        let changed = diesel::update(
+        let of_them = || {
             participants::table
                 .filter(participants::tournament_id.eq(tournament.as_str()))
-                .filter(participants::hotkey.eq_any(&keys)),
-        )
-        .set(participants::eliminated_in_round.eq(round))
-        .execute(self.conn)?;
-        if changed != keys.len() {
+                .filter(participants::hotkey.eq_any(&keys))
+        };
+        let known: i64 = of_them().count().get_result(self.conn)?;
+        if usize::try_from(known).ok() != Some(keys.len()) {
             return Err(StoreError::not_found("participant", format!("{tournament}: one of {keys:?}")));
         }
+        // A participant is eliminated once, by its first loss: a house that re-entered a later round as
+        // the odd field's filler keeps the round it first lost.
+        diesel::update(of_them().filter(participants::eliminated_in_round.is_null()))
+            .set(participants::eliminated_in_round.eq(round))
+            .execute(self.conn)?;
         Ok(())
     }
 }

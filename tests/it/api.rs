@@ -145,6 +145,9 @@ fn bad_input_is_a_4xx_naming_the_problem() {
         (r#"{"coldkey": "x", "rao": 1, "reference": "r"}"#, 400, "coldkey"),
         (&format!(r#"{{"coldkey": "{good}", "rao": -1, "reference": "r"}}"#), 400, "rao"),
         (&format!(r#"{{"coldkey": "{good}", "rao": 0, "reference": "r"}}"#), 400, "rao: must be positive"),
+        // More than the whole supply of TAO (21 million TAO of 10^9 rao each), or than an i64 holds.
+        (&format!(r#"{{"coldkey": "{good}", "rao": 21000000000000001, "reference": "r"}}"#), 400, "supply of TAO"),
+        (&format!(r#"{{"coldkey": "{good}", "rao": {}, "reference": "r"}}"#, i64::MAX), 400, "supply of TAO"),
         (&format!(r#"{{"coldkey": "{good}", "rao": 1, "reference": " "}}"#), 400, "reference"),
         (&format!(r#"{{"coldkey": "{good}", "rao": 1}}"#), 400, "reference: missing"),
         (&format!(r#"{{"coldkey": "{good}", "rao": "1", "reference": "r"}}"#), 400, "rao: must be a whole number"),

@@ -93,6 +93,11 @@ fn plan_prints_the_first_round() {
         serde_json::json!({"kind": "knockout", "sizes": [2, 2, 2, 2], "house": true})
     );
     assert_eq!(plan(&["--entrants", "39"])["sizes"], serde_json::json!([39]));
+    // More than 14 with the house: one group, the house in it.
+    assert_eq!(
+        plan(&["--entrants", "16", "--with-house"]),
+        serde_json::json!({"kind": "group", "sizes": [16], "house": true})
+    );
     assert_eq!(plan(&["--entrants", "40", "--seed", "1"]), plan(&["--entrants", "40", "--seed", "1"]));
     bad_input(&["rules", "plan", "--entrants", "0", "--with-house"], None);
     bad_input(&["rules", "plan", "--entrants", "many"], None);
@@ -111,7 +116,8 @@ const BOSS: &str = r#"{"champion_wins": 2, "tasks": [
   {"task_type": "DpoTask", "house": 1.0, "challenger": 0.8, "house_status": "success", "challenger_status": "success"},
   {"task_type": "DpoTask", "house": null, "challenger": 0.9, "house_status": "failure", "challenger_status": "success"},
   {"task_type": "GrpoTask", "house": 2.0, "challenger": 2.5, "house_status": "success", "challenger_status": "success"},
-  {"task_type": "GrpoTask", "house": 2.0, "challenger": null, "house_status": "success", "challenger_status": "failure"}
+  {"task_type": "GrpoTask", "house": 2.0, "challenger": null, "house_status": "success", "challenger_status": "failure"},
+  {"task_type": "GrpoTask", "house": null, "challenger": null, "house_status": "success", "challenger_status": "success"}
 ]}"#;
 
 #[test]
@@ -122,6 +128,7 @@ fn boss_round_is_decided_from_a_file() {
     let out: Value = serde_json::from_str(&ok(&["rules", "boss", "--input", path.to_str().unwrap()])).unwrap();
     assert_eq!(out["winner"], "challenger");
     assert_eq!(out["challenger_wins"], 4);
+    // The last task, trained by both sides with neither value valid, decides nothing.
     assert_eq!(out["decided"], 6);
     assert!((out["threshold"].as_f64().unwrap() - 0.08).abs() < 1e-12);
     // Improvements 1.0, 0.0526, 0.25, 0.25: the median is 0.25.
@@ -153,7 +160,9 @@ fn weights_are_computed_from_the_example_bundle() {
     assert!((total - 1.0).abs() < 1e-12, "sum {total}");
     let w = |h: &str| weights[h].as_f64().unwrap();
     let scale = 1.0 - 2.0 * 0.0001;
-    assert!((w("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty") - 0.35 / 1.3 * scale).abs() < 1e-12);
+    // The boss round: the house 0.85, the challenger 0.7, so the difference is 0.15 / 0.7.
+    let boosted = 0.15 + (0.15 / 0.7 - 0.05) * 2.0;
+    assert!((w("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty") - boosted / 1.3 * scale).abs() < 1e-12);
     assert!((w("5FLSigC9HGRKVhB9FiEo4Y3koPsNmBmLJbpXg2mp1hXcS59Y") - 0.15 * 0.3 / 1.3 * scale).abs() < 1e-12);
     assert!((w("5HGjWAeFDfFCWPsjFQdVV2Msvz2XtMktvgocEZcCj68kUMaw") - 0.0001).abs() < 1e-15);
     assert_eq!(report["types"][0]["tournament_type"], "text");
@@ -173,6 +182,9 @@ fn a_bundle_that_is_not_an_export_is_named() {
     let err =
         bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("tourn_00000000000000b2", "tourn_bad")));
     assert!(err.contains("tournament id"), "{err}");
+    // A stored performance difference its boss round does not give.
+    let err = bad_input(&["rules", "weights", "--input", "-"], Some(&bundle.replace("0.21428571428571433", "0.15")));
+    assert!(err.contains("tourn_00000000000000a1_20261101") && err.contains("winning_performance_difference"), "{err}");
 }
 
 #[test]
@@ -182,6 +194,10 @@ fn a_bad_config_file_stops_with_the_key_named() {
     std::fs::write(&path, "[rules.scoring]\nboss_threshold_floor = 2.0\n").unwrap();
     let err = bad_input(&["--config", path.to_str().unwrap(), "rules", "threshold", "--wins", "1"], None);
     assert!(err.contains("rules.scoring.boss_threshold_floor"), "{err}");
+    // The house's default commit is a SHA, never a branch.
+    std::fs::write(&path, "[rules.schedule]\ndefault_base_commit = \"main\"\n").unwrap();
+    let err = bad_input(&["--config", path.to_str().unwrap(), "rules", "threshold", "--wins", "1"], None);
+    assert!(err.contains("rules.schedule.default_base_commit") && err.contains("SHA"), "{err}");
 }
 
 /// A size range the content cannot serve would stall its tournament forever: the validator refuses to

@@ -64,6 +64,17 @@ pub(crate) fn live_fixture(store: &Store) -> Live {
             created_at: now,
         })
         .unwrap();
+    let paid = LedgerEvent {
+        coldkey: coldkey.clone(),
+        kind: LedgerKind::Credit,
+        amount_rao: 300,
+        tournament_id: None,
+        hotkey: None,
+        reference: Some("transfer 0x300".into()),
+        idempotency_key: "credit/0x300".into(),
+        created_at: now,
+    };
+    assert_eq!(store.record_ledger_event(&paid).unwrap(), crucible::store::LedgerOutcome::Applied);
     store
         .record_ledger_event(&LedgerEvent {
             coldkey: coldkey.clone(),

@@ -2,16 +2,17 @@
 //! and that the executor cannot see any more, is counted as a lost run under the retry rules, never
 //! dropped and never run beyond the policy.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use crucible::actors::Event;
-use crucible::clock::VirtualClock;
+use crucible::clock::{Clock, VirtualClock};
 use crucible::domain::TrainingStatus;
 use crucible::domain::rules::Rules;
-use crucible::exec::{Executor, RunFuture, TrainingJob};
+use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
 use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crucible::store::Store;
 
@@ -27,6 +28,33 @@ impl Executor for Forgetful {
     }
     fn reattach(&self, _: TrainingJob, _: DateTime<Utc>) -> Option<RunFuture> {
         None
+    }
+}
+
+/// Refuses the first two starts of every training, then runs like the simulated executor; keeps the
+/// virtual time of every start asked of it.
+struct Refusing {
+    inner: SimulatedExecutor,
+    clock: Arc<VirtualClock>,
+    asked: Rc<RefCell<HashMap<String, Vec<DateTime<Utc>>>>>,
+}
+
+impl Executor for Refusing {
+    fn name(&self) -> &'static str {
+        "refusing"
+    }
+    fn run(&self, job: TrainingJob) -> RunFuture {
+        let key = format!("{}/{}", job.task_id, job.hotkey);
+        let mut asked = self.asked.borrow_mut();
+        let times = asked.entry(key).or_default();
+        times.push(self.clock.now());
+        if times.len() <= 2 {
+            return Box::pin(std::future::ready(RunOutcome::NotStarted { reason: "the node answered 409".into() }));
+        }
+        self.inner.run(job)
+    }
+    fn reattach(&self, job: TrainingJob, at: DateTime<Utc>) -> Option<RunFuture> {
+        self.inner.reattach(job, at)
     }
 }
 
@@ -172,33 +200,49 @@ fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once
     }
 }
 
-/// A second tournament's boss round copies proven tasks of the first (tournament-rules.md §5): same
-/// type, model, data and hours, new ids.
-#[test]
-fn a_later_boss_round_copies_proven_historical_tasks() {
+/// Plays `limit` text tournaments of 12 simulated miners (`seed`) in virtual time on a fresh in-memory
+/// store, with the executor `executor` makes from the simulated one and the clock; returns the store.
+fn play_text(
+    seed: u64,
+    limit: usize,
+    executor: impl FnOnce(SimulatedExecutor, Arc<VirtualClock>) -> Rc<dyn Executor>,
+) -> Arc<Store> {
     let store = Arc::new(Store::open("sqlite::memory:").unwrap());
     store.migrate().unwrap();
-    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 4, ..SimSettings::default() }));
+    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed, ..SimSettings::default() }));
     let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "history-test", origin).unwrap();
+    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "text-test", origin).unwrap();
     let nodes = crucible::app::node_views(&store).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
     let system = actix::System::with_tokio_rt(move || runtime);
     let running = store.clone();
     system.block_on(async move {
         let clock = Arc::new(VirtualClock::starting_at(origin));
-        let executor = Rc::new(SimulatedExecutor::new(world.clone(), clock.clone()));
-        let mut parts = simulated_parts(running, world, clock, executor, 4);
-        parts.limit = Some(2);
+        let executor = executor(SimulatedExecutor::new(world.clone(), clock.clone()), clock.clone());
+        let mut parts = simulated_parts(running, world, clock, executor, seed);
+        parts.limit = Some(limit);
         parts.types = vec![crucible::domain::TournamentType::Text];
         let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
         crucible::app::start(parts, nodes, events);
     });
     system.run().unwrap();
+    store
+}
 
+/// A second tournament's boss round copies proven tasks of the first (tournament-rules.md §5): same
+/// type, model, data and hours, new ids.
+#[test]
+fn a_later_boss_round_copies_proven_historical_tasks() {
+    let store = play_text(4, 2, |simulated, _| Rc::new(simulated));
     let mut tournaments = store.list_tournaments(None).unwrap();
     tournaments.sort_by_key(|t| t.created_at);
     assert_eq!(tournaments.len(), 2);
+    // The second defends the first's real winner (the house itself when it won with no champion),
+    // which holds one title.
+    assert_eq!(tournaments[0].base_winner_hotkey, None);
+    assert!(tournaments[0].winner_hotkey.is_some());
+    assert_eq!(tournaments[1].base_winner_hotkey, tournaments[0].winner_hotkey);
+    assert_eq!(tournaments[1].champion_wins, 1);
     let tasks = |i: usize| {
         let snapshot = store.tournament_snapshot(&tournaments[i].id).unwrap();
         snapshot.rounds.into_iter().map(|r| (r.round.round.is_final, r.tasks)).collect::<Vec<_>>()
@@ -209,5 +253,24 @@ fn a_later_boss_round_copies_proven_historical_tasks() {
     assert_eq!(boss.len(), 6);
     for task in &boss {
         assert!(earlier.contains(&key(&task.task)), "boss task {:?} is not a copy", key(&task.task));
+    }
+}
+
+/// A refused start costs no attempt and is asked again only after a minute of (virtual) time.
+#[test]
+fn a_refused_start_is_asked_again_after_a_minute() {
+    let asked = Rc::new(RefCell::new(HashMap::new()));
+    let seen = asked.clone();
+    let store = play_text(9, 1, move |inner, clock| Rc::new(Refusing { inner, clock, asked: seen }));
+    for t in store.list_tournaments(None).unwrap() {
+        assert_eq!(t.status, crucible::domain::TournamentStatus::Completed, "{}", t.id);
+    }
+    let asked = asked.borrow();
+    assert!(!asked.is_empty());
+    for (training, times) in asked.iter() {
+        assert!(times.len() >= 3, "{training}: two refusals, then a run: {times:?}");
+        for pair in times[..3].windows(2) {
+            assert!(pair[1] - pair[0] >= chrono::Duration::seconds(60), "{training} asked again at once: {times:?}");
+        }
     }
 }

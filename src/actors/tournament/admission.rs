@@ -95,7 +95,7 @@ fn charge(
     if balance < amount {
         return Ok(Err(format!("balance of coldkey {} is {balance} rao, the fee is {fee} rao", c.coldkey)));
     }
-    tx.record_ledger_event(&LedgerEvent {
+    let outcome = tx.record_ledger_event(&LedgerEvent {
         coldkey: c.coldkey.clone(),
         kind: LedgerKind::ParticipationFee,
         amount_rao: -amount,
@@ -105,7 +105,13 @@ fn charge(
         idempotency_key: key,
         created_at: at,
     })?;
-    Ok(Ok(()))
+    match outcome {
+        LedgerOutcome::Applied | LedgerOutcome::AlreadyRecorded => Ok(Ok(())),
+        // Another tournament charged the coldkey between the look and the debit.
+        LedgerOutcome::Refused { balance_rao } => {
+            Ok(Err(format!("balance of coldkey {} is {balance_rao} rao, the fee is {fee} rao", c.coldkey)))
+        }
+    }
 }
 
 /// Cancels the tournament and refunds every fee it took; refunding twice moves nothing.
@@ -137,6 +143,12 @@ pub fn refund_all(tx: &mut Tx<'_>, tournament: &Tournament, at: DateTime<Utc>) -
         match outcome {
             LedgerOutcome::Applied => applied += 1,
             LedgerOutcome::AlreadyRecorded => before += 1,
+            LedgerOutcome::Refused { balance_rao } => {
+                return Err(StoreError::Conflict(format!(
+                    "refunding {fee} rao to {} would overflow its balance of {balance_rao} rao",
+                    p.hotkey
+                )));
+            }
         }
     }
     Ok((applied, before))

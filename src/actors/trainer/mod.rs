@@ -5,7 +5,8 @@
 //! final (success or failure), or once its tournament has ended (cancelled) and it stops trying.
 //!
 //! Restart policy = the training retry policy: at most `max_training_attempts` real starts; a run that
-//! could not start costs no attempt; an unfetchable repository fails at once. A node that does not
+//! could not start costs no attempt and is asked again after [`START_RETRY`]; an unfetchable repository
+//! fails at once. A node that does not
 //! answer is fenced in the broker (`FenceNode`) before the GPUs are released, so the next attempt goes
 //! elsewhere; a run lost with its node counts as a failed attempt, a start that never reached it does
 //! not. A training found in
@@ -58,6 +59,10 @@ pub struct TrainerActor {
 
 /// How long to wait before asking again when no node can host the job, or the store failed.
 const PAUSE: Duration = Duration::from_secs(600);
+
+/// How long to wait before starting again after a start was refused (a node's 4xx, a missing image):
+/// the reference's 60 s, where asking again at once would loop as fast as the refusals come.
+pub const START_RETRY: Duration = Duration::from_secs(60);
 
 impl TrainerActor {
     pub fn new(rt: Rc<Runtime>, template: JobTemplate, training: Training, owner: Recipient<TrainingEnded>) -> Self {
@@ -145,8 +150,12 @@ async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> 
         tracing::info!(attempt, node = %placement.node_id, gpus = ?placement.gpu_indices, "attempt started");
         let outcome = rt.executor.run(job).await;
         fence_if_unreachable(rt, &placement, &outcome);
+        let refused = matches!(outcome, RunOutcome::NotStarted { .. });
         training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
         rt.broker.do_send(ReleaseGpus { key: key(&training) });
+        if refused && training.status == TrainingStatus::Pending {
+            tokio::time::sleep(START_RETRY).await;
+        }
     }
     Ok(training)
 }

@@ -36,7 +36,8 @@ pub fn played(store: &Store, n: u64, status: TournamentStatus) -> TournamentSnap
             tourn.started_at = Some(at(5));
             tourn.completed_at = Some(at(300));
             tourn.winner_hotkey = Some(hotkey(1));
-            tourn.winning_performance_difference = Some(0.12);
+            // What its boss round gives: (0.4 − 0.3) / 0.3.
+            tourn.winning_performance_difference = Some((0.4 - 0.3) / 0.3);
         }
         TournamentStatus::Cancelled => {
             tourn.completed_at = Some(at(6));

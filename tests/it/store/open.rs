@@ -83,9 +83,16 @@ fn a_file_backed_sqlite_database_survives_reopening() {
         assert_eq!(store.backend(), Backend::Sqlite);
         assert_eq!(
             store.migrate().unwrap(),
-            ["20261125000001", "20261125000003", "20261125000005", "20261126000007", "20261130000009"]
-                .map(str::to_owned)
-                .to_vec()
+            [
+                "20261125000001",
+                "20261125000003",
+                "20261125000005",
+                "20261126000007",
+                "20261130000009",
+                "20261130000011"
+            ]
+            .map(str::to_owned)
+            .to_vec()
         );
         store.insert_tournament(&written).unwrap();
     }

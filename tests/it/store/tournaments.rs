@@ -52,6 +52,9 @@ fn participants_round_trip_and_upsert_keeps_the_first_record_time(store: &Store)
 
     store.set_eliminated_in_round(&tourn.id, &[hotkey(1)], 2).unwrap();
     assert_eq!(store.get_participant(&tourn.id, &hotkey(1)).unwrap().eliminated_in_round, Some(2));
+    // Losing again later (a house back as a filler) keeps the first elimination.
+    store.set_eliminated_in_round(&tourn.id, &[hotkey(1)], 4).unwrap();
+    assert_eq!(store.get_participant(&tourn.id, &hotkey(1)).unwrap().eliminated_in_round, Some(2));
     let unknown = store.set_eliminated_in_round(&tourn.id, &[hotkey(0), hotkey(5)], 3);
     assert!(matches!(unknown, Err(StoreError::NotFound { .. })), "{unknown:?}");
     assert_eq!(store.get_participant(&tourn.id, &hotkey(0)).unwrap().eliminated_in_round, None, "rolled back");

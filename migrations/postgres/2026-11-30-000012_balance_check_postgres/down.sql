@@ -1,0 +1,1 @@
+ALTER TABLE coldkey_balances DROP CONSTRAINT coldkey_balances_not_negative;
