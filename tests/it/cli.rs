@@ -169,6 +169,43 @@ fn weights_are_computed_from_the_example_bundle() {
     assert_eq!(report["types"].as_array().unwrap().len(), 1, "no image tournament has completed");
 }
 
+/// The worked examples of docs/results-bundle.md, each weight computed by hand from the rules.
+#[test]
+fn the_documented_example_bundles_give_their_documented_weights() {
+    let (a, c, d) = (
+        "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty",
+        "5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy",
+        "5HGjWAeFDfFCWPsjFQdVV2Msvz2XtMktvgocEZcCj68kUMaw",
+    );
+    let house = "5GU4Xkd3dCGTU3s8VLcHGc5wsD5M8XyxDca5yDQhYm1mVXFu";
+    let three = 1.0 + 0.3 + 0.09;
+    let scale = 1.0 - 3.0 * 0.0001;
+    let table: [(&str, Vec<(&str, f64)>); 3] = [
+        // The house won the first tournament: it is rank 1 (its share burns), a ranks 2 with rounds
+        // 1 + 2, c ranks 3 with round 1.
+        ("house-holds-the-first-title.json", vec![(a, 0.15 * 0.3 / three), (c, 0.15 * 0.09 / three)]),
+        // a won every task it played and nobody else won one: the type pays nobody.
+        ("only-the-winner-scored.json", vec![]),
+        // a won with a difference of 0.25 (W = 0.15 + 0.4); a, the house (in the live text
+        // tournament) and d (in the live image one) take part, a once though it is in both.
+        (
+            "live-tournaments-share-a-miner.json",
+            vec![(a, 0.55 / 1.3 * scale + 0.0001), (c, 0.15 * 0.3 / 1.3 * scale), (d, 0.0001)],
+        ),
+    ];
+    for (file, want) in table {
+        let path = format!("{}/docs/bundles/{file}", env!("CARGO_MANIFEST_DIR"));
+        let report: Value = serde_json::from_str(&ok(&["rules", "weights", "--input", &path])).unwrap();
+        let weights = report["weights"].as_object().unwrap();
+        assert_eq!(weights.len(), want.len() + 1, "{file}: {weights:?}");
+        let paid: f64 = want.iter().map(|(_, w)| w).sum();
+        assert!((weights[house].as_f64().unwrap() - (1.0 - paid)).abs() < 1e-12, "{file}: {weights:?}");
+        for (hotkey, w) in want {
+            assert!((weights[hotkey].as_f64().unwrap() - w).abs() < 1e-12, "{file} {hotkey}: {weights:?}");
+        }
+    }
+}
+
 #[test]
 fn a_bundle_that_is_not_an_export_is_named() {
     let bundle = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle.json")).unwrap();
