@@ -49,6 +49,14 @@ pub struct CancelTournament {
     pub reason: String,
 }
 
+/// Complete a tournament whose boss round is decided and that waits for an operator's confirmation
+/// (`require_operator_confirmation`); answers its winner.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<crate::domain::Hotkey, ControlError>")]
+pub struct ConfirmTournament {
+    pub id: TournamentId,
+}
+
 /// The round-sanity overrides an operator may apply to one task of a live round (tournament-rules §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskAction {

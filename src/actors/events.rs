@@ -58,6 +58,13 @@ pub enum Event {
         winners: Vec<Hotkey>,
         at: DateTime<Utc>,
     },
+    /// The boss round is decided and `require_operator_confirmation` holds the completion until an
+    /// operator confirms it (`POST /v1/tournaments/{id}/confirm`).
+    AwaitingConfirmation {
+        id: TournamentId,
+        winner: Hotkey,
+        at: DateTime<Utc>,
+    },
     TournamentCompleted {
         id: TournamentId,
         tournament_type: TournamentType,
@@ -91,6 +98,7 @@ impl Event {
             | Event::TrainingEnded { id, at, .. }
             | Event::TaskReplaced { id, at, .. }
             | Event::RoundDecided { id, at, .. }
+            | Event::AwaitingConfirmation { id, at, .. }
             | Event::TournamentCompleted { id, at, .. }
             | Event::TournamentCancelled { id, at, .. } => (id, *at),
         }

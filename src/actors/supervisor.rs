@@ -1,7 +1,7 @@
 //! Supervisor: schedules tournaments per type and spawns or restores one TournamentActor per live one.
 //!
-//! Messages: `TournamentEnded` from its tournaments; `CreateTournament` and `CancelTournament` from
-//! operators (the control API). At start it restores every unfinished tournament
+//! Messages: `TournamentEnded` from its tournaments; `CreateTournament`, `CancelTournament`,
+//! `ConfirmTournament` and `OverrideTask` from operators (the control API). At start it restores every unfinished tournament
 //! from the store; a type without a live tournament gets a new one `interval_hours` after its last
 //! completion (at once when there has never been one). With a limit per type (`simulate`), it stops the
 //! system once every type has run its share.
@@ -16,7 +16,7 @@ use actix::prelude::*;
 use chrono::{Datelike, Duration as Span};
 
 use super::Runtime;
-use super::control::{CancelTournament, ControlError, CreateTournament, OverrideTask};
+use super::control::{CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask};
 use super::events::Event;
 use super::tournament::{TournamentActor, TournamentEnded};
 use crate::domain::ids::stable_hash;
@@ -104,26 +104,49 @@ impl Handler<CreateTournament> for Supervisor {
     }
 }
 
-impl Handler<CancelTournament> for Supervisor {
-    type Result = ResponseActFuture<Self, Result<(), ControlError>>;
-
-    /// A live tournament's actor cancels it; any other (or one whose actor has just stopped) is refused
-    /// with its stored status, or unknown.
-    fn handle(&mut self, msg: CancelTournament, _ctx: &mut Context<Self>) -> Self::Result {
-        let actor = self.live.get(&msg.id).cloned();
+impl Supervisor {
+    /// Forwards `msg` to the actor of live tournament `id`; a tournament that is not live (or whose
+    /// actor has just stopped) is refused with its stored status and `only`, an unknown one not found.
+    fn to_live<M, T>(
+        &self,
+        id: TournamentId,
+        msg: M,
+        only: &'static str,
+    ) -> ResponseActFuture<Self, Result<T, ControlError>>
+    where
+        M: Message<Result = Result<T, ControlError>> + Send + 'static,
+        T: Send + 'static,
+        TournamentActor: Handler<M>,
+    {
+        let actor = self.live.get(&id).cloned();
         let db = self.rt.db.clone();
         let asked = async move {
             if let Some(actor) = actor
-                && let Ok(answer) = actor.send(msg.clone()).await
+                && let Ok(answer) = actor.send(msg).await
             {
                 return answer;
             }
-            let id = msg.id;
             let lookup = id.clone();
             let t = db.run(move |s| s.get_tournament(&lookup)).await?;
-            Err(ControlError::Conflict(format!("tournament {id} is {}: only a live tournament is cancelled", t.status)))
+            Err(ControlError::Conflict(format!("tournament {id} is {}: {only}", t.status)))
         };
         Box::pin(asked.into_actor(self))
+    }
+}
+
+impl Handler<CancelTournament> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<(), ControlError>>;
+
+    fn handle(&mut self, msg: CancelTournament, _ctx: &mut Context<Self>) -> Self::Result {
+        self.to_live(msg.id.clone(), msg, "only a live tournament is cancelled")
+    }
+}
+
+impl Handler<ConfirmTournament> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<crate::domain::Hotkey, ControlError>>;
+
+    fn handle(&mut self, msg: ConfirmTournament, _ctx: &mut Context<Self>) -> Self::Result {
+        self.to_live(msg.id.clone(), msg, "only a decided live tournament is confirmed")
     }
 }
 

@@ -11,7 +11,8 @@ use serde_json::json;
 use super::ApiState;
 use super::openapi::ErrorBody;
 use crate::actors::control::{
-    AddTrainer, CancelTournament, ControlError, CreateTournament, OverrideTask, RemoveTrainer, TaskAction,
+    AddTrainer, CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask, RemoveTrainer,
+    TaskAction,
 };
 use crate::actors::supervisor::Supervisor;
 use crate::domain::{TaskId, TournamentType};
@@ -93,6 +94,22 @@ pub async fn cancel(
     let request = CancelTournament { id: id.clone(), reason };
     answer(control(&state)?.supervisor.send(request).await)?;
     Ok(HttpResponse::Ok().json(json!({ "tournament_id": id.as_str(), "status": "cancelled" })))
+}
+
+#[utoipa::path(post, path = "/v1/tournaments/{tournament_id}/confirm", tag = "operations", security(("bearer" = [])),
+    params(("tournament_id" = String, Path, description = "A tournament whose boss round is decided")),
+    responses((status = 200, description = "Completed with its winner; the next tournament of the type is scheduled", body = Object),
+        (status = 404, description = "No such tournament", body = ErrorBody),
+        (status = 409, description = "It does not wait for a confirmation (not decided yet, ended, or `require_operator_confirmation` is off)", body = ErrorBody),
+        (status = 503, description = "No validator runtime", body = ErrorBody)))]
+pub async fn confirm(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = super::tournament_id(&path)?;
+    let winner = answer(control(&state)?.supervisor.send(ConfirmTournament { id: id.clone() }).await)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "tournament_id": id.as_str(),
+        "status": "completed",
+        "winner_hotkey": winner.as_str(),
+    })))
 }
 
 #[utoipa::path(post, path = "/v1/tasks/{task_id}/{action}", tag = "operations", security(("bearer" = [])),

@@ -35,6 +35,7 @@ pub struct ErrorBody {
         super::trainers::crucible_trainers,
         super::control::create,
         super::control::cancel,
+        super::control::confirm,
         super::control::override_task,
         super::control::add_trainer,
         super::control::remove_trainer,

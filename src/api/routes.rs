@@ -23,6 +23,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/tournament/{tournament_id}/refund", web::post().to(super::operations::refund))
         .route("/v1/tournaments", web::post().to(super::control::create))
         .route("/v1/tournaments/{tournament_id}/cancel", web::post().to(super::control::cancel))
+        .route("/v1/tournaments/{tournament_id}/confirm", web::post().to(super::control::confirm))
         .route("/v1/tasks/{task_id}/{action}", web::post().to(super::control::override_task))
         .route("/v1/tournament_orchestrator/add_trainer", web::post().to(super::control::add_trainer))
         .route(

@@ -102,6 +102,12 @@ impl Progress {
                 name(&self.names, id),
                 winners.len()
             )),
+            Event::AwaitingConfirmation { id, winner, at } => self.line(format!(
+                "[{}] {}: decided for {}; waiting for an operator's confirmation",
+                day(at),
+                name(&self.names, id),
+                short(winner)
+            )),
             Event::TournamentCompleted { id, winner, at, .. } => {
                 self.line(format!("[{}] {}: completed, winner {}", day(at), name(&self.names, id), short(winner)))
             }

@@ -6,6 +6,7 @@ mod api_compat;
 mod api_ops;
 mod api_reads;
 mod cli;
+mod confirmation;
 pub mod content;
 mod docker;
 mod fencing;

@@ -201,11 +201,14 @@ fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once
 }
 
 /// Plays `limit` text tournaments of 12 simulated miners (`seed`) in virtual time on a fresh in-memory
-/// store, with the executor `executor` makes from the simulated one and the clock; returns the store.
-fn play_text(
+/// store, with the executor `executor` makes from the simulated one and the clock, the parts changed by
+/// `tune`, and `watch` given the running runtime; returns the store.
+pub(crate) fn play_text(
     seed: u64,
     limit: usize,
     executor: impl FnOnce(SimulatedExecutor, Arc<VirtualClock>) -> Rc<dyn Executor>,
+    tune: impl FnOnce(&mut crucible::app::Parts) + 'static,
+    watch: impl FnOnce(crucible::app::Running) + 'static,
 ) -> Arc<Store> {
     let store = Arc::new(Store::open("sqlite::memory:").unwrap());
     store.migrate().unwrap();
@@ -222,8 +225,9 @@ fn play_text(
         let mut parts = simulated_parts(running, world, clock, executor, seed);
         parts.limit = Some(limit);
         parts.types = vec![crucible::domain::TournamentType::Text];
+        tune(&mut parts);
         let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
-        crucible::app::start(parts, nodes, events);
+        watch(crucible::app::start(parts, nodes, events));
     });
     system.run().unwrap();
     store
@@ -233,7 +237,7 @@ fn play_text(
 /// type, model, data and hours, new ids.
 #[test]
 fn a_later_boss_round_copies_proven_historical_tasks() {
-    let store = play_text(4, 2, |simulated, _| Rc::new(simulated));
+    let store = play_text(4, 2, |simulated, _| Rc::new(simulated), |_| {}, |_| {});
     let mut tournaments = store.list_tournaments(None).unwrap();
     tournaments.sort_by_key(|t| t.created_at);
     assert_eq!(tournaments.len(), 2);
@@ -261,7 +265,8 @@ fn a_later_boss_round_copies_proven_historical_tasks() {
 fn a_refused_start_is_asked_again_after_a_minute() {
     let asked = Rc::new(RefCell::new(HashMap::new()));
     let seen = asked.clone();
-    let store = play_text(9, 1, move |inner, clock| Rc::new(Refusing { inner, clock, asked: seen }));
+    let refusing = move |inner, clock| -> Rc<dyn Executor> { Rc::new(Refusing { inner, clock, asked: seen }) };
+    let store = play_text(9, 1, refusing, |_| {}, |_| {});
     for t in store.list_tournaments(None).unwrap() {
         assert_eq!(t.status, crucible::domain::TournamentStatus::Completed, "{}", t.id);
     }

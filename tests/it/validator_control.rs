@@ -102,6 +102,12 @@ fn operators_create_and_cancel_tournaments_and_a_restart_frees_what_a_cancel_lef
     assert_eq!(status, 409, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("cancelled"), "{answer}");
     assert_eq!(cancel("tourn_00000000000000ff_20260101", json!({ "reason": "x" })).0, 404);
+    // Nothing waits for a confirmation here: refused; an unknown tournament is not found.
+    let confirm = |id: &str| request("POST", &format!("{url}/v1/tournaments/{id}/confirm"), Some(TOKEN), None);
+    let (status, answer) = confirm(&text);
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("confirm"), "{answer}");
+    assert_eq!(confirm("tourn_00000000000000ff_20260101").0, 404);
     assert_eq!(cancel(&text, json!({ "reason": "created by mistake" })).0, 200);
     let (_, details) = request("GET", &format!("{url}/v1/tournaments/{text}/details"), None, None);
     assert_eq!(details["status"], "cancelled", "{details}");

@@ -1,7 +1,8 @@
 //! TournamentActor: owns one live tournament: registration, its rounds and tasks, the trainers of every
 //! training, scoring and advancing, and completion.
 //!
-//! Messages: `TrainingEnded` from its trainers. Level-triggered: after every persisted change it asks
+//! Messages: `TrainingEnded` from its trainers; `CancelTournament`, `OverrideTask` and
+//! `ConfirmTournament` from operators. Level-triggered: after every persisted change it asks
 //! the progression rules what the stored state calls for (wait, replace a task, decide the round), so a
 //! restarted actor that reloads the same state takes the same next step.
 //!
@@ -9,6 +10,7 @@
 //! TrainerActors back, registration resumes at the time derived from its last logged attempt.
 
 mod admission;
+mod confirm;
 mod overrides;
 mod plan;
 mod steps;
@@ -132,6 +134,10 @@ impl TournamentActor {
 
     fn progress(&mut self, ctx: &mut Context<Self>) {
         let Some(snapshot) = self.snapshot.clone() else { return };
+        if confirm::awaiting(&snapshot.tournament) {
+            // Decided; `ConfirmTournament` completes it.
+            return;
+        }
         let Some(round) = snapshot.rounds.last() else {
             self.step(ctx, steps::first_round(self.rt.clone(), snapshot));
             return;

@@ -178,6 +178,10 @@ pub async fn decide_round(
         at,
     });
     match (step, new_round) {
+        (NextStep::Complete(done), _) if rt.rules.schedule.require_operator_confirmation => {
+            tracing::info!(winner = %done.winner, "decided; waiting for an operator's confirmation");
+            let _ = rt.events.send(Event::AwaitingConfirmation { id: t.id.clone(), winner: done.winner, at });
+        }
         (NextStep::Complete(done), _) => {
             let _ = rt.events.send(Event::TournamentCompleted {
                 id: t.id.clone(),
@@ -204,6 +208,12 @@ fn insert_step(
     match step {
         NextStep::Complete(done) => {
             tx.set_tournament_result(&t.id, &done.winner, done.performance_difference)?;
+            if rules.schedule.require_operator_confirmation {
+                // Decided but not completed: an operator's confirmation completes it (the actor waits).
+                let cause = format!("decided for {}; waiting for an operator's confirmation", done.winner);
+                tx.log_event(EntityKind::Tournament, t.id.as_str(), "awaiting confirmation", &cause, at)?;
+                return Ok(None);
+            }
             let cause = format!("won by {}", done.winner);
             tx.set_tournament_status(
                 &t.id,

@@ -1,0 +1,65 @@
+//! `require_operator_confirmation = true`: a decided tournament stays active, with its result stored,
+//! until an operator confirms it; a confirmation of anything else is refused.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crucible::actors::Event;
+use crucible::actors::control::{ConfirmTournament, ControlError};
+use crucible::domain::TournamentStatus;
+
+use super::runtime::play_text;
+
+#[test]
+fn a_decided_tournament_waits_for_the_operators_confirmation() {
+    let seen: Rc<RefCell<Vec<String>>> = Rc::new(RefCell::new(Vec::new()));
+    let log = seen.clone();
+    let store = play_text(
+        9,
+        1,
+        |simulated, _| Rc::new(simulated),
+        |parts| parts.rules.schedule.require_operator_confirmation = true,
+        move |running| {
+            let mut events = running.events.subscribe();
+            let supervisor = running.supervisor.clone();
+            actix::spawn(async move {
+                while let Some(event) = crucible::actors::events::next(&mut events).await {
+                    match event {
+                        Event::TournamentCreated { id, .. } => {
+                            // Nothing is decided yet: refused.
+                            let early = supervisor.send(ConfirmTournament { id }).await.unwrap();
+                            assert!(matches!(early, Err(ControlError::Conflict(_))), "{early:?}");
+                            log.borrow_mut().push("refused before the decision".into());
+                        }
+                        Event::AwaitingConfirmation { id, winner, .. } => {
+                            // A day later the tournament still waits; then the operator confirms.
+                            tokio::time::sleep(std::time::Duration::from_secs(86_400)).await;
+                            log.borrow_mut().push("still waiting a day later".into());
+                            let confirmed = supervisor.send(ConfirmTournament { id: id.clone() }).await.unwrap();
+                            assert_eq!(confirmed, Ok(winner));
+                            let again = supervisor.send(ConfirmTournament { id }).await.unwrap();
+                            assert!(matches!(again, Err(ControlError::Conflict(_))), "{again:?}");
+                            log.borrow_mut().push("confirmed once".into());
+                        }
+                        Event::TournamentCompleted { .. } => log.borrow_mut().push("completed".into()),
+                        _ => {}
+                    }
+                }
+            });
+        },
+    );
+    assert_eq!(
+        *seen.borrow(),
+        ["refused before the decision", "still waiting a day later", "confirmed once", "completed"],
+        "in this order"
+    );
+    let tournaments = store.list_tournaments(None).unwrap();
+    assert_eq!(tournaments.len(), 1);
+    let t = &tournaments[0];
+    assert_eq!(t.status, TournamentStatus::Completed);
+    let decided = store.transitions(crucible::store::EntityKind::Tournament, t.id.as_str()).unwrap();
+    assert!(decided.iter().any(|e| e.cause.starts_with("confirmed by an operator: won by ")), "{decided:?}");
+    // Completed a day after it was decided, not when the boss round ended.
+    let waited = decided.iter().find(|e| e.cause.contains("waiting for an operator's confirmation")).unwrap().at;
+    assert!(t.completed_at.unwrap() - waited >= chrono::Duration::days(1));
+}
