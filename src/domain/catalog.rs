@@ -193,6 +193,24 @@ impl Catalog {
         })
     }
 
+    /// [`Self::draft`]; when the catalog has no model of the type in the spec's size range, one of the
+    /// type at any size. A task the catalog cannot draw as planned is replaced by one of the same type
+    /// rather than failing its round (which would be retried for ever).
+    pub fn draft_same_type<R: Rng + ?Sized>(
+        &self,
+        spec: &TaskSpec,
+        rules: &TaskRules,
+        rng: &mut R,
+    ) -> Result<TaskDraft, CatalogError> {
+        match self.draft(spec, rules, rng) {
+            Err(CatalogError::NoModel { .. }) => {
+                let any_size = TaskSpec { params_b: Some([0.0, f64::MAX]), ..spec.clone() };
+                self.draft(&any_size, rules, rng)
+            }
+            other => other,
+        }
+    }
+
     /// The boss round's tasks: proven historical copies where configured and available, fresh drafts
     /// otherwise. Copies keep model, data and hours; the caller gives them new ids.
     pub fn draft_boss<R: Rng + ?Sized>(
@@ -212,7 +230,7 @@ impl Catalog {
             .iter()
             .map(|spec| match proven.iter().position(|h| h.draft.task_type == spec.task_type) {
                 Some(at) => Ok(proven.remove(at).draft.clone()),
-                None => self.draft(spec, rules, rng),
+                None => self.draft_same_type(spec, rules, rng),
             })
             .collect()
     }

@@ -101,6 +101,20 @@ pub enum Slot {
     Pair(usize),
 }
 
+impl TaskSpec {
+    /// The spec of a replacement for a task whose model has `params`: a model within ±20 % of that size
+    /// (an image task, or one of unknown size, keeps its spec).
+    pub fn near(&self, params: Option<u64>) -> TaskSpec {
+        match (params, self.params_b) {
+            (Some(p), Some(_)) => {
+                let b = p as f64 / 1e9;
+                TaskSpec { params_b: Some([0.8 * b, 1.2 * b]), ..self.clone() }
+            }
+            _ => self.clone(),
+        }
+    }
+}
+
 /// What a task must be, before a model and dataset are chosen for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {

@@ -161,6 +161,35 @@ fn an_unservable_spec_names_what_is_missing() {
 }
 
 #[test]
+fn a_spec_no_model_fits_is_drawn_at_another_size_of_the_same_type() {
+    let rules = TaskRules::default();
+    let spec =
+        TaskSpec { slot: Slot::Pair(0), task_type: TaskType::InstructText, params_b: Some([20.0, 40.0]), hours: None };
+    assert!(matches!(catalog().draft(&spec, &rules, &mut rng(0)), Err(CatalogError::NoModel { .. })));
+    let draft = catalog().draft_same_type(&spec, &rules, &mut rng(0)).unwrap();
+    assert_eq!(draft.task_type, TaskType::InstructText);
+    // A type the catalog has no dataset for still fails, naming it.
+    let grpo = TaskSpec { task_type: TaskType::Grpo, ..spec };
+    assert_eq!(catalog().draft_same_type(&grpo, &rules, &mut rng(0)), Err(CatalogError::NoDataset(TaskType::Grpo)));
+}
+
+#[test]
+fn a_replacement_draws_within_twenty_percent_of_the_original_size() {
+    let rules = TaskRules::default();
+    let spec =
+        TaskSpec { slot: Slot::Pair(0), task_type: TaskType::InstructText, params_b: Some([0.1, 100.0]), hours: None };
+    let near = spec.near(Some(8_000_000_000));
+    let [lo, hi] = near.params_b.unwrap();
+    assert!((lo - 6.4).abs() < 1e-9 && (hi - 9.6).abs() < 1e-9, "{lo}..{hi}");
+    for seed in 0..20 {
+        assert_eq!(catalog().draft(&near, &rules, &mut rng(seed)).unwrap().model, "mid");
+    }
+    // An image task (no size) keeps its spec.
+    let image = TaskSpec { task_type: TaskType::Image, params_b: None, ..spec };
+    assert_eq!(image.near(None), image);
+}
+
+#[test]
 fn boss_round_reuses_proven_historical_tasks() {
     let rules = TaskRules::default();
     let mut cat = catalog();

@@ -23,6 +23,8 @@ struct Scripted {
     first: RefCell<Option<(TaskId, Hotkey)>>,
     /// The tournament of the first task.
     tournament: RefCell<Option<TournamentId>>,
+    /// Every job asked of it.
+    jobs: Rc<RefCell<Vec<TrainingJob>>>,
 }
 
 impl Executor for Scripted {
@@ -30,6 +32,7 @@ impl Executor for Scripted {
         "scripted"
     }
     fn run(&self, job: TrainingJob) -> RunFuture {
+        self.jobs.borrow_mut().push(job.clone());
         let (task, victim) = self.first.borrow_mut().get_or_insert((job.task_id.clone(), job.hotkey.clone())).clone();
         self.tournament.borrow_mut().get_or_insert(job.tournament_id.clone());
         if job.task_id != task {
@@ -65,12 +68,15 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
     let first: Rc<RefCell<Option<(TaskId, Hotkey)>>> = Rc::default();
     let (seen, parts_store) = (answers.clone(), store.clone());
     let first_seen = first.clone();
+    let jobs: Rc<RefCell<Vec<TrainingJob>>> = Rc::default();
+    let jobs_seen = jobs.clone();
     system.block_on(async move {
         let clock = Arc::new(VirtualClock::starting_at(origin));
         let executor = Rc::new(Scripted {
             sim: SimulatedExecutor::new(world.clone(), clock.clone()),
             first: RefCell::default(),
             tournament: RefCell::default(),
+            jobs: jobs_seen,
         });
         let scripted = executor.clone();
         let parts = super::runtime::simulated_parts(parts_store, world, clock, executor, 5);
@@ -125,6 +131,8 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
                         let answer = supervisor.send(request).await.unwrap();
                         seen.borrow_mut().push((name, answer));
                     }
+                    // Long enough for the replacement's trainings to start.
+                    tokio::time::sleep(Duration::from_secs(600)).await;
                     actix::System::current().stop();
                 }
             }
@@ -154,6 +162,17 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
     let task = store.get_task(&first_task).unwrap();
     assert_eq!(task.status, TASK_REPLACED);
     let round = store.list_tasks(&task.round_id).unwrap();
-    assert!(round.iter().any(|t| t.replaces_task_id.as_ref() == Some(&first_task)), "a replacement exists");
+    let replacement = round.iter().find(|t| t.replaces_task_id.as_ref() == Some(&first_task)).expect("a replacement");
+    // Its model is within ±20 % of the original's size, and its trainings keep the original's names.
+    // (An image task has no size; the first task to run may be either.)
+    if let (Some(was), Some(now)) = (task.model_params, replacement.model_params) {
+        assert!((0.8 * was as f64..=1.2 * was as f64).contains(&(now as f64)), "{was} -> {now}");
+    }
+    let started: Vec<TrainingJob> = jobs.borrow().iter().filter(|j| j.task_id == replacement.id).cloned().collect();
+    assert!(!started.is_empty(), "the replacement's trainings started");
+    for job in started {
+        let original = crucible::domain::ids::expected_repo_name(&task.tournament_id, &first_task, &job.hotkey);
+        assert_eq!(job.expected_repo_name, original);
+    }
     assert_eq!(round.iter().filter(|t| t.status == TASK_ACCEPTED).count(), 1);
 }

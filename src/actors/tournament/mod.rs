@@ -171,7 +171,7 @@ impl TournamentActor {
                     continue;
                 };
                 let template = JobTemplate {
-                    job: plan::job_for(&t.task, participant),
+                    job: plan::job_for(&t.task, &plan::name_root(round, &t.task), participant),
                     enqueued: t.task.created_at.timestamp_millis(),
                 };
                 let trainer = TrainerActor::new(self.rt.clone(), template, training.clone(), ctx.address().recipient());

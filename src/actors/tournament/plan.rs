@@ -127,7 +127,7 @@ pub fn new_round(
     let drafts: Vec<TaskDraft> = if bracket.is_final() {
         catalog.draft_boss(specs, &rules.tasks, &mut rng)?
     } else {
-        specs.iter().map(|s| catalog.draft(s, &rules.tasks, &mut rng)).collect::<Result<_, _>>()?
+        specs.iter().map(|s| catalog.draft_same_type(s, &rules.tasks, &mut rng)).collect::<Result<_, _>>()?
     };
     let (groups, pairs) = match bracket {
         Bracket::Groups { groups } => (
@@ -186,7 +186,9 @@ pub fn new_round(
     Ok(NewRound { round, tasks })
 }
 
-/// A replacement for `old`: same slot and type, a fresh draw from the catalog, the next generation id.
+/// A replacement for `old`: same slot and type, a model within ±20 % of the original's size (the
+/// round's range when the catalog has none there), the next generation id. Its trainings keep the
+/// original's expected repository names ([`name_root`]).
 pub fn replacement(
     tournament: &TournamentId,
     round: &RoundSnapshot,
@@ -196,8 +198,9 @@ pub fn replacement(
     at: DateTime<Utc>,
 ) -> Result<(Task, Vec<Training>), CatalogError> {
     let slot = slot_of(&round.round, old).unwrap_or(Slot::Pair(0));
+    let root = name_root(round, old);
     let index =
-        round.tasks.iter().filter(|t| t.task.replaces_task_id.is_none()).position(|t| t.task.id == old.id).unwrap_or(0);
+        round.tasks.iter().filter(|t| t.task.replaces_task_id.is_none()).position(|t| t.task.id == root).unwrap_or(0);
     let generation = round.tasks.iter().filter(|t| t.task.replaces_task_id.is_some()).count() as u32 + 1;
     let is_final = round.round.round.is_final;
     let tasks = &rules.tasks;
@@ -214,7 +217,11 @@ pub fn replacement(
     let spec = TaskSpec { slot, task_type: old.task_type, params_b, hours };
     let key = format!("{}/replacement/{generation}", round.round.round.seed);
     let mut rng = ChaCha8Rng::seed_from_u64(stable_hash(key.as_bytes()));
-    let draft = catalog.draft(&spec, &rules.tasks, &mut rng)?;
+    let draft = match catalog.draft(&spec.near(old.model_params), &rules.tasks, &mut rng) {
+        Ok(draft) => draft,
+        Err(CatalogError::NoModel { .. }) => catalog.draft_same_type(&spec, &rules.tasks, &mut rng)?,
+        Err(e) => return Err(e),
+    };
     let id = task_id(tournament, round.round.round.number, index, generation);
     let task = task_record(tournament, &round.round, slot, id, draft, Some(old.id.clone()), at);
     let members: Vec<Hotkey> = round
@@ -225,6 +232,18 @@ pub fn replacement(
         .unwrap_or_default();
     let trainings = pending_trainings(&task, &members, at);
     Ok((task, trainings))
+}
+
+/// The task a task's expected repository names are derived from: the original it replaces (through
+/// every replacement in between), or itself; as the reference copies the original's names.
+pub fn name_root(round: &RoundSnapshot, task: &Task) -> crate::domain::TaskId {
+    let mut root = task;
+    while let Some(replaced) =
+        root.replaces_task_id.as_ref().and_then(|id| round.tasks.iter().find(|t| &t.task.id == id))
+    {
+        root = &replaced.task;
+    }
+    root.id.clone()
 }
 
 fn task_record(
@@ -277,8 +296,9 @@ fn pending_trainings(task: &Task, hotkeys: &[Hotkey], at: DateTime<Utc>) -> Vec<
         .collect()
 }
 
-/// The executor job for one training, its attempt and GPUs left to fill in.
-pub fn job_for(task: &Task, participant: &Participant) -> TrainingJob {
+/// The executor job of `participant` on `task`, its attempt and GPUs left to fill in; its expected
+/// repository name is derived from `named_for` ([`name_root`]).
+pub fn job_for(task: &Task, named_for: &crate::domain::TaskId, participant: &Participant) -> TrainingJob {
     TrainingJob {
         tournament_id: task.tournament_id.clone(),
         task_id: task.id.clone(),
@@ -292,7 +312,7 @@ pub fn job_for(task: &Task, participant: &Participant) -> TrainingJob {
         dataset_type_json: task.dataset_type_json.clone(),
         file_format: crate::domain::FileFormat::default(),
         hours_to_complete: task.hours_to_complete,
-        expected_repo_name: expected_repo_name(&task.tournament_id, &task.id, &participant.hotkey),
+        expected_repo_name: expected_repo_name(&task.tournament_id, named_for, &participant.hotkey),
         repo_url: participant.repo_url.clone(),
         commit_hash: participant.commit_hash.clone(),
         placement: crate::domain::gpu::Placement { node_id: String::new(), gpu_indices: Vec::new() },
