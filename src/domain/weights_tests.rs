@@ -232,4 +232,24 @@ proptest! {
         prop_assert!((total - 1.0).abs() < 1e-9, "sum {}", total);
         prop_assert!(r.weights.values().all(|w| *w >= 0.0));
     }
+
+    #[test]
+    fn the_weights_do_not_depend_on_the_order_of_rounds_or_tasks(
+        rounds in proptest::collection::vec(proptest::collection::vec((0u64..8, 0u64..8), 1..4), 1..6),
+        winner in 0u64..8,
+        rotate in 0usize..6,
+    ) {
+        let rounds: Vec<Vec<TaskRecord>> = rounds.iter().enumerate().map(|(i, tasks)| {
+            tasks.iter().enumerate().map(|(j, (a, b))| task(&format!("t{i}x{j}"), *a, *b)).collect()
+        }).collect();
+        let t = tournament(1, Some(winner), None, 0.3, rounds);
+        let mut shuffled = t.clone();
+        let n = shuffled.rounds.len();
+        shuffled.rounds.rotate_left(rotate % n);
+        for round in &mut shuffled.rounds {
+            round.tasks.reverse();
+        }
+        let (a, b) = (compute(&bundle(vec![t]), &WeightRules::default()), compute(&bundle(vec![shuffled]), &WeightRules::default()));
+        prop_assert_eq!(a.weights, b.weights);
+    }
 }
