@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerSummary, DeviceRequest, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerSummary, DeviceRequest, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
@@ -116,6 +116,11 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         security_opt: Some(vec!["no-new-privileges".into()]),
         device_requests,
+        // Whatever the engine's default, a container's log is capped: a flood cannot fill the disk.
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".into()),
+            config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "1".into())])),
+        }),
         ..Default::default()
     };
     let body = ContainerCreateBody {
@@ -194,7 +199,8 @@ pub async fn logs(engine: &Engine, id: &str) -> (Vec<String>, Vec<String>) {
 
 /// Removes a container, stopping it if needed; a missing one is fine.
 pub async fn remove(engine: &Engine, id: &str) {
-    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    // With its anonymous volumes (an image's VOLUME): nothing of a run outlives its container.
+    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
     if let Err(e) = engine.docker().remove_container(id, Some(options)).await
         && !super::is_not_found(&e)
     {

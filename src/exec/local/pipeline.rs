@@ -230,6 +230,14 @@ impl Attempt {
         let threads = cpus.min(self.engine.cpus() as f64).floor().max(1.0) as u64;
         let mut env = contract::environment(&self.job);
         env.extend([format!("OMP_NUM_THREADS={threads}"), format!("MKL_NUM_THREADS={threads}")]);
+        // The image's own environment is the miner's: nothing it sets may preload code into the
+        // training or widen what the NVIDIA container toolkit exposes (its hook reads these).
+        let devices = self.gpu_ids().map_or("void".to_owned(), |ids| ids.join(","));
+        env.extend([
+            "LD_PRELOAD=".to_owned(),
+            "NVIDIA_DRIVER_CAPABILITIES=compute,utility".to_owned(),
+            format!("NVIDIA_VISIBLE_DEVICES={devices}"),
+        ]);
         let spec = ContainerSpec {
             name: self.names.train.clone(),
             image: self.names.image.clone(),

@@ -20,6 +20,9 @@ use super::support::{self, DOWNLOADER, EVALUATOR};
 const CHECKS: &str = r#"fail() { echo "contract broken: $1" >&2; exit 4; }
 [ "$WANDB_MODE" = offline ] || fail "WANDB_MODE=$WANDB_MODE"
 [ "$OMP_NUM_THREADS" = 1 ] || fail "OMP_NUM_THREADS=$OMP_NUM_THREADS for a quota of one CPU"
+[ -z "$LD_PRELOAD" ] || fail "the image's LD_PRELOAD=$LD_PRELOAD reached the training"
+[ "$NVIDIA_DRIVER_CAPABILITIES" = compute,utility ] || fail "NVIDIA_DRIVER_CAPABILITIES=$NVIDIA_DRIVER_CAPABILITIES"
+[ "$NVIDIA_VISIBLE_DEVICES" = void ] || fail "NVIDIA_VISIBLE_DEVICES=$NVIDIA_VISIBLE_DEVICES with no GPU reserved"
 touch /cache/probe 2>/dev/null && fail "/cache is writable"
 [ "$(ls /sys/class/net)" = "lo" ] || fail "network interfaces: $(ls /sys/class/net)"
 [ "$(awk '/^CapEff/ {print $2}' /proc/self/status)" = "0000000000000000" ] || fail "capabilities kept"

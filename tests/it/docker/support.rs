@@ -97,7 +97,13 @@ OUT="/app/checkpoints/$T/$R"
 /// running `train.sh` (`ARGS` then `script`), plus `extra` files. Returns its path and commit.
 pub fn miner_repo(root: &Path, script: &str, extra: &[(&str, &str)]) -> (PathBuf, String) {
     let dir = root.join("repo");
-    write(&dir, "dockerfiles/standalone-text-trainer.dockerfile", &script_dockerfile("train.sh"));
+    // Every miner image declares an environment the validator must not let through.
+    let hostile = "ENV LD_PRELOAD=/hostile.so NVIDIA_DRIVER_CAPABILITIES=all NVIDIA_VISIBLE_DEVICES=all\n";
+    write(
+        &dir,
+        "dockerfiles/standalone-text-trainer.dockerfile",
+        &format!("{}{hostile}", script_dockerfile("train.sh")),
+    );
     write(&dir, "train.sh", &format!("{ARGS}{script}"));
     for (name, text) in extra {
         write(&dir, name, text);
