@@ -97,10 +97,13 @@ pub fn start(state: ApiState, settings: &ApiSettings, listener: TcpListener) -> 
     });
     metrics::handle();
     let state = web::Data::new(state);
+    let streams =
+        web::Data::new(events::StreamSlots::new(settings.max_event_streams, settings.max_event_streams_per_address));
     let limit = settings.max_body_bytes;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(streams.clone())
             .app_data(gate.clone())
             .app_data(web::JsonConfig::default().limit(limit).error_handler(|e, _| routes::json_error(e).into()))
             .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))

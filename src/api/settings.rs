@@ -16,11 +16,22 @@ pub struct ApiSettings {
     pub public_reads: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Event streams (`/v1/events`) open at once, in all and from one client address; past either the
+    /// stream is refused with a 503, so subscribers cannot use up the process's file descriptors.
+    pub max_event_streams: usize,
+    pub max_event_streams_per_address: usize,
 }
 
 impl Default for ApiSettings {
     fn default() -> Self {
-        Self { listen: String::new(), token: Secret::default(), public_reads: true, max_body_bytes: 65_536 }
+        Self {
+            listen: String::new(),
+            token: Secret::default(),
+            public_reads: true,
+            max_body_bytes: 65_536,
+            max_event_streams: 64,
+            max_event_streams_per_address: 4,
+        }
     }
 }
 
@@ -40,6 +51,9 @@ impl ApiSettings {
         }
         if self.max_body_bytes == 0 {
             problems.push("api.max_body_bytes: must be positive".into());
+        }
+        if self.max_event_streams == 0 || self.max_event_streams_per_address == 0 {
+            problems.push("api.max_event_streams, api.max_event_streams_per_address: must be positive".into());
         }
         problems
     }

@@ -41,7 +41,14 @@ pub(crate) fn serve_state(
     store.migrate().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let settings = ApiSettings { listen: url.clone(), token: Secret::new(TOKEN), public_reads, max_body_bytes: 1024 };
+    let settings = ApiSettings {
+        listen: url.clone(),
+        token: Secret::new(TOKEN),
+        public_reads,
+        max_body_bytes: 1024,
+        max_event_streams: 8,
+        max_event_streams_per_address: 3,
+    };
     let rules = crucible::domain::rules::Rules::default();
     let state = ApiState { store: store.clone(), rules, events, directory_file, control: None };
     std::thread::spawn(move || {

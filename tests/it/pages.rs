@@ -100,6 +100,41 @@ fn the_event_stream_sends_one_tournaments_transitions() {
 }
 
 #[test]
+fn event_streams_are_capped_per_address_and_a_closed_one_frees_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("streams.db");
+    crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap().migrate().unwrap();
+    let (events, _) = tokio::sync::broadcast::channel(16);
+    let url = serve_events(&db, events);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let open = || reqwest::get(format!("{url}/v1/events"));
+        // The test server allows three streams per address.
+        let mut streams = Vec::new();
+        for _ in 0..3 {
+            let response = open().await.unwrap();
+            assert_eq!(response.status(), 200);
+            streams.push(response);
+        }
+        let refused = open().await.unwrap();
+        assert_eq!(refused.status(), 503);
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("too many event streams") && text.contains("3 per address"), "{text}");
+        // A closed stream's slot is free again once the server notices (at its next keep-alive at the latest).
+        drop(streams.pop());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let response = open().await.unwrap();
+            if response.status() == 200 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the closed stream's slot was never freed");
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+}
+
+#[test]
 fn simulate_serve_shows_the_tournaments_live_and_after() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crucible"))
         .args(["simulate", "--miners", "16", "--serve", "127.0.0.1:0", "--pace", "3600"])
