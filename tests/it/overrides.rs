@@ -70,6 +70,7 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
     let first_seen = first.clone();
     let jobs: Rc<RefCell<Vec<TrainingJob>>> = Rc::default();
     let jobs_seen = jobs.clone();
+    let watched = store.clone();
     system.block_on(async move {
         let clock = Arc::new(VirtualClock::starting_at(origin));
         let executor = Rc::new(Scripted {
@@ -87,9 +88,16 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
         actix::spawn(async move {
             let mut other: Option<TaskId> = None;
             let mut victim_failures = 0;
+            let mut replaced: Option<TaskId> = None;
             while let Ok(event) = receiver.recv().await {
                 let Event::TrainingEnded { id, task, hotkey, status, .. } = event else {
                     if let Event::TrainingStarted { id, task, .. } = event {
+                        // Once a training of the replacement has started (its job is with the executor).
+                        if let Some(original) = &replaced
+                            && watched.get_task(&task).is_ok_and(|t| t.replaces_task_id.as_ref() == Some(original))
+                        {
+                            actix::System::current().stop();
+                        }
                         // Both tournament types run at once: the other task must be of the first task's.
                         let same = scripted.tournament.borrow().as_ref() == Some(&id);
                         if same && scripted.first.borrow().as_ref().is_some_and(|(t, _)| *t != task) {
@@ -131,9 +139,8 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
                         let answer = supervisor.send(request).await.unwrap();
                         seen.borrow_mut().push((name, answer));
                     }
-                    // Long enough for the replacement's trainings to start.
-                    tokio::time::sleep(Duration::from_secs(600)).await;
-                    actix::System::current().stop();
+                    // The replacement's trainings start next; the loop stops once one has.
+                    replaced = Some(first_task.clone());
                 }
             }
         });
