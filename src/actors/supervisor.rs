@@ -221,15 +221,14 @@ async fn create(
     seed: u64,
 ) -> Result<Option<TournamentId>, StoreError> {
     let history = rt.db.run(move |s| s.list_tournaments(Some(tournament_type))).await?;
-    let latest = rt.db.run(move |s| s.latest_completed_tournament(tournament_type)).await?;
+    // The completed ones, newest first: the latest's real winner is the champion to defend.
+    let mut done: Vec<&Tournament> = history.iter().filter(|h| h.status == TournamentStatus::Completed).collect();
+    done.sort_by(|a, b| (b.completed_at, b.created_at, &b.id).cmp(&(a.completed_at, a.created_at, &a.id)));
     let now = rt.clock.now();
     let house = rt.rules.house_hotkey.clone();
-    let (champion, champion_wins, house_repo) = match &latest {
+    let (champion, champion_wins, house_repo) = match done.first() {
         None => (None, 0, None),
         Some(t) => {
-            let mut done: Vec<&Tournament> =
-                history.iter().filter(|h| h.status == TournamentStatus::Completed).collect();
-            done.sort_by(|a, b| (b.completed_at, b.created_at, &b.id).cmp(&(a.completed_at, a.created_at, &a.id)));
             let titles = done.iter().map(|h| (h.winner_hotkey.as_ref(), h.base_winner_hotkey.as_ref()));
             let (champion, wins) = standings::next_champion(titles, &house);
             // The house trains with the champion's repository: the winner's, or the house's own when it held.

@@ -100,12 +100,6 @@ pub struct WeightReport {
     pub types: Vec<TypeReport>,
 }
 
-/// The champion a tournament leaves behind: the defending champion when the house won for it, else the
-/// winner, which is the house itself when it won with no champion (its rank-1 share then burns).
-pub fn real_winner(t: &TournamentRecord, house: &Hotkey) -> Option<Hotkey> {
-    standings::real_winner(t.winner_hotkey.as_ref(), t.base_winner_hotkey.as_ref(), house).cloned()
-}
-
 /// Computes the weight vector from a results bundle.
 pub fn compute(bundle: &ResultsBundle, rules: &WeightRules) -> WeightReport {
     let house = &bundle.house_hotkey;
@@ -152,7 +146,10 @@ fn type_report(
     let history = bundle.completed(tournament_type);
     let (latest, earlier) = history.split_last()?;
     let previous = earlier.last();
-    let winner = real_winner(latest, house);
+    // The defending champion when the house won for it, else the winner: the house itself when it won
+    // with no champion (its rank-1 share then burns).
+    let winner =
+        standings::real_winner(latest.winner_hotkey.as_ref(), latest.base_winner_hotkey.as_ref(), house).cloned();
     let changed = match previous {
         None => true,
         Some(p) => latest.winner_hotkey != p.winner_hotkey && latest.winner_hotkey.as_ref() != Some(house),

@@ -86,15 +86,10 @@ fn charge(
     fee: u64,
     at: DateTime<Utc>,
 ) -> Result<Result<(), String>, StoreError> {
+    // The ledger decides both: a fee charged before is already recorded, and a balance that cannot
+    // cover it (however many tournaments charge the coldkey at once) refuses the debit.
     let key = LedgerEvent::fee_key(&t.id, &c.hotkey);
-    if tx.find_ledger_event(&key)?.is_some() {
-        return Ok(Ok(()));
-    }
     let amount = i64::try_from(fee).map_err(|_| StoreError::Conflict(format!("fee {fee} rao is out of range")))?;
-    let balance = tx.balance(&c.coldkey)?;
-    if balance < amount {
-        return Ok(Err(format!("balance of coldkey {} is {balance} rao, the fee is {fee} rao", c.coldkey)));
-    }
     let outcome = tx.record_ledger_event(&LedgerEvent {
         coldkey: c.coldkey.clone(),
         kind: LedgerKind::ParticipationFee,
@@ -107,7 +102,6 @@ fn charge(
     })?;
     match outcome {
         LedgerOutcome::Applied | LedgerOutcome::AlreadyRecorded => Ok(Ok(())),
-        // Another tournament charged the coldkey between the look and the debit.
         LedgerOutcome::Refused { balance_rao } => {
             Ok(Err(format!("balance of coldkey {} is {balance_rao} rao, the fee is {fee} rao", c.coldkey)))
         }
