@@ -70,8 +70,7 @@ fn the_event_stream_sends_one_tournaments_transitions() {
     use crucible::actors::Event;
     use crucible::domain::TournamentId;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("events.db");
-    crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap().migrate().unwrap();
+    let db = dir.path().join("events.db"); // migrated by serve_state
     let (events, _) = tokio::sync::broadcast::channel(16);
     let url = serve_events(&db, events.clone());
     let (mine, other) = (TournamentId::new(1, 2026, 11, 26), TournamentId::new(2, 2026, 11, 26));
@@ -102,8 +101,7 @@ fn the_event_stream_sends_one_tournaments_transitions() {
 #[test]
 fn event_streams_are_capped_per_address_and_a_closed_one_frees_its_slot() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("streams.db");
-    crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap().migrate().unwrap();
+    let db = dir.path().join("streams.db"); // migrated by serve_state
     let (events, _) = tokio::sync::broadcast::channel(16);
     let url = serve_events(&db, events);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
