@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crucible::domain::GpuClass;
 use crucible::exec::remote::RemoteExecutor;
@@ -113,9 +114,11 @@ fn a_node_killed_mid_run_is_a_lost_run_after_the_configured_polls() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = spawn_node(&dir.path().join("node.db"), &[]);
     let job = job(3, 1.0, &[2], "gpu-1");
-    let run = run_remote(&node.url, TOKEN, job.clone());
-    let http = Http::new(&node.url);
-    eventually("the node to run the task", || (http.task(&job).0 == 200).then_some(()));
+    // The executor talks through a proxy that counts the polls it forwarded: once one has come back,
+    // the executor follows the run (the start's answer reached it), and only then is the node killed.
+    let (proxy, polls) = counting_proxy(&node.url);
+    let run = run_remote(&proxy, TOKEN, job.clone());
+    eventually("the executor to follow the run", || (polls.load(Ordering::SeqCst) > 0).then_some(()));
     node.child.kill().unwrap();
     node.child.wait().unwrap();
     match run.join().unwrap() {
@@ -124,6 +127,59 @@ fn a_node_killed_mid_run_is_a_lost_run_after_the_configured_polls() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A proxy to `upstream` on a port of its own, one request per connection, and the number of `GET`
+/// requests whose answer it passed back; an upstream that does not answer closes the connection.
+fn counting_proxy(upstream: &str) -> (String, Arc<AtomicUsize>) {
+    let upstream = upstream.strip_prefix("http://").unwrap().to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let (upstream, counted) = (upstream.clone(), counted.clone());
+            std::thread::spawn(move || {
+                let Ok((request, is_get)) = read_request(&stream) else { return };
+                let Ok(mut node) = TcpStream::connect(&upstream) else { return };
+                let mut answer = Vec::new();
+                if node.write_all(&request).is_ok() && node.read_to_end(&mut answer).is_ok() && !answer.is_empty() {
+                    let mut client = stream;
+                    if client.write_all(&answer).is_ok() && is_get {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{address}"), polls)
+}
+
+/// One request's bytes, rewritten to close its connection after the answer, and whether it is a `GET`.
+fn read_request(stream: &TcpStream) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut reader = BufReader::new(stream);
+    let (mut head, mut length) = (String::new(), 0);
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if line.trim().is_empty() {
+            break;
+        }
+        if !lower.starts_with("connection:") {
+            head.push_str(&line);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    let is_get = head.starts_with("GET");
+    let mut request = format!("{head}connection: close\r\n\r\n").into_bytes();
+    request.extend(body);
+    Ok((request, is_get))
 }
 
 /// A server answering `POST` with `start` and every `GET` with `poll`: (status, body).
