@@ -208,6 +208,12 @@ impl Settings {
         if self.gates.max_files == 0 || self.gates.max_repo_bytes == 0 {
             problems.push("gates: max_files and max_repo_bytes must be positive".into());
         }
+        if self.gates.registration_fetch_secs == 0 || self.gates.fetch_memory_mib < 256 {
+            problems.push("gates: registration_fetch_secs must be positive and fetch_memory_mib at least 256".into());
+        }
+        if let Some(host) = self.gates.allowed_hosts.iter().find(|h| h.is_empty() || h.contains(['/', ':', '@', ' '])) {
+            problems.push(format!("gates.allowed_hosts: {host:?} is not a host name"));
+        }
         if self.simulation.miners == 0 {
             problems.push("simulation.miners: must be at least 1".into());
         }

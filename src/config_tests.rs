@@ -96,3 +96,15 @@ fn remote_nodes_load_from_a_file_and_the_remote_executor_needs_them() {
     let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
     assert!(err.contains("trainer_node.token"), "{err}");
 }
+
+#[test]
+fn fetch_sources_and_budgets_are_checked() {
+    let e = env("hosts", &[("GATES__ALLOWED_HOSTS", "[\"github.com/miner\"]")]);
+    let err = Settings::load_with_env(None, e).unwrap_err().to_string();
+    assert!(err.contains("gates.allowed_hosts: \"github.com/miner\" is not a host name"), "{err}");
+    let e = env("budget", &[("GATES__REGISTRATION_FETCH_SECS", "0")]);
+    let err = Settings::load_with_env(None, e).unwrap_err().to_string();
+    assert!(err.contains("registration_fetch_secs must be positive"), "{err}");
+    let defaults = Settings::load_with_env(None, env("fetchdefaults", &[])).unwrap();
+    assert!(!defaults.gates.allow_local, "local sources are off unless asked for");
+}

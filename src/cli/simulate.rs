@@ -173,7 +173,8 @@ fn execution(settings: &Settings) -> Result<Execution, CliError> {
         ExecutorBackend::Simulated => Execution::Simulated,
         ExecutorBackend::Local => Execution::Local {
             settings: Box::new(settings.local_executor.clone()),
-            gates: settings.gates.clone(),
+            // A simulation faces no miners: its repository may be a local path.
+            gates: crate::repo::GateRules { allow_local: true, ..settings.gates.clone() },
             repositories,
         },
         ExecutorBackend::Remote => Execution::Remote {

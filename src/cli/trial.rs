@@ -120,7 +120,9 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
     let outcome = runtime.block_on(async {
         let engine = Engine::connect().await.map_err(anyhow::Error::from)?;
         let observer = Rc::new(|step: Step, status: &StepStatus| print_step(step, status));
-        let mut executor = LocalExecutor::new(engine, local, settings.gates.clone())
+        // A trial is the miner's own run: its repository may be a local path.
+        let gates = crate::repo::GateRules { allow_local: true, ..settings.gates.clone() };
+        let mut executor = LocalExecutor::new(engine, local, gates)
             .with_observer(observer)
             .with_time_limit(Duration::from_secs(args.time_limit));
         if let Some(content) = &content {

@@ -111,7 +111,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         .map_err(anyhow::Error::from)?
         .with_repository_check(RepositoryCheck {
             gates: settings.gates.clone(),
-            fetch_timeout: std::time::Duration::from_secs(settings.local_executor.fetch_timeout_secs),
+            fetch_timeout: std::time::Duration::from_secs(settings.gates.registration_fetch_secs),
             scratch_dir: settings.validator.scratch_dir.clone().into(),
         });
     if let Some(key) = settings.validator.load_key().map_err(CliError::Usage)? {

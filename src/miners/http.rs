@@ -230,7 +230,8 @@ pub async fn check_repository(
         .tempdir_in(&check.scratch_dir)
         .map_err(|e| refuse(format!("validator scratch directory: {e}")))?;
     let checkout = scratch.path().join("repo");
-    let sha = fetch::fetch(&submission.repo_url, &submission.commit_hash, &checkout, check.fetch_timeout)
+    let limits = fetch::FetchLimits::new(&check.gates, check.fetch_timeout);
+    let sha = fetch::fetch(&submission.repo_url, &submission.commit_hash, &checkout, &limits)
         .await
         .map_err(|e| refuse(format!("fetch failed: {e}")))?;
     let rules = check.gates.clone();

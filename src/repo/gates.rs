@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::sniff;
 use crate::domain::TournamentType;
 
 /// The gates' limits (`[gates]` in the configuration).
@@ -17,16 +18,56 @@ use crate::domain::TournamentType;
 pub struct GateRules {
     pub max_repo_bytes: u64,
     pub max_files: usize,
-    /// A text line at least this long that is almost all base64 or hex is packed code.
+    /// A text line at least this long is checked for its entropy.
     pub packed_line_chars: usize,
     /// A line at least `packed_line_chars` long with more bits of entropy per character than this is packed.
     pub max_line_entropy_bits: f64,
+    /// A text file holding at least `min_encoded_bytes` of encoded payload (base64, long hex runs) that
+    /// make more than this share of its non-blank bytes is packed, however its lines are wrapped.
+    #[serde(default = "default_max_encoded_share")]
+    pub max_encoded_share: f64,
+    #[serde(default = "default_min_encoded_bytes")]
+    pub min_encoded_bytes: usize,
+    /// Paths (`*` within a directory, `**` across) where archives and serialized objects are
+    /// allowed, as data the training reads; executables are refused everywhere.
+    #[serde(default)]
+    pub allowed_binaries: Vec<String>,
     /// When set, `LICENSE` (or `LICENSE.md`) must equal this text line by line, trailing spaces ignored.
     #[serde(default)]
     pub license_text: Option<String>,
     /// When set, `NOTICE` must equal this text likewise.
     #[serde(default)]
     pub notice_text: Option<String>,
+    /// The hosts a repository URL may name; empty: any public host (always over `https://`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Also fetch from `file://` URLs, local paths, `http://` and private addresses: for `trial` and
+    /// tests, never for a validator facing miners.
+    #[serde(default)]
+    pub allow_local: bool,
+    /// The address space of each git process of a fetch, in MiB.
+    #[serde(default = "default_fetch_memory_mib")]
+    pub fetch_memory_mib: u64,
+    /// The time one repository's fetch may take at registration, so a slow one never holds the others
+    /// past it.
+    #[serde(default = "default_registration_fetch_secs")]
+    pub registration_fetch_secs: u64,
+}
+
+fn default_max_encoded_share() -> f64 {
+    0.5
+}
+
+fn default_min_encoded_bytes() -> usize {
+    4096
+}
+
+fn default_fetch_memory_mib() -> u64 {
+    4096
+}
+
+fn default_registration_fetch_secs() -> u64 {
+    120
 }
 
 impl Default for GateRules {
@@ -36,8 +77,15 @@ impl Default for GateRules {
             max_files: 20_000,
             packed_line_chars: 2_000,
             max_line_entropy_bits: 5.2,
+            max_encoded_share: default_max_encoded_share(),
+            min_encoded_bytes: default_min_encoded_bytes(),
+            allowed_binaries: Vec::new(),
             license_text: None,
             notice_text: None,
+            allowed_hosts: Vec::new(),
+            allow_local: false,
+            fetch_memory_mib: default_fetch_memory_mib(),
+            registration_fetch_secs: default_registration_fetch_secs(),
         }
     }
 }
@@ -49,6 +97,8 @@ pub enum GateFailure {
     MissingDockerfile(String),
     #[error("{file}: compiled or binary code is not allowed ({rule})")]
     Compiled { file: String, rule: String },
+    #[error("{file}: {rule} is not allowed here (gates.allowed_binaries lists where data files may be)")]
+    Binary { file: String, rule: String },
     #[error("{file}: looks packed or obfuscated ({rule})")]
     Packed { file: String, rule: String },
     #[error("{file}: does not match the required text (line {line})")]
@@ -70,6 +120,8 @@ pub fn dockerfile(tournament_type: TournamentType) -> String {
 
 const COMPILED_EXTENSIONS: &[&str] =
     &["pyc", "pyo", "so", "dll", "dylib", "exe", "bin", "o", "a", "class", "jar", "wasm"];
+/// Serialized Python objects, which run code when loaded.
+const SERIALIZED_EXTENSIONS: &[&str] = &["pkl", "pickle", "joblib", "pt", "pth", "ckpt"];
 const PACKER_MARKERS: &[&str] =
     &["pyarmor", "__pyarmor__", "PyArmor", "pytransform", "PY00", "marshal.loads(", "exec(zlib.decompress"];
 
@@ -130,24 +182,24 @@ fn walk(root: &Path, rules: &GateRules) -> Result<Vec<PathBuf>, GateFailure> {
 fn inspect(root: &Path, path: &Path, rules: &GateRules) -> Result<(), GateFailure> {
     let file = relative(root, path);
     let compiled = |rule: String| GateFailure::Compiled { file: file.clone(), rule };
-    if let Some(ext) = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase)
-        && COMPILED_EXTENSIONS.contains(&ext.as_str())
-    {
-        return Err(compiled(format!("*.{ext} files")));
-    }
-    let bytes = fs::read(path).map_err(|e| GateFailure::Unreadable { file: file.clone(), reason: e.to_string() })?;
-    for (magic, what) in [
-        (&b"\x7fELF"[..], "ELF executable"),
-        (b"MZ", "Windows executable"),
-        (b"\xcf\xfa\xed\xfe", "Mach-O executable"),
-        (b"\xca\xfe\xba\xbe", "Mach-O or Java class"),
-    ] {
-        if bytes.starts_with(magic) && (magic.len() > 2 || bytes.len() > 64 && bytes[..64].contains(&0)) {
-            return Err(compiled(what.into()));
+    let allowed = rules.allowed_binaries.iter().any(|p| sniff::matches(p, &file));
+    let binary = |rule: String| if allowed { Ok(()) } else { Err(GateFailure::Binary { file: file.clone(), rule }) };
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase) {
+        if COMPILED_EXTENSIONS.contains(&ext.as_str()) {
+            return Err(compiled(format!("*.{ext} files")));
+        }
+        if SERIALIZED_EXTENSIONS.contains(&ext.as_str()) {
+            binary(format!("a serialized object (*.{ext})"))?;
         }
     }
+    let bytes = fs::read(path).map_err(|e| GateFailure::Unreadable { file: file.clone(), reason: e.to_string() })?;
+    match sniff::kind(&bytes) {
+        Some(sniff::Kind::Executable(what)) => return Err(compiled(format!("{what}, by its content"))),
+        Some(sniff::Kind::Packed(what)) => binary(format!("{what}, by its content"))?,
+        None => {}
+    }
     let Ok(text) = std::str::from_utf8(&bytes) else {
-        return Ok(()); // Binary data (images, archives) is data, not code; executables were caught above.
+        return Ok(()); // Binary data (images, audio) is data, not code; the kinds above were caught.
     };
     let packed = |rule: String| GateFailure::Packed { file: file.clone(), rule };
     for marker in PACKER_MARKERS {
@@ -155,15 +207,15 @@ fn inspect(root: &Path, path: &Path, rules: &GateRules) -> Result<(), GateFailur
             return Err(packed(format!("packer marker {marker:?}")));
         }
     }
+    let (encoded, total) = sniff::encoded(text);
+    if encoded >= rules.min_encoded_bytes && encoded as f64 > rules.max_encoded_share * total as f64 {
+        let share = 100.0 * encoded as f64 / total as f64;
+        return Err(packed(format!("{encoded} bytes of base64 or hex, {share:.0} % of the file")));
+    }
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.len() < rules.packed_line_chars {
             continue;
-        }
-        let encoded =
-            line.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-')).count();
-        if encoded as f64 >= 0.95 * line.len() as f64 {
-            return Err(packed(format!("line {} is {} characters of base64 or hex", number + 1, line.len())));
         }
         let bits = entropy(line);
         if bits > rules.max_line_entropy_bits {

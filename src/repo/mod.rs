@@ -3,5 +3,7 @@
 
 pub mod fetch;
 pub mod gates;
+pub mod sniff;
+pub mod source;
 
 pub use gates::{GateFailure, GateRules, check};

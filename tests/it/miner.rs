@@ -215,7 +215,7 @@ fn registration_runs_the_gates_on_the_submitted_commit_and_pins_branches() {
         })
         .collect();
     let check = RepositoryCheck {
-        gates: GateRules::default(),
+        gates: GateRules { allow_local: true, ..GateRules::default() },
         fetch_timeout: std::time::Duration::from_secs(30),
         scratch_dir: dir.path().join("scratch"),
     };
@@ -275,4 +275,57 @@ fn the_directory_file_is_read_again_at_every_registration() {
         child.kill().unwrap();
         child.wait().unwrap();
     }
+}
+
+/// One repository that never answers is refused at its own budget while the others are admitted; and
+/// a validator with the default sources refuses a local path, naming the rule.
+#[test]
+fn a_slow_repository_is_refused_at_its_budget_and_local_paths_only_when_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, good_sha) = crate::docker::support::miner_repo(&dir.path().join("good"), "true\n", &[]);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/miner/trainer", silent.local_addr().unwrap());
+    let holder = std::thread::spawn(move || silent.incoming().map_while(Result::ok).take(4).collect::<Vec<_>>());
+    let good_url = good.to_string_lossy().into_owned();
+    let miners = [spawn_with(dir.path(), 1, &good_url, "main", ""), spawn_with(dir.path(), 2, &silent_url, "main", "")];
+    let entries: Vec<MinerEntry> = miners
+        .iter()
+        .enumerate()
+        .map(|(i, (_, address))| MinerEntry {
+            hotkey: Hotkey::synthetic(i as u64 + 1),
+            coldkey: Coldkey::synthetic(i as u64 + 1),
+            address: address.clone(),
+            stake: 1.0,
+        })
+        .collect();
+    let registration = |gates: GateRules| {
+        let check = RepositoryCheck {
+            gates,
+            fetch_timeout: std::time::Duration::from_secs(2),
+            scratch_dir: dir.path().join("s"),
+        };
+        HttpRegistration::new(MinerList::Fixed(entries.clone()), &Rules::default().registration)
+            .unwrap()
+            .with_repository_check(check)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let id = TournamentId::new(5, 2026, 11, 30);
+    let local = registration(GateRules { allow_local: true, ..GateRules::default() });
+    let answers = runtime.block_on(local.ping_all(&id, TournamentType::Text, chrono::Utc::now()));
+    assert_eq!(answers[0].answer.as_ref().unwrap().commit_hash, good_sha);
+    let (outcome, reason) = answers[1].answer.clone().unwrap_err();
+    assert_eq!(outcome, AdmissionOutcome::GateFailed);
+    assert!(reason.ends_with("took longer than 2 s"), "{reason}");
+
+    let strict = registration(GateRules::default());
+    let answers = runtime.block_on(strict.ping_all(&id, TournamentType::Text, chrono::Utc::now()));
+    let (_, reason) = answers[0].answer.clone().unwrap_err();
+    assert_eq!(reason, format!("fetch failed: {good_url:?} is not an https:// URL"));
+    let (_, reason) = answers[1].answer.clone().unwrap_err();
+    assert!(reason.contains("is not an https:// URL"), "{reason}");
+    for (mut child, _) in miners {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    drop(holder);
 }

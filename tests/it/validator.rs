@@ -145,6 +145,7 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let scratch = dir.path().join("scratch");
     let env = [
         ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
+        ("CRUCIBLE_GATES__ALLOW_LOCAL", "true"),
         ("CRUCIBLE_MINERS__DIRECTORY", directory_file.to_str().unwrap()),
         ("CRUCIBLE_VALIDATOR__KEY_FILE", key_file.to_str().unwrap()),
         ("CRUCIBLE_VALIDATOR__SCRATCH_DIR", scratch.to_str().unwrap()),
@@ -204,6 +205,7 @@ fn one_entry_per_coldkey_and_fees_charged_once_across_a_killed_validator() {
     let scratch = dir.path().join("scratch");
     let env = [
         ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
+        ("CRUCIBLE_GATES__ALLOW_LOCAL", "true"),
         ("CRUCIBLE_MINERS__DIRECTORY", directory_file.to_str().unwrap()),
         ("CRUCIBLE_VALIDATOR__SCRATCH_DIR", scratch.to_str().unwrap()),
         ("CRUCIBLE_RULES__REGISTRATION__ONE_ENTRY_PER_COLDKEY", "true"),

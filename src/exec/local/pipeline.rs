@@ -169,8 +169,8 @@ impl Attempt {
         }
 
         self.report(Step::Fetch, StepStatus::Started);
-        let limit = Duration::from_secs(s.fetch_timeout_secs);
-        match fetch::fetch(&self.job.repo_url, &self.job.commit_hash, &self.repo_dir(), limit).await {
+        let limits = fetch::FetchLimits::new(&self.gates, Duration::from_secs(s.fetch_timeout_secs));
+        match fetch::fetch(&self.job.repo_url, &self.job.commit_hash, &self.repo_dir(), &limits).await {
             Ok(sha) => self.report(Step::Fetch, StepStatus::Done(format!("checked out {sha}"))),
             Err(e) => {
                 return Err(self.fail(Step::Fetch, RunOutcome::Unfetchable { reason: format!("fetch failed: {e}") }));

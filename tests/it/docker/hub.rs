@@ -47,7 +47,10 @@ fn a_reference_nodes_uploaded_model_is_fetched_from_the_hub_and_scored_by_the_va
     };
     let hub =
         Hub::new(HubSettings { endpoint: hub_url, request_timeout_secs: 30.0, ..HubSettings::default() }).unwrap();
-    let evaluation = RemoteEvaluation { local: LocalExecutor::new(engine, local, GateRules::default()), hub };
+    let evaluation = RemoteEvaluation {
+        local: LocalExecutor::new(engine, local, GateRules { allow_local: true, ..GateRules::default() }),
+        hub,
+    };
     let remote = RemoteExecutor::new(&settings(&node, ""), &polling()).unwrap().with_evaluation(evaluation);
 
     let outcome = runtime.block_on(remote.run(scored.clone()));

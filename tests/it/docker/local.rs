@@ -83,7 +83,7 @@ async fn run_script(
     let (repo, sha) = support::miner_repo(root.path(), script, &[]);
     let mut s = settings(root.path());
     tweak(&mut s);
-    let executor = LocalExecutor::new(engine.clone(), s, GateRules::default());
+    let executor = LocalExecutor::new(engine.clone(), s, GateRules { allow_local: true, ..GateRules::default() });
     let outcome = executor.run(job(task, &repo, &sha, seconds)).await;
     assert_nothing_left(&engine, task, &root.path().join("work")).await;
     Some(outcome)
@@ -176,7 +176,11 @@ async fn build_errors_gates_and_bad_commits_are_named() {
     let root = tempfile::tempdir().unwrap();
     let (repo, sha) = support::miner_repo(root.path(), "true\n", &[("setup.sh", "exit 0\n")]);
     support::write(&repo, "dockerfiles/standalone-text-trainer.dockerfile", "FROM crucible-test-base:1\nRUN exit 7\n");
-    let executor = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+    let executor = LocalExecutor::new(
+        engine.clone(),
+        settings(root.path()),
+        GateRules { allow_local: true, ..GateRules::default() },
+    );
     // The dockerfile change is not committed: the pinned commit is what is built.
     let outcome = executor.run(job("local-build", &repo, &sha, 60.0)).await;
     let built_the_commit =
@@ -244,7 +248,11 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
     let j = job("local-reattach", &repo, &sha, 120.0);
     {
         // The validator dies while the container runs: its future is dropped, the container is not.
-        let first = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+        let first = LocalExecutor::new(
+            engine.clone(),
+            settings(root.path()),
+            GateRules { allow_local: true, ..GateRules::default() },
+        );
         let run = first.run(j.clone());
         let _ = tokio::time::timeout(Duration::from_secs(30), async {
             tokio::select! {
@@ -254,7 +262,11 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
         })
         .await;
     }
-    let second = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+    let second = LocalExecutor::new(
+        engine.clone(),
+        settings(root.path()),
+        GateRules { allow_local: true, ..GateRules::default() },
+    );
     let outcome = second.reattach(j.clone(), started).expect("the local executor always answers").await;
     assert_eq!(outcome, RunOutcome::scored(0.125));
 
@@ -282,7 +294,11 @@ async fn containers_no_open_training_claims_are_reaped() {
     let root = tempfile::tempdir().unwrap();
     let (repo, sha) = support::miner_repo(root.path(), "sleep 600\n", &[]);
     let j = job("local-orphan", &repo, &sha, 600.0);
-    let executor = LocalExecutor::new(engine.clone(), settings(root.path()), GateRules::default());
+    let executor = LocalExecutor::new(
+        engine.clone(),
+        settings(root.path()),
+        GateRules { allow_local: true, ..GateRules::default() },
+    );
     let run = executor.run(j.clone());
     tokio::select! {
         _ = run => panic!("the run ended"),
@@ -325,7 +341,9 @@ fn an_evaluator_that_cannot_finish_runs_again_without_training_four_times_in_all
             }
         });
         let local = LocalSettings { evaluator_image: image.into(), eval_timeout_secs: 1, ..settings(dir.path()) };
-        let executor = LocalExecutor::new(engine.clone(), local, GateRules::default()).with_observer(observer);
+        let executor =
+            LocalExecutor::new(engine.clone(), local, GateRules { allow_local: true, ..GateRules::default() })
+                .with_observer(observer);
         let job = job("eval-tries", dir.path(), "main", 60.0);
         let outcome = runtime.block_on(executor.evaluate_fetched(job, move |out| async move {
             std::fs::write(out.join(file), "0.5").map_err(|e| e.to_string())?;

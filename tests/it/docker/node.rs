@@ -22,6 +22,7 @@ async fn a_remote_run_trains_for_real_on_the_nodes_docker_engine() {
         &dir.path().join("node.db"),
         &[
             ("CRUCIBLE_TRAINER_NODE__EXECUTOR", "local"),
+            ("CRUCIBLE_GATES__ALLOW_LOCAL", "true"),
             ("CRUCIBLE_LOCAL_EXECUTOR__WORK_DIR", work.as_str()),
             ("CRUCIBLE_LOCAL_EXECUTOR__CACHE_DIR", cache.as_str()),
             ("CRUCIBLE_LOCAL_EXECUTOR__EVALUATOR_IMAGE", EVALUATOR),

@@ -40,7 +40,7 @@ async fn a_simulation_can_train_for_real_on_docker() {
         shares: none,
         execution: Execution::Local {
             settings: Box::new(settings),
-            gates: GateRules::default(),
+            gates: GateRules { allow_local: true, ..GateRules::default() },
             repositories: vec![Submission { repo_url: repo.to_string_lossy().into_owned(), commit_hash: sha }],
         },
         types: crucible::domain::TournamentType::ALL.to_vec(),

@@ -36,6 +36,7 @@ async fn a_local_validator_trains_for_real_and_reattaches_after_a_kill() {
     let env = [
         ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
         ("CRUCIBLE_VALIDATOR__EXECUTOR", "local"),
+        ("CRUCIBLE_GATES__ALLOW_LOCAL", "true"),
         ("CRUCIBLE_VALIDATOR__SCRATCH_DIR", scratch.as_str()),
         ("CRUCIBLE_MINERS__DIRECTORY", directory_file.to_str().unwrap()),
         ("CRUCIBLE_LOCAL_EXECUTOR__WORK_DIR", work.as_str()),
