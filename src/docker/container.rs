@@ -40,6 +40,12 @@ pub struct ContainerSpec {
     /// Capabilities kept although all others are dropped (the evaluator's, to drop to an unprivileged
     /// user for the reward functions it runs).
     pub cap_add: Vec<String>,
+    /// `uid:gid` the process runs as; `None`: the image's user.
+    pub user: Option<String>,
+    /// The image's filesystem mounted read-only; writable places are the binds and `tmpfs`.
+    pub read_only_root: bool,
+    /// `(path, options)` tmpfs mounts, such as `("/tmp", "size=64m")`; always nosuid and nodev.
+    pub tmpfs: Vec<(String, String)>,
 }
 
 /// How a container ended.
@@ -51,7 +57,13 @@ pub struct ContainerEnd {
     pub timed_out: bool,
     pub stdout: Vec<String>,
     pub stderr: Vec<String>,
+    /// Why a watch stopped it before its end (an output over its quota), if one did.
+    pub stopped_for: Option<String>,
 }
+
+/// A condition watched while a container runs: when it resolves, the container is stopped and the
+/// reason it gives is the [`ContainerEnd::stopped_for`].
+pub type Watch = std::pin::Pin<Box<dyn std::future::Future<Output = String>>>;
 
 impl ContainerEnd {
     /// The last non-empty line it wrote to stderr (else stdout): the line a failure is named by.
@@ -82,6 +94,16 @@ const TAIL: &str = "200";
 
 /// Creates and starts a container, then follows it to its end or the time limit.
 pub async fn run(engine: &Engine, spec: &ContainerSpec, limit: Duration) -> Result<ContainerEnd, StartError> {
+    run_watched(engine, spec, limit, None).await
+}
+
+/// [`run`], stopping the container early when `watch` resolves.
+pub async fn run_watched(
+    engine: &Engine,
+    spec: &ContainerSpec,
+    limit: Duration,
+    watch: Option<Watch>,
+) -> Result<ContainerEnd, StartError> {
     let id = create(engine, spec).await?;
     if let Err(e) = engine.docker().start_container(&id, None).await {
         remove(engine, &id).await;
@@ -92,7 +114,7 @@ pub async fn run(engine: &Engine, spec: &ContainerSpec, limit: Duration) -> Resu
             StartError::Start(message)
         });
     }
-    Ok(follow(engine, &id, limit).await)
+    Ok(follow_watched(engine, &id, limit, watch).await)
 }
 
 async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartError> {
@@ -115,6 +137,10 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
         cap_drop: Some(vec!["ALL".into()]),
         cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
         security_opt: Some(vec!["no-new-privileges".into()]),
+        readonly_rootfs: Some(spec.read_only_root),
+        tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+            spec.tmpfs.iter().map(|(path, options)| (path.clone(), format!("{options},nosuid,nodev"))).collect()
+        }),
         device_requests,
         // Whatever the engine's default, a container's log is capped: a flood cannot fill the disk.
         log_config: Some(HostConfigLogConfig {
@@ -129,6 +155,7 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
         entrypoint: spec.entrypoint.clone(),
         env: Some(spec.env.clone()),
         labels: Some(spec.labels.clone()),
+        user: spec.user.clone(),
         network_disabled: Some(spec.network.is_none()),
         host_config: Some(host),
         ..Default::default()
@@ -145,11 +172,26 @@ fn gpu_refusal(message: &str) -> bool {
 
 /// Waits for a running (or already ended) container; stops it when `limit` strikes.
 pub async fn follow(engine: &Engine, id: &str, limit: Duration) -> ContainerEnd {
+    follow_watched(engine, id, limit, None).await
+}
+
+/// [`follow`], stopping the container early when `watch` resolves.
+pub async fn follow_watched(engine: &Engine, id: &str, limit: Duration, watch: Option<Watch>) -> ContainerEnd {
     let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
     let wait = async { engine.docker().wait_container(id, Some(options)).next().await };
-    let timed_out = tokio::time::timeout(limit, wait).await.is_err();
-    if timed_out {
-        let options = StopContainerOptionsBuilder::default().t(10).build();
+    let watched = async {
+        match watch {
+            Some(watch) => watch.await,
+            None => std::future::pending().await,
+        }
+    };
+    let (timed_out, stopped_for) = tokio::select! {
+        waited = tokio::time::timeout(limit, wait) => (waited.is_err(), None),
+        reason = watched => (false, Some(reason)),
+    };
+    if timed_out || stopped_for.is_some() {
+        let grace = if timed_out { 10 } else { 1 };
+        let options = StopContainerOptionsBuilder::default().t(grace).build();
         if let Err(e) = engine.docker().stop_container(id, Some(options)).await {
             tracing::warn!(container = id, error = %engine_message(&e), "could not stop container at its time limit");
         }
@@ -158,14 +200,14 @@ pub async fn follow(engine: &Engine, id: &str, limit: Duration) -> ContainerEnd 
     // A kill by the kernel's OOM killer can reach the engine a moment after the exit: ask again
     // before calling a SIGKILL anything else.
     for _ in 0..4 {
-        if exit_code != 137 || oom_killed || timed_out {
+        if exit_code != 137 || oom_killed || timed_out || stopped_for.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
         (exit_code, oom_killed) = inspect_end(engine, id).await;
     }
     let (stdout, stderr) = logs(engine, id).await;
-    ContainerEnd { exit_code, oom_killed, timed_out, stdout, stderr }
+    ContainerEnd { exit_code, oom_killed, timed_out, stdout, stderr, stopped_for }
 }
 
 /// Exit code and OOM flag of an ended container.

@@ -7,8 +7,10 @@
 
 mod download;
 mod evaluate;
+mod output;
 mod pipeline;
 pub mod settings;
+mod train;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

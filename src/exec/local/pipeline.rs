@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::evaluate::Unscored;
 use super::{GpuAccess, LocalSettings, Names, Observer, Step, StepStatus};
-use crate::docker::{self, ContainerEnd, ContainerSpec, Engine, StartError, container};
+use crate::docker::{self, ContainerEnd, Engine, container};
 use crate::exec::contract::{self, labels};
 use crate::exec::{RunOutcome, TrainingJob};
 use crate::repo::{GateRules, fetch, gates};
@@ -80,7 +80,7 @@ impl Attempt {
                 let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
                 let remaining = self.time_limit().saturating_sub(elapsed);
                 tracing::info!(container = %id, remaining_secs = remaining.as_secs(), "re-attached to a training container");
-                let end = container::follow(&self.engine, &id, remaining).await;
+                let end = container::follow_watched(&self.engine, &id, remaining, Some(self.quota_watch())).await;
                 self.after_training(end).await
             }
             None => {
@@ -123,7 +123,7 @@ impl Attempt {
             Ok(origin) => origin,
             Err(e) => return self.fail(Step::Collect, RunOutcome::Failed { reason: format!("no output: {e}") }),
         };
-        if let Err(e) = open_to_container(&self.output_dir()) {
+        if let Err(e) = super::train::open_to_container(&self.output_dir()) {
             let reason = format!("cannot open {} to the evaluator: {e}", self.output_dir().display());
             return self.fail(Step::Collect, RunOutcome::NotStarted { reason });
         }
@@ -138,7 +138,7 @@ impl Attempt {
         self.evaluate().await
     }
 
-    fn time_limit(&self) -> Duration {
+    pub(super) fn time_limit(&self) -> Duration {
         if let Some(limit) = self.time_limit {
             return limit;
         }
@@ -149,7 +149,7 @@ impl Attempt {
         self.names.dir.join("repo")
     }
 
-    fn output_dir(&self) -> std::path::PathBuf {
+    pub(super) fn output_dir(&self) -> std::path::PathBuf {
         self.names.dir.join("output")
     }
 
@@ -211,65 +211,13 @@ impl Attempt {
 
     fn make_dirs(&self) -> std::io::Result<()> {
         if self.names.dir.exists() {
-            std::fs::remove_dir_all(&self.names.dir)?;
+            super::output::remove_tree(&self.names.dir)?;
         }
         std::fs::create_dir_all(self.repo_dir())?;
         std::fs::create_dir_all(self.output_dir())?;
         std::fs::create_dir_all(&self.settings.cache_dir)?;
-        open_to_container(&self.output_dir())
-    }
-
-    /// Runs the training container to its end or its time limit.
-    async fn train(&self) -> Result<ContainerEnd, Stop> {
-        let s = &self.settings;
-        let gpus = self.job.placement.gpu_indices.len().max(1) as u64;
-        let out = contract::output_path(&self.job);
-        let cpus = s.cpus_per_gpu * gpus as f64;
-        // Thread pools size themselves by the host's cores, not by the container's CPU quota: a quota
-        // of 24 CPUs on a host of 192 cores would run 192 threads taking turns.
-        let threads = cpus.min(self.engine.cpus() as f64).floor().max(1.0) as u64;
-        let mut env = contract::environment(&self.job);
-        env.extend([format!("OMP_NUM_THREADS={threads}"), format!("MKL_NUM_THREADS={threads}")]);
-        // The image's own environment is the miner's: nothing it sets may preload code into the
-        // training or widen what the NVIDIA container toolkit exposes (its hook reads these).
-        let devices = self.gpu_ids().map_or("void".to_owned(), |ids| ids.join(","));
-        env.extend([
-            "LD_PRELOAD=".to_owned(),
-            "NVIDIA_DRIVER_CAPABILITIES=compute,utility".to_owned(),
-            format!("NVIDIA_VISIBLE_DEVICES={devices}"),
-        ]);
-        let spec = ContainerSpec {
-            name: self.names.train.clone(),
-            image: self.names.image.clone(),
-            args: contract::standard_args(&self.job),
-            env,
-            labels: self.labels("train"),
-            binds: vec![
-                format!("{}:{}:ro", absolute(&s.cache_dir), contract::CACHE_DIR),
-                format!("{}:{out}", absolute(&self.output_dir().to_string_lossy())),
-            ],
-            memory_bytes: Some((s.memory_mib_per_gpu * gpus * 1024 * 1024) as i64),
-            nano_cpus: Some((cpus * 1e9) as i64),
-            shm_bytes: Some((if gpus >= 4 { s.shm_mib_many_gpus } else { s.shm_mib } * 1024 * 1024) as i64),
-            pids_limit: Some(s.pids_limit),
-            gpu_ids: self.gpu_ids(),
-            network: None,
-            entrypoint: None,
-            cap_add: Vec::new(),
-        };
-        container::remove(&self.engine, &spec.name).await;
-        let limit = self.time_limit();
-        self.report(Step::Train, StepStatus::Started);
-        match container::run(&self.engine, &spec, limit).await {
-            Ok(end) => Ok(end),
-            Err(StartError::GpuUnavailable(m)) => {
-                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") }))
-            }
-            Err(e @ StartError::Create(_)) => {
-                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: e.to_string() }))
-            }
-            Err(e @ StartError::Start(_)) => Err(self.fail(Step::Train, RunOutcome::Failed { reason: e.to_string() })),
-        }
+        super::train::private(&self.names.dir)?;
+        super::train::open_to_container(&self.output_dir())
     }
 
     pub(super) fn gpu_ids(&self) -> Option<Vec<String>> {
@@ -279,32 +227,9 @@ impl Attempt {
         }
     }
 
-    /// From the training container's end to the outcome: judge the exit, collect, evaluate.
-    async fn after_training(&self, end: ContainerEnd) -> RunOutcome {
-        let output = self.collect();
-        let verdict = if end.oom_killed {
-            Err("oom".to_owned())
-        } else if end.timed_out {
-            output.map_err(|_| "timeout without output".to_owned())
-        } else if end.exit_code != 0 {
-            Err(exit_reason(&end))
-        } else {
-            output
-        };
-        match verdict {
-            Ok(bytes) => {
-                let how = if end.timed_out { "stopped at its time limit" } else { "exited 0" };
-                self.report(Step::Train, StepStatus::Done(how.into()));
-                self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes of output")));
-            }
-            Err(reason) => return self.fail(Step::Train, RunOutcome::Failed { reason }),
-        }
-        self.evaluate().await
-    }
-
     /// The evaluate step over the collected output: an evaluator that could not finish runs again on
     /// the same output, up to [`EVALUATION_TRIES`] times in all, without training again.
-    async fn evaluate(&self) -> RunOutcome {
+    pub(super) async fn evaluate(&self) -> RunOutcome {
         let mut tries = 0;
         loop {
             tries += 1;
@@ -333,19 +258,6 @@ impl Attempt {
         }
     }
 
-    /// The output must be where the contract says, non-empty and under the size cap.
-    fn collect(&self) -> Result<u64, String> {
-        let missing = || format!("no output at {}", contract::output_path(&self.job));
-        let (files, bytes) = tree_size(&self.output_dir()).map_err(|_| missing())?;
-        if files == 0 {
-            return Err(missing());
-        }
-        if bytes > self.settings.max_output_bytes {
-            return Err(format!("output too large: {bytes} bytes, at most {} allowed", self.settings.max_output_bytes));
-        }
-        Ok(bytes)
-    }
-
     pub(super) fn labels(&self, role: &str) -> HashMap<String, String> {
         let mut labels: HashMap<String, String> = contract::container_labels(&self.job, role).into_iter().collect();
         labels.insert(labels::OWNER.into(), owner(&self.settings));
@@ -369,7 +281,7 @@ impl Attempt {
         }
         self.engine.remove_image(&self.names.image).await;
         if self.names.dir.exists()
-            && let Err(e) = std::fs::remove_dir_all(&self.names.dir)
+            && let Err(e) = super::output::remove_tree(&self.names.dir)
         {
             tracing::warn!(dir = %self.names.dir.display(), error = %e, "could not remove a training directory");
         }
@@ -387,33 +299,6 @@ pub(super) fn exit_reason(end: &ContainerEnd) -> String {
 
 pub(super) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max { s.to_owned() } else { s.chars().take(max).collect::<String>() + "…" }
-}
-
-/// Files (WandB's offline directory aside) and bytes under `dir`; symbolic links are counted, not followed.
-fn tree_size(dir: &Path) -> std::io::Result<(u64, u64)> {
-    let (mut files, mut bytes) = (0, 0);
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.path().symlink_metadata()?;
-        if meta.is_dir() {
-            if entry.file_name() == ".wandb" && dir.ends_with("output") {
-                continue;
-            }
-            let (f, b) = tree_size(&entry.path())?;
-            files += f;
-            bytes += b;
-        } else {
-            files += 1;
-            bytes += meta.len();
-        }
-    }
-    Ok((files, bytes))
-}
-
-/// The container runs as root without capabilities, so its private output directory must be open.
-fn open_to_container(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
 }
 
 /// The owner label of an executor instance: its absolute work directory.

@@ -40,8 +40,30 @@ pub struct LocalSettings {
     pub download_timeout_secs: u64,
     pub build_timeout_secs: u64,
     pub eval_timeout_secs: u64,
-    /// The largest output a training may leave behind.
+    /// The largest output a training may leave behind, WandB's directory included; watched while the
+    /// training runs.
     pub max_output_bytes: u64,
+    /// The most files and directories an output may hold.
+    #[serde(default = "default_max_output_entries")]
+    pub max_output_entries: u64,
+    /// How often the output's size is looked at while a training runs.
+    #[serde(default = "default_output_watch_secs")]
+    pub output_watch_secs: f64,
+    /// The size of the training's `/tmp` (its root filesystem is read-only), counted in its memory.
+    #[serde(default = "default_tmp_mib")]
+    pub tmp_mib: u64,
+}
+
+fn default_max_output_entries() -> u64 {
+    100_000
+}
+
+fn default_output_watch_secs() -> f64 {
+    10.0
+}
+
+fn default_tmp_mib() -> u64 {
+    8 * 1024
 }
 
 impl Default for LocalSettings {
@@ -63,6 +85,9 @@ impl Default for LocalSettings {
             build_timeout_secs: 3600,
             eval_timeout_secs: 3600,
             max_output_bytes: 200 * 1024 * 1024 * 1024,
+            max_output_entries: default_max_output_entries(),
+            output_watch_secs: default_output_watch_secs(),
+            tmp_mib: default_tmp_mib(),
         }
     }
 }
@@ -104,6 +129,12 @@ impl LocalSettings {
         }
         if !(self.cpus_per_gpu.is_finite() && self.cpus_per_gpu > 0.0) {
             problems.push(format!("{}: must be a positive number", key("cpus_per_gpu")));
+        }
+        if self.max_output_entries == 0 || self.tmp_mib == 0 {
+            problems.push(format!("{} and {}: must be positive", key("max_output_entries"), key("tmp_mib")));
+        }
+        if !(self.output_watch_secs.is_finite() && self.output_watch_secs > 0.0) {
+            problems.push(format!("{}: must be a positive number", key("output_watch_secs")));
         }
         if self.pids_limit <= 0 {
             problems.push(format!("{}: must be positive", key("pids_limit")));

@@ -27,6 +27,11 @@ touch /cache/probe 2>/dev/null && fail "/cache is writable"
 [ "$(ls /sys/class/net)" = "lo" ] || fail "network interfaces: $(ls /sys/class/net)"
 [ "$(awk '/^CapEff/ {print $2}' /proc/self/status)" = "0000000000000000" ] || fail "capabilities kept"
 [ "$(awk '/^NoNewPrivs/ {print $2}' /proc/self/status)" = "1" ] || fail "new privileges allowed"
+[ "$(id -u)" != 0 ] || fail "runs as root"
+touch /probe 2>/dev/null && fail "the root filesystem is writable"
+echo probe > /tmp/probe || fail "/tmp is not writable"
+grep " /tmp " /proc/mounts | grep nosuid | grep -q size=65536k || fail "/tmp: $(grep ' /tmp ' /proc/mounts)"
+[ "$HOME" = /tmp ] || fail "HOME=$HOME"
 "#;
 
 fn settings(root: &Path) -> LocalSettings {
@@ -47,6 +52,9 @@ fn settings(root: &Path) -> LocalSettings {
         build_timeout_secs: 120,
         eval_timeout_secs: 60,
         max_output_bytes: 1 << 20,
+        max_output_entries: 1000,
+        output_watch_secs: 0.2,
+        tmp_mib: 64,
     }
 }
 
@@ -72,15 +80,26 @@ fn job(task: &str, repo: &Path, commit: &str, seconds: f64) -> TrainingJob {
 }
 
 /// Runs `script` as a miner's training and returns the outcome; checks nothing of the attempt is left.
-async fn run_script(
+pub(super) async fn run_script(
     task: &str,
     script: &str,
     seconds: f64,
     tweak: impl FnOnce(&mut LocalSettings),
 ) -> Option<RunOutcome> {
+    run_repo(task, script, &[], seconds, tweak).await
+}
+
+/// [`run_script`] in a repository with `extra` files (a dockerfile of its own among them).
+pub(super) async fn run_repo(
+    task: &str,
+    script: &str,
+    extra: &[(&str, &str)],
+    seconds: f64,
+    tweak: impl FnOnce(&mut LocalSettings),
+) -> Option<RunOutcome> {
     let engine = support::engine().await?;
     let root = tempfile::tempdir().unwrap();
-    let (repo, sha) = support::miner_repo(root.path(), script, &[]);
+    let (repo, sha) = support::miner_repo(root.path(), script, extra);
     let mut s = settings(root.path());
     tweak(&mut s);
     let executor = LocalExecutor::new(engine.clone(), s, GateRules { allow_local: true, ..GateRules::default() });
@@ -96,7 +115,7 @@ async fn assert_nothing_left(engine: &Engine, task: &str, work: &Path) {
     assert!(dirs.is_empty(), "directories left behind: {dirs:?}");
 }
 
-fn failed(outcome: Option<RunOutcome>) -> Option<String> {
+pub(super) fn failed(outcome: Option<RunOutcome>) -> Option<String> {
     match outcome? {
         RunOutcome::Failed { reason } => Some(reason),
         other => panic!("expected a failed run, got {other:?}"),
@@ -105,8 +124,18 @@ fn failed(outcome: Option<RunOutcome>) -> Option<String> {
 
 #[tokio::test]
 async fn a_good_repository_trains_under_the_contract_and_is_scored() {
-    let script = format!("{CHECKS}echo 0.25 > \"$OUT/loss\"\necho trained\n");
-    let Some(outcome) = run_script("local-good", &script, 60.0, |_| {}).await else { return };
+    // Only the task's own inputs are visible: its model, not another task's dataset.
+    let inputs = r#"[ -d /cache/models/org--Tiny-1B ] || fail "the task's model is not in /cache"
+[ -e /cache/datasets/other-task_train_data.json ] && fail "another task's dataset is visible"
+"#;
+    let script = format!("{CHECKS}{inputs}echo 0.25 > \"$OUT/loss\"\necho trained\n");
+    let seed = |s: &mut LocalSettings| {
+        let cache = Path::new(&s.cache_dir);
+        std::fs::create_dir_all(cache.join("models/org--Tiny-1B")).unwrap();
+        std::fs::create_dir_all(cache.join("datasets")).unwrap();
+        std::fs::write(cache.join("datasets/other-task_train_data.json"), "[]").unwrap();
+    };
+    let Some(outcome) = run_script("local-good", &script, 60.0, seed).await else { return };
     assert_eq!(outcome, RunOutcome::scored(0.25));
 }
 

@@ -1,5 +1,6 @@
 //! Real execution on a real Docker engine.
 
+mod hostile;
 mod hub;
 mod local;
 mod node;

@@ -1,0 +1,157 @@
+//! The train and collect steps of a local attempt: the training container as untrusted code runs it
+//! (an unprivileged user, a read-only root with a sized `/tmp`, no network, no capabilities, only the
+//! task's own inputs, an environment the image cannot widen, an output quota watched while it runs),
+//! then the output judged as hostile data.
+
+use std::path::Path;
+
+use super::output::{self, OutputLimits};
+use super::pipeline::{Attempt, Stop, absolute, exit_reason};
+use super::{Step, StepStatus};
+use crate::docker::{ContainerEnd, ContainerSpec, StartError, container};
+use crate::exec::RunOutcome;
+use crate::exec::contract;
+
+/// The user a training runs as: the validator's own when it is not root (so every file the training
+/// leaves is the validator's to remove), else `nobody`; never root.
+pub fn training_user() -> String {
+    // SAFETY: getuid and getgid cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    if uid == 0 { "65534:65534".to_owned() } else { format!("{uid}:{gid}") }
+}
+
+impl Attempt {
+    /// Runs the training container to its end, its time limit, or its output quota.
+    pub(super) async fn train(&self) -> Result<ContainerEnd, Stop> {
+        let spec = self.training_spec();
+        container::remove(&self.engine, &spec.name).await;
+        let limit = self.time_limit();
+        self.report(Step::Train, StepStatus::Started);
+        match container::run_watched(&self.engine, &spec, limit, Some(self.quota_watch())).await {
+            Ok(end) => Ok(end),
+            Err(StartError::GpuUnavailable(m)) => {
+                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") }))
+            }
+            Err(e @ StartError::Create(_)) => {
+                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: e.to_string() }))
+            }
+            Err(e @ StartError::Start(_)) => Err(self.fail(Step::Train, RunOutcome::Failed { reason: e.to_string() })),
+        }
+    }
+
+    fn training_spec(&self) -> ContainerSpec {
+        let s = &self.settings;
+        let gpus = self.job.placement.gpu_indices.len().max(1) as u64;
+        let cpus = s.cpus_per_gpu * gpus as f64;
+        // Thread pools size themselves by the host's cores, not by the container's CPU quota: a quota
+        // of 24 CPUs on a host of 192 cores would run 192 threads taking turns.
+        let threads = cpus.min(self.engine.cpus() as f64).floor().max(1.0) as u64;
+        let mut env = contract::environment(&self.job);
+        env.extend([format!("OMP_NUM_THREADS={threads}"), format!("MKL_NUM_THREADS={threads}")]);
+        // The image's own environment is the miner's: nothing it sets may preload code into the
+        // training or widen what the NVIDIA container toolkit exposes (its hook reads these).
+        let devices = self.gpu_ids().map_or("void".to_owned(), |ids| ids.join(","));
+        env.extend([
+            "LD_PRELOAD=".to_owned(),
+            "NVIDIA_DRIVER_CAPABILITIES=compute,utility".to_owned(),
+            format!("NVIDIA_VISIBLE_DEVICES={devices}"),
+            // The root filesystem is read-only: home and temporary files live in /tmp.
+            "HOME=/tmp".to_owned(),
+            "TMPDIR=/tmp".to_owned(),
+        ]);
+        let mut binds = self.task_inputs();
+        binds.push(format!("{}:{}", self.output_host_dir(), contract::output_path(&self.job)));
+        ContainerSpec {
+            name: self.names.train.clone(),
+            image: self.names.image.clone(),
+            args: contract::standard_args(&self.job),
+            env,
+            labels: self.labels("train"),
+            binds,
+            memory_bytes: Some((s.memory_mib_per_gpu * gpus * 1024 * 1024) as i64),
+            nano_cpus: Some((cpus * 1e9) as i64),
+            shm_bytes: Some((if gpus >= 4 { s.shm_mib_many_gpus } else { s.shm_mib } * 1024 * 1024) as i64),
+            pids_limit: Some(s.pids_limit),
+            gpu_ids: self.gpu_ids(),
+            network: None,
+            entrypoint: None,
+            cap_add: Vec::new(),
+            user: Some(training_user()),
+            read_only_root: true,
+            tmpfs: vec![("/tmp".into(), format!("size={}m,mode=1777", s.tmp_mib))],
+        }
+    }
+
+    /// Read-only binds of this task's own inputs in the cache (its base model and its dataset), those
+    /// that exist: no other task's inputs are visible, and the engine creates nothing on the host.
+    fn task_inputs(&self) -> Vec<String> {
+        let cache = absolute(&self.settings.cache_dir);
+        let inputs = [contract::model_path(&self.job.model), contract::dataset_path(&self.job)];
+        inputs
+            .iter()
+            .filter_map(|inside| {
+                let relative = inside.strip_prefix(contract::CACHE_DIR)?.trim_start_matches('/');
+                let host = Path::new(&cache).join(relative);
+                host.exists().then(|| format!("{}:{inside}:ro", host.display()))
+            })
+            .collect()
+    }
+
+    fn output_limits(&self) -> OutputLimits {
+        OutputLimits { max_bytes: self.settings.max_output_bytes, max_entries: self.settings.max_output_entries }
+    }
+
+    /// Resolves when the output passes its quota while the training runs.
+    pub(super) fn quota_watch(&self) -> container::Watch {
+        let interval = std::time::Duration::from_secs_f64(self.settings.output_watch_secs);
+        Box::pin(output::over_quota(self.output_dir(), self.output_limits(), interval))
+    }
+
+    /// From the training container's end to the outcome: judge the exit, collect, evaluate.
+    pub(super) async fn after_training(&self, end: ContainerEnd) -> RunOutcome {
+        let output = self.collect();
+        let verdict = if let Some(reason) = &end.stopped_for {
+            Err(format!("stopped: {reason}"))
+        } else if end.oom_killed {
+            Err("oom".to_owned())
+        } else if end.timed_out {
+            output.map_err(|_| "timeout without output".to_owned())
+        } else if end.exit_code != 0 {
+            Err(exit_reason(&end))
+        } else {
+            output
+        };
+        match verdict {
+            Ok(bytes) => {
+                let how = if end.timed_out { "stopped at its time limit" } else { "exited 0" };
+                self.report(Step::Train, StepStatus::Done(how.into()));
+                self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes of output")));
+            }
+            Err(reason) => return self.fail(Step::Train, RunOutcome::Failed { reason }),
+        }
+        self.evaluate().await
+    }
+
+    /// The output must be where the contract says, hold model files, nothing but regular files and
+    /// links inside it, and stay under its caps.
+    pub(super) fn collect(&self) -> Result<u64, String> {
+        let summary = output::inspect(&self.output_dir(), self.output_limits())?;
+        if summary.files == 0 {
+            return Err(format!("no output at {}", contract::output_path(&self.job)));
+        }
+        Ok(summary.bytes)
+    }
+}
+
+/// The output directory is written by the training's user, which may not be the validator's: it is
+/// open to it, inside the attempt's directory that only the validator can enter.
+pub(super) fn open_to_container(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+}
+
+/// The attempt's own directory: the validator's alone.
+pub(super) fn private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}

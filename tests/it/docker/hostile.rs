@@ -1,0 +1,90 @@
+//! Hostile repositories on a real engine, each attack bounded (megabytes and thousands, not disks and
+//! unbounded forks) and each ending in its documented state with a reason a miner can act on, the host
+//! checked afterwards: nothing of the attempt left, no volume, no file outside the output written.
+//!
+//! docs/security.md lists what each layer stops; these tests are its evidence for the training and
+//! collect steps.
+
+use crucible::exec::RunOutcome;
+
+use super::local::{failed, run_repo, run_script};
+use super::support::script_dockerfile;
+
+#[tokio::test]
+async fn an_output_past_its_quota_is_stopped_while_the_training_runs() {
+    // Two megabytes against a one-megabyte quota, then a wait the quota must cut short.
+    let script = "dd if=/dev/zero of=\"$OUT/fill\" bs=1024 count=2048 2>/dev/null\nsleep 300\n";
+    let Some(reason) = failed(run_script("hostile-quota", script, 600.0, |_| {}).await) else { return };
+    assert_eq!(reason, "stopped: output over quota while training: more than 1048576 bytes");
+}
+
+#[tokio::test]
+async fn an_inode_flood_is_stopped_while_the_training_runs() {
+    let script = "i=0\nwhile [ $i -lt 3000 ]; do : > \"$OUT/f$i\"; i=$((i+1)); done\nsleep 300\n";
+    let Some(reason) = failed(run_script("hostile-inodes", script, 600.0, |_| {}).await) else { return };
+    assert_eq!(reason, "stopped: output over quota while training: more than 1000 files and directories");
+}
+
+#[tokio::test]
+async fn fifos_and_dangling_links_are_not_an_output() {
+    let script = "mkfifo \"$OUT/pipe\"\nln -s /nowhere \"$OUT/weights\"\n";
+    let Some(reason) = failed(run_script("hostile-special", script, 60.0, |_| {}).await) else { return };
+    assert!(
+        reason == "output holds a FIFO, not a regular file: pipe"
+            || reason == "output holds a link that leads nowhere: weights",
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_link_out_of_the_output_refuses_it() {
+    let script = "ln -s /etc/passwd \"$OUT/config.json\"\necho 0.5 > \"$OUT/loss\"\n";
+    let Some(reason) = failed(run_script("hostile-link", script, 60.0, |_| {}).await) else { return };
+    assert_eq!(reason, "output holds a link leading out of it: config.json");
+}
+
+#[tokio::test]
+async fn a_setuid_binary_in_the_output_refuses_it_and_is_never_root_owned() {
+    // The training is not root: it can set the bit only on a file of its own user, and that fails
+    // the output anyway.
+    let script = "cp /bin/busybox \"$OUT/tool\"\nchmod 4755 \"$OUT/tool\"\nchown 0:0 \"$OUT/tool\" && exit 9\necho 0.5 > \"$OUT/loss\"\n";
+    let Some(reason) = failed(run_script("hostile-setuid", script, 60.0, |_| {}).await) else { return };
+    assert_eq!(reason, "output holds a setuid or setgid file: tool");
+}
+
+#[tokio::test]
+async fn closed_directories_left_in_the_output_are_removed() {
+    let script = "mkdir -p \"$OUT/a/b\"\necho x > \"$OUT/a/b/f\"\nchmod 000 \"$OUT/a/b\"\nchmod 500 \"$OUT/a\"\necho 0.5 > \"$OUT/loss\"\n";
+    // run_script checks that nothing of the attempt is left.
+    let Some(outcome) = run_script("hostile-closed", script, 60.0, |_| {}).await else { return };
+    assert_eq!(outcome, RunOutcome::scored(0.5));
+}
+
+#[tokio::test]
+async fn tmp_is_bounded_and_the_root_filesystem_read_only() {
+    let script = "dd if=/dev/zero of=/tmp/fill bs=1048576 count=100 2>&1 | grep -m1 'No space' >&2\nexit 3\n";
+    let Some(reason) = failed(run_script("hostile-tmp", script, 60.0, |_| {}).await) else { return };
+    assert!(reason.starts_with("exit ") && reason.contains("No space left on device"), "{reason}");
+
+    let script = "echo x > /etc/hostile && exit 0\necho 'the root filesystem is read-only' >&2\nexit 3\n";
+    let Some(reason) = failed(run_script("hostile-rootfs", script, 60.0, |_| {}).await) else { return };
+    assert_eq!(reason, "exit 3: the root filesystem is read-only");
+}
+
+#[tokio::test]
+async fn a_volume_the_image_declares_leaves_nothing_behind() {
+    let Some(engine) = super::support::engine().await else { return };
+    let volumes = || async {
+        let list = engine.docker().list_volumes(None::<bollard::query_parameters::ListVolumesOptions>).await.unwrap();
+        list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect::<std::collections::BTreeSet<_>>()
+    };
+    let before = volumes().await;
+    let dockerfile = format!("{}VOLUME /data\n", script_dockerfile("train.sh"));
+    let extra = [("dockerfiles/standalone-text-trainer.dockerfile", dockerfile.as_str())];
+    let script = "echo 0.5 > \"$OUT/loss\"\n";
+    let outcome = run_repo("hostile-volume", script, &extra, 60.0, |_| {}).await.unwrap();
+    assert_eq!(outcome, RunOutcome::scored(0.5));
+    let after = volumes().await;
+    let left: Vec<_> = after.difference(&before).collect();
+    assert!(left.is_empty(), "volumes left behind: {left:?}");
+}
