@@ -54,7 +54,9 @@ pub async fn start(settings: &Settings, db: &Db) -> anyhow::Result<Rc<LocalExecu
         })
     })
     .await?;
-    let mut executor = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone());
+    let instance = db.run(|s| s.instance_id(chrono::Utc::now())).await?;
+    let mut executor =
+        LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone()).with_instance(&instance);
     if !settings.content.dir.trim().is_empty() {
         executor = executor.with_content(settings.content.dir.trim().into());
     }

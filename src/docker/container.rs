@@ -8,7 +8,6 @@ use std::time::Duration;
 use bollard::models::{ContainerCreateBody, ContainerSummary, DeviceRequest, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -59,6 +58,9 @@ pub struct ContainerEnd {
     pub stderr: Vec<String>,
     /// Why a watch stopped it before its end (an output over its quota), if one did.
     pub stopped_for: Option<String>,
+    /// The engine could not say how it ended (it stopped answering while the container ran): the run
+    /// is lost, never read as an exit code.
+    pub lost: Option<String>,
 }
 
 /// A condition watched while a container runs: when it resolves, the container is stopped and the
@@ -90,7 +92,7 @@ pub enum StartError {
 }
 
 /// How many lines of output are kept.
-const TAIL: &str = "200";
+pub(super) const TAIL: &str = "200";
 
 /// Creates and starts a container, then follows it to its end or the time limit.
 pub async fn run(engine: &Engine, spec: &ContainerSpec, limit: Duration) -> Result<ContainerEnd, StartError> {
@@ -170,59 +172,7 @@ fn gpu_refusal(message: &str) -> bool {
     m.contains("device driver") || m.contains("gpu") || m.contains("nvidia")
 }
 
-/// Waits for a running (or already ended) container; stops it when `limit` strikes.
-pub async fn follow(engine: &Engine, id: &str, limit: Duration) -> ContainerEnd {
-    follow_watched(engine, id, limit, None).await
-}
-
-/// [`follow`], stopping the container early when `watch` resolves.
-pub async fn follow_watched(engine: &Engine, id: &str, limit: Duration, watch: Option<Watch>) -> ContainerEnd {
-    let options = WaitContainerOptionsBuilder::default().condition("not-running").build();
-    let wait = async { engine.docker().wait_container(id, Some(options)).next().await };
-    let watched = async {
-        match watch {
-            Some(watch) => watch.await,
-            None => std::future::pending().await,
-        }
-    };
-    let (timed_out, stopped_for) = tokio::select! {
-        waited = tokio::time::timeout(limit, wait) => (waited.is_err(), None),
-        reason = watched => (false, Some(reason)),
-    };
-    if timed_out || stopped_for.is_some() {
-        let grace = if timed_out { 10 } else { 1 };
-        let options = StopContainerOptionsBuilder::default().t(grace).build();
-        if let Err(e) = engine.docker().stop_container(id, Some(options)).await {
-            tracing::warn!(container = id, error = %engine_message(&e), "could not stop container at its time limit");
-        }
-    }
-    let (mut exit_code, mut oom_killed) = inspect_end(engine, id).await;
-    // A kill by the kernel's OOM killer can reach the engine a moment after the exit: ask again
-    // before calling a SIGKILL anything else.
-    for _ in 0..4 {
-        if exit_code != 137 || oom_killed || timed_out || stopped_for.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        (exit_code, oom_killed) = inspect_end(engine, id).await;
-    }
-    let (stdout, stderr) = logs(engine, id).await;
-    ContainerEnd { exit_code, oom_killed, timed_out, stdout, stderr, stopped_for }
-}
-
-/// Exit code and OOM flag of an ended container.
-async fn inspect_end(engine: &Engine, id: &str) -> (i64, bool) {
-    match engine.docker().inspect_container(id, None).await {
-        Ok(c) => {
-            let state = c.state.unwrap_or_default();
-            (state.exit_code.unwrap_or(-1), state.oom_killed.unwrap_or(false))
-        }
-        Err(e) => {
-            tracing::warn!(container = id, error = %engine_message(&e), "could not inspect container");
-            (-1, false)
-        }
-    }
-}
+pub use super::follow::{follow, follow_watched};
 
 /// The last lines of a container's stdout and stderr.
 pub async fn logs(engine: &Engine, id: &str) -> (Vec<String>, Vec<String>) {
@@ -237,6 +187,13 @@ pub async fn logs(engine: &Engine, id: &str) -> (Vec<String>, Vec<String>) {
     }
     let lines = |s: String| s.lines().map(str::to_owned).collect::<Vec<_>>();
     (lines(out), lines(err))
+}
+
+/// When a container's process started, as the engine says.
+pub async fn started_at(engine: &Engine, id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let inspected = engine.docker().inspect_container(id, None).await.ok()?;
+    let started = inspected.state?.started_at?;
+    chrono::DateTime::parse_from_rfc3339(&started).ok().map(|t| t.with_timezone(&chrono::Utc))
 }
 
 /// Removes a container, stopping it if needed; a missing one is fine.

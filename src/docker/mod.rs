@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod container;
+mod follow;
 
 use bollard::Docker;
 
@@ -32,6 +33,13 @@ impl Engine {
         let place = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let fail = |e: bollard::errors::Error| EngineError { place: place.clone(), reason: e.to_string() };
         let docker = Docker::connect_with_local_defaults().map_err(fail)?;
+        Self::with_docker(docker, &place).await
+    }
+
+    /// An engine through a connection made elsewhere (`place` names it in errors): negotiates the API
+    /// version and pings.
+    pub async fn with_docker(docker: Docker, place: &str) -> Result<Engine, EngineError> {
+        let fail = |e: bollard::errors::Error| EngineError { place: place.to_owned(), reason: e.to_string() };
         let docker = docker.negotiate_version().await.map_err(fail)?;
         docker.ping().await.map_err(fail)?;
         let cpus = docker.info().await.map_err(fail)?.ncpu.unwrap_or(1).max(1);

@@ -64,7 +64,9 @@ pub async fn executor(settings: &Settings, store: &Store) -> anyhow::Result<Rc<d
         }
         NodeExecutorKind::Local => {
             let engine = crate::docker::Engine::connect().await?;
-            let local = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone());
+            let instance = store.instance_id(chrono::Utc::now())?;
+            let local = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone())
+                .with_instance(&instance);
             // Containers of this node that no running task claims are removed before anything starts.
             let running = store.node_tasks_in(crate::domain::NodeTaskStatus::Training)?;
             let keep: Vec<_> = running.into_iter().map(|t| (t.task_id, t.hotkey, t.attempt)).collect();

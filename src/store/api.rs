@@ -56,6 +56,7 @@ delegate! { transaction:
     fn remove_miner(&self, hotkey: &Hotkey) -> bool;
     fn record_ledger_event(&self, event: &LedgerEvent) -> LedgerOutcome;
     fn set_meta(&self, key: &str, value: &str, at: DateTime<Utc>) -> ();
+    fn instance_id(&self, at: DateTime<Utc>) -> String;
     fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
     fn start_node_task(&self, task: &NodeTask) -> ();
     fn add_trainer(&self, trainer: &AddedTrainer) -> ();

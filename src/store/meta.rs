@@ -30,4 +30,18 @@ impl Tx<'_> {
             .execute(c))?;
         Ok(())
     }
+
+    /// This store's instance id: made once, at random, and kept, so whatever runs on this database
+    /// (wherever it is started from) labels its containers the same way.
+    pub fn instance_id(&mut self, at: DateTime<Utc>) -> Result<String, StoreError> {
+        if let Some(id) = self.get_meta(INSTANCE_ID)? {
+            return Ok(id);
+        }
+        let id: String = (0..16).map(|_| format!("{:x}", rand::random::<u8>() & 0xf)).collect();
+        self.set_meta(INSTANCE_ID, &id, at)?;
+        Ok(id)
+    }
 }
+
+/// The `meta` key of [`Tx::instance_id`].
+const INSTANCE_ID: &str = "instance_id";

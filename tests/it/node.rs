@@ -248,6 +248,11 @@ fn refusals_and_errors_are_json_with_the_right_status() {
     let (status, body) = http.get("/v1/trainer/get_recent_tasks?hours=soon", Some(TOKEN));
     assert_eq!(status, 422);
     assert_eq!(body["detail"][0]["type"], "int_parsing", "{body}");
+    // Spans past any date are every task, not a panic.
+    for hours in ["4294967295", "-4294967295", "9223372036854775807"] {
+        let (status, _) = http.get(&format!("/v1/trainer/get_recent_tasks?hours={hours}"), Some(TOKEN));
+        assert!(status == 200 || status == 404, "hours={hours}: HTTP {status}");
+    }
     let (status, body) = http.get("/v2/elsewhere", Some(TOKEN));
     assert_eq!((status, body), (404, json!({"detail": "Not Found"})));
 }

@@ -76,12 +76,15 @@ pub struct LocalExecutor {
     observer: Option<Observer>,
     time_limit: Option<Duration>,
     content: Option<Rc<PathBuf>>,
+    owner: Rc<str>,
 }
 
 impl LocalExecutor {
     pub fn new(engine: Engine, settings: LocalSettings, gates: GateRules) -> Self {
+        let owner = pipeline::default_owner(&settings).into();
         Self {
             engine,
+            owner,
             settings: Rc::new(settings),
             gates: Rc::new(gates),
             observer: None,
@@ -104,6 +107,13 @@ impl LocalExecutor {
         self
     }
 
+    /// Labels everything this executor makes with `instance` (the validator's stable instance id,
+    /// kept in its store), so a restart from another directory still finds its containers.
+    pub fn with_instance(mut self, instance: &str) -> Self {
+        self.owner = format!("instance {instance}").into();
+        self
+    }
+
     pub fn with_observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
         self
@@ -118,6 +128,7 @@ impl LocalExecutor {
             observer: self.observer.clone(),
             time_limit: self.time_limit,
             names,
+            owner: self.owner.clone(),
             job,
             content: self.content.clone(),
         }
@@ -137,7 +148,7 @@ impl LocalExecutor {
     /// claims, and the miner images of such attempts, so nothing runs unseen after a restart. Returns
     /// how many containers were reaped.
     pub async fn reap(&self, keep: &[(TaskId, Hotkey, u32)]) -> Result<usize, String> {
-        let owner = pipeline::owner(&self.settings);
+        let owner = self.owner.clone();
         let claimed = |l: &HashMap<String, String>| {
             let get = |k: &str| l.get(k).map(String::as_str).unwrap_or_default();
             keep.iter().any(|(task, hotkey, attempt)| {
@@ -146,7 +157,7 @@ impl LocalExecutor {
                     && get(labels::ATTEMPT) == attempt.to_string()
             })
         };
-        let found = container::find(&self.engine, &[(labels::OWNER, owner.as_str())]).await?;
+        let found = container::find(&self.engine, &[(labels::OWNER, &*owner)]).await?;
         let mut reaped = 0;
         for c in found {
             let l = c.labels.unwrap_or_default();
@@ -162,7 +173,7 @@ impl LocalExecutor {
         let filters = HashMap::from([("label".to_owned(), vec![labels::BUILD.to_owned()])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
         let images = self.engine.docker().list_images(Some(options)).await.map_err(|e| e.to_string())?;
-        let ours = pipeline::owner_hash(&self.settings);
+        let ours = pipeline::owner_hash(&self.owner);
         for image in images {
             let value = image.labels.get(labels::BUILD).map(String::as_str).unwrap_or_default();
             let mut parts = value.split(' ');

@@ -23,6 +23,8 @@ pub(crate) struct Attempt {
     /// Overrides the limit `hours_to_complete` gives.
     pub time_limit: Option<Duration>,
     pub names: Names,
+    /// The owner label of this executor instance ([`labels::OWNER`]).
+    pub owner: Rc<str>,
     pub job: TrainingJob,
     /// The task content the download step prepares the inputs from (`[content] dir`), if any.
     pub content: Option<Rc<std::path::PathBuf>>,
@@ -62,33 +64,48 @@ impl Attempt {
         outcome
     }
 
-    /// After a restart: follow the training container if it is still there, else the run is lost.
+    /// After a restart: follow the training container if it is still there, for what remains of its
+    /// time counted from the container's own start. No container and no sign one was ever made (the
+    /// restart came during the fetch or the build) means the attempt never started; a container that
+    /// was made and is gone is a lost run.
     pub async fn reattach(&self, started_at: DateTime<Utc>) -> RunOutcome {
         let (task, hotkey, attempt) =
             (self.job.task_id.to_string(), self.job.hotkey.to_string(), self.job.attempt.to_string());
-        let owner = owner(&self.settings);
         let wanted = [
-            (labels::OWNER, owner.as_str()),
+            (labels::OWNER, &*self.owner),
             (labels::TASK, task.as_str()),
             (labels::HOTKEY, hotkey.as_str()),
             (labels::ATTEMPT, attempt.as_str()),
             (labels::ROLE, "train"),
         ];
-        let found = container::find(&self.engine, &wanted).await.unwrap_or_default();
-        let outcome = match found.into_iter().find_map(|c| c.id) {
-            Some(id) => {
-                let elapsed = (Utc::now() - started_at).to_std().unwrap_or_default();
-                let remaining = self.time_limit().saturating_sub(elapsed);
-                tracing::info!(container = %id, remaining_secs = remaining.as_secs(), "re-attached to a training container");
-                let end = container::follow_watched(&self.engine, &id, remaining, Some(self.quota_watch())).await;
-                self.after_training(end).await
-            }
-            None => {
-                RunOutcome::Failed { reason: "lost: the training container was gone after a validator restart".into() }
-            }
+        let outcome = match container::find(&self.engine, &wanted).await {
+            Err(e) => RunOutcome::NotStarted { reason: format!("cannot look for the training container: {e}") },
+            Ok(found) => match found.into_iter().find_map(|c| c.id) {
+                Some(id) => {
+                    let since = container::started_at(&self.engine, &id).await.unwrap_or(started_at);
+                    let elapsed = (Utc::now() - since).to_std().unwrap_or_default();
+                    let remaining = self.time_limit().saturating_sub(elapsed);
+                    tracing::info!(container = %id, remaining_secs = remaining.as_secs(), "re-attached to a training container");
+                    let watch = Some(self.quota_watch());
+                    let end = container::follow_watched(&self.engine, &id, remaining, watch).await;
+                    self.after_training(end).await
+                }
+                None if self.train_marker().exists() => RunOutcome::Failed {
+                    reason: "lost: the training container was gone after a validator restart".into(),
+                },
+                None => RunOutcome::NotStarted {
+                    reason: "the validator restarted before the training container was made".into(),
+                },
+            },
         };
         self.clean().await;
         outcome
+    }
+
+    /// A file made just before the training container: after a restart it tells a run that had
+    /// started from one that had not.
+    pub(super) fn train_marker(&self) -> std::path::PathBuf {
+        self.names.dir.join("training-started")
     }
 
     /// Evaluates a model trained elsewhere (a trainer node that uploads its output instead of scoring
@@ -260,14 +277,14 @@ impl Attempt {
 
     pub(super) fn labels(&self, role: &str) -> HashMap<String, String> {
         let mut labels: HashMap<String, String> = contract::container_labels(&self.job, role).into_iter().collect();
-        labels.insert(labels::OWNER.into(), owner(&self.settings));
+        labels.insert(labels::OWNER.into(), self.owner.to_string());
         labels
     }
 
     /// The value of the one label a miner's image carries ([`labels::BUILD`]).
     fn build_label(&self) -> String {
         let j = &self.job;
-        format!("{} {} {} {}", owner_hash(&self.settings), j.task_id, j.hotkey, j.attempt)
+        format!("{} {} {} {}", owner_hash(&self.owner), j.task_id, j.hotkey, j.attempt)
     }
 
     pub(super) fn output_host_dir(&self) -> String {
@@ -301,14 +318,15 @@ pub(super) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max { s.to_owned() } else { s.chars().take(max).collect::<String>() + "…" }
 }
 
-/// The owner label of an executor instance: its absolute work directory.
-pub(super) fn owner(settings: &LocalSettings) -> String {
+/// The owner label of an executor instance without an instance id of its own: its absolute work
+/// directory.
+pub(super) fn default_owner(settings: &LocalSettings) -> String {
     absolute(&settings.work_dir)
 }
 
-/// The owner on an image's [`labels::BUILD`]: a hash of [`owner`], which may hold spaces.
-pub(super) fn owner_hash(settings: &LocalSettings) -> String {
-    format!("{:016x}", crate::domain::ids::stable_hash(owner(settings).as_bytes()))
+/// The owner on an image's [`labels::BUILD`]: a hash of the owner label, which may hold spaces.
+pub(super) fn owner_hash(owner: &str) -> String {
+    format!("{:016x}", crate::domain::ids::stable_hash(owner.as_bytes()))
 }
 
 /// Bind mounts need absolute host paths.

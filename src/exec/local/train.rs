@@ -25,6 +25,10 @@ impl Attempt {
     pub(super) async fn train(&self) -> Result<ContainerEnd, Stop> {
         let spec = self.training_spec();
         container::remove(&self.engine, &spec.name).await;
+        if let Err(e) = std::fs::write(self.train_marker(), b"") {
+            let reason = format!("cannot write {}: {e}", self.train_marker().display());
+            return Err(self.fail(Step::Train, RunOutcome::NotStarted { reason }));
+        }
         let limit = self.time_limit();
         self.report(Step::Train, StepStatus::Started);
         match container::run_watched(&self.engine, &spec, limit, Some(self.quota_watch())).await {
@@ -110,7 +114,9 @@ impl Attempt {
     /// From the training container's end to the outcome: judge the exit, collect, evaluate.
     pub(super) async fn after_training(&self, end: ContainerEnd) -> RunOutcome {
         let output = self.collect();
-        let verdict = if let Some(reason) = &end.stopped_for {
+        let verdict = if let Some(lost) = &end.lost {
+            Err(format!("lost: {lost}"))
+        } else if let Some(reason) = &end.stopped_for {
             Err(format!("stopped: {reason}"))
         } else if end.oom_killed {
             Err("oom".to_owned())

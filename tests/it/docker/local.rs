@@ -273,43 +273,58 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
     let root = tempfile::tempdir().unwrap();
     let script = "sleep 2\necho 0.125 > \"$OUT/loss\"\n";
     let (repo, sha) = support::miner_repo(root.path(), script, &[]);
-    let started = Utc::now();
+    // The attempt began an hour ago (its fetch and build, say): its time counts from the container's
+    // own start, so the two-minute limit still has nearly all of its time.
+    let started = Utc::now() - chrono::Duration::hours(1);
     let j = job("local-reattach", &repo, &sha, 120.0);
-    {
-        // The validator dies while the container runs: its future is dropped, the container is not.
-        let first = LocalExecutor::new(
-            engine.clone(),
-            settings(root.path()),
-            GateRules { allow_local: true, ..GateRules::default() },
-        );
-        let run = first.run(j.clone());
-        let _ = tokio::time::timeout(Duration::from_secs(30), async {
-            tokio::select! {
-                _ = run => panic!("the run ended before the restart"),
-                _ = wait_for_container(&engine, "local-reattach") => {}
-            }
-        })
-        .await;
-    }
-    let second = LocalExecutor::new(
-        engine.clone(),
-        settings(root.path()),
-        GateRules { allow_local: true, ..GateRules::default() },
-    );
+    let executor = || {
+        let gates = GateRules { allow_local: true, ..GateRules::default() };
+        LocalExecutor::new(engine.clone(), settings(root.path()), gates).with_instance("reattach-test")
+    };
+    die_while_training(&engine, executor(), j.clone()).await;
+    let second = executor();
     let outcome = second.reattach(j.clone(), started).expect("the local executor always answers").await;
     assert_eq!(outcome, RunOutcome::scored(0.125));
 
-    let gone = second.reattach(TrainingJob { attempt: 2, ..j }, started).unwrap().await;
-    match gone {
+    // A restart before any container was made (during the fetch or the build) costs no attempt.
+    let never = second.reattach(TrainingJob { attempt: 2, ..j.clone() }, started).unwrap().await;
+    assert_eq!(
+        never,
+        RunOutcome::NotStarted { reason: "the validator restarted before the training container was made".into() }
+    );
+
+    // A container that was made and is gone is a lost run.
+    let third = TrainingJob { attempt: 3, ..j };
+    die_while_training(&engine, executor(), third.clone()).await;
+    let made = container::find(&engine, &[(labels::TASK, "local-reattach"), (labels::ATTEMPT, "3")]).await.unwrap();
+    for c in made {
+        container::remove(&engine, &c.id.unwrap()).await;
+    }
+    match second.reattach(third, started).unwrap().await {
         RunOutcome::Failed { reason } => assert!(reason.starts_with("lost: "), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert_nothing_left(&engine, "local-reattach", &root.path().join("work")).await;
 }
 
-async fn wait_for_container(engine: &Engine, task: &str) {
+/// Runs `j` until its training container runs, then drops the run as a dying validator would: its
+/// future is gone, the container is not.
+async fn die_while_training(engine: &Engine, first: LocalExecutor, j: TrainingJob) {
+    let run = first.run(j.clone());
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::select! {
+            _ = run => panic!("the run ended before the restart"),
+            _ = wait_for_container(engine, "local-reattach", j.attempt) => {}
+        }
+    })
+    .await;
+}
+
+async fn wait_for_container(engine: &Engine, task: &str, attempt: u32) {
+    let attempt = attempt.to_string();
     loop {
-        let found = container::find(engine, &[(labels::TASK, task), (labels::ROLE, "train")]).await.unwrap();
+        let wanted = [(labels::TASK, task), (labels::ROLE, "train"), (labels::ATTEMPT, attempt.as_str())];
+        let found = container::find(engine, &wanted).await.unwrap();
         if found.iter().any(|c| c.state.as_ref().is_some_and(|s| format!("{s:?}").to_lowercase().contains("running"))) {
             return;
         }
@@ -331,7 +346,7 @@ async fn containers_no_open_training_claims_are_reaped() {
     let run = executor.run(j.clone());
     tokio::select! {
         _ = run => panic!("the run ended"),
-        _ = wait_for_container(&engine, "local-orphan") => {}
+        _ = wait_for_container(&engine, "local-orphan", 1) => {}
     }
     // Another open training is kept; this one is not claimed, so it goes.
     let keep = [(TaskId::parse("other").unwrap(), j.hotkey.clone(), 1)];
