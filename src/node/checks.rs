@@ -68,6 +68,18 @@ impl Check {
         }
     }
 
+    /// `expected_repo_name`, which names a directory of the output path: one plain path segment.
+    pub fn repo_name(&mut self, loc: &[Value], name: Option<String>) -> Option<Option<String>> {
+        match name {
+            Some(text) if !text.is_empty() && !plain_segment(&text) => {
+                let why = "must be one path segment of letters, digits, '.', '_' and '-', not starting with '.'";
+                self.value_error(loc, "expected_repo_name", why, json!(text));
+                None
+            }
+            other => Some(other),
+        }
+    }
+
     /// A string that must parse as `T` (an id), refused with `T`'s reason.
     pub fn parsed<T: FromStr>(&mut self, loc: &[Value], name: &str, text: String) -> Option<T>
     where
@@ -119,7 +131,7 @@ impl Check {
     }
 
     /// `hours_to_complete`: a number, a numeric string or a boolean, as pydantic reads a float; crucible
-    /// also needs it finite and positive.
+    /// also needs it finite, positive and at most [`MAX_HOURS`] (a week: no rule gives more).
     pub fn hours(&mut self, object: &Map<String, Value>, loc: &[Value]) -> Option<f64> {
         let name = "hours_to_complete";
         let value = self.present(object, loc, name)?;
@@ -143,6 +155,10 @@ impl Check {
             }
             Some(hours) if !(hours.is_finite() && hours > 0.0) => {
                 self.value_error(loc, name, "must be a positive number of hours", value.clone());
+                None
+            }
+            Some(hours) if hours > MAX_HOURS => {
+                self.value_error(loc, name, &format!("must be at most {MAX_HOURS} hours"), value.clone());
                 None
             }
             Some(hours) => Some(hours),
@@ -208,6 +224,16 @@ impl Check {
     }
 }
 
+/// The longest training a node accepts, in hours.
+pub const MAX_HOURS: f64 = 168.0;
+
+/// A file name that cannot climb out of or reach across a directory.
+fn plain_segment(text: &str) -> bool {
+    text.len() <= 200
+        && !text.starts_with('.')
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,10 +255,25 @@ mod tests {
         assert_eq!(check.hours(&object(json!({ "hours_to_complete": "two" })), &loc), None);
         assert_eq!(check.hours(&object(json!({ "hours_to_complete": null })), &loc), None);
         assert_eq!(check.hours(&object(json!({ "hours_to_complete": 0 })), &loc), None);
+        assert_eq!(check.hours(&object(json!({ "hours_to_complete": 4294967295u64 })), &loc), None);
         assert_eq!(check.gpu_ids(&object(json!({ "gpu_ids": [1.5] })), &loc), None);
         assert_eq!(check.gpu_ids(&object(json!({ "gpu_ids": "0" })), &loc), None);
         let kinds: Vec<&str> = check.issues.iter().map(|i| i.kind).collect();
-        assert_eq!(kinds, ["float_parsing", "float_type", "value_error", "int_parsing", "list_type"]);
+        assert_eq!(kinds, ["float_parsing", "float_type", "value_error", "value_error", "int_parsing", "list_type"]);
+        assert_eq!(check.issues[3].msg, "Value error, must be at most 168 hours");
+    }
+
+    #[test]
+    fn a_repo_name_is_one_plain_path_segment() {
+        let mut check = Check::default();
+        let loc = [json!("body")];
+        let ok = "tournament-20261130-abc_1.2";
+        assert_eq!(check.repo_name(&loc, Some(ok.into())), Some(Some(ok.into())));
+        assert_eq!(check.repo_name(&loc, None), Some(None));
+        for bad in ["../../etc", "a/b", "..", ".hidden", "name with space", "x\\y"] {
+            assert_eq!(check.repo_name(&loc, Some(bad.into())), None, "{bad}");
+        }
+        assert_eq!(check.issues.len(), 6);
     }
 
     #[test]

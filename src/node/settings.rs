@@ -237,11 +237,24 @@ pub struct PollingSettings {
     pub health_interval_secs: f64,
     /// Time limit of one request to a node.
     pub request_timeout_secs: f64,
+    /// A run still reported as training this long past its hours (the node's own time limit) is lost.
+    #[serde(default = "default_follow_margin_secs")]
+    pub follow_margin_secs: f64,
+}
+
+fn default_follow_margin_secs() -> f64 {
+    1800.0
 }
 
 impl Default for PollingSettings {
     fn default() -> Self {
-        Self { poll_interval_secs: 30.0, lost_after_polls: 10, health_interval_secs: 60.0, request_timeout_secs: 30.0 }
+        Self {
+            poll_interval_secs: 30.0,
+            lost_after_polls: 10,
+            health_interval_secs: 60.0,
+            request_timeout_secs: 30.0,
+            follow_margin_secs: default_follow_margin_secs(),
+        }
     }
 }
 
@@ -259,12 +272,18 @@ pub fn validate_remote(nodes: &[RemoteNodeSettings], polling: &PollingSettings, 
             problems.push(format!("validator.nodes[{i}].id: {:?} is used twice", node.id));
         }
         match url::Url::parse(&node.url) {
+            Ok(u) if u.scheme() == "http" && !local_host(&u) => problems.push(format!(
+                "validator.nodes[{i}].url: {:?}: use https:// for a node outside this host and its private \
+                 network (its token would cross the network in clear)",
+                node.url
+            )),
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
             Ok(_) => problems.push(format!("validator.nodes[{i}].url: {:?} is not an http(s) URL", node.url)),
             Err(e) => problems.push(format!("validator.nodes[{i}].url: {:?}: {e}", node.url)),
         }
     }
     let positive = [
+        ("follow_margin_secs", polling.follow_margin_secs),
         ("poll_interval_secs", polling.poll_interval_secs),
         ("health_interval_secs", polling.health_interval_secs),
         ("request_timeout_secs", polling.request_timeout_secs),
@@ -278,6 +297,16 @@ pub fn validate_remote(nodes: &[RemoteNodeSettings], polling: &PollingSettings, 
         problems.push("validator.polling.lost_after_polls: must be at least 1".into());
     }
     problems
+}
+
+/// Whether a URL's host is this host or an address of a private network, where plain HTTP is allowed.
+fn local_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => !crate::repo::source::is_public(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !crate::repo::source::is_public(ip.into()),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +374,13 @@ mod tests {
         ] {
             assert!(problems.contains(key), "{key}: {problems}");
         }
+        assert!(problems.contains("validator.nodes[0].url: \"http://h:8001\": use https://"), "{problems}");
+        let polling = PollingSettings::default();
+        for url in ["http://127.0.0.1:8001", "http://10.0.0.5:8001", "http://localhost:8001", "https://gpu.example.org"]
+        {
+            assert!(validate_remote(&[node("n", url)], &polling, true).is_empty(), "{url}");
+        }
+        assert!(!validate_remote(&[node("n", "http://140.82.112.3:8001")], &polling, true).is_empty());
         assert!(validate_remote(&[], &PollingSettings::default(), true)[0].starts_with("validator.nodes:"));
         assert!(validate_remote(&[], &PollingSettings::default(), false).is_empty());
     }

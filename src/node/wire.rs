@@ -107,7 +107,7 @@ pub fn parse_start_object(mut raw: Map<String, Value>) -> Result<StartRequest, V
     let model = check.text(&data, &td, "model", true);
     let task_id = check.text(&data, &td, "task_id", false).and_then(|t| check.parsed::<TaskId>(&td, "task_id", t));
     let hours = check.hours(&data, &td);
-    let repo_name = check.optional_text(&data, &td, "expected_repo_name");
+    let repo_name = check.optional_text(&data, &td, "expected_repo_name").and_then(|n| check.repo_name(&td, n));
     let (task_type, dataset, dataset_type_json, model_type, file_format) = if image {
         let model_type = check.choice::<ModelType>(&data, &td, "model_type", Some(ModelType::Sdxl));
         if sent_type.flatten().is_some_and(|t| t != TaskType::Image) {

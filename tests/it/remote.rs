@@ -21,6 +21,7 @@ pub fn polling() -> PollingSettings {
         lost_after_polls: 3,
         health_interval_secs: 0.1,
         request_timeout_secs: 5.0,
+        follow_margin_secs: 1800.0,
     }
 }
 
@@ -501,4 +502,74 @@ fn a_node_whose_gpus_are_held_is_drained_and_stays_fenced_until_it_is_removed() 
     });
     assert!(checked.added_trainers().unwrap().is_empty());
     assert!(checked.list_nodes().unwrap().is_empty());
+}
+
+/// A run with the executor's polling but `margin` seconds past its hours allowed.
+fn run_with_margin(url: &str, job: TrainingJob, margin: f64) -> RunOutcome {
+    let nodes = settings(url, TOKEN);
+    let polling = PollingSettings { follow_margin_secs: margin, ..polling() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(RemoteExecutor::new(&nodes, &polling).unwrap().run(job))
+}
+
+#[test]
+fn a_node_training_past_the_hours_and_margin_is_a_lost_run() {
+    let node = scripted(STARTED, (200, r#"{"status": "training", "logs": []}"#));
+    let outcome = run_with_margin(&node, job(11, 0.0002, &[0], "gpu-1"), 0.5);
+    match outcome {
+        RunOutcome::Failed { reason } => {
+            assert_eq!(reason, "lost: node gpu-1 still reports training 0 s past the task's 0.0002 hours")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_record_of_another_attempt_is_never_read_as_this_ones() {
+    let node = scripted(STARTED, (200, r#"{"status": "success", "logs": [], "attempt": 2, "test_loss": 0.1}"#));
+    let outcome = run_with_margin(&node, job(12, 1.0, &[0], "gpu-1"), 60.0);
+    match outcome {
+        RunOutcome::Failed { reason } => {
+            assert!(reason.contains("now holds attempt 2") && reason.ends_with("not attempt 1"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A node behind TLS with a certificate no authority signed: the executor speaks TLS and refuses it.
+#[test]
+fn a_node_url_over_https_is_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept", &port.to_string()])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually("the TLS server to listen", || TcpStream::connect(("127.0.0.1", port)).ok());
+    let outcome = run_remote(&format!("https://127.0.0.1:{port}"), TOKEN, job(13, 1.0, &[0], "gpu-1")).join().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    match outcome {
+        RunOutcome::NodeUnreachable { reason, during_run: false } => {
+            assert!(reason.to_lowercase().contains("certificate"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -56,6 +56,8 @@ struct Inner {
     draining: RefCell<std::collections::HashSet<String>>,
     poll: Duration,
     lost_after: u32,
+    /// How long past its hours a run may still be reported as training.
+    margin: Duration,
     /// Scores runs that a node reports as successes without a score; without it they cannot be scored.
     evaluation: Option<evaluation::RemoteEvaluation>,
 }
@@ -69,6 +71,7 @@ impl RemoteExecutor {
             draining: RefCell::default(),
             poll: Duration::from_secs_f64(polling.poll_interval_secs),
             lost_after: polling.lost_after_polls.max(1),
+            margin: Duration::from_secs_f64(polling.follow_margin_secs.max(0.0)),
             evaluation: None,
         };
         Ok(Self { inner: Rc::new(inner) })
@@ -189,11 +192,37 @@ impl Inner {
     async fn follow(&self, node: &RemoteNode, job: &TrainingJob) -> RunOutcome {
         let path = format!("/v1/trainer/{}", job.task_id);
         let mut missed = 0;
+        let hours = Duration::from_secs_f64((job.hours_to_complete.max(0.0) * 3600.0).min(1e9));
+        let deadline = tokio::time::Instant::now() + hours + self.margin;
         loop {
             tokio::time::sleep(self.poll).await;
             let failure = match self.client.get(node, &path, &[("hotkey", job.hotkey.as_str())]).await {
                 Ok(answer) if answer.status == 200 => match wire::parse_task_report(&answer.body) {
-                    Ok(report) if report.status == NodeTaskStatus::Training => None,
+                    Ok(report) if report.attempt.is_some_and(|a| a != job.attempt) => {
+                        return RunOutcome::Failed {
+                            reason: format!(
+                                "lost: node {} now holds attempt {} of task {} of {}, not attempt {}",
+                                node.id,
+                                report.attempt.unwrap_or_default(),
+                                job.task_id,
+                                job.hotkey,
+                                job.attempt
+                            ),
+                        };
+                    }
+                    Ok(report) if report.status == NodeTaskStatus::Training => {
+                        if tokio::time::Instant::now() >= deadline {
+                            return RunOutcome::Failed {
+                                reason: format!(
+                                    "lost: node {} still reports training {} s past the task's {} hours",
+                                    node.id,
+                                    self.margin.as_secs(),
+                                    job.hours_to_complete
+                                ),
+                            };
+                        }
+                        None
+                    }
                     Ok(report) => return self.ended(node, job, report).await,
                     Err(e) => Some(format!("unreadable task record: {e}")),
                 },

@@ -40,6 +40,7 @@ async fn a_remote_run_trains_for_real_on_the_nodes_docker_engine() {
         lost_after_polls: 5,
         health_interval_secs: 1.0,
         request_timeout_secs: 10.0,
+        ..PollingSettings::default()
     };
     let outcomes = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
