@@ -64,11 +64,88 @@ pub struct Build<'a> {
     pub args: &'a HashMap<String, String>,
 }
 
+/// What a build's RUN steps may use. bollard's build options cap memory at 2 GiB and know no cgroup
+/// parent, so these reach the engine's `/build` query directly.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BuildLimits {
+    pub memory_bytes: Option<i64>,
+    pub cpus: Option<f64>,
+    pub shm_bytes: Option<i64>,
+    /// A cgroup the RUN steps run under, whose `pids.max` caps their processes.
+    pub cgroup_parent: Option<String>,
+    /// The network of the RUN steps: `none`, or a network the operator isolated.
+    pub network: Option<String>,
+}
+
+impl BuildLimits {
+    /// The query parameters these limits add to `/build`.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(memory) = self.memory_bytes {
+            query.extend([("memory", memory.to_string()), ("memswap", memory.to_string())]);
+        }
+        if let Some(cpus) = self.cpus {
+            query.extend([("cpuperiod", "100000".to_owned()), ("cpuquota", ((cpus * 100_000.0) as i64).to_string())]);
+        }
+        if let Some(shm) = self.shm_bytes {
+            query.push(("shmsize", shm.to_string()));
+        }
+        if let Some(parent) = &self.cgroup_parent {
+            query.push(("cgroupparent", parent.clone()));
+        }
+        if let Some(network) = &self.network {
+            query.push(("networkmode", network.clone()));
+        }
+        query
+    }
+
+    /// A connection to `engine` whose `/build` requests carry these limits.
+    fn docker(&self, engine: &Engine) -> bollard::Docker {
+        let extra: String = self.query().iter().map(|(k, v)| format!("&{k}={}", encode(v))).collect();
+        engine.docker().clone().with_request_modifier(move |mut request| {
+            if request.uri().path().ends_with("/build") && !extra.is_empty() {
+                let uri = request.uri().to_string();
+                let joined = if uri.contains('?') { format!("{uri}{extra}") } else { format!("{uri}?{}", &extra[1..]) };
+                if let Ok(limited) = joined.parse() {
+                    *request.uri_mut() = limited;
+                }
+            }
+            request
+        })
+    }
+}
+
+/// Percent-encodes a query value (cgroup paths hold `/`).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// [`build_image`] with `ARG` values, handing every line of the build's output to `on_line`.
 pub async fn build_reporting(
     engine: &Engine,
     context: Vec<u8>,
     build: Build<'_>,
+    limit: Duration,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), BuildError> {
+    build_limited(engine, context, build, &BuildLimits::default(), limit, on_line).await
+}
+
+/// [`build_reporting`] with its RUN steps under `limits`.
+pub async fn build_limited(
+    engine: &Engine,
+    context: Vec<u8>,
+    build: Build<'_>,
+    limits: &BuildLimits,
     limit: Duration,
     on_line: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(), BuildError> {
@@ -83,24 +160,41 @@ pub async fn build_reporting(
         .buildargs(args)
         .build();
     let build = async {
-        let mut stream = engine.docker().build_image(options, None, Some(bollard::body_full(context.into())));
+        let docker = limits.docker(engine);
+        let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
         let mut last = String::new();
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| BuildError::Engine(engine_message(&e)))?;
+            // The step's own last words say why (a failed fork, a missing file), the engine's only that
+            // it failed.
+            let failed = |message: String, last: &str| {
+                let said = if last.is_empty() { String::new() } else { format!(" (last output: {})", one_line(last)) };
+                BuildError::Engine(format!("{message}{said}"))
+            };
+            let info = item.map_err(|e| failed(engine_message(&e), &last))?;
             if let Some(detail) = info.error_detail {
                 let message = detail.message.unwrap_or_else(|| "the engine reported an error".into());
-                return Err(BuildError::Engine(one_line(&message)));
+                return Err(failed(one_line(&message), &last));
             }
             if let Some(line) = info.stream.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
                 tracing::debug!(tag, line, "build");
                 on_line(line);
-                last = line.to_owned();
+                if !engine_bookkeeping(line) {
+                    last = line.to_owned();
+                }
             }
         }
         tracing::debug!(tag, last, "built");
         Ok(())
     };
     tokio::time::timeout(limit, build).await.map_err(|_| BuildError::Timeout(limit.as_secs()))?
+}
+
+/// A line the engine writes about the build itself rather than one a step printed.
+fn engine_bookkeeping(line: &str) -> bool {
+    line.starts_with("Step ")
+        || line.starts_with("--->")
+        || line.starts_with("Removing intermediate container")
+        || line.starts_with("Successfully ")
 }
 
 /// The message of an engine error without bollard's wrapping.

@@ -3,12 +3,13 @@
 //! Never shells out to the `docker` program.
 
 pub mod build;
+pub mod cgroup;
 pub mod container;
 mod follow;
 
 use bollard::Docker;
 
-pub use build::{BuildError, build_image, context_tar};
+pub use build::{BuildError, BuildLimits, build_image, context_tar};
 pub use container::{ContainerEnd, ContainerSpec, StartError};
 
 /// A connected, answering Docker engine.

@@ -5,6 +5,7 @@
 //!
 //! Each step is reported to an optional observer, which `trial` prints for the miner.
 
+mod build;
 mod download;
 mod evaluate;
 mod output;

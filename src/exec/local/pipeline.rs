@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::evaluate::Unscored;
 use super::{GpuAccess, LocalSettings, Names, Observer, Step, StepStatus};
-use crate::docker::{self, ContainerEnd, Engine, container};
+use crate::docker::{ContainerEnd, Engine, container};
 use crate::exec::contract::{self, labels};
 use crate::exec::{RunOutcome, TrainingJob};
 use crate::repo::{GateRules, fetch, gates};
@@ -162,7 +162,7 @@ impl Attempt {
         Duration::from_secs_f64((self.job.hours_to_complete.max(0.0) * 3600.0).min(1e9))
     }
 
-    fn repo_dir(&self) -> std::path::PathBuf {
+    pub(super) fn repo_dir(&self) -> std::path::PathBuf {
         self.names.dir.join("repo")
     }
 
@@ -211,19 +211,7 @@ impl Attempt {
 
         self.download().await?;
 
-        self.report(Step::Build, StepStatus::Started);
-        let dockerfile = gates::dockerfile(self.job.task_type.tournament_type());
-        let build = async {
-            let context = docker::context_tar(&self.repo_dir())?;
-            let labels = HashMap::from([(labels::BUILD.to_owned(), self.build_label())]);
-            let limit = Duration::from_secs(s.build_timeout_secs);
-            docker::build_image(&self.engine, context, &dockerfile, &self.names.image, &labels, limit).await
-        };
-        match build.await {
-            Ok(()) => self.report(Step::Build, StepStatus::Done(format!("built {}", self.names.image))),
-            Err(e) => return Err(self.fail(Step::Build, RunOutcome::Failed { reason: format!("build failed: {e}") })),
-        }
-        Ok(())
+        self.build().await
     }
 
     fn make_dirs(&self) -> std::io::Result<()> {
@@ -282,7 +270,7 @@ impl Attempt {
     }
 
     /// The value of the one label a miner's image carries ([`labels::BUILD`]).
-    fn build_label(&self) -> String {
+    pub(super) fn build_label(&self) -> String {
         let j = &self.job;
         format!("{} {} {} {}", owner_hash(&self.owner), j.task_id, j.hotkey, j.attempt)
     }

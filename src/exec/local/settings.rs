@@ -52,6 +52,41 @@ pub struct LocalSettings {
     /// The size of the training's `/tmp` (its root filesystem is read-only), counted in its memory.
     #[serde(default = "default_tmp_mib")]
     pub tmp_mib: u64,
+    /// Limits of a miner's build (its RUN steps): memory, CPUs, and processes.
+    #[serde(default = "default_build_memory_mib")]
+    pub build_memory_mib: u64,
+    #[serde(default = "default_build_cpus")]
+    pub build_cpus: f64,
+    #[serde(default = "default_build_pids_limit")]
+    pub build_pids_limit: u64,
+    /// The cgroup each build gets a cgroup of its own under (its `pids.max` is `build_pids_limit`);
+    /// empty: builds run without a process limit.
+    #[serde(default = "default_build_cgroup_parent")]
+    pub build_cgroup_parent: String,
+    /// The network of a build's RUN steps: `none`, or a network the operator isolated from the host and
+    /// private addresses (docs/security.md).
+    #[serde(default = "default_build_network")]
+    pub build_network: String,
+}
+
+fn default_build_memory_mib() -> u64 {
+    16 * 1024
+}
+
+fn default_build_cpus() -> f64 {
+    8.0
+}
+
+fn default_build_pids_limit() -> u64 {
+    4096
+}
+
+fn default_build_cgroup_parent() -> String {
+    "crucible-build".into()
+}
+
+fn default_build_network() -> String {
+    "none".into()
 }
 
 fn default_max_output_entries() -> u64 {
@@ -88,6 +123,11 @@ impl Default for LocalSettings {
             max_output_entries: default_max_output_entries(),
             output_watch_secs: default_output_watch_secs(),
             tmp_mib: default_tmp_mib(),
+            build_memory_mib: default_build_memory_mib(),
+            build_cpus: default_build_cpus(),
+            build_pids_limit: default_build_pids_limit(),
+            build_cgroup_parent: default_build_cgroup_parent(),
+            build_network: default_build_network(),
         }
     }
 }
@@ -135,6 +175,20 @@ impl LocalSettings {
         }
         if !(self.output_watch_secs.is_finite() && self.output_watch_secs > 0.0) {
             problems.push(format!("{}: must be a positive number", key("output_watch_secs")));
+        }
+        if self.build_memory_mib < 6
+            || self.build_pids_limit == 0
+            || !(self.build_cpus.is_finite() && self.build_cpus > 0.0)
+        {
+            problems.push(format!(
+                "{}, {} and {}: must be positive (memory at least 6 MiB)",
+                key("build_memory_mib"),
+                key("build_cpus"),
+                key("build_pids_limit")
+            ));
+        }
+        if self.build_network.trim().is_empty() || self.build_network == "host" {
+            problems.push(format!("{}: \"none\" or a network of your own, never empty or host", key("build_network")));
         }
         if self.pids_limit <= 0 {
             problems.push(format!("{}: must be positive", key("pids_limit")));

@@ -8,7 +8,7 @@
 use crucible::exec::RunOutcome;
 
 use super::local::{failed, run_repo, run_script};
-use super::support::script_dockerfile;
+use super::support::{BASE, EVALUATOR, script_dockerfile};
 
 #[tokio::test]
 async fn an_output_past_its_quota_is_stopped_while_the_training_runs() {
@@ -87,4 +87,65 @@ async fn a_volume_the_image_declares_leaves_nothing_behind() {
     let after = volumes().await;
     let left: Vec<_> = after.difference(&before).collect();
     assert!(left.is_empty(), "volumes left behind: {left:?}");
+}
+
+/// A dockerfile whose build runs `run` (a shell line) in a RUN step, then the usual training.
+fn building(run: &str) -> String {
+    let dockerfile = script_dockerfile("train.sh");
+    let (from, rest) = dockerfile.split_once('\n').unwrap();
+    format!("{from}\nRUN {run}\n{rest}")
+}
+
+async fn build_failure(task: &str, run: &str) -> Option<String> {
+    let dockerfile = building(run);
+    let extra = [("dockerfiles/standalone-text-trainer.dockerfile", dockerfile.as_str())];
+    failed(run_repo(task, "echo 0.5 > \"$OUT/loss\"\n", &extra, 60.0, |_| {}).await)
+}
+
+#[tokio::test]
+async fn a_fork_flood_in_a_build_stops_at_the_builds_process_limit() {
+    // 400 sleepers against a limit of 200: the flood fails to fork, the build fails, the host is fine.
+    let run = "i=0; while [ $i -lt 400 ]; do sleep 60 & i=$((i+1)); done; wait";
+    let Some(reason) = build_failure("hostile-build-forks", run).await else { return };
+    assert!(reason.starts_with("build failed: ") && reason.contains("fork"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_build_past_its_memory_is_killed() {
+    // 512 MiB held in a pipe buffer chain against a limit of 256 MiB.
+    let run = "dd if=/dev/zero bs=1M count=512 | sort > /dev/null";
+    let Some(reason) = build_failure("hostile-build-memory", run).await else { return };
+    assert!(reason.starts_with("build failed: ") && reason.contains("137"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_build_has_no_network() {
+    let dockerfile =
+        building("[ \"$(ls /sys/class/net)\" = lo ] || { echo \"interfaces: $(ls /sys/class/net)\"; exit 7; }");
+    let extra = [("dockerfiles/standalone-text-trainer.dockerfile", dockerfile.as_str())];
+    let Some(outcome) = run_repo("hostile-build-network", "echo 0.5 > \"$OUT/loss\"\n", &extra, 60.0, |_| {}).await
+    else {
+        return;
+    };
+    assert_eq!(outcome, RunOutcome::scored(0.5), "only loopback in the build's RUN steps");
+}
+
+#[tokio::test]
+async fn a_build_reading_the_validators_images_is_refused_before_it_runs() {
+    for (task, line) in [
+        ("hostile-copy-from", format!("COPY --from={EVALUATOR} /run.sh /stolen.sh")),
+        (
+            "hostile-from-arg",
+            format!("ARG SRC={EVALUATOR}\nFROM $SRC AS loot\nFROM {BASE}\nCOPY --from=loot /run.sh /x"),
+        ),
+    ] {
+        let dockerfile = format!("FROM {BASE}\n{line}\n{}", script_dockerfile("train.sh"));
+        let extra = [("dockerfiles/standalone-text-trainer.dockerfile", dockerfile.as_str())];
+        let outcome = run_repo(task, "echo 0.5 > \"$OUT/loss\"\n", &extra, 60.0, |_| {}).await;
+        let Some(outcome) = outcome else { return };
+        let wanted = format!(
+            "build refused: dockerfiles/standalone-text-trainer.dockerfile reads {EVALUATOR}, an image of the validator's own"
+        );
+        assert_eq!(outcome, RunOutcome::Unfetchable { reason: wanted }, "{task}");
+    }
 }

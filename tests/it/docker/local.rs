@@ -55,6 +55,11 @@ fn settings(root: &Path) -> LocalSettings {
         max_output_entries: 1000,
         output_watch_secs: 0.2,
         tmp_mib: 64,
+        build_memory_mib: 256,
+        build_cpus: 1.0,
+        build_pids_limit: 200,
+        build_cgroup_parent: "crucible-test-build".into(),
+        build_network: "none".into(),
     }
 }
 
