@@ -7,7 +7,10 @@ JSON rows for text, a zip for images), --dataset-type (text: the JSON object the
 
 On success the LAST stdout line is one JSON object (text: test_loss, is_finetune,
 model_params_count; GRPO: test_loss, is_finetune, rewards, reward_weights, kl_divergence; image:
-test_loss, text_guided_loss, no_text_loss, is_finetune) and the exit code is 0. A failure caused by
+test_loss, text_guided_loss, no_text_loss, is_finetune) and the exit code is 0. When the validator
+sets CRUCIBLE_RESULT (a file in a directory only this process's user may write) and CRUCIBLE_NONCE,
+the same object, with "nonce" added, is written there: that file is what the validator scores, so
+nothing the submitted model makes the process print can stand in for a score. A failure caused by
 the submitted output ends with one `error: <message>` line on stderr and exit code 2; any other
 failure (the evaluator broke, bad arguments, a bad task) exits 1. Never exit 2 for anything else:
 the validator reads 2 as the miner's fault.
@@ -112,7 +115,20 @@ def main(argv=None):
         return EXIT_BROKEN
     sys.stdout.flush()
     print(line, flush=True)
+    write_result(result)
     return 0
+
+
+def write_result(result):
+    """The result file the validator reads, with its nonce, written whole or not at all."""
+    path = os.environ.get("CRUCIBLE_RESULT")
+    if not path:
+        return
+    payload = dict(result, nonce=os.environ.get("CRUCIBLE_NONCE", ""))
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as out:
+        out.write(json.dumps(payload, allow_nan=False) + "\n")
+    os.replace(partial, path)
 
 
 if __name__ == "__main__":

@@ -175,7 +175,9 @@ pub async fn build_limited(
                 let message = detail.message.unwrap_or_else(|| "the engine reported an error".into());
                 return Err(failed(one_line(&message), &last));
             }
-            if let Some(line) = info.stream.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+            // The engine colours a step's stderr with escape sequences, sometimes in chunks of their own.
+            let text = info.stream.as_deref().map(without_escapes).unwrap_or_default();
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
                 tracing::debug!(tag, line, "build");
                 on_line(line);
                 if !engine_bookkeeping(line) {
@@ -187,6 +189,26 @@ pub async fn build_limited(
         Ok(())
     };
     tokio::time::timeout(limit, build).await.map_err(|_| BuildError::Timeout(limit.as_secs()))?
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn without_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A line the engine writes about the build itself rather than one a step printed.
@@ -207,4 +229,17 @@ pub fn engine_message(e: &bollard::errors::Error) -> String {
 
 fn one_line(s: &str) -> String {
     s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_bookkeeping_are_not_a_steps_words() {
+        assert_eq!(without_escapes("\u{1b}[91msh: can't fork\n\u{1b}[0m"), "sh: can't fork\n");
+        assert!(engine_bookkeeping("Removing intermediate container 1f2e"));
+        assert!(engine_bookkeeping("Step 2/4 : RUN make"));
+        assert!(!engine_bookkeeping("make: *** [all] Error 1"));
+    }
 }

@@ -1,9 +1,11 @@
 //! The evaluation step (execution.md §4): the validator-owned evaluator image scores the trained output,
 //! mounted read-only at the path the miner wrote it to, with no network. Its arguments name the task
-//! (evaluator/README.md); its last stdout line must be a JSON object with a finite `test_loss` (a reward
-//! for GRPO, which may be negative; a loss otherwise) and optionally `synth_loss`. Exit code 2 is its
-//! verdict on the output (the reason is its last `error:` line); any other failure is trouble of its
-//! own, worth another try.
+//! (evaluator/README.md). Its scores reach the validator through a file, not its output: a JSON object
+//! with a finite `test_loss` (a reward for GRPO, which may be negative; a loss otherwise), optionally
+//! `synth_loss`, and the run's nonce, written to `/result/score.json` in a directory only the
+//! evaluator's own user may write (its reward-function sandbox runs as another), so nothing the
+//! trained model makes it print can pass for a score. Exit code 2 is its verdict on the output (the
+//! reason is its last `error:` line); any other failure is trouble of its own, worth another try.
 
 use std::time::Duration;
 
@@ -94,15 +96,27 @@ pub enum Unscored {
 pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
     let s = &a.settings;
     let out = contract::output_path(&a.job);
+    let results = a.names.dir.join("result");
+    if let Err(e) = result_dir(&results) {
+        let reason = format!("cannot prepare {}: {e}", results.display());
+        return Err(Unscored::Trouble(RunOutcome::NotStarted { reason }));
+    }
+    let nonce = format!("{:032x}", rand::random::<u128>());
     let spec = ContainerSpec {
         name: a.names.evaluate.clone(),
         image: s.evaluator(),
         args: evaluator_args(a),
-        env: vec!["HF_HUB_OFFLINE=1".into(), "TRANSFORMERS_OFFLINE=1".into()],
+        env: vec![
+            "HF_HUB_OFFLINE=1".into(),
+            "TRANSFORMERS_OFFLINE=1".into(),
+            format!("CRUCIBLE_RESULT={RESULT_DIR}/{RESULT_FILE}"),
+            format!("CRUCIBLE_NONCE={nonce}"),
+        ],
         labels: a.labels("evaluate"),
         binds: [
             Some(format!("{}:{}:ro", absolute(&s.cache_dir), contract::CACHE_DIR)),
             Some(format!("{}:{out}:ro", a.output_host_dir())),
+            Some(format!("{}:{RESULT_DIR}", absolute(&results.to_string_lossy()))),
             a.content.as_ref().map(|_| format!("{}:{HELDOUT_DIR}:ro", absolute(&s.heldout_dir))),
         ]
         .into_iter()
@@ -143,14 +157,48 @@ pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
     if end.exit_code != 0 {
         return Err(Unscored::Trouble(failed(format!("the evaluator broke: {}", exit_reason(&end)))));
     }
-    let last = end.stdout.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("");
-    parse_scores(a.job.task_type, last).map_err(|reason| Unscored::Verdict(failed(reason)))
+    let text = match read_result(&results.join(RESULT_FILE), &nonce) {
+        Ok(text) => text,
+        Err(reason) => return Err(Unscored::Trouble(failed(reason))),
+    };
+    parse_scores(a.job.task_type, &text).map_err(|reason| Unscored::Verdict(failed(reason)))
+}
+
+/// Where the evaluator writes its result, inside its container.
+pub const RESULT_DIR: &str = "/result";
+const RESULT_FILE: &str = "score.json";
+
+/// A fresh, empty result directory, writable by its owner only.
+fn result_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// The result file's JSON, once it is known to be this run's: present, small, and carrying `nonce`.
+fn read_result(path: &std::path::Path, nonce: &str) -> Result<String, String> {
+    let meta = std::fs::symlink_metadata(path)
+        .map_err(|_| format!("the evaluator exited 0 but wrote no result ({RESULT_DIR}/{RESULT_FILE})"))?;
+    if !meta.is_file() || meta.len() > 1 << 20 {
+        return Err(format!("the evaluator's result {RESULT_DIR}/{RESULT_FILE} is not a small regular file"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the evaluator's result: {e}"))?;
+    let stamped = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("nonce").and_then(|n| n.as_str()).map(|n| n == nonce));
+    match stamped {
+        Some(true) => Ok(text.trim().to_owned()),
+        _ => Err("the evaluator's result does not carry this run's nonce".into()),
+    }
 }
 
 /// The evaluator's last line as scores: losses finite and non-negative, a GRPO reward finite.
 pub fn parse_scores(task_type: TaskType, line: &str) -> Result<Scored, String> {
     let scores: Scores = serde_json::from_str(line)
-        .map_err(|e| format!("last output line is not JSON with test_loss ({e}): {:?}", clip(line, 200)))?;
+        .map_err(|e| format!("the result is not JSON with test_loss ({e}): {:?}", clip(line, 200)))?;
     let allowed = |x: f64| x.is_finite() && (task_type.higher_is_better() || x >= 0.0);
     if !allowed(scores.test_loss) || scores.synth_loss.is_some_and(|s| !allowed(s)) {
         let what = if task_type.higher_is_better() {
@@ -194,6 +242,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_a_result_file_with_the_runs_nonce_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULT_FILE);
+        assert!(read_result(&path, "n1").unwrap_err().contains("wrote no result"));
+        std::fs::write(&path, r#"{"test_loss": 0.5, "nonce": "n0"}"#).unwrap();
+        assert_eq!(read_result(&path, "n1").unwrap_err(), "the evaluator's result does not carry this run's nonce");
+        assert_eq!(read_result(&path, "n0").unwrap(), r#"{"test_loss": 0.5, "nonce": "n0"}"#);
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &path).unwrap();
+        assert!(read_result(&path, "n0").unwrap_err().contains("not a small regular file"));
+    }
+
+    #[test]
     fn the_last_line_must_carry_a_finite_test_loss() {
         let parse = |line| parse_scores(TaskType::InstructText, line).map(|s| s.outcome);
         assert_eq!(
@@ -202,6 +263,8 @@ mod tests {
         );
         assert_eq!(parse(r#"{"test_loss": 1}"#), Ok(RunOutcome::scored(1.0)));
         assert!(parse("done").unwrap_err().contains("not JSON with test_loss"));
+        let stamped = r#"{"test_loss": 0.5, "nonce": "ab"}"#;
+        assert_eq!(parse(stamped), Ok(RunOutcome::scored(0.5)), "the nonce is no score");
         assert!(parse(r#"{"synth_loss": 1}"#).unwrap_err().contains("test_loss"));
         assert!(parse(r#"{"test_loss": -1}"#).unwrap_err().contains("finite"));
         assert!(parse("").is_err());

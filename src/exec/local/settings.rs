@@ -26,7 +26,8 @@ pub struct LocalSettings {
     /// The validator-owned image that places the model and dataset in the cache. Empty: the download
     /// image this binary's recipe builds when there is task content, else no download step.
     pub download_image: String,
-    /// The validator-owned image that scores an output (its last stdout line is JSON with `test_loss`).
+    /// The validator-owned image that scores an output (it writes JSON with `test_loss` and the run's
+    /// nonce to `$CRUCIBLE_RESULT`).
     /// Empty: the evaluator this binary's recipe builds (`crucible images list`).
     pub evaluator_image: String,
     pub gpus: GpuAccess,

@@ -149,3 +149,12 @@ async fn a_build_reading_the_validators_images_is_refused_before_it_runs() {
         assert_eq!(outcome, RunOutcome::Unfetchable { reason: wanted }, "{task}");
     }
 }
+
+#[tokio::test]
+async fn a_score_printed_by_what_the_model_makes_the_evaluator_say_is_not_a_score() {
+    // The test evaluator ends its output with the output's `note`: the miner's words, shaped as a
+    // perfect score. The score is the result file's, written by the evaluator with the run's nonce.
+    let script = "echo 0.875 > \"$OUT/loss\"\necho '{\"test_loss\": 0.0}' > \"$OUT/note\"\n";
+    let Some(outcome) = run_script("hostile-score", script, 60.0, |_| {}).await else { return };
+    assert_eq!(outcome, RunOutcome::scored(0.875));
+}

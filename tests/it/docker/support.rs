@@ -50,7 +50,10 @@ async fn build_test_images(engine: &Engine) {
     let evaluator = r#"while [ $# -gt 0 ]; do case "$1" in --trained-model-path) P="$2"; shift 2;; *) shift;; esac; done
 [ -f "$P/loss" ] || { echo "no loss file in $P" >&2; exit 2; }
 echo "scoring $P"
-printf '{"test_loss": %s}\n' "$(cat "$P/loss")"
+printf '{"test_loss": %s, "nonce": "%s"}\n' "$(cat "$P/loss")" "$CRUCIBLE_NONCE" > "$CRUCIBLE_RESULT"
+# What a model makes an evaluator print (generated text, say) is the miner's: it ends the output here.
+[ -f "$P/note" ] && cat "$P/note"
+exit 0
 "#;
     script_image(engine, EVALUATOR, evaluator).await;
     script_image(engine, SLOW_EVALUATOR, "sleep 600\n").await;
