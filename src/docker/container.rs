@@ -189,11 +189,12 @@ pub async fn logs(engine: &Engine, id: &str) -> (Vec<String>, Vec<String>) {
     (lines(out), lines(err))
 }
 
-/// When a container's process started, as the engine says.
-pub async fn started_at(engine: &Engine, id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    let inspected = engine.docker().inspect_container(id, None).await.ok()?;
-    let started = inspected.state?.started_at?;
-    chrono::DateTime::parse_from_rfc3339(&started).ok().map(|t| t.with_timezone(&chrono::Utc))
+/// When a container's process started and the id of the image it runs, as the engine says.
+pub async fn started(engine: &Engine, id: &str) -> (Option<chrono::DateTime<chrono::Utc>>, Option<String>) {
+    let Ok(inspected) = engine.docker().inspect_container(id, None).await else { return (None, None) };
+    let started = inspected.state.and_then(|s| s.started_at);
+    let at = started.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&chrono::Utc));
+    (at, inspected.image)
 }
 
 /// Removes a container, stopping it if needed; a missing one is fine.

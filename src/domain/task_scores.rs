@@ -34,6 +34,10 @@ pub struct EvalFacts {
     /// GRPO: the KL divergence of the output from the base model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kl_divergence: Option<f64>,
+    /// The content id (`sha256:...`) of the miner image that trained the output, when the validator
+    /// (or its node) built it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// The weights of a GRPO task's reward functions, in order, from its `reward_functions` (found in

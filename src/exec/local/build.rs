@@ -45,7 +45,13 @@ impl Attempt {
             docker::build::build_limited(&self.engine, context, what, &limits, limit, &mut |_| {}).await
         };
         match built.await {
-            Ok(()) => self.report(Step::Build, StepStatus::Done(format!("built {}", self.names.image))),
+            Ok(()) => {
+                let id = self.engine.docker().inspect_image(&self.names.image).await.ok().and_then(|i| i.id);
+                let shown = id.as_deref().unwrap_or("its id unknown");
+                tracing::info!(task = %self.job.task_id, hotkey = %self.job.hotkey, attempt = self.job.attempt, image = shown, "miner image built");
+                self.report(Step::Build, StepStatus::Done(format!("built {} ({shown})", self.names.image)));
+                *self.image_id.borrow_mut() = id;
+            }
             Err(e) => return Err(self.fail(Step::Build, RunOutcome::Failed { reason: format!("build failed: {e}") })),
         }
         Ok(())

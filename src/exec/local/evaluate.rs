@@ -161,7 +161,11 @@ pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
         Ok(text) => text,
         Err(reason) => return Err(Unscored::Trouble(failed(reason))),
     };
-    parse_scores(a.job.task_type, &text).map_err(|reason| Unscored::Verdict(failed(reason)))
+    let mut scored = parse_scores(a.job.task_type, &text).map_err(|reason| Unscored::Verdict(failed(reason)))?;
+    if let RunOutcome::Success { eval, .. } = &mut scored.outcome {
+        eval.image = a.image_id.borrow().clone();
+    }
+    Ok(scored)
 }
 
 /// Where the evaluator writes its result, inside its container.
@@ -230,6 +234,7 @@ pub fn parse_scores(task_type: TaskType, line: &str) -> Result<Scored, String> {
         collected_at: None,
         rewards: scores.rewards,
         kl_divergence: scores.kl_divergence,
+        image: None,
     };
     Ok(Scored {
         outcome: RunOutcome::Success { test_loss: scores.test_loss, synth_loss: scores.synth_loss, eval },

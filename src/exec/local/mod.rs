@@ -132,6 +132,7 @@ impl LocalExecutor {
             owner: self.owner.clone(),
             job,
             content: self.content.clone(),
+            image_id: Default::default(),
         }
     }
 

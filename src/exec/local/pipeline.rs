@@ -28,6 +28,8 @@ pub(crate) struct Attempt {
     pub job: TrainingJob,
     /// The task content the download step prepares the inputs from (`[content] dir`), if any.
     pub content: Option<Rc<std::path::PathBuf>>,
+    /// The content id of the image the build step made (or the one a re-attached training runs).
+    pub image_id: std::cell::RefCell<Option<String>>,
 }
 
 /// How many times the evaluator may run on one output (the reference evaluates a task at most 4
@@ -82,7 +84,9 @@ impl Attempt {
             Err(e) => RunOutcome::NotStarted { reason: format!("cannot look for the training container: {e}") },
             Ok(found) => match found.into_iter().find_map(|c| c.id) {
                 Some(id) => {
-                    let since = container::started_at(&self.engine, &id).await.unwrap_or(started_at);
+                    let (since, image) = container::started(&self.engine, &id).await;
+                    let since = since.unwrap_or(started_at);
+                    *self.image_id.borrow_mut() = image;
                     let elapsed = (Utc::now() - since).to_std().unwrap_or_default();
                     let remaining = self.time_limit().saturating_sub(elapsed);
                     tracing::info!(container = %id, remaining_secs = remaining.as_secs(), "re-attached to a training container");

@@ -108,7 +108,7 @@ pub(super) async fn run_repo(
     let mut s = settings(root.path());
     tweak(&mut s);
     let executor = LocalExecutor::new(engine.clone(), s, GateRules { allow_local: true, ..GateRules::default() });
-    let outcome = executor.run(job(task, &repo, &sha, seconds)).await;
+    let outcome = recorded_image(executor.run(job(task, &repo, &sha, seconds)).await);
     assert_nothing_left(&engine, task, &root.path().join("work")).await;
     Some(outcome)
 }
@@ -118,6 +118,16 @@ async fn assert_nothing_left(engine: &Engine, task: &str, work: &Path) {
     assert!(left.is_empty(), "containers left behind: {left:?}");
     let dirs: Vec<_> = std::fs::read_dir(work).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
     assert!(dirs.is_empty(), "directories left behind: {dirs:?}");
+}
+
+/// A scored run names the image that trained it by its content id: checked, then set aside so that
+/// outcomes compare by their scores.
+pub(super) fn recorded_image(mut outcome: RunOutcome) -> RunOutcome {
+    if let RunOutcome::Success { eval, .. } = &mut outcome {
+        let image = eval.image.take().expect("a scored run records the image that trained it");
+        assert!(image.starts_with("sha256:") && image.len() == 71, "{image}");
+    }
+    outcome
 }
 
 pub(super) fn failed(outcome: Option<RunOutcome>) -> Option<String> {
@@ -289,7 +299,7 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
     die_while_training(&engine, executor(), j.clone()).await;
     let second = executor();
     let outcome = second.reattach(j.clone(), started).expect("the local executor always answers").await;
-    assert_eq!(outcome, RunOutcome::scored(0.125));
+    assert_eq!(recorded_image(outcome), RunOutcome::scored(0.125));
 
     // A restart before any container was made (during the fetch or the build) costs no attempt.
     let never = second.reattach(TrainingJob { attempt: 2, ..j.clone() }, started).unwrap().await;

@@ -54,6 +54,8 @@ async fn a_remote_run_trains_for_real_on_the_nodes_docker_engine() {
         RunOutcome::Success { test_loss, synth_loss: None, eval } => {
             assert_eq!(*test_loss, 0.625);
             assert!(eval.collected_at.is_some(), "{eval:?}");
+            // And with the image the node built, which reaches the validator in the node's report.
+            assert!(eval.image.as_deref().is_some_and(|i| i.starts_with("sha256:")), "{eval:?}");
         }
         other => panic!("the node's run succeeds with its score: {other:?}"),
     }

@@ -41,6 +41,7 @@ fn success(minutes: i64) -> NodeTaskEnd {
             collected_at: Some(t(minutes)),
             rewards: vec![0.5, -1.0],
             kl_divergence: Some(0.125),
+            image: Some(format!("sha256:{}", "ab".repeat(32))),
         },
         failure: None,
     }
