@@ -22,6 +22,9 @@ impl Attempt {
         if let Err(reason) = self.reads_no_private_image(&file).await {
             return Err(self.fail(Step::Build, RunOutcome::Unfetchable { reason: format!("build refused: {reason}") }));
         }
+        if let Err(reason) = self.build_network_isolated(&s.build_network).await {
+            return Err(self.fail(Step::Build, RunOutcome::NotStarted { reason }));
+        }
         // Dropped (and removed) once the build is over.
         let cgroup = match s.build_cgroup_parent.trim() {
             "" => None,

@@ -8,6 +8,7 @@
 mod build;
 mod download;
 mod evaluate;
+mod network;
 mod output;
 mod pipeline;
 pub mod settings;

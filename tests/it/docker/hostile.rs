@@ -158,3 +158,70 @@ async fn a_score_printed_by_what_the_model_makes_the_evaluator_say_is_not_a_scor
     let Some(outcome) = run_script("hostile-score", script, 60.0, |_| {}).await else { return };
     assert_eq!(outcome, RunOutcome::scored(0.875));
 }
+
+/// A bridge network of the engine's, removed (with the firewall rule `isolate` adds) when dropped.
+struct TestNetwork {
+    engine: crucible::docker::Engine,
+    name: String,
+    bridge: String,
+    isolated: bool,
+}
+
+impl TestNetwork {
+    async fn create(engine: &crucible::docker::Engine, name: &str, bridge: &str) -> TestNetwork {
+        let _ = engine.docker().remove_network(name).await;
+        let options =
+            std::collections::HashMap::from([("com.docker.network.bridge.name".to_owned(), bridge.to_owned())]);
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_owned(),
+            options: Some(options),
+            ..Default::default()
+        };
+        engine.docker().create_network(request).await.unwrap();
+        TestNetwork { engine: engine.clone(), name: name.to_owned(), bridge: bridge.to_owned(), isolated: false }
+    }
+
+    /// The rule docs/security.md gives: nothing from the bridge reaches this host.
+    fn isolate(&mut self) {
+        let done = std::process::Command::new("iptables")
+            .args(["-I", "INPUT", "-i", &self.bridge, "-j", "DROP"])
+            .status()
+            .expect("iptables is installed with the Docker engine");
+        assert!(done.success());
+        self.isolated = true;
+    }
+}
+
+impl Drop for TestNetwork {
+    fn drop(&mut self) {
+        if self.isolated {
+            let _ =
+                std::process::Command::new("iptables").args(["-D", "INPUT", "-i", &self.bridge, "-j", "DROP"]).status();
+        }
+        let (engine, name) = (self.engine.clone(), self.name.clone());
+        // Removed from a thread of its own: drop runs inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async { engine.docker().remove_network(&name).await })
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn a_build_network_that_reaches_the_host_is_refused_and_an_isolated_one_used() {
+    let Some(engine) = super::support::engine().await else { return };
+    let mut network = TestNetwork::create(&engine, "crucible-test-build-net", "crtestb0").await;
+    let script = "echo 0.5 > \"$OUT/loss\"\n";
+    let on_network = |s: &mut crucible::exec::local::LocalSettings| s.build_network = "crucible-test-build-net".into();
+    let outcome = run_script("hostile-open-network", script, 60.0, on_network).await.unwrap();
+    match outcome {
+        RunOutcome::NotStarted { reason } => {
+            assert!(reason.starts_with("build network \"crucible-test-build-net\" reaches this host"), "{reason}")
+        }
+        other => panic!("an open build network must refuse the build: {other:?}"),
+    }
+    network.isolate();
+    let outcome = run_script("hostile-closed-network", script, 60.0, on_network).await.unwrap();
+    assert_eq!(outcome, RunOutcome::scored(0.5));
+}
