@@ -67,10 +67,9 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
     let mut local = settings.local_executor.clone();
     let gpu_ids = parse_gpus(&args.gpus)?;
     local.gpus = if gpu_ids.is_empty() { GpuAccess::None } else { GpuAccess::Nvidia };
-    // A miner's own machine, not root: its build runs without a cgroup of its own (which only root or
-    // a prepared parent allows), under the other limits.
-    // SAFETY: getuid cannot fail and touches no memory.
-    if unsafe { libc::getuid() } != 0 && !local.build_cgroup_parent.is_empty() {
+    // A miner's own machine, not root and without a prepared parent: its build runs without a cgroup
+    // of its own, under the other limits.
+    if !local.build_cgroup_parent.is_empty() && !crate::docker::cgroup::usable(&local.build_cgroup_parent) {
         println!("not root: the build runs without a process limit (local_executor.build_cgroup_parent)");
         local.build_cgroup_parent.clear();
     }

@@ -49,6 +49,21 @@ pub fn prepare(parent: &str, id: &str, pids: u64) -> Result<BuildCgroup, String>
     Ok(cgroup)
 }
 
+/// Whether this process can make builds' cgroups under `parent`: root can, another user when the
+/// parent exists and is its to write.
+pub fn usable(parent: &str) -> bool {
+    // SAFETY: getuid cannot fail and touches no memory.
+    if unsafe { libc::getuid() } == 0 {
+        return true;
+    }
+    let parent = parent.trim_matches('/');
+    let unified = Path::new(ROOT).join("cgroup.controllers").exists();
+    let base = if unified { Path::new(ROOT).join(parent) } else { Path::new(ROOT).join("pids").join(parent) };
+    let Ok(path) = std::ffi::CString::new(base.as_os_str().as_encoded_bytes()) else { return false };
+    // SAFETY: access reads the NUL-terminated path it is given.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
+}
+
 impl Drop for BuildCgroup {
     fn drop(&mut self) {
         // The engine made the build's cgroup in every hierarchy (v1) under ours: remove them bottom up.

@@ -4,6 +4,7 @@ mod hostile;
 mod hub;
 mod local;
 mod node;
+mod non_root;
 mod ranking;
 mod real;
 mod simulate;
