@@ -202,7 +202,18 @@ impl LocalExecutor {
 
 impl LocalExecutor {
     /// [`Self::reap`] at start-up: what was reaped is logged by `reap`; a failure to look is a warning.
+    /// A work directory on a filesystem without `nosuid` and `nodev` is a warning too.
     pub async fn reap_at_start(&self, keep: &[(TaskId, Hotkey, u32)]) {
+        let work = std::path::Path::new(&self.settings.work_dir);
+        if std::fs::create_dir_all(work).is_ok()
+            && let Some(missing) = output::missing_mount_flags(work).filter(|m| !m.is_empty())
+        {
+            tracing::warn!(
+                work_dir = %work.display(),
+                missing = %missing.join(","),
+                "the work directory's filesystem is not mounted nosuid,nodev (docs/security.md)"
+            );
+        }
         if let Err(e) = self.reap(keep).await {
             tracing::warn!(error = %e, "could not list containers to reap");
         }

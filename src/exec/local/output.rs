@@ -131,6 +131,27 @@ pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_dir_all(dir)
 }
 
+/// What the filesystem holding `dir` lacks of `nosuid` and `nodev` (docs/security.md asks for both on
+/// the work directory); `None` when it cannot be told.
+pub fn missing_mount_flags(dir: &Path) -> Option<Vec<&'static str>> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: statvfs writes the struct it is given for the NUL-terminated path it is given.
+    if unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the struct.
+    let flags = unsafe { stat.assume_init() }.f_flag;
+    let mut missing = Vec::new();
+    if flags & libc::ST_NOSUID == 0 {
+        missing.push("nosuid");
+    }
+    if flags & libc::ST_NODEV == 0 {
+        missing.push("nodev");
+    }
+    Some(missing)
+}
+
 fn relative(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap_or(path).display().to_string()
 }
@@ -201,6 +222,22 @@ mod tests {
             std::fs::write(dir.path().join(format!("f{n}")), "").unwrap();
         }
         assert_eq!(inspect(dir.path(), LIMITS).unwrap_err(), "output too large: more than 100 files and directories");
+    }
+
+    #[test]
+    fn the_mount_flags_of_a_directory_are_read_as_the_mount_table_says() {
+        let table = std::fs::read_to_string("/proc/mounts").unwrap();
+        for point in ["/", "/proc", "/sys", "/dev"] {
+            // The last mount on a point is the one in effect.
+            let Some(options) = table.lines().rev().map(|l| l.split(' ').collect::<Vec<_>>()).find(|f| f[1] == point)
+            else {
+                continue;
+            };
+            let options: Vec<&str> = options[3].split(',').collect();
+            let wanted: Vec<&str> = ["nosuid", "nodev"].into_iter().filter(|o| !options.contains(o)).collect();
+            assert_eq!(missing_mount_flags(Path::new(point)), Some(wanted), "{point}");
+        }
+        assert_eq!(missing_mount_flags(Path::new("/nonexistent/dir")), None);
     }
 
     #[test]
