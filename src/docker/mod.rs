@@ -18,6 +18,8 @@ pub struct Engine {
     docker: Docker,
     /// The host's CPU count as the engine reports it; CPU limits above it are refused.
     cpus: i64,
+    /// The engine's cgroup driver (`cgroupfs` or `systemd`), which decides what a cgroup parent is.
+    cgroup_driver: String,
 }
 
 /// Why no engine can be used.
@@ -43,13 +45,20 @@ impl Engine {
         let fail = |e: bollard::errors::Error| EngineError { place: place.to_owned(), reason: e.to_string() };
         let docker = docker.negotiate_version().await.map_err(fail)?;
         docker.ping().await.map_err(fail)?;
-        let cpus = docker.info().await.map_err(fail)?.ncpu.unwrap_or(1).max(1);
-        Ok(Engine { docker, cpus })
+        let info = docker.info().await.map_err(fail)?;
+        let cpus = info.ncpu.unwrap_or(1).max(1);
+        let cgroup_driver = info.cgroup_driver.map(|d| d.to_string()).unwrap_or_else(|| "cgroupfs".into());
+        Ok(Engine { docker, cpus, cgroup_driver })
     }
 
     /// How many CPUs the engine's host has.
     pub fn cpus(&self) -> i64 {
         self.cpus
+    }
+
+    /// The engine's cgroup driver: `cgroupfs` or `systemd`.
+    pub fn cgroup_driver(&self) -> &str {
+        &self.cgroup_driver
     }
 
     pub fn docker(&self) -> &Docker {

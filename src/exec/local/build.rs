@@ -26,10 +26,19 @@ impl Attempt {
             return Err(self.fail(Step::Build, RunOutcome::NotStarted { reason }));
         }
         // Dropped (and removed) once the build is over.
-        let cgroup = match s.build_cgroup_parent.trim() {
+        let mut cgroup = None;
+        let cgroup_parent = match s.build_cgroup_parent.trim() {
             "" => None,
+            // A systemd slice the operator limited (TasksMax): the engine's systemd driver takes it as is.
+            slice if slice.ends_with(".slice") => Some(slice.to_owned()),
+            _ if self.engine.cgroup_driver() == "systemd" => {
+                let reason = "the engine's systemd cgroup driver needs local_executor.build_cgroup_parent to be a \
+                              slice with TasksMax set (docs/security.md)"
+                    .to_owned();
+                return Err(self.fail(Step::Build, RunOutcome::NotStarted { reason }));
+            }
             parent => match docker::cgroup::prepare(parent, &self.names.train, s.build_pids_limit) {
-                Ok(cgroup) => Some(cgroup),
+                Ok(made) => Some(cgroup.insert(made).parent.clone()),
                 Err(reason) => return Err(self.fail(Step::Build, RunOutcome::NotStarted { reason })),
             },
         };
@@ -37,7 +46,7 @@ impl Attempt {
             memory_bytes: Some((s.build_memory_mib * 1024 * 1024) as i64),
             cpus: Some(s.build_cpus.min(self.engine.cpus() as f64)),
             shm_bytes: Some(64 * 1024 * 1024),
-            cgroup_parent: cgroup.as_ref().map(|c| c.parent.clone()),
+            cgroup_parent,
             network: Some(s.build_network.clone()),
         };
         let built = async {
