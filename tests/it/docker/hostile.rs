@@ -106,6 +106,11 @@ async fn build_failure(task: &str, run: &str) -> Option<String> {
 async fn a_fork_flood_in_a_build_stops_at_the_builds_process_limit() {
     // 400 sleepers against a limit of 200: the flood fails to fork, the build fails, the host is fine.
     let run = "i=0; while [ $i -lt 400 ]; do sleep 60 & i=$((i+1)); done; wait";
+    if super::local::test_build_cgroup().is_empty() {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root, which makes the build cgroup");
+        eprintln!("no build cgroup parent this user may write: the process limit of builds is not tested");
+        return;
+    }
     let Some(reason) = build_failure("hostile-build-forks", run).await else { return };
     assert!(reason.starts_with("build failed: ") && reason.contains("fork"), "{reason}");
 }
