@@ -79,7 +79,8 @@ pub fn options(
         shares: none,
         execution: Execution::Local {
             settings: Box::new(local),
-            gates: settings.gates.clone(),
+            // The miners' repository is a local one this command makes.
+            gates: crate::repo::GateRules { allow_local: true, ..settings.gates.clone() },
             repositories: repository.miners.into_iter().map(|(_, s)| s).collect(),
         },
         types: vec![TournamentType::Text],
