@@ -125,6 +125,13 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(anyhow::Error::from)?;
     let outcome = runtime.block_on(async {
         let engine = Engine::connect().await.map_err(anyhow::Error::from)?;
+        let mut local = local;
+        // Under the systemd cgroup driver a parent must be a slice the operator made: a miner's machine
+        // builds without one rather than not at all.
+        if engine.cgroup_driver() == "systemd" && !local.build_cgroup_parent.ends_with(".slice") {
+            println!("the engine's systemd cgroup driver: the build runs without a process limit");
+            local.build_cgroup_parent.clear();
+        }
         let observer = Rc::new(|step: Step, status: &StepStatus| print_step(step, status));
         // A trial is the miner's own run: its repository may be a local path.
         let gates = crate::repo::GateRules { allow_local: true, ..settings.gates.clone() };
