@@ -192,6 +192,20 @@ fn a_miner_config_with_both_policies_or_a_bad_metagraph_is_refused() {
     assert!(missing.contains("/nonexistent/metagraph.toml"), "{missing}");
 }
 
+/// The directory of spawned miners: the n-th (from 1) with the synthetic keys of n and stake 1.
+fn directory_of(miners: &[(Child, String)]) -> Vec<MinerEntry> {
+    miners
+        .iter()
+        .enumerate()
+        .map(|(i, (_, address))| MinerEntry {
+            hotkey: Hotkey::synthetic(i as u64 + 1),
+            coldkey: Coldkey::synthetic(i as u64 + 1),
+            address: address.clone(),
+            stake: 1.0,
+        })
+        .collect()
+}
+
 #[test]
 fn registration_runs_the_gates_on_the_submitted_commit_and_pins_branches() {
     let dir = tempfile::tempdir().unwrap();
@@ -204,16 +218,7 @@ fn registration_runs_the_gates_on_the_submitted_commit_and_pins_branches() {
         spawn_with(dir.path(), 2, &bad_url, &bad_sha, ""),
         spawn_with(dir.path(), 3, &good_url, &"1".repeat(40), ""),
     ];
-    let entries = miners
-        .iter()
-        .enumerate()
-        .map(|(i, (_, address))| MinerEntry {
-            hotkey: Hotkey::synthetic(i as u64 + 1),
-            coldkey: Coldkey::synthetic(i as u64 + 1),
-            address: address.clone(),
-            stake: 1.0,
-        })
-        .collect();
+    let entries = directory_of(&miners);
     let check = RepositoryCheck {
         gates: GateRules { allow_local: true, ..GateRules::default() },
         fetch_timeout: std::time::Duration::from_secs(30),
@@ -288,16 +293,7 @@ fn a_slow_repository_is_refused_at_its_budget_and_local_paths_only_when_allowed(
     let holder = std::thread::spawn(move || silent.incoming().map_while(Result::ok).take(4).collect::<Vec<_>>());
     let good_url = good.to_string_lossy().into_owned();
     let miners = [spawn_with(dir.path(), 1, &good_url, "main", ""), spawn_with(dir.path(), 2, &silent_url, "main", "")];
-    let entries: Vec<MinerEntry> = miners
-        .iter()
-        .enumerate()
-        .map(|(i, (_, address))| MinerEntry {
-            hotkey: Hotkey::synthetic(i as u64 + 1),
-            coldkey: Coldkey::synthetic(i as u64 + 1),
-            address: address.clone(),
-            stake: 1.0,
-        })
-        .collect();
+    let entries = directory_of(&miners);
     let registration = |gates: GateRules| {
         let check = RepositoryCheck {
             gates,
