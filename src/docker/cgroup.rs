@@ -24,18 +24,14 @@ pub struct BuildCgroup {
 pub fn prepare(parent: &str, id: &str, pids: u64) -> Result<BuildCgroup, String> {
     let parent = parent.trim_matches('/');
     let relative = Path::new(parent).join(id);
-    let unified = Path::new(ROOT).join("cgroup.controllers").exists();
+    let unified = unified();
     let fail = |what: &Path, e: std::io::Error| {
         format!(
             "build cgroup {}: {e} (create {parent} and give it to the validator's user, see docs/security.md)",
             what.display()
         )
     };
-    let (base, dir) = if unified {
-        (Path::new(ROOT).join(parent), Path::new(ROOT).join(&relative))
-    } else {
-        (Path::new(ROOT).join("pids").join(parent), Path::new(ROOT).join("pids").join(&relative))
-    };
+    let (base, dir) = (hierarchy().join(parent), hierarchy().join(&relative));
     std::fs::create_dir_all(&base).map_err(|e| fail(&base, e))?;
     if unified {
         // The pids controller must be handed down for `pids.max` to exist in the build's cgroup.
@@ -56,12 +52,20 @@ pub fn usable(parent: &str) -> bool {
     if unsafe { libc::getuid() } == 0 {
         return true;
     }
-    let parent = parent.trim_matches('/');
-    let unified = Path::new(ROOT).join("cgroup.controllers").exists();
-    let base = if unified { Path::new(ROOT).join(parent) } else { Path::new(ROOT).join("pids").join(parent) };
+    let base = hierarchy().join(parent.trim_matches('/'));
     let Ok(path) = std::ffi::CString::new(base.as_os_str().as_encoded_bytes()) else { return false };
     // SAFETY: access reads the NUL-terminated path it is given.
     unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Whether this host has the unified (v2) hierarchy.
+fn unified() -> bool {
+    Path::new(ROOT).join("cgroup.controllers").exists()
+}
+
+/// The hierarchy a build's `pids.max` lives in: the unified one, or v1's pids hierarchy.
+fn hierarchy() -> PathBuf {
+    if unified() { PathBuf::from(ROOT) } else { Path::new(ROOT).join("pids") }
 }
 
 impl Drop for BuildCgroup {

@@ -174,12 +174,11 @@ const RESULT_FILE: &str = "score.json";
 
 /// A fresh, empty result directory, writable by its owner only.
 fn result_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     if dir.exists() {
         std::fs::remove_dir_all(dir)?;
     }
     std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    super::train::private(dir)
 }
 
 /// The result file's JSON, once it is known to be this run's: present, small, and carrying `nonce`.

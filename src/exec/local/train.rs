@@ -152,12 +152,15 @@ impl Attempt {
 /// The output directory is written by the training's user, which may not be the validator's: it is
 /// open to it, inside the attempt's directory that only the validator can enter.
 pub(super) fn open_to_container(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))
+    set_mode(dir, 0o777)
 }
 
-/// The attempt's own directory: the validator's alone.
+/// The attempt's own directory, and the evaluator's result directory: the validator's alone.
 pub(super) fn private(dir: &Path) -> std::io::Result<()> {
+    set_mode(dir, 0o700)
+}
+
+fn set_mode(dir: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
 }
