@@ -73,6 +73,9 @@ pub struct TrainingResults {
     pub is_finetune: Option<bool>,
     /// When the output was collected: of exactly equal results, the earliest keeps its score.
     pub collected_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The content id (`sha256:...`) of the miner image that trained the scored output, when the
+    /// validator or its node built it (every attempt's, failed ones included, is kept in the store).
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -134,6 +137,7 @@ fn task_results(t: &TaskSnapshot) -> TaskResults {
             score_reason: ranked.as_ref().and_then(|q| q.get(i)).and_then(|q| q.reason.clone()),
             is_finetune: tr.eval.is_finetune,
             collected_at: tr.eval.collected_at,
+            image: tr.eval.image.clone(),
         })
         .collect();
     let replaced = t.task.status == TASK_REPLACED;

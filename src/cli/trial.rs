@@ -162,7 +162,7 @@ pub fn run(args: TrialArgs, settings: &Settings) -> Result<(), CliError> {
             println!("verdict: did not run, not the repository's fault: {reason}");
             Err(CliError::Failure(anyhow::anyhow!("the trial could not run: {reason}")))
         }
-        RunOutcome::Failed { reason } | RunOutcome::Unfetchable { reason } => {
+        RunOutcome::Failed { reason, .. } | RunOutcome::Unfetchable { reason } => {
             println!("verdict: would NOT count: {reason}");
             Err(CliError::Failure(anyhow::anyhow!("the repository would not count: {reason}")))
         }

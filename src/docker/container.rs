@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, ContainerSummary, DeviceRequest, HostConfig, HostConfigLogConfig};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, DeviceRequest, HostConfig, HostConfigLogConfig, Mount, MountType,
+    MountVolumeOptions, MountVolumeOptionsDriverConfig,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -45,6 +48,54 @@ pub struct ContainerSpec {
     pub read_only_root: bool,
     /// `(path, options)` tmpfs mounts, such as `("/tmp", "size=64m")`; always nosuid and nodev.
     pub tmpfs: Vec<(String, String)>,
+    /// Writable host directories mounted nosuid and nodev (which a bind mount cannot be).
+    pub overlays: Vec<OverlayMount>,
+}
+
+/// A host directory mounted writable at `target` as the upper layer of an overlay over an empty
+/// `lower` (`work` is overlayfs's own, on the same filesystem as `upper`): what the container writes
+/// lands in `upper` as it would through a bind mount, but the mount carries `nosuid` and `nodev`. The
+/// engine mounts it as an anonymous volume of its `local` driver, removed with the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayMount {
+    pub target: String,
+    pub upper: String,
+    pub lower: String,
+    pub work: String,
+    /// Labels of the volume (its container's, so it can be told whose it is).
+    pub labels: HashMap<String, String>,
+}
+
+impl OverlayMount {
+    fn mount(&self) -> Mount {
+        let data = format!("lowerdir={},upperdir={},workdir={},nosuid,nodev", self.lower, self.upper, self.work);
+        let options = HashMap::from([
+            ("type".to_owned(), "overlay".to_owned()),
+            ("device".to_owned(), "overlay".to_owned()),
+            ("o".to_owned(), data),
+        ]);
+        Mount {
+            target: Some(self.target.clone()),
+            typ: Some(MountType::VOLUME),
+            volume_options: Some(MountVolumeOptions {
+                // Nothing of the image's own files at the target is copied into the host directory.
+                no_copy: Some(true),
+                labels: Some(self.labels.clone()),
+                driver_config: Some(MountVolumeOptionsDriverConfig {
+                    name: Some("local".into()),
+                    options: Some(options),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+/// Whether an engine's refusal to start a container is its failure to mount a volume (an overlay the
+/// filesystem under it cannot carry), not anything of the image's.
+pub fn mount_refusal(message: &str) -> bool {
+    message.contains("error while mounting volume")
 }
 
 /// How a container ended.
@@ -130,6 +181,7 @@ async fn create(engine: &Engine, spec: &ContainerSpec) -> Result<String, StartEr
     });
     let host = HostConfig {
         binds: Some(spec.binds.clone()),
+        mounts: (!spec.overlays.is_empty()).then(|| spec.overlays.iter().map(OverlayMount::mount).collect()),
         memory: spec.memory_bytes,
         memory_swap: spec.memory_bytes,
         nano_cpus: spec.nano_cpus.map(|n| n.min(engine.cpus() * 1_000_000_000)),
@@ -215,4 +267,40 @@ pub async fn find(engine: &Engine, labels: &[(&str, &str)]) -> Result<Vec<Contai
     let filters = HashMap::from([("label".to_owned(), wanted)]);
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     engine.docker().list_containers(Some(options)).await.map_err(|e| engine_message(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overlay_the_engine_cannot_mount_is_told_from_an_images_failure() {
+        // As Docker 20.10 answers when the upper and work directories are on different filesystems.
+        let refused = "error while mounting volume '/var/lib/docker/volumes/3f1c/_data': failed to mount local \
+                       volume: mount overlay:/var/lib/docker/volumes/3f1c/_data, flags: 0x6, data: lowerdir=/w/l,\
+                       upperdir=/w/o,workdir=/w/w: invalid argument";
+        assert!(mount_refusal(refused));
+        let entrypoint = "OCI runtime create failed: exec: \"/train.sh\": stat /train.sh: no such file or directory";
+        assert!(!mount_refusal(entrypoint));
+    }
+
+    #[test]
+    fn an_overlay_is_a_nosuid_nodev_volume_of_the_local_driver_that_copies_nothing_in() {
+        let overlay = OverlayMount {
+            target: "/out".into(),
+            upper: "/w/o".into(),
+            lower: "/w/l".into(),
+            work: "/w/w".into(),
+            labels: HashMap::from([("crucible.task".to_owned(), "t".to_owned())]),
+        };
+        let mount = overlay.mount();
+        assert_eq!(mount.typ, Some(MountType::VOLUME));
+        assert_eq!(mount.source, None, "anonymous: removed with its container");
+        let volume = mount.volume_options.unwrap();
+        assert_eq!(volume.no_copy, Some(true));
+        assert_eq!(volume.labels.unwrap()["crucible.task"], "t");
+        let options = volume.driver_config.unwrap().options.unwrap();
+        assert_eq!(options["type"], "overlay");
+        assert_eq!(options["o"], "lowerdir=/w/l,upperdir=/w/o,workdir=/w/w,nosuid,nodev");
+    }
 }

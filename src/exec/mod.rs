@@ -57,7 +57,12 @@ pub enum RunOutcome {
         eval: EvalFacts,
     },
     /// The run failed (crash, OOM, timeout without output, no output, lost): consumes the attempt.
-    Failed { reason: String },
+    /// `image` is the content id of the miner image it ran, when one was built.
+    Failed {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
+    },
     /// The run never started (GPU unavailable, node refused): no attempt is consumed.
     NotStarted { reason: String },
     /// The repository cannot be fetched at the submitted commit, or fails the repository gates there:
@@ -73,6 +78,20 @@ impl RunOutcome {
     /// A success with only its value known.
     pub fn scored(test_loss: f64) -> Self {
         RunOutcome::Success { test_loss, synth_loss: None, eval: EvalFacts::default() }
+    }
+
+    /// A failure with no image known.
+    pub fn failed(reason: String) -> Self {
+        RunOutcome::Failed { reason, image: None }
+    }
+
+    /// The content id of the miner image the attempt ran, when it is known.
+    pub fn image(&self) -> Option<&str> {
+        match self {
+            RunOutcome::Success { eval, .. } => eval.image.as_deref(),
+            RunOutcome::Failed { image, .. } => image.as_deref(),
+            _ => None,
+        }
     }
 
     /// The kind of outcome, for metrics: `success`, `failed`, `not_started`, `unfetchable` or
@@ -91,7 +110,7 @@ impl RunOutcome {
     pub fn reason(&self) -> Option<&str> {
         match self {
             RunOutcome::Success { .. } => None,
-            RunOutcome::Failed { reason }
+            RunOutcome::Failed { reason, .. }
             | RunOutcome::NotStarted { reason }
             | RunOutcome::Unfetchable { reason }
             | RunOutcome::NodeUnreachable { reason, .. } => Some(reason),

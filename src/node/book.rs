@@ -131,7 +131,7 @@ impl TaskBook {
             }
             None => {
                 tracing::warn!(task = %key.0, hotkey = %key.1, "{LOST}");
-                let lost = RunOutcome::Failed { reason: LOST.into() };
+                let lost = RunOutcome::failed(LOST.into());
                 ctx.spawn(self.finish(key, task.attempt, lost));
             }
         }
@@ -163,7 +163,11 @@ fn end_of(outcome: &RunOutcome, at: DateTime<Utc>) -> NodeTaskEnd {
             eval: EvalFacts { collected_at: eval.collected_at.or(Some(at)), ..eval.clone() },
             failure: None,
         },
-        RunOutcome::Failed { reason } => failure(NodeFailure::Failed, reason.clone()),
+        RunOutcome::Failed { reason, image } => NodeTaskEnd {
+            // The image that ran, which the validator keeps with the attempt.
+            eval: EvalFacts { image: image.clone(), ..EvalFacts::default() },
+            ..failure(NodeFailure::Failed, reason.clone())
+        },
         RunOutcome::NotStarted { reason } => failure(NodeFailure::NotStarted, format!("not started: {reason}")),
         RunOutcome::Unfetchable { reason } => {
             failure(NodeFailure::Unfetchable, format!("{}: {reason}", wire::CLONE_ERROR))
@@ -276,5 +280,24 @@ impl Handler<ListGpus> for TaskBook {
             }
         });
         MessageResult(gpus.collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_run_reports_the_image_it_ran_and_its_reason() {
+        let at = Utc::now();
+        let failed = RunOutcome::Failed { reason: "exit 1".into(), image: Some("sha256:0d5c".into()) };
+        let end = end_of(&failed, at);
+        assert_eq!(
+            (end.status, end.failure, end.logs),
+            (NodeTaskStatus::Failure, Some(NodeFailure::Failed), vec!["exit 1".to_owned()])
+        );
+        assert_eq!(end.eval, EvalFacts { image: Some("sha256:0d5c".into()), ..EvalFacts::default() });
+        let refused = end_of(&RunOutcome::NotStarted { reason: "no GPU".into() }, at);
+        assert_eq!(refused.eval, EvalFacts::default());
     }
 }

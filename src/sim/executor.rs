@@ -43,7 +43,7 @@ impl SimulatedExecutor {
         let share = 0.3 + 0.65 * unit(seed, &format!("duration/{key}"));
         let ran = whole(limit.as_secs_f64() * share);
         let output = format!("/app/checkpoints/{}/{}", job.task_id, job.expected_repo_name);
-        let failed = |duration, reason: String| Fate { duration, outcome: RunOutcome::Failed { reason } };
+        let failed = |duration, reason: String| Fate { duration, outcome: RunOutcome::failed(reason) };
         if roll < s.crash_rate {
             return failed(
                 whole(ran.as_secs_f64() * 0.2),

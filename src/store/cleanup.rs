@@ -25,7 +25,7 @@ impl Tx<'_> {
                 continue;
             }
             let reason = format!("the tournament was {} while this attempt ran", tournament.status);
-            let end = AttemptEnd { outcome: RunStatus::Failure, reason: Some(reason.clone()), at };
+            let end = AttemptEnd { outcome: RunStatus::Failure, reason: Some(reason.clone()), at, image: None };
             self.finish_attempt(&attempt.task_id, &attempt.hotkey, attempt.attempt, &end)?;
             if let Some(node) = &attempt.node_id {
                 self.set_gpu_holders(node, &attempt.gpu_ids, None, &reason, at)?;

@@ -122,6 +122,7 @@ diesel::table! {
         finished_at -> Nullable<Timestamp>,
         outcome -> Nullable<Text>,
         reason -> Nullable<Text>,
+        image -> Nullable<Text>,
     }
 }
 

@@ -70,6 +70,8 @@ pub struct TrainingAttempt {
     pub finished_at: Option<DateTime<Utc>>,
     pub outcome: Option<RunStatus>,
     pub reason: Option<String>,
+    /// The content id of the miner image the attempt ran, when one was built and is known.
+    pub image: Option<String>,
 }
 
 /// An attempt about to start.
@@ -88,6 +90,8 @@ pub struct AttemptEnd {
     pub outcome: RunStatus,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// The content id of the miner image it ran, if one was built.
+    pub image: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -137,6 +141,7 @@ struct AttemptRow {
     finished_at: Option<NaiveDateTime>,
     outcome: Option<String>,
     reason: Option<String>,
+    image: Option<String>,
 }
 
 impl AttemptRow {
@@ -152,6 +157,7 @@ impl AttemptRow {
             finished_at: from_db_opt(self.finished_at),
             outcome: parse_opt(T, "outcome", self.outcome.as_deref())?,
             reason: self.reason,
+            image: self.image,
         })
     }
 }
@@ -294,6 +300,7 @@ impl Tx<'_> {
                     training_attempts::finished_at.eq(to_db(end.at)),
                     training_attempts::outcome.eq(end.outcome.as_str()),
                     training_attempts::reason.eq(&end.reason),
+                    training_attempts::image.eq(&end.image),
                 ))
                 .execute(self.conn)?;
         if changed == 0 {

@@ -39,7 +39,7 @@ impl Executor for Scripted {
             return self.sim.run(job);
         }
         let outcome = if job.hotkey == victim {
-            RunOutcome::Failed { reason: "crashed".into() }
+            RunOutcome::Failed { reason: "crashed".into(), image: Some(format!("sha256:{}", job.attempt)) }
         } else {
             RunOutcome::scored(0.5)
         };
@@ -164,6 +164,10 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
     let (first_task, victim) = first.borrow().clone().expect("the scripted task ran");
     let attempts = store.attempts(&first_task, &victim).unwrap();
     assert_eq!(attempts.len(), 4, "two attempts, retried with two fresh ones: {attempts:?}");
+    // Each failed attempt keeps the image it ran.
+    for a in &attempts {
+        assert_eq!(a.image, Some(format!("sha256:{}", a.attempt)), "{a:?}");
+    }
     let training = store.get_training(&first_task, &victim).unwrap();
     assert_eq!((training.status, training.attempts), (TrainingStatus::Failure, 2));
     let task = store.get_task(&first_task).unwrap();

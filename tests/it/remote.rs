@@ -269,7 +269,7 @@ fn every_answer_of_a_misbehaving_node_becomes_an_outcome_with_a_reason() {
             RunOutcome::NodeUnreachable { reason, during_run } => format!("NodeUnreachable/{during_run}: {reason}"),
             RunOutcome::Unfetchable { reason } => format!("Unfetchable: {reason}"),
             RunOutcome::NotStarted { reason } => format!("NotStarted: {reason}"),
-            RunOutcome::Failed { reason } => format!("Failed: {reason}"),
+            RunOutcome::Failed { reason, .. } => format!("Failed: {reason}"),
             RunOutcome::Success { .. } => format!("{outcome:?}"),
         };
         let shown = shown.replace(&format!("node gpu-1 at {url}: "), "");
@@ -517,7 +517,7 @@ fn a_node_training_past_the_hours_and_margin_is_a_lost_run() {
     let node = scripted(STARTED, (200, r#"{"status": "training", "logs": []}"#));
     let outcome = run_with_margin(&node, job(11, 0.0002, &[0], "gpu-1"), 0.5);
     match outcome {
-        RunOutcome::Failed { reason } => {
+        RunOutcome::Failed { reason, .. } => {
             assert_eq!(reason, "lost: node gpu-1 still reports training 0 s past the task's 0.0002 hours")
         }
         other => panic!("{other:?}"),
@@ -529,11 +529,21 @@ fn a_record_of_another_attempt_is_never_read_as_this_ones() {
     let node = scripted(STARTED, (200, r#"{"status": "success", "logs": [], "attempt": 2, "test_loss": 0.1}"#));
     let outcome = run_with_margin(&node, job(12, 1.0, &[0], "gpu-1"), 60.0);
     match outcome {
-        RunOutcome::Failed { reason } => {
+        RunOutcome::Failed { reason, .. } => {
             assert!(reason.contains("now holds attempt 2") && reason.ends_with("not attempt 1"), "{reason}")
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_failed_run_on_a_node_keeps_the_image_it_ran() {
+    let record = r#"{"status": "failure", "logs": ["exit 1: CUDA error"], "attempt": 1,
+        "failure_kind": "failed", "evaluation": {"image": "sha256:0d5c"}}"#;
+    let node = scripted(STARTED, (200, record));
+    let outcome = run_with_margin(&node, job(13, 1.0, &[0], "gpu-1"), 60.0);
+    let expected = RunOutcome::Failed { reason: "exit 1: CUDA error".into(), image: Some("sha256:0d5c".into()) };
+    assert_eq!(outcome, expected);
 }
 
 /// A node behind TLS with a certificate no authority signed: the executor speaks TLS and refuses it.

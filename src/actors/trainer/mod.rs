@@ -171,14 +171,14 @@ async fn follow_restored(rt: &Runtime, template: &JobTemplate, training: Trainin
     let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
     let attempts = rt.db.run(move |s| s.attempts(&task, &hotkey)).await?;
     let Some(last) = attempts.into_iter().rev().find(|a| a.finished_at.is_none()) else {
-        let lost = RunOutcome::Failed { reason: "lost: no open attempt was found after a restart".into() };
+        let lost = RunOutcome::failed("lost: no open attempt was found after a restart".into());
         return finish(rt, template, training, None, lost).await;
     };
     let placement = Placement { node_id: last.node_id.clone().unwrap_or_default(), gpu_indices: last.gpu_ids.clone() };
     let job = TrainingJob { attempt: last.attempt, placement: placement.clone(), ..template.job.clone() };
     let outcome = match rt.executor.reattach(job, last.started_at) {
         Some(run) => run.await,
-        None => RunOutcome::Failed { reason: "lost: the run was gone after a validator restart".into() },
+        None => RunOutcome::failed("lost: the run was gone after a validator restart".into()),
     };
     fence_if_unreachable(rt, &placement, &outcome);
     let training = finish(rt, template, training, Some((last.attempt, placement)), outcome).await?;

@@ -99,7 +99,7 @@ pub(super) async fn finish(
             eval = EvalFacts { collected_at: facts.collected_at.or(Some(at)), ..facts.clone() };
             (TrainingEvent::Succeeded, (Some(*test_loss), *synth_loss), format!("attempt {number} succeeded"))
         }
-        RunOutcome::Failed { reason } => (
+        RunOutcome::Failed { reason, .. } => (
             TrainingEvent::RunFailed { reason: reason.clone() },
             (None, None),
             format!("attempt {number} failed: {reason}"),
@@ -136,6 +136,7 @@ pub(super) async fn finish(
         outcome: if matches!(outcome, RunOutcome::Success { .. }) { RunStatus::Success } else { RunStatus::Failure },
         reason: outcome.reason().map(str::to_owned),
         at,
+        image: outcome.image().map(str::to_owned),
     };
     let update = TrainingUpdate {
         from: training.status,

@@ -64,7 +64,7 @@ impl Attempt {
                 self.report(Step::Build, StepStatus::Done(format!("built {} ({shown})", self.names.image)));
                 *self.image_id.borrow_mut() = id;
             }
-            Err(e) => return Err(self.fail(Step::Build, RunOutcome::Failed { reason: format!("build failed: {e}") })),
+            Err(e) => return Err(self.fail(Step::Build, RunOutcome::failed(format!("build failed: {e}")))),
         }
         Ok(())
     }

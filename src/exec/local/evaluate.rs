@@ -134,7 +134,7 @@ pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
     };
     container::remove(&a.engine, &spec.name).await;
     let limit = Duration::from_secs(s.eval_timeout_secs);
-    let failed = |reason: String| RunOutcome::Failed { reason: format!("evaluation failed: {reason}") };
+    let failed = |reason: String| RunOutcome::failed(format!("evaluation failed: {reason}"));
     let end = match container::run(&a.engine, &spec, limit).await {
         Ok(end) => end,
         Err(StartError::GpuUnavailable(m)) => {

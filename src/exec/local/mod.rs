@@ -22,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 pub use self::evaluate::EVALUATOR_CAPABILITIES;
-pub use self::settings::{GpuAccess, LocalSettings};
+pub use self::settings::{GpuAccess, LocalSettings, OutputMount};
 use super::contract::labels;
 use super::{Executor, RunFuture, TrainingJob};
 use crate::docker::{Engine, container};
@@ -202,16 +202,18 @@ impl LocalExecutor {
 
 impl LocalExecutor {
     /// [`Self::reap`] at start-up: what was reaped is logged by `reap`; a failure to look is a warning.
-    /// A work directory on a filesystem without `nosuid` and `nodev` is a warning too.
+    /// Outputs bind-mounted from a work directory on a filesystem without `nosuid` and `nodev` are a
+    /// warning too.
     pub async fn reap_at_start(&self, keep: &[(TaskId, Hotkey, u32)]) {
         let work = std::path::Path::new(&self.settings.work_dir);
-        if std::fs::create_dir_all(work).is_ok()
+        if self.settings.output_mount == OutputMount::Bind
+            && std::fs::create_dir_all(work).is_ok()
             && let Some(missing) = output::missing_mount_flags(work).filter(|m| !m.is_empty())
         {
             tracing::warn!(
                 work_dir = %work.display(),
                 missing = %missing.join(","),
-                "the work directory's filesystem is not mounted nosuid,nodev (docs/security.md)"
+                "outputs are bind-mounted and the work directory's filesystem is not mounted nosuid,nodev (docs/security.md)"
             );
         }
         if let Err(e) = self.reap(keep).await {

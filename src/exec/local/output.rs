@@ -114,21 +114,27 @@ pub async fn over_quota(root: PathBuf, limits: OutputLimits, interval: Duration)
 
 /// Removes `dir` and everything in it, including directories a training left without write or
 /// search permission (every file it left is owned by the validator's user or by `nobody` under a
-/// root validator, so opening the directories back up is always possible).
+/// root validator, so opening the directories back up is always possible), and the empty, closed
+/// directory overlayfs leaves in its work directory (owned by root, but empty, so removable).
 pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
     if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
         return Ok(());
     }
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(next) = pending.pop() {
-        std::fs::set_permissions(&next, std::fs::Permissions::from_mode(0o700))?;
-        for entry in std::fs::read_dir(&next)?.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                pending.push(entry.path());
-            }
-        }
+    remove_entry(dir)
+}
+
+fn remove_entry(path: &Path) -> std::io::Result<()> {
+    if !path.symlink_metadata()?.is_dir() {
+        return std::fs::remove_file(path);
     }
-    std::fs::remove_dir_all(dir)
+    if std::fs::remove_dir(path).is_ok() {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    for entry in std::fs::read_dir(path)? {
+        remove_entry(&entry?.path())?;
+    }
+    std::fs::remove_dir(path)
 }
 
 /// What the filesystem holding `dir` lacks of `nosuid` and `nodev` (docs/security.md asks for both on

@@ -47,10 +47,16 @@ impl Attempt {
         }
     }
 
+    /// Reports the failure at `step`; a failed run carries the image it ran, when one was built.
     pub(crate) fn fail(&self, step: Step, outcome: RunOutcome) -> RunOutcome {
         let reason = outcome.reason().unwrap_or_default().to_owned();
         self.report(step, StepStatus::Failed(reason));
-        outcome
+        match outcome {
+            RunOutcome::Failed { reason, image: None } => {
+                RunOutcome::Failed { reason, image: self.image_id.borrow().clone() }
+            }
+            other => other,
+        }
     }
 
     /// A fresh attempt: every step from the fetch.
@@ -94,9 +100,9 @@ impl Attempt {
                     let end = container::follow_watched(&self.engine, &id, remaining, watch).await;
                     self.after_training(end).await
                 }
-                None if self.train_marker().exists() => RunOutcome::Failed {
-                    reason: "lost: the training container was gone after a validator restart".into(),
-                },
+                None if self.train_marker().exists() => {
+                    RunOutcome::failed("lost: the training container was gone after a validator restart".into())
+                }
                 None => RunOutcome::NotStarted {
                     reason: "the validator restarted before the training container was made".into(),
                 },
@@ -142,7 +148,7 @@ impl Attempt {
         self.report(Step::Collect, StepStatus::Started);
         let origin = match fill(self.output_dir()).await {
             Ok(origin) => origin,
-            Err(e) => return self.fail(Step::Collect, RunOutcome::Failed { reason: format!("no output: {e}") }),
+            Err(e) => return self.fail(Step::Collect, RunOutcome::failed(format!("no output: {e}"))),
         };
         if let Err(e) = super::train::open_to_container(&self.output_dir()) {
             let reason = format!("cannot open {} to the evaluator: {e}", self.output_dir().display());
@@ -150,7 +156,7 @@ impl Attempt {
         }
         match self.collect() {
             Ok(bytes) => self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes from {origin}"))),
-            Err(reason) => return self.fail(Step::Collect, RunOutcome::Failed { reason }),
+            Err(reason) => return self.fail(Step::Collect, RunOutcome::failed(reason)),
         }
         // The evaluator reads the task's held-out inputs from the cache, as after a local training.
         if let Err(stop) = self.download().await {
@@ -260,7 +266,7 @@ impl Attempt {
                 } else {
                     format!("evaluation failed: {reason}")
                 };
-                return self.fail(Step::Evaluate, RunOutcome::Failed { reason });
+                return self.fail(Step::Evaluate, RunOutcome::failed(reason));
             }
             tracing::warn!(task = %self.job.task_id, hotkey = %self.job.hotkey, tries, reason = %reason, "evaluating again");
             self.report(Step::Evaluate, StepStatus::Failed(format!("{reason}; evaluating again")));

@@ -13,6 +13,19 @@ pub enum GpuAccess {
     None,
 }
 
+/// How a training's output directory is mounted into its container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMount {
+    /// An overlay whose upper layer is the output directory, mounted `nosuid,nodev`: the default.
+    #[default]
+    Overlay,
+    /// A plain bind mount, for a work directory on a filesystem that cannot be an overlay's upper
+    /// layer (an overlay itself, some network filesystems): only as safe as that filesystem's own
+    /// mount flags (docs/security.md).
+    Bind,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalSettings {
@@ -68,6 +81,9 @@ pub struct LocalSettings {
     /// private addresses (docs/security.md).
     #[serde(default = "default_build_network")]
     pub build_network: String,
+    /// How the output directory is mounted into the training: `overlay` (nosuid, nodev) or `bind`.
+    #[serde(default)]
+    pub output_mount: OutputMount,
 }
 
 fn default_build_memory_mib() -> u64 {
@@ -129,6 +145,7 @@ impl Default for LocalSettings {
             build_pids_limit: default_build_pids_limit(),
             build_cgroup_parent: default_build_cgroup_parent(),
             build_network: default_build_network(),
+            output_mount: OutputMount::Overlay,
         }
     }
 }

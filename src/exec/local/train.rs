@@ -7,8 +7,10 @@ use std::path::Path;
 
 use super::output::{self, OutputLimits};
 use super::pipeline::{Attempt, Stop, absolute, exit_reason};
+use super::settings::OutputMount;
 use super::{Step, StepStatus};
-use crate::docker::{ContainerEnd, ContainerSpec, StartError, container};
+use crate::docker::container::{self, OverlayMount};
+use crate::docker::{ContainerEnd, ContainerSpec, StartError};
 use crate::exec::RunOutcome;
 use crate::exec::contract;
 
@@ -25,6 +27,11 @@ impl Attempt {
     pub(super) async fn train(&self) -> Result<ContainerEnd, Stop> {
         let spec = self.training_spec();
         container::remove(&self.engine, &spec.name).await;
+        let overlay = spec.overlays.iter().flat_map(|o| [&o.lower, &o.work]);
+        if let Err((path, e)) = overlay.into_iter().try_for_each(|d| std::fs::create_dir_all(d).map_err(|e| (d, e))) {
+            let reason = format!("cannot make {path}: {e}");
+            return Err(self.fail(Step::Train, RunOutcome::NotStarted { reason }));
+        }
         if let Err(e) = std::fs::write(self.train_marker(), b"") {
             let reason = format!("cannot write {}: {e}", self.train_marker().display());
             return Err(self.fail(Step::Train, RunOutcome::NotStarted { reason }));
@@ -36,10 +43,39 @@ impl Attempt {
             Err(StartError::GpuUnavailable(m)) => {
                 Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: format!("GPU unavailable: {m}") }))
             }
+            Err(StartError::Start(m) | StartError::Create(m)) if container::mount_refusal(&m) => {
+                tracing::error!(work_dir = %self.settings.work_dir, error = %m, "the output overlay cannot be mounted");
+                let reason = format!(
+                    "the validator could not mount the output directory nosuid,nodev ({m}): its work directory \
+                     must be on a filesystem an overlay can write to, or local_executor.output_mount = \"bind\""
+                );
+                Err(self.fail(Step::Train, RunOutcome::NotStarted { reason }))
+            }
             Err(e @ StartError::Create(_)) => {
                 Err(self.fail(Step::Train, RunOutcome::NotStarted { reason: e.to_string() }))
             }
-            Err(e @ StartError::Start(_)) => Err(self.fail(Step::Train, RunOutcome::Failed { reason: e.to_string() })),
+            Err(e @ StartError::Start(_)) => Err(self.fail(Step::Train, RunOutcome::failed(e.to_string()))),
+        }
+    }
+
+    /// The output directory's mount: an overlay carrying `nosuid,nodev` (its lower and work
+    /// directories beside it, in the attempt's private directory), or a bind mount where the
+    /// operator chose one.
+    fn output_mount(&self) -> (Option<String>, Option<OverlayMount>) {
+        let target = contract::output_path(&self.job);
+        match self.settings.output_mount {
+            OutputMount::Bind => (Some(format!("{}:{target}", self.output_host_dir())), None),
+            OutputMount::Overlay => {
+                let beside = |name: &str| absolute(&self.names.dir.join(name).to_string_lossy());
+                let overlay = OverlayMount {
+                    target,
+                    upper: self.output_host_dir(),
+                    lower: beside("overlay-lower"),
+                    work: beside("overlay-work"),
+                    labels: self.labels("train"),
+                };
+                (None, Some(overlay))
+            }
         }
     }
 
@@ -64,7 +100,8 @@ impl Attempt {
             "TMPDIR=/tmp".to_owned(),
         ]);
         let mut binds = self.task_inputs();
-        binds.push(format!("{}:{}", self.output_host_dir(), contract::output_path(&self.job)));
+        let (bind, overlay) = self.output_mount();
+        binds.extend(bind);
         ContainerSpec {
             name: self.names.train.clone(),
             image: self.names.image.clone(),
@@ -83,6 +120,7 @@ impl Attempt {
             user: Some(training_user()),
             read_only_root: true,
             tmpfs: vec![("/tmp".into(), format!("size={}m,mode=1777", s.tmp_mib))],
+            overlays: overlay.into_iter().collect(),
         }
     }
 
@@ -133,7 +171,7 @@ impl Attempt {
                 self.report(Step::Train, StepStatus::Done(how.into()));
                 self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes of output")));
             }
-            Err(reason) => return self.fail(Step::Train, RunOutcome::Failed { reason }),
+            Err(reason) => return self.fail(Step::Train, RunOutcome::failed(reason)),
         }
         self.evaluate().await
     }

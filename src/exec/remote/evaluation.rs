@@ -35,7 +35,7 @@ impl RemoteEvaluation {
         // The training is over: an evaluation that could not run must not send it back to be trained.
         let outcome = match outcome {
             RunOutcome::NotStarted { reason } => {
-                RunOutcome::Failed { reason: format!("the validator could not evaluate the uploaded model: {reason}") }
+                RunOutcome::failed(format!("the validator could not evaluate the uploaded model: {reason}"))
             }
             other => other,
         };

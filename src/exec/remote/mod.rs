@@ -199,27 +199,23 @@ impl Inner {
             let failure = match self.client.get(node, &path, &[("hotkey", job.hotkey.as_str())]).await {
                 Ok(answer) if answer.status == 200 => match wire::parse_task_report(&answer.body) {
                     Ok(report) if report.attempt.is_some_and(|a| a != job.attempt) => {
-                        return RunOutcome::Failed {
-                            reason: format!(
-                                "lost: node {} now holds attempt {} of task {} of {}, not attempt {}",
-                                node.id,
-                                report.attempt.unwrap_or_default(),
-                                job.task_id,
-                                job.hotkey,
-                                job.attempt
-                            ),
-                        };
+                        return RunOutcome::failed(format!(
+                            "lost: node {} now holds attempt {} of task {} of {}, not attempt {}",
+                            node.id,
+                            report.attempt.unwrap_or_default(),
+                            job.task_id,
+                            job.hotkey,
+                            job.attempt
+                        ));
                     }
                     Ok(report) if report.status == NodeTaskStatus::Training => {
                         if tokio::time::Instant::now() >= deadline {
-                            return RunOutcome::Failed {
-                                reason: format!(
-                                    "lost: node {} still reports training {} s past the task's {} hours",
-                                    node.id,
-                                    self.margin.as_secs(),
-                                    job.hours_to_complete
-                                ),
-                            };
+                            return RunOutcome::failed(format!(
+                                "lost: node {} still reports training {} s past the task's {} hours",
+                                node.id,
+                                self.margin.as_secs(),
+                                job.hours_to_complete
+                            ));
                         }
                         None
                     }
@@ -227,12 +223,10 @@ impl Inner {
                     Err(e) => Some(format!("unreadable task record: {e}")),
                 },
                 Ok(answer) if answer.status == 404 => {
-                    return RunOutcome::Failed {
-                        reason: format!(
-                            "lost: node {} no longer knows task {} of {}",
-                            node.id, job.task_id, job.hotkey
-                        ),
-                    };
+                    return RunOutcome::failed(format!(
+                        "lost: node {} no longer knows task {} of {}",
+                        node.id, job.task_id, job.hotkey
+                    ));
                 }
                 Ok(answer) => Some(format!("HTTP {}: {}", answer.status, answer.error_text())),
                 Err(e) => Some(e),
@@ -274,23 +268,21 @@ fn ended(node: &RemoteNode, report: TaskReport) -> RunOutcome {
     match report.status {
         NodeTaskStatus::Success => match report.test_loss {
             Some(test_loss) => RunOutcome::Success { test_loss, synth_loss: report.synth_loss, eval: report.eval },
-            None => RunOutcome::Failed {
-                reason: format!(
-                    "node {} reported success without a test_loss and this validator evaluates no uploaded \
+            None => RunOutcome::failed(format!(
+                "node {} reported success without a test_loss and this validator evaluates no uploaded \
                      models (no Docker engine for its evaluator), so the run cannot be scored",
-                    node.id
-                ),
-            },
+                node.id
+            )),
         },
         _ => {
             let reason = last.unwrap_or_else(|| format!("node {} reported failure without a log line", node.id));
             match report.failure {
                 Some(NodeFailure::Unfetchable) => RunOutcome::Unfetchable { reason },
                 Some(NodeFailure::NotStarted) => RunOutcome::NotStarted { reason },
-                Some(NodeFailure::Failed) => RunOutcome::Failed { reason },
+                Some(NodeFailure::Failed) => RunOutcome::Failed { reason, image: report.eval.image },
                 None => match report.logs.iter().find(|l| l.contains(wire::CLONE_ERROR)) {
                     Some(line) => RunOutcome::Unfetchable { reason: line.clone() },
-                    None => RunOutcome::Failed { reason },
+                    None => RunOutcome::failed(reason),
                 },
             }
         }
@@ -312,7 +304,7 @@ impl Executor for RemoteExecutor {
         Some(Box::pin(async move {
             match inner.node(&job.placement.node_id) {
                 Ok(node) => inner.follow(&node, &job).await,
-                Err(reason) => RunOutcome::Failed { reason: format!("lost: {reason}") },
+                Err(reason) => RunOutcome::failed(format!("lost: {reason}")),
             }
         }))
     }

@@ -53,6 +53,16 @@ async fn a_setuid_binary_in_the_output_refuses_it_and_is_never_root_owned() {
 }
 
 #[tokio::test]
+async fn the_output_is_mounted_nosuid_and_nodev() {
+    // A setuid file the training leaves can never run as its owner, on the host or in the container.
+    let script = "line=$(grep \" $OUT \" /proc/mounts)\n\
+        case \"$line\" in *nosuid*nodev*) ;; *) echo \"output mounted as: $line\" >&2; exit 3 ;; esac\n\
+        echo 0.5 > \"$OUT/loss\"\n";
+    let Some(outcome) = run_script("hostile-mount", script, 60.0, |_| {}).await else { return };
+    assert_eq!(outcome, RunOutcome::scored(0.5));
+}
+
+#[tokio::test]
 async fn closed_directories_left_in_the_output_are_removed() {
     let script = "mkdir -p \"$OUT/a/b\"\necho x > \"$OUT/a/b/f\"\nchmod 000 \"$OUT/a/b\"\nchmod 500 \"$OUT/a\"\necho 0.5 > \"$OUT/loss\"\n";
     // run_script checks that nothing of the attempt is left.
@@ -74,9 +84,14 @@ async fn tmp_is_bounded_and_the_root_filesystem_read_only() {
 #[tokio::test]
 async fn a_volume_the_image_declares_leaves_nothing_behind() {
     let Some(engine) = super::support::engine().await else { return };
+    // Every volume but the output overlays of other tests' trainings running meanwhile.
     let volumes = || async {
         let list = engine.docker().list_volumes(None::<bollard::query_parameters::ListVolumesOptions>).await.unwrap();
-        list.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect::<std::collections::BTreeSet<_>>()
+        let others = |v: &bollard::models::Volume| {
+            v.labels.get(crucible::exec::contract::labels::TASK).is_some_and(|task| task != "hostile-volume")
+        };
+        let names = list.volumes.unwrap_or_default().into_iter().filter(|v| !others(v)).map(|v| v.name);
+        names.collect::<std::collections::BTreeSet<_>>()
     };
     let before = volumes().await;
     let dockerfile = format!("{}VOLUME /data\n", script_dockerfile("train.sh"));
@@ -164,12 +179,12 @@ async fn a_score_printed_by_what_the_model_makes_the_evaluator_say_is_not_a_scor
     assert_eq!(outcome, RunOutcome::scored(0.875));
 }
 
-/// A bridge network of the engine's, removed (with the firewall rule `isolate` adds) when dropped.
+/// A bridge network of the engine's, removed (with the firewall rules `drop_input` adds) when dropped.
 struct TestNetwork {
     engine: crucible::docker::Engine,
     name: String,
     bridge: String,
-    isolated: bool,
+    rules: Vec<Vec<String>>,
 }
 
 impl TestNetwork {
@@ -183,25 +198,36 @@ impl TestNetwork {
             ..Default::default()
         };
         engine.docker().create_network(request).await.unwrap();
-        TestNetwork { engine: engine.clone(), name: name.to_owned(), bridge: bridge.to_owned(), isolated: false }
+        TestNetwork { engine: engine.clone(), name: name.to_owned(), bridge: bridge.to_owned(), rules: Vec::new() }
     }
 
-    /// The rule docs/security.md gives: nothing from the bridge reaches this host.
-    fn isolate(&mut self) {
+    async fn gateway(&self) -> String {
+        let inspected = self.engine.docker().inspect_network(&self.name, None).await.unwrap();
+        let config = inspected.ipam.and_then(|i| i.config).unwrap_or_default();
+        config.into_iter().find_map(|c| c.gateway).expect("a bridge has a gateway")
+    }
+
+    /// Drops what comes in from the bridge to this host (to `destination` only, when given).
+    fn drop_input(&mut self, destination: Option<&str>) {
+        let mut rule: Vec<String> = ["INPUT", "-i", &self.bridge].map(str::to_owned).to_vec();
+        if let Some(d) = destination {
+            rule.extend(["-d".to_owned(), d.to_owned()]);
+        }
+        rule.extend(["-j".to_owned(), "DROP".to_owned()]);
         let done = std::process::Command::new("iptables")
-            .args(["-I", "INPUT", "-i", &self.bridge, "-j", "DROP"])
+            .arg("-I")
+            .args(&rule)
             .status()
             .expect("iptables is installed with the Docker engine");
         assert!(done.success());
-        self.isolated = true;
+        self.rules.push(rule);
     }
 }
 
 impl Drop for TestNetwork {
     fn drop(&mut self) {
-        if self.isolated {
-            let _ =
-                std::process::Command::new("iptables").args(["-D", "INPUT", "-i", &self.bridge, "-j", "DROP"]).status();
+        for rule in &self.rules {
+            let _ = std::process::Command::new("iptables").arg("-D").args(rule).status();
         }
         let (engine, name) = (self.engine.clone(), self.name.clone());
         // Removed from a thread of its own: drop runs inside the test's runtime.
@@ -226,7 +252,19 @@ async fn a_build_network_that_reaches_the_host_is_refused_and_an_isolated_one_us
         }
         other => panic!("an open build network must refuse the build: {other:?}"),
     }
-    network.isolate();
+    // Closing the gateway alone leaves the host's other addresses open to the build.
+    let gateway = network.gateway().await;
+    network.drop_input(Some(&gateway));
+    let outcome = run_script("hostile-half-network", script, 60.0, on_network).await.unwrap();
+    match outcome {
+        RunOutcome::NotStarted { reason } => {
+            assert!(reason.contains("reaches this host (a probe connected to "), "{reason}");
+            assert!(!reason.contains(&format!("to {gateway})")), "{reason}");
+        }
+        other => panic!("a build network open to the host's other addresses must refuse the build: {other:?}"),
+    }
+    // The rule docs/security.md gives: nothing from the bridge reaches this host.
+    network.drop_input(None);
     let outcome = run_script("hostile-closed-network", script, 60.0, on_network).await.unwrap();
     assert_eq!(outcome, RunOutcome::scored(0.5));
 }

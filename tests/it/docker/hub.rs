@@ -60,7 +60,7 @@ fn a_reference_nodes_uploaded_model_is_fetched_from_the_hub_and_scored_by_the_va
     assert!(!requested.iter().any(|p| p.ends_with(".pkl")), "pickles are never fetched: {requested:?}");
 
     let outcome = runtime.block_on(remote.run(missing.clone()));
-    let RunOutcome::Failed { reason } = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::Failed { reason, .. } = outcome else { panic!("{outcome:?}") };
     assert!(reason.contains(&missing.expected_repo_name) && reason.contains("no such model repository"), "{reason}");
     assert!(std::fs::read_dir(dir.path().join("work")).map_or(true, |mut d| d.next().is_none()), "directories removed");
 }

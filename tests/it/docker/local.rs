@@ -10,7 +10,7 @@ use crucible::docker::{Engine, container};
 use crucible::domain::gpu::Placement;
 use crucible::domain::{Hotkey, TaskId, TaskType, TournamentId};
 use crucible::exec::contract::labels;
-use crucible::exec::local::{GpuAccess, LocalExecutor, LocalSettings};
+use crucible::exec::local::{GpuAccess, LocalExecutor, LocalSettings, OutputMount};
 use crucible::exec::{Executor, RunOutcome, TrainingJob};
 use crucible::repo::GateRules;
 
@@ -60,6 +60,7 @@ fn settings(root: &Path) -> LocalSettings {
         build_pids_limit: 200,
         build_cgroup_parent: test_build_cgroup(),
         build_network: "none".into(),
+        output_mount: OutputMount::Overlay,
     }
 }
 
@@ -131,15 +132,18 @@ async fn assert_nothing_left(engine: &Engine, task: &str, work: &Path) {
 /// outcomes compare by their scores.
 pub(super) fn recorded_image(mut outcome: RunOutcome) -> RunOutcome {
     if let RunOutcome::Success { eval, .. } = &mut outcome {
-        let image = eval.image.take().expect("a scored run records the image that trained it");
-        assert!(image.starts_with("sha256:") && image.len() == 71, "{image}");
+        assert_image_id(eval.image.take().expect("a scored run records the image that trained it"));
     }
     outcome
 }
 
+fn assert_image_id(image: String) {
+    assert!(image.starts_with("sha256:") && image.len() == 71, "{image}");
+}
+
 pub(super) fn failed(outcome: Option<RunOutcome>) -> Option<String> {
     match outcome? {
-        RunOutcome::Failed { reason } => Some(reason),
+        RunOutcome::Failed { reason, .. } => Some(reason),
         other => panic!("expected a failed run, got {other:?}"),
     }
 }
@@ -234,9 +238,11 @@ async fn build_errors_gates_and_bad_commits_are_named() {
     );
     // The dockerfile change is not committed: the pinned commit is what is built.
     let outcome = executor.run(job("local-build", &repo, &sha, 60.0)).await;
-    let built_the_commit =
-        RunOutcome::Failed { reason: "no output at /app/checkpoints/local-build/local-build-out".into() };
-    assert_eq!(outcome, built_the_commit);
+    let RunOutcome::Failed { reason, image: Some(image) } = outcome else {
+        panic!("a failed training keeps the image it ran: {outcome:?}")
+    };
+    assert_eq!(reason, "no output at /app/checkpoints/local-build/local-build-out", "the commit was built");
+    assert_image_id(image);
 
     let commit = |msg: &str| {
         let ok = std::process::Command::new("git")
@@ -250,7 +256,7 @@ async fn build_errors_gates_and_bad_commits_are_named() {
     };
     let broken = commit("break the build");
     match executor.run(job("local-build2", &repo, &broken, 60.0)).await {
-        RunOutcome::Failed { reason } => {
+        RunOutcome::Failed { reason, image: None } => {
             assert!(reason.starts_with("build failed: ") && reason.contains("exit"), "{reason}")
         }
         other => panic!("{other:?}"),
@@ -323,7 +329,7 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
         container::remove(&engine, &c.id.unwrap()).await;
     }
     match second.reattach(third, started).unwrap().await {
-        RunOutcome::Failed { reason } => assert!(reason.starts_with("lost: "), "{reason}"),
+        RunOutcome::Failed { reason, .. } => assert!(reason.starts_with("lost: "), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert_nothing_left(&engine, "local-reattach", &root.path().join("work")).await;
@@ -418,11 +424,11 @@ fn an_evaluator_that_cannot_finish_runs_again_without_training_four_times_in_all
         (outcome, starts.get())
     };
     let (outcome, starts) = evaluate(super::support::SLOW_EVALUATOR, "loss");
-    let RunOutcome::Failed { reason } = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::Failed { reason, .. } = outcome else { panic!("{outcome:?}") };
     assert!(reason.contains("took longer than 1 s") && reason.contains("(4 evaluation attempts)"), "{reason}");
     assert_eq!(starts, 4);
     let (outcome, starts) = evaluate(EVALUATOR, "not-a-loss");
-    let RunOutcome::Failed { reason } = outcome else { panic!("{outcome:?}") };
+    let RunOutcome::Failed { reason, .. } = outcome else { panic!("{outcome:?}") };
     assert!(reason.contains("no loss file"), "{reason}");
     assert_eq!(starts, 1, "a verdict is not asked again");
     let (outcome, _) = evaluate(EVALUATOR, "loss");

@@ -147,7 +147,8 @@ fn every_attempt_is_recorded_and_ends_once(store: &Store) {
         started_at: at,
     };
     assert_eq!(store.start_attempt(&start(vec![0, 1], t(13))).unwrap(), 1);
-    let oom = AttemptEnd { outcome: RunStatus::Failure, reason: Some("out of memory".into()), at: t(50) };
+    let image = Some("sha256:5e1f".to_owned());
+    let oom = AttemptEnd { outcome: RunStatus::Failure, reason: Some("out of memory".into()), at: t(50), image };
     store.finish_attempt(&task.id, &h, 1, &oom).unwrap();
     assert!(matches!(store.finish_attempt(&task.id, &h, 1, &oom), Err(StoreError::Conflict(_))));
     assert!(matches!(store.finish_attempt(&task.id, &h, 9, &oom), Err(StoreError::NotFound { .. })));
@@ -165,6 +166,7 @@ fn every_attempt_is_recorded_and_ends_once(store: &Store) {
             finished_at: Some(t(50)),
             outcome: Some(RunStatus::Failure),
             reason: Some("out of memory".into()),
+            image: Some("sha256:5e1f".into()),
         },
         TrainingAttempt {
             attempt: 2,
@@ -173,6 +175,7 @@ fn every_attempt_is_recorded_and_ends_once(store: &Store) {
             finished_at: None,
             outcome: None,
             reason: None,
+            image: None,
             ..TrainingAttempt::clone(&attempts[0])
         },
     ];

@@ -1,0 +1,1 @@
+ALTER TABLE training_attempts DROP COLUMN image;
