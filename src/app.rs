@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 
 use crate::actors::gpu_broker::GpuBroker;
 use crate::actors::supervisor::Supervisor;
-use crate::actors::{Db, Event, Runtime};
+use crate::actors::{Event, Runtime};
 use crate::clock::SharedClock;
 use crate::domain::TournamentType;
 use crate::domain::catalog::Catalog;
@@ -17,7 +17,7 @@ use crate::domain::gpu::{GpuSlot, NodeView};
 use crate::domain::rules::Rules;
 use crate::exec::Executor;
 use crate::miners::RegistrationSource;
-use crate::store::{Store, StoreError};
+use crate::store::{Db, Store, StoreError};
 
 /// What a runtime is made of.
 pub struct Parts {

@@ -49,9 +49,9 @@ pub struct ValidatorSettings {
     /// Who answers registration: `simulated`, or `http` (the miners of the directory, pinged over HTTP).
     pub registration: Backend,
     /// The trainer nodes `executor = "remote"` drives.
-    pub nodes: Vec<crate::node::settings::RemoteNodeSettings>,
+    pub nodes: Vec<crate::exec::remote::settings::RemoteNodeSettings>,
     /// How remote trainings are followed and nodes watched.
-    pub polling: crate::node::settings::PollingSettings,
+    pub polling: crate::exec::remote::settings::PollingSettings,
     /// A file holding the validator hotkey's secret seed (hex) to sign requests to miners; empty:
     /// requests go unsigned.
     #[serde(default)]
@@ -183,7 +183,7 @@ impl Settings {
         if self.database.url.trim().is_empty() {
             problems.push("database.url: must not be empty".into());
         }
-        if let Err(e) = crate::sim::NodeSpec::parse(&self.simulation.nodes) {
+        if let Err(e) = crate::domain::node_spec::NodeSpec::parse(&self.simulation.nodes) {
             problems.push(format!("simulation.nodes: {e}"));
         }
         problems.extend(self.simulation.shares.validate());
@@ -194,7 +194,11 @@ impl Settings {
         problems.extend(self.api.validate());
         let remote =
             self.validator.executor == ExecutorBackend::Remote || self.simulation.executor == ExecutorBackend::Remote;
-        problems.extend(crate::node::settings::validate_remote(&self.validator.nodes, &self.validator.polling, remote));
+        problems.extend(crate::exec::remote::settings::validate_remote(
+            &self.validator.nodes,
+            &self.validator.polling,
+            remote,
+        ));
         problems.extend(self.trainer_node.validate());
         problems.extend(self.hub.validate());
         if self.validator.scratch_dir.trim().is_empty() {

@@ -1,22 +1,29 @@
 //! crucible: a validator runtime for open-source training tournaments.
 //!
 //! # Layout
-//! * `actors`: the actor system: supervisor, tournaments, trainers, GPU broker.
-//! * `app`: assembles a runtime from its parts (store, clock, executor, registration source).
-//! * `cli`: the command line (clap): `migrate`, `rules ...`.
-//! * `clock`: wall clock and virtual clock behind one trait.
-//! * `config`: typed settings from `config/default.toml`, `--config FILE` and `CRUCIBLE_*` variables.
-//! * `domain`: the pure rules: ids, state machines, brackets, tasks, GPUs, scoring, weights.
-//! * `exec`: executors that run one training (simulated, remote trainer nodes; local Docker next), GPU
-//!   discovery.
-//! * `miners`: registration sources: who answers the registration ping and with what.
-//! * `node`: `trainer-node`, the trainer API server on a GPU host, and the wire format both sides speak.
-//! * `repo`: miner repositories on disk: the gates a checkout must pass.
-//! * `report`: the report of a run, read back from the store.
-//! * `sim`: the simulated world: miners, trainer fleet, executor, evaluator, task catalog.
-//! * `store`: persistence on SQLite or PostgreSQL (diesel, embedded migrations): records, status changes
-//!   with their transition log, the idempotent fee ledger. Blocking: call it off the event loop.
+//! Top-level modules import only modules listed below them in this order, so none reaches itself
+//! through the others (`tests/it/layout.rs` checks it):
+//! * `cli`: the command line (clap): `validator`, `simulate`, `trial`, `trainer-node`, `rules`, ...,
+//!   and the wiring of the programs it starts.
 //! * `telemetry`: tracing setup, readable or JSON lines.
+//! * `config`: typed settings from `config/default.toml`, `--config FILE` and `CRUCIBLE_*` variables.
+//! * `sim`: the simulated world: miners, their behaviours, executor, evaluator, task catalog, runs.
+//! * `api`: the control API: reads compatible with the reference's, operations, pages, events, metrics.
+//! * `app`: assembles a validator's actors from their parts (store, clock, executor, registration).
+//! * `node`: `trainer-node`, the trainer API server on a GPU host (its side of the wire format).
+//! * `actors`: the actor system: supervisor, tournaments, trainers, GPU broker, node health, fleet.
+//! * `report`: the report of a run, read back from the store.
+//! * `miners`: registration sources (who answers the registration ping), credits and fees.
+//! * `exec`: executors that run one training (simulated, local Docker, remote trainer nodes and the
+//!   wire format they speak), GPU discovery, the hub.
+//! * `images`, `docker`: the validator's own images, and the Docker engine (builds, containers).
+//! * `repo`: miner repositories: fetch and the gates a checkout must pass.
+//! * `content`: task content (models and datasets) a validator prepares instead of a hub.
+//! * `store`: persistence on SQLite or PostgreSQL (diesel, embedded migrations): records, status changes
+//!   with their transition log, the idempotent fee ledger; `Db` calls it off the event loop.
+//! * `http`: what the HTTP servers and clients share: access rules, errors, secrets.
+//! * `clock`: wall clock and virtual clock behind one trait.
+//! * `domain`: the pure rules: ids, state machines, brackets, tasks, GPUs, scoring, weights.
 pub mod actors;
 pub mod api;
 pub mod app;

@@ -10,15 +10,15 @@ use std::rc::Rc;
 
 use actix::prelude::*;
 
-use super::Db;
 use super::control::{AddTrainer, ControlError, RemoveTrainer};
 use super::gpu_broker::{AddNode, FenceNode, GpuBroker, ListNodes, RemoveNode};
+use super::health::register_node;
 use crate::clock::SharedClock;
 use crate::domain::gpu::{GpuSlot, NodeView};
 use crate::exec::remote::RemoteExecutor;
-use crate::exec::remote::health::register_node;
-use crate::node::settings::{RemoteNodeSettings, Secret};
-use crate::store::{AddedTrainer, TrainerNode};
+use crate::exec::remote::settings::RemoteNodeSettings;
+use crate::http::Secret;
+use crate::store::{AddedTrainer, Db, TrainerNode};
 
 pub struct FleetActor {
     /// `None` unless trainings run on remote nodes.

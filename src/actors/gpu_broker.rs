@@ -23,12 +23,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::db::Db;
-use super::trainer::{persist_start, start_records};
+use super::attempts::{persist_start, start_records};
 use crate::clock::SharedClock;
 use crate::domain::JobPriority;
 use crate::domain::gpu::{GpuRequirement, NodeView, Placement, QueuedJob, schedule};
-use crate::store::Training;
+use crate::store::{Db, Training};
 
 /// Why GPUs cannot be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,20 +5,22 @@
 //! * `tournament`: one live tournament: registration, rounds, tasks, results, advancing, completion.
 //! * `trainer`: one (task, hotkey) training: GPUs, attempts through the executor, retry policy.
 //! * `gpu_broker`: the GPU slots of every trainer node and the queue of trainings waiting for them.
+//! * `attempts`: the records of an attempt's start, which the broker writes when it places one.
 //! * `control`: what operators ask through the control API (create, cancel), answered when persisted.
-//! * `db`: the store, called off the event loop.
 //! * `events`: what observers are told, after it was persisted.
 //! * `fleet`: the trainer nodes an operator adds and removes at run time (remote executor).
+//! * `health`: the remote nodes' GPUs read at start, and the loop that fences and un-fences them.
 //!
 //! Everything runs on one actix system (one thread, one tokio runtime); blocking store calls go to
 //! tokio's blocking pool. Nothing polls: every step follows from a message or a timer derived from
 //! stored times.
 
+pub mod attempts;
 pub mod control;
-pub mod db;
 pub mod events;
 pub mod fleet;
 pub mod gpu_broker;
+pub mod health;
 pub mod supervisor;
 pub mod tournament;
 pub mod trainer;
@@ -33,8 +35,8 @@ use crate::domain::catalog::Catalog;
 use crate::domain::rules::Rules;
 use crate::exec::Executor;
 use crate::miners::RegistrationSource;
+use crate::store::Db;
 
-pub use db::Db;
 pub use events::Event;
 
 /// What every actor of one validator shares.

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiState;
-use super::openapi::ErrorBody;
 use crate::actors::control::{
     AddTrainer, CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask, RemoveTrainer,
     TaskAction,
@@ -17,6 +16,7 @@ use crate::actors::control::{
 use crate::actors::supervisor::Supervisor;
 use crate::domain::{TaskId, TournamentType};
 use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
 
 /// The running validator's actors, as the API reaches them.
 #[derive(Clone)]

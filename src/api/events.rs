@@ -79,7 +79,7 @@ pub fn frame(event: &Event) -> Bytes {
     Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "live", params(("tournament" = Option<String>, Query, description = "Only this tournament's events")), responses((status = 200, description = "Server-sent events: `event: <kind>`, `data: <JSON>`", content_type = "text/event-stream", body = String), (status = 503, description = "Too many event streams open, in all or from this address", body = crate::api::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/v1/events", tag = "live", params(("tournament" = Option<String>, Query, description = "Only this tournament's events")), responses((status = 200, description = "Server-sent events: `event: <kind>`, `data: <JSON>`", content_type = "text/event-stream", body = String), (status = 503, description = "Too many event streams open, in all or from this address", body = crate::http::error::ErrorBody)))]
 pub async fn stream(
     request: HttpRequest,
     state: web::Data<ApiState>,

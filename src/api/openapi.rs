@@ -2,13 +2,9 @@
 //! from the internet). Every route declares its document next to its handler with `#[utoipa::path]`.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// Every error: `{"error": "..."}`.
-#[derive(Debug, serde::Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-}
+use crate::http::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(

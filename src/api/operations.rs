@@ -6,10 +6,10 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::openapi::ErrorBody;
 use super::{ApiState, hotkey, read};
 use crate::domain::{Coldkey, TournamentStatus};
 use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::store::{Miner, StoreError};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -9,13 +9,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::details::{BossTaskPerformance, boss_round, diff_report, ended_results, winner_of};
-use super::openapi::ErrorBody;
 use super::{ApiState, read};
 use crate::domain::TournamentStatus;
 use crate::domain::rules::Rules;
 use crate::domain::scoring::score_task;
 use crate::domain::standings::quality_scores;
 use crate::http::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::store::{TASK_REPLACED, TaskSnapshot, TournamentSnapshot};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

@@ -1,6 +1,6 @@
 //! The routes of the control API.
 
-use super::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};

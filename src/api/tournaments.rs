@@ -2,7 +2,7 @@
 //! tournaments per type, and tournament details. crucible runs no environment tournaments, so
 //! `environment` is always `null`.
 
-use super::openapi::ErrorBody;
+use crate::http::error::ErrorBody;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 

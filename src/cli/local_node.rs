@@ -5,12 +5,11 @@
 
 use std::rc::Rc;
 
-use crate::actors::Db;
 use crate::config::Settings;
 use crate::docker::Engine;
 use crate::exec::gpus;
 use crate::exec::local::LocalExecutor;
-use crate::store::{Gpu, StoreError, TrainerNode};
+use crate::store::{Db, Gpu, StoreError, TrainerNode};
 
 /// The id of this host as a trainer node.
 pub const LOCAL_NODE: &str = "local";

@@ -9,7 +9,6 @@ mod miner;
 mod progress;
 mod rules;
 mod simulate;
-mod simulate_real;
 mod tasks;
 mod trainer_node;
 mod trial;

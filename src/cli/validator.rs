@@ -14,12 +14,14 @@ use tokio::sync::broadcast;
 
 use super::{CliError, shutdown_signal};
 use crate::actors::Event;
+use crate::actors::health::{self, NodeHealth};
 use crate::clock::WallClock;
 use crate::config::{Backend, ExecutorBackend, LogFormat, Settings};
-use crate::exec::remote::{RemoteExecutor, health};
+use crate::exec::remote::RemoteExecutor;
+use crate::exec::remote::settings::RemoteNodeSettings;
+use crate::http::Secret;
 use crate::miners::directory::{DirectorySource, FileDirectory, sync};
 use crate::miners::http::{HttpRegistration, MinerList, RepositoryCheck};
-use crate::node::settings::{RemoteNodeSettings, Secret};
 use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::store::{Gpu, Store, TrainerNode};
 
@@ -143,7 +145,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
             tracing::info!(address = %listener.local_addr()?, "control API listening");
         }
         let clock: crate::clock::SharedClock = Arc::new(WallClock);
-        let db = crate::actors::Db::new(store.clone());
+        let db = crate::store::Db::new(store.clone());
         let (executor, remote): (Rc<dyn crate::exec::Executor>, _) = match backends.executor {
             ExecutorBackend::Simulated => (Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())), None),
             ExecutorBackend::Local => {
@@ -230,7 +232,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
         }
         if let Some(remote) = remote {
             let interval = std::time::Duration::from_secs_f64(backends.polling.health_interval_secs);
-            actix::spawn(health::watch(remote, running.broker, db, clock, interval));
+            NodeHealth { remote, broker: running.broker, db, clock, interval }.start();
         }
         actix::spawn(async move {
             stop.await;

@@ -10,9 +10,8 @@ use bollard::models::{
     MountVolumeOptions, MountVolumeOptionsDriverConfig,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
-use futures_util::StreamExt;
 
 use super::Engine;
 use super::build::engine_message;
@@ -98,36 +97,6 @@ pub fn mount_refusal(message: &str) -> bool {
     message.contains("error while mounting volume")
 }
 
-/// How a container ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerEnd {
-    pub exit_code: i64,
-    pub oom_killed: bool,
-    /// The time limit struck and the container was stopped.
-    pub timed_out: bool,
-    pub stdout: Vec<String>,
-    pub stderr: Vec<String>,
-    /// Why a watch stopped it before its end (an output over its quota), if one did.
-    pub stopped_for: Option<String>,
-    /// The engine could not say how it ended (it stopped answering while the container ran): the run
-    /// is lost, never read as an exit code.
-    pub lost: Option<String>,
-}
-
-/// A condition watched while a container runs: when it resolves, the container is stopped and the
-/// reason it gives is the [`ContainerEnd::stopped_for`].
-pub type Watch = std::pin::Pin<Box<dyn std::future::Future<Output = String>>>;
-
-impl ContainerEnd {
-    /// The last non-empty line it wrote to stderr (else stdout): the line a failure is named by.
-    pub fn last_error_line(&self) -> Option<&str> {
-        fn last(lines: &[String]) -> Option<&str> {
-            lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty())
-        }
-        last(&self.stderr).or_else(|| last(&self.stdout))
-    }
-}
-
 /// Why a container never ran.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StartError {
@@ -141,9 +110,6 @@ pub enum StartError {
     #[error("container did not start: {0}")]
     Start(String),
 }
-
-/// How many lines of output are kept.
-pub(super) const TAIL: &str = "200";
 
 /// Creates and starts a container, then follows it to its end or the time limit.
 pub async fn run(engine: &Engine, spec: &ContainerSpec, limit: Duration) -> Result<ContainerEnd, StartError> {
@@ -224,22 +190,7 @@ fn gpu_refusal(message: &str) -> bool {
     m.contains("device driver") || m.contains("gpu") || m.contains("nvidia")
 }
 
-pub use super::follow::{follow, follow_watched};
-
-/// The last lines of a container's stdout and stderr.
-pub async fn logs(engine: &Engine, id: &str) -> (Vec<String>, Vec<String>) {
-    let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(TAIL).build();
-    let mut stream = engine.docker().logs(id, Some(options));
-    let (mut out, mut err) = (String::new(), String::new());
-    while let Some(Ok(chunk)) = stream.next().await {
-        match chunk {
-            bollard::container::LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
-            other => out.push_str(&String::from_utf8_lossy(&other.into_bytes())),
-        }
-    }
-    let lines = |s: String| s.lines().map(str::to_owned).collect::<Vec<_>>();
-    (lines(out), lines(err))
-}
+pub use super::follow::{ContainerEnd, Watch, follow, follow_watched, logs};
 
 /// When a container's process started and the id of the image it runs, as the engine says.
 pub async fn started(engine: &Engine, id: &str) -> (Option<chrono::DateTime<chrono::Utc>>, Option<String>) {

@@ -7,13 +7,60 @@
 use std::time::Duration;
 
 use bollard::models::ContainerStateStatusEnum;
-use bollard::query_parameters::{StopContainerOptionsBuilder, WaitContainerOptionsBuilder};
+use bollard::query_parameters::{LogsOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptionsBuilder};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use super::Engine;
 use super::build::engine_message;
-use super::container::{ContainerEnd, Watch, logs};
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEnd {
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    /// The time limit struck and the container was stopped.
+    pub timed_out: bool,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+    /// Why a watch stopped it before its end (an output over its quota), if one did.
+    pub stopped_for: Option<String>,
+    /// The engine could not say how it ended (it stopped answering while the container ran): the run
+    /// is lost, never read as an exit code.
+    pub lost: Option<String>,
+}
+
+/// A condition watched while a container runs: when it resolves, the container is stopped and the
+/// reason it gives is the [`ContainerEnd::stopped_for`].
+pub type Watch = std::pin::Pin<Box<dyn std::future::Future<Output = String>>>;
+
+impl ContainerEnd {
+    /// The last non-empty line it wrote to stderr (else stdout): the line a failure is named by.
+    pub fn last_error_line(&self) -> Option<&str> {
+        fn last(lines: &[String]) -> Option<&str> {
+            lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty())
+        }
+        last(&self.stderr).or_else(|| last(&self.stdout))
+    }
+}
+
+/// How many lines of output are kept.
+const TAIL: &str = "200";
+
+/// The last lines of a container's stdout and stderr.
+pub async fn logs(engine: &Engine, id: &str) -> (Vec<String>, Vec<String>) {
+    let options = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(TAIL).build();
+    let mut stream = engine.docker().logs(id, Some(options));
+    let (mut out, mut err) = (String::new(), String::new());
+    while let Some(Ok(chunk)) = stream.next().await {
+        match chunk {
+            bollard::container::LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
+            other => out.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+        }
+    }
+    let lines = |s: String| s.lines().map(str::to_owned).collect::<Vec<_>>();
+    (lines(out), lines(err))
+}
 
 /// How many times in a row the engine may fail to say how a container is before the run is lost.
 const LOOKS: u32 = 6;

@@ -10,6 +10,7 @@
 //! * `bracket`: groups and knockout pairs, the house in odd brackets, the boss round, the endings.
 //! * `tasks`, `catalog`: tasks per round, their types, model sizes and hours; drawing from the catalog.
 //! * `gpu`: GPU requirement of a task, tightest-fit placement, the priority order of queued jobs.
+//! * `node_spec`: a fleet written as a spec (`4x8H100,2x4A100`).
 //! * `scoring`: group and pair winners, the boss round and its threshold, round sanity.
 //! * `standings`, `calendar`: the reference's analytics in its meaning: rank scores, final scores and
 //!   the next start on its quarter-hour scheduler.
@@ -23,6 +24,7 @@ pub mod catalog;
 pub mod gpu;
 pub mod ids;
 pub mod kinds;
+pub mod node_spec;
 pub mod progress;
 pub mod rules;
 pub mod scoring;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::node::settings::Secret;
+use crate::http::Secret;
 
 /// `[hub]`: where the validator fetches the outputs of trainer nodes that upload instead of scoring.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,7 +207,7 @@ impl Hub {
                     last = format!("the hub answered HTTP {}", response.status().as_u16());
                 }
                 Ok(response) => return Ok(response),
-                Err(e) => last = format!("the hub: {}", crate::exec::remote::client::transport(&e)),
+                Err(e) => last = format!("the hub: {}", crate::http::transport_error(&e)),
             }
         }
         Err(format!("{last} ({TRIES} tries)"))

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::error::ApiError;
-use crate::node::settings::Secret;
+use crate::http::Secret;
 
 /// IP addresses and CIDR blocks; empty allows every address.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -3,9 +3,16 @@
 //!
 //! * `auth`: allow-list and bearer token (constant-time comparison, never logged).
 //! * `error`: [`error::ApiError`], every error answered as `{"error": "..."}`.
+//! * `secret`: [`Secret`], a token never printed.
+//! * `client`: [`transport_error`], a request that got no answer, in words.
 
 pub mod auth;
+mod client;
 pub mod error;
+mod secret;
+
+pub use self::client::transport_error;
+pub use self::secret::Secret;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -229,7 +229,19 @@ pub async fn check_repository(
         .prefix("registration-")
         .tempdir_in(&check.scratch_dir)
         .map_err(|e| refuse(format!("validator scratch directory: {e}")))?;
-    let checkout = scratch.path().join("repo");
+    let checked = fetch_and_check(check, submission, tournament_type, scratch.path().join("repo")).await;
+    // Removing the checkout walks its whole tree: off the event loop.
+    let _ = tokio::task::spawn_blocking(move || drop(scratch)).await;
+    checked
+}
+
+async fn fetch_and_check(
+    check: &RepositoryCheck,
+    submission: &Submission,
+    tournament_type: TournamentType,
+    checkout: std::path::PathBuf,
+) -> Result<Submission, Refusal> {
+    let refuse = |reason: String| (AdmissionOutcome::GateFailed, reason);
     let limits = fetch::FetchLimits::new(&check.gates, check.fetch_timeout);
     let sha = fetch::fetch(&submission.repo_url, &submission.commit_hash, &checkout, &limits)
         .await

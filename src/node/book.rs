@@ -21,12 +21,11 @@ use chrono::{DateTime, Utc};
 use super::answers::{Issue, NodeError};
 use super::inventory::NodeGpu;
 use super::wire::{self, GpuInfo, StartRequest};
-use crate::actors::Db;
 use crate::domain::task_scores::EvalFacts;
 use crate::domain::{Hotkey, NodeFailure, NodeTaskStatus, TaskId};
 use crate::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
 use crate::http::error::ApiError;
-use crate::store::{NodeTask, NodeTaskEnd, StoreError};
+use crate::store::{Db, NodeTask, NodeTaskEnd, StoreError};
 
 /// The failure reason of a task that was training when the node stopped and that the executor cannot
 /// find any more.

@@ -1,8 +1,8 @@
 //! `crucible trainer-node`: the trainer API (trainer-node-api.md) on a GPU host, wire-compatible with
 //! the reference's Python trainer nodes, plus bearer-token access.
 //!
-//! * `settings`: `[trainer_node]`, `[[validator.nodes]]` and `[validator.polling]`.
-//! * `wire`: the JSON of the API, both the node's side and the remote executor's.
+//! * `settings`: `[trainer_node]` (the validator's `[[validator.nodes]]` are `exec::remote::settings`).
+//! * `wire`: the JSON of the API on the node's side (the validator's is `exec::remote::wire`).
 //! * access and errors come from [`crate::http`]: allow-list, bearer token, JSON errors.
 //! * `inventory`: the GPUs offered (discovered with NVML, else configured).
 //! * `book`: the TaskBook actor: starts, GPU holds, runs through the executor, restore after restart.
@@ -11,8 +11,8 @@
 //! Task records are durable (`node_tasks` in the configured database): a restarted node knows its
 //! tasks and re-attaches to runs its executor still sees.
 //!
-//! The executor comes from `trainer_node.executor` (`simulated`, or `local`: the Docker pipeline);
-//! [`executor`] is the one place that builds it, so another backend is one variant and one match arm.
+//! The executor comes from `trainer_node.executor` (`simulated`, or `local`: the Docker pipeline),
+//! built where the command is wired (`cli::trainer_node`) and handed to [`start`] in [`NodeParts`].
 
 pub mod answers;
 pub mod book;
@@ -31,19 +31,13 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use crate::actors::Db;
-use crate::clock::WallClock;
-use crate::config::Settings;
 use crate::exec::Executor;
-use crate::exec::local::LocalExecutor;
 use crate::http::auth::Access;
 use crate::http::{Gate, guard};
-use crate::sim::{SimSettings, SimWorld, SimulatedExecutor};
-use crate::store::Store;
+use crate::store::{Db, Store};
 use book::TaskBook;
 use inventory::NodeGpu;
 use routes::NodeState;
-use settings::NodeExecutorKind;
 
 /// Everything a node server is made of.
 pub struct NodeParts {
@@ -52,28 +46,6 @@ pub struct NodeParts {
     pub gpus: Vec<NodeGpu>,
     pub access: Access,
     pub max_body_bytes: usize,
-}
-
-/// The executor `trainer_node.executor` names. Call inside the actix system that will run it.
-pub async fn executor(settings: &Settings, store: &Store) -> anyhow::Result<Rc<dyn Executor>> {
-    Ok(match settings.trainer_node.executor {
-        NodeExecutorKind::Simulated => {
-            let sim = &settings.simulation;
-            let world = SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, shares: sim.shares.clone() });
-            Rc::new(SimulatedExecutor::new(Arc::new(world), Arc::new(WallClock)))
-        }
-        NodeExecutorKind::Local => {
-            let engine = crate::docker::Engine::connect().await?;
-            let instance = store.instance_id(chrono::Utc::now())?;
-            let local = LocalExecutor::new(engine, settings.local_executor.clone(), settings.gates.clone())
-                .with_instance(&instance);
-            // Containers of this node that no running task claims are removed before anything starts.
-            let running = store.node_tasks_in(crate::domain::NodeTaskStatus::Training)?;
-            let keep: Vec<_> = running.into_iter().map(|t| (t.task_id, t.hotkey, t.attempt)).collect();
-            local.reap_at_start(&keep).await;
-            Rc::new(local)
-        }
-    })
 }
 
 /// Starts the task book (which restores the stored tasks first) and the HTTP server on `listener`.
@@ -103,29 +75,4 @@ pub fn start(parts: NodeParts, listener: TcpListener) -> std::io::Result<Server>
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-/// `crucible trainer-node`: opens and migrates the store, finds the GPUs, serves until SIGTERM/Ctrl-C.
-pub fn run(settings: &Settings) -> anyhow::Result<()> {
-    let node = &settings.trainer_node;
-    let store = Arc::new(Store::open(&settings.database.url)?);
-    let applied = store.migrate()?;
-    tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
-    let gpus = inventory::inventory(node, crate::exec::gpus::discover());
-    tracing::info!(gpus = ?gpus, executor = ?node.executor, "inventory");
-    let listener = TcpListener::bind(&node.listen)
-        .map_err(|e| anyhow::anyhow!("trainer_node.listen: cannot listen on {}: {e}", node.listen))?;
-    let address = listener.local_addr()?;
-    let access = node.access().map_err(|e| anyhow::anyhow!("trainer_node.allow_list: {e}"))?;
-    tracing::info!(address = %address, "access: {}", node.access_mode().1);
-    // Tests and scripts read the bound address (port 0 picks one) from this line.
-    println!("trainer-node listening on {address}");
-    let max_body_bytes = node.max_body_bytes;
-    actix_web::rt::System::new().block_on(async move {
-        let executor = executor(settings, &store).await?;
-        let parts = NodeParts { store, executor, gpus, access, max_body_bytes };
-        start(parts, listener)?.await.map_err(anyhow::Error::from)
-    })?;
-    tracing::info!("stopped");
-    Ok(())
 }

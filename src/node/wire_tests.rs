@@ -1,4 +1,6 @@
 use super::*;
+use crate::domain::NodeTaskStatus;
+use crate::exec::remote::wire::{StartAnswer, parse_start_answer, parse_task_report, start_body};
 
 fn job(task_type: TaskType) -> TrainingJob {
     TrainingJob {

@@ -3,7 +3,6 @@
 //! of the seed, so two runs with one seed see the same world.
 
 pub mod executor;
-pub mod nodes;
 pub mod real;
 pub mod registration;
 pub mod run;
@@ -14,8 +13,8 @@ use crate::domain::catalog::{Catalog, CatalogDataset, CatalogModel};
 use crate::domain::ids::stable_hash;
 use crate::domain::{Coldkey, Hotkey, ModelType, TaskType};
 
+pub use crate::domain::node_spec::{NodeSpec, NodeSpecError};
 pub use executor::SimulatedExecutor;
-pub use nodes::{NodeSpec, NodeSpecError};
 pub use registration::SimulatedRegistration;
 
 /// How a simulated miner behaves at registration.

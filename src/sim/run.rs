@@ -12,21 +12,23 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Actor;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::{Behaviour, NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::actors::Event;
+use crate::actors::health::{self, NodeHealth};
 use crate::clock::{SharedClock, VirtualClock, WallClock};
 use crate::docker::Engine;
 use crate::domain::rules::Rules;
 use crate::domain::{Coldkey, LedgerKind, TournamentType};
 use crate::exec::Executor;
 use crate::exec::local::{LocalExecutor, LocalSettings};
-use crate::exec::remote::{RemoteExecutor, health};
+use crate::exec::remote::RemoteExecutor;
+use crate::exec::remote::settings::{PollingSettings, RemoteNodeSettings};
 use crate::miners::Submission;
-use crate::node::settings::{PollingSettings, RemoteNodeSettings};
 use crate::repo::GateRules;
 use crate::report::Report;
 use crate::store::{Gpu, LedgerEvent, Store, StoreError, TrainerNode};
@@ -154,7 +156,7 @@ pub fn run_live(
         let clock: SharedClock =
             if real { Arc::new(WallClock) } else { Arc::new(VirtualClock::starting_at(started_at)) };
         let registration = SimulatedRegistration::new(world.clone(), clock.clone());
-        let db = crate::actors::Db::new(parts_store.clone());
+        let db = crate::store::Db::new(parts_store.clone());
         let built = build_executor(execution, content_dir, world.clone(), clock.clone(), &db).await;
         let (executor, repositories, remote) = match built {
             Ok(built) => built,
@@ -203,7 +205,7 @@ pub fn run_live(
         });
         let running = crate::app::start(parts, node_views, events.clone());
         if let Some((remote, interval)) = remote {
-            actix::spawn(crate::exec::remote::health::watch(remote, running.broker, db, clock, interval));
+            NodeHealth { remote, broker: running.broker, db, clock, interval }.start();
         }
     });
     runner.run().map_err(|e| SimError::System(e.to_string()))?;
@@ -234,7 +236,7 @@ async fn build_executor(
     content: Option<PathBuf>,
     world: Arc<SimWorld>,
     clock: SharedClock,
-    db: &crate::actors::Db,
+    db: &crate::store::Db,
 ) -> Result<(Rc<dyn Executor>, Option<Vec<Submission>>, Option<(Rc<RemoteExecutor>, Duration)>), String> {
     Ok(match execution {
         Execution::Simulated => (Rc::new(SimulatedExecutor::new(world, clock)), None, None),

@@ -9,7 +9,8 @@
 //! with its log entry, in one transaction), and the fee ledger's idempotency.
 //! What it must not do: decide rules (that is `domain`), read the clock (callers pass every timestamp,
 //! so simulations run on virtual time), or run on an event loop. **Every method blocks** on the
-//! database: call it from a `SyncArbiter` of DB workers or `web::block`, never inline in an actor.
+//! database: call it through [`Db`], which runs each call on tokio's blocking pool, never inline in an
+//! actor.
 //!
 //! Group commit: [`Store::transaction`] hands out a [`Tx`] carrying every operation of the store, so
 //! many transitions can be written in one transaction. Whole-tournament reads
@@ -21,6 +22,7 @@ mod api;
 mod cleanup;
 mod connection;
 mod convert;
+mod db;
 mod export;
 mod ledger;
 mod meta;
@@ -48,6 +50,7 @@ use connection::{AnyConnection, DbPool};
 
 pub use added_trainers::AddedTrainer;
 pub use connection::Backend;
+pub use db::Db;
 pub use ledger::{LedgerEntry, LedgerEvent, LedgerOutcome};
 pub use miners::Miner;
 pub use node_tasks::{NodeTask, NodeTaskEnd};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crucible::api::{ApiSettings, ApiState};
 use crucible::domain::Coldkey;
-use crucible::node::settings::Secret;
+use crucible::http::Secret;
 use crucible::store::Store;
 use serde_json::{Value, json};
 

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use crucible::exec::hub::{Hub, HubSettings};
-use crucible::node::settings::Secret;
+use crucible::http::Secret;
 
 pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crucible::domain::gpu::Placement;
 use crucible::domain::{Hotkey, TaskId, TaskType, TournamentId};
 use crucible::exec::TrainingJob;
-use crucible::node::wire::start_body;
+use crucible::exec::remote::wire::start_body;
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "node-test-token";

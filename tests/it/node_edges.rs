@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::node::{Http, TOKEN, job, spawn_node, spawn_node_with};
-use crucible::node::wire::start_body;
+use crucible::exec::remote::wire::start_body;
 
 /// A raw answer: status, headers and the body as JSON (or `null` when empty).
 fn raw(method: reqwest::Method, url: &str, token: Option<&str>) -> (u16, HashMap<String, String>, Value) {

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use crucible::domain::{GpuClass, NodeTaskStatus};
+use crucible::exec::remote::wire::start_body;
 use crucible::exec::{Executor, RunFuture, TrainingJob};
+use crucible::http::Secret;
 use crucible::http::auth::{Access, AllowList};
 use crucible::node::book::LOST;
 use crucible::node::inventory::NodeGpu;
-use crucible::node::settings::Secret;
-use crucible::node::wire::start_body;
 use crucible::node::{NodeParts, start};
 use crucible::store::{NodeTask, Store};
 

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crucible::domain::GpuClass;
 use crucible::exec::remote::RemoteExecutor;
+use crucible::exec::remote::settings::{PollingSettings, RemoteNodeSettings};
 use crucible::exec::{Executor, RunOutcome, TrainingJob};
-use crucible::node::settings::{PollingSettings, RemoteNodeSettings, Secret};
+use crucible::http::Secret;
 use crucible::sim::{Shares, SimSettings, SimWorld, SimulatedExecutor};
 
 use super::node::{Http, TOKEN, eventually, job, spawn_node};
@@ -279,9 +280,9 @@ fn every_answer_of_a_misbehaving_node_becomes_an_outcome_with_a_reason() {
 
 #[test]
 fn the_health_loop_fences_a_silent_node_and_unfences_it_when_it_answers() {
-    use crucible::actors::Db;
     use crucible::actors::gpu_broker::{GpuBroker, ListNodes};
-    use crucible::exec::remote::health;
+    use crucible::actors::health;
+    use crucible::store::Db;
     use crucible::store::Store;
 
     let dir = tempfile::tempdir().unwrap();
@@ -455,11 +456,11 @@ fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart() {
 fn a_node_whose_gpus_are_held_is_drained_and_stays_fenced_until_it_is_removed() {
     use std::rc::Rc;
 
-    use crucible::actors::Db;
     use crucible::actors::control::{AddTrainer, ControlError, RemoveTrainer};
     use crucible::actors::fleet::FleetActor;
     use crucible::actors::gpu_broker::{AddNode, GpuBroker, ListNodes};
     use crucible::domain::gpu::{GpuSlot, NodeView};
+    use crucible::store::Db;
 
     let dir = tempfile::tempdir().unwrap();
     let node = spawn_node(&dir.path().join("node.db"), &[]);
@@ -489,7 +490,7 @@ fn a_node_whose_gpus_are_held_is_drained_and_stays_fenced_until_it_is_removed() 
         assert!(matches!(&answer, Err(ControlError::Conflict(m)) if m.contains("fenced now")), "{answer:?}");
         assert!(store.get_node("n1").unwrap().fenced && store.added_trainers().unwrap()[0].draining);
         // The node answers, yet the health loop keeps it fenced.
-        crucible::exec::remote::health::check_once(&remote, &broker, &db, &clock).await;
+        crucible::actors::health::check_once(&remote, &broker, &db, &clock).await;
         let views = broker.send(ListNodes).await.unwrap();
         assert!(views.iter().find(|v| v.id == "n1").unwrap().fenced, "a draining node stays fenced");
         // Its run ended: now it goes.

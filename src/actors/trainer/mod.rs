@@ -28,12 +28,11 @@ use crate::domain::gpu::{Placement, requirement};
 use crate::domain::task_scores::EvalFacts;
 use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingState, TrainingStatus};
 use crate::exec::{RunOutcome, TrainingJob};
-use crate::store::{AttemptEnd, NewAttempt, StoreError, Training, TrainingUpdate, Tx};
+use crate::store::{AttemptEnd, StoreError, Training, TrainingUpdate};
 
 mod records;
 
 use records::{abandon, finish};
-pub(super) use records::{persist_start, start_records};
 
 /// A training became final (or its tournament ended and it stopped trying).
 #[derive(Message, Debug, Clone)]

@@ -1,6 +1,6 @@
-//! What a training writes: the records of an attempt's start (written by the broker with its GPU
-//! holders), of its end (with the GPUs freed), and of a training abandoned because its tournament was
-//! cancelled. Each is one transaction.
+//! What a training writes: the records of an attempt's end (with the GPUs freed), and of a training
+//! abandoned because its tournament was cancelled. Each is one transaction. An attempt's start is
+//! written by the broker with its GPU holders (`actors::attempts`).
 
 use super::*;
 
@@ -28,56 +28,6 @@ pub(super) async fn abandon(rt: &Runtime, training: Training) -> Result<Training
     let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
     rt.db.run(move |s| s.update_training(&task, &hotkey, &update)).await?;
     Ok(Training { status: state.status, failure_reason: state.failure_reason, updated_at: at, ..training })
-}
-
-/// The records of an attempt starting on `placement` at `at`: the attempt row, the training's update,
-/// and the training as it will be stored.
-pub(crate) fn start_records(
-    training: &Training,
-    placement: &Placement,
-    max_attempts: u32,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<(NewAttempt, TrainingUpdate, Training), StoreError> {
-    let state = TrainingState {
-        status: training.status,
-        attempts: training.attempts,
-        failure_reason: training.failure_reason.clone(),
-    };
-    let next = state.step(&TrainingEvent::Started, max_attempts).map_err(|e| StoreError::Conflict(e.to_string()))?;
-    let new = NewAttempt {
-        task_id: training.task_id.clone(),
-        hotkey: training.hotkey.clone(),
-        node_id: Some(placement.node_id.clone()),
-        gpu_ids: placement.gpu_indices.clone(),
-        started_at: at,
-    };
-    let update = TrainingUpdate {
-        from: training.status,
-        state: next.clone(),
-        test_loss: None,
-        synth_loss: None,
-        eval: EvalFacts::default(),
-        cause: format!("attempt {} started on {} GPUs {:?}", next.attempts, placement.node_id, placement.gpu_indices),
-        at,
-    };
-    let started = Training {
-        status: next.status,
-        attempts: next.attempts,
-        failure_reason: next.failure_reason,
-        updated_at: at,
-        ..training.clone()
-    };
-    Ok((new, update, started))
-}
-
-/// Writes the start of an attempt with its GPU holders; returns the attempt's number.
-pub(crate) fn persist_start(tx: &mut Tx<'_>, new: &NewAttempt, update: &TrainingUpdate) -> Result<u32, StoreError> {
-    let number = tx.start_attempt(new)?;
-    tx.update_training(&new.task_id, &new.hotkey, update)?;
-    let holder = format!("{}/{}", new.task_id, new.hotkey);
-    let node = new.node_id.clone().unwrap_or_default();
-    tx.set_gpu_holders(&node, &new.gpu_ids, Some(&holder), &update.cause, update.at)?;
-    Ok(number)
 }
 
 /// Records how an attempt ended and frees its GPUs, in one transaction. `attempt` is `None` when a

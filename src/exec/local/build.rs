@@ -6,8 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::pipeline::{Attempt, Stop};
-use super::{Step, StepStatus};
+use super::attempt::{Attempt, Step, StepStatus, Stop, off_loop};
 use crate::docker::{self, build::Build};
 use crate::exec::RunOutcome;
 use crate::exec::contract::labels;
@@ -50,7 +49,9 @@ impl Attempt {
             network: Some(s.build_network.clone()),
         };
         let built = async {
-            let context = docker::context_tar(&self.repo_dir())?;
+            let repo = self.repo_dir();
+            let packed = off_loop(move || Ok(docker::context_tar(&repo))).await;
+            let context = packed.map_err(|e| docker::BuildError::Context(e.to_string()))??;
             let labels = HashMap::from([(labels::BUILD.to_owned(), self.build_label())]);
             let limit = Duration::from_secs(s.build_timeout_secs);
             let what = Build { dockerfile: &file, tag: &self.names.image, labels: &labels, args: &HashMap::new() };

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use super::Step;
-use super::StepStatus;
-use super::pipeline::{Attempt, Stop, absolute, exit_reason};
+use super::attempt::{Attempt, EVALUATOR_CAPABILITIES, HELDOUT_DIR, Step, StepStatus, Stop, absolute, exit_reason};
 use crate::docker::{ContainerSpec, container};
 use crate::domain::TaskType;
 use crate::exec::RunOutcome;
@@ -15,9 +13,6 @@ use crate::exec::contract;
 
 /// Where the download step sees the task content (read-only).
 pub const CONTENT_DIR: &str = "/content";
-/// Where the download step writes, and the evaluator reads, the held-out splits.
-pub const HELDOUT_DIR: &str = "/heldout";
-
 impl Attempt {
     pub(crate) async fn download(&self) -> Result<(), Stop> {
         let s = &self.settings;
@@ -58,7 +53,7 @@ impl Attempt {
                     pids_limit: Some(s.pids_limit),
                     network: None,
                     // It tries the task's reward functions in the evaluator's sandbox, as nobody.
-                    cap_add: super::EVALUATOR_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
+                    cap_add: EVALUATOR_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect(),
                     ..Default::default()
                 }
             }

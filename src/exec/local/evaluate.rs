@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::download::HELDOUT_DIR;
-use super::pipeline::{Attempt, absolute, clip, exit_reason};
+use super::attempt::{Attempt, EVALUATOR_CAPABILITIES, HELDOUT_DIR, absolute, clip, exit_reason, private};
 use crate::docker::{ContainerSpec, StartError, container};
 use crate::domain::TaskType;
 use crate::domain::task_scores::EvalFacts;
@@ -37,12 +36,6 @@ struct Scores {
     #[serde(default)]
     rewards: Vec<f64>,
 }
-
-/// What the evaluator keeps of root's capabilities (all six are in Docker's default set): enough to
-/// run the task's reward functions as an unprivileged user in a directory of their own, to stop one
-/// that outlives its time (a process of another user takes KILL), and to clean up afterwards
-/// (evaluator/crucible_eval/reward_sandbox.py). The reward functions themselves run with none.
-pub const EVALUATOR_CAPABILITIES: [&str; 6] = ["SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL"];
 
 /// The exit code with which the evaluator gives its verdict on the output.
 pub const VERDICT_EXIT_CODE: i64 = 2;
@@ -178,7 +171,7 @@ fn result_dir(dir: &std::path::Path) -> std::io::Result<()> {
         std::fs::remove_dir_all(dir)?;
     }
     std::fs::create_dir_all(dir)?;
-    super::train::private(dir)
+    private(dir)
 }
 
 /// The result file's JSON, once it is known to be this run's: present, small, and carrying `nonce`.

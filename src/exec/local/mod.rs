@@ -5,6 +5,7 @@
 //!
 //! Each step is reported to an optional observer, which `trial` prints for the miner.
 
+mod attempt;
 mod build;
 mod download;
 mod evaluate;
@@ -21,54 +22,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-pub use self::evaluate::EVALUATOR_CAPABILITIES;
+use self::attempt::Names;
+pub use self::attempt::{EVALUATOR_CAPABILITIES, Observer, Step, StepStatus};
 pub use self::settings::{GpuAccess, LocalSettings, OutputMount};
 use super::contract::labels;
 use super::{Executor, RunFuture, TrainingJob};
 use crate::docker::{Engine, container};
-use crate::domain::ids::stable_hash;
 use crate::domain::{Hotkey, TaskId};
 use crate::repo::GateRules;
-
-/// The steps of one training, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    Fetch,
-    Gates,
-    Download,
-    Build,
-    Train,
-    Collect,
-    Evaluate,
-    Clean,
-}
-
-impl Step {
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::Fetch => "fetch",
-            Step::Gates => "gates",
-            Step::Download => "download",
-            Step::Build => "build",
-            Step::Train => "train",
-            Step::Collect => "collect",
-            Step::Evaluate => "evaluate",
-            Step::Clean => "clean",
-        }
-    }
-}
-
-/// What happened at a step.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StepStatus {
-    Started,
-    Done(String),
-    Skipped(String),
-    Failed(String),
-}
-
-/// Told of every step as it happens.
-pub type Observer = Rc<dyn Fn(Step, &StepStatus)>;
 
 /// Runs trainings on the local Docker engine.
 pub struct LocalExecutor {
@@ -83,7 +44,7 @@ pub struct LocalExecutor {
 
 impl LocalExecutor {
     pub fn new(engine: Engine, settings: LocalSettings, gates: GateRules) -> Self {
-        let owner = pipeline::default_owner(&settings).into();
+        let owner = attempt::default_owner(&settings).into();
         Self {
             engine,
             owner,
@@ -121,9 +82,9 @@ impl LocalExecutor {
         self
     }
 
-    fn attempt(&self, job: TrainingJob) -> pipeline::Attempt {
+    fn attempt(&self, job: TrainingJob) -> attempt::Attempt {
         let names = Names::of(&job, &self.settings);
-        pipeline::Attempt {
+        attempt::Attempt {
             engine: self.engine.clone(),
             settings: self.settings.clone(),
             gates: self.gates.clone(),
@@ -138,7 +99,7 @@ impl LocalExecutor {
     }
 
     /// Evaluates `job`'s trained model fetched by `fill` into the output directory (see
-    /// [`pipeline::Attempt::evaluate_fetched`]), with this executor's evaluator image and limits.
+    /// [`attempt::Attempt::evaluate_fetched`]), with this executor's evaluator image and limits.
     pub async fn evaluate_fetched<F, Fut>(&self, job: TrainingJob, fill: F) -> crate::exec::RunOutcome
     where
         F: FnOnce(PathBuf) -> Fut,
@@ -176,7 +137,7 @@ impl LocalExecutor {
         let filters = HashMap::from([("label".to_owned(), vec![labels::BUILD.to_owned()])]);
         let options = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
         let images = self.engine.docker().list_images(Some(options)).await.map_err(|e| e.to_string())?;
-        let ours = pipeline::owner_hash(&self.owner);
+        let ours = attempt::owner_hash(&self.owner);
         for image in images {
             let value = image.labels.get(labels::BUILD).map(String::as_str).unwrap_or_default();
             let mut parts = value.split(' ');
@@ -235,31 +196,5 @@ impl Executor for LocalExecutor {
     fn reattach(&self, job: TrainingJob, started_at: DateTime<Utc>) -> Option<RunFuture> {
         let attempt = self.attempt(job);
         Some(Box::pin(async move { attempt.reattach(started_at).await }))
-    }
-}
-
-/// The names of everything one attempt creates, derived from the job alone so that a restarted
-/// validator finds them again.
-#[derive(Debug, Clone)]
-pub(crate) struct Names {
-    pub dir: PathBuf,
-    pub image: String,
-    pub train: String,
-    pub download: String,
-    pub evaluate: String,
-}
-
-impl Names {
-    fn of(job: &TrainingJob, settings: &LocalSettings) -> Names {
-        let key = format!("{}/{}/{}", job.tournament_id, job.task_id, job.hotkey);
-        let h = format!("{:016x}", stable_hash(key.as_bytes()));
-        let dir = PathBuf::from(&settings.work_dir).join(format!("{h}-a{}", job.attempt));
-        Names {
-            dir,
-            image: format!("crucible-miner-{h}:a{}", job.attempt),
-            train: format!("crucible-train-{h}-a{}", job.attempt),
-            download: format!("crucible-download-{h}-a{}", job.attempt),
-            evaluate: format!("crucible-evaluate-{h}-a{}", job.attempt),
-        }
     }
 }

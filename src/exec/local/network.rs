@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::pipeline::Attempt;
+use super::attempt::Attempt;
 use crate::docker::{ContainerSpec, container};
 
 /// The probe: for each `address port` pair of its arguments, connect with Python if the image has it,

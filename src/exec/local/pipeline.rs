@@ -1,64 +1,22 @@
 //! The steps of one local attempt, in order, each turning its failure into the outcome and reason a
 //! miner reads. Whatever happens, the attempt's containers, image and directories are removed at the end.
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::rc::Rc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::attempt::{Attempt, Step, StepStatus, Stop, exit_reason, off_loop, open_to_container, private};
 use super::evaluate::Unscored;
-use super::{GpuAccess, LocalSettings, Names, Observer, Step, StepStatus};
-use crate::docker::{ContainerEnd, Engine, container};
-use crate::exec::contract::{self, labels};
-use crate::exec::{RunOutcome, TrainingJob};
-use crate::repo::{GateRules, fetch, gates};
-
-pub(crate) struct Attempt {
-    pub engine: Engine,
-    pub settings: Rc<LocalSettings>,
-    pub gates: Rc<GateRules>,
-    pub observer: Option<Observer>,
-    /// Overrides the limit `hours_to_complete` gives.
-    pub time_limit: Option<Duration>,
-    pub names: Names,
-    /// The owner label of this executor instance ([`labels::OWNER`]).
-    pub owner: Rc<str>,
-    pub job: TrainingJob,
-    /// The task content the download step prepares the inputs from (`[content] dir`), if any.
-    pub content: Option<Rc<std::path::PathBuf>>,
-    /// The content id of the image the build step made (or the one a re-attached training runs).
-    pub image_id: std::cell::RefCell<Option<String>>,
-}
+use crate::docker::{ContainerEnd, container};
+use crate::exec::RunOutcome;
+use crate::exec::contract::labels;
+use crate::repo::{fetch, gates};
 
 /// How many times the evaluator may run on one output (the reference evaluates a task at most 4
 /// times).
 pub const EVALUATION_TRIES: u32 = 4;
 
-/// Ends the pipeline early with an outcome.
-pub(crate) type Stop = RunOutcome;
-
 impl Attempt {
-    pub(crate) fn report(&self, step: Step, status: StepStatus) {
-        tracing::debug!(step = step.name(), ?status, "step");
-        if let Some(observer) = &self.observer {
-            observer(step, &status);
-        }
-    }
-
-    /// Reports the failure at `step`; a failed run carries the image it ran, when one was built.
-    pub(crate) fn fail(&self, step: Step, outcome: RunOutcome) -> RunOutcome {
-        let reason = outcome.reason().unwrap_or_default().to_owned();
-        self.report(step, StepStatus::Failed(reason));
-        match outcome {
-            RunOutcome::Failed { reason, image: None } => {
-                RunOutcome::Failed { reason, image: self.image_id.borrow().clone() }
-            }
-            other => other,
-        }
-    }
-
     /// A fresh attempt: every step from the fetch.
     pub async fn run(&self) -> RunOutcome {
         let outcome = match self.prepare().await {
@@ -112,12 +70,6 @@ impl Attempt {
         outcome
     }
 
-    /// A file made just before the training container: after a restart it tells a run that had
-    /// started from one that had not.
-    pub(super) fn train_marker(&self) -> std::path::PathBuf {
-        self.names.dir.join("training-started")
-    }
-
     /// Evaluates a model trained elsewhere (a trainer node that uploads its output instead of scoring
     /// it): `fill` writes it into the output directory and says where it came from; then the output is
     /// checked like a collected one, evaluated, and everything is removed.
@@ -141,7 +93,7 @@ impl Attempt {
             let reason = format!("evaluator image {} is not present on the validator's Docker engine", s.evaluator());
             return self.fail(Step::Evaluate, RunOutcome::NotStarted { reason });
         }
-        if let Err(e) = self.make_dirs() {
+        if let Err(e) = self.make_dirs().await {
             let reason = format!("cannot prepare {}: {e}", self.names.dir.display());
             return self.fail(Step::Collect, RunOutcome::NotStarted { reason });
         }
@@ -150,11 +102,11 @@ impl Attempt {
             Ok(origin) => origin,
             Err(e) => return self.fail(Step::Collect, RunOutcome::failed(format!("no output: {e}"))),
         };
-        if let Err(e) = super::train::open_to_container(&self.output_dir()) {
+        if let Err(e) = open_to_container(&self.output_dir()) {
             let reason = format!("cannot open {} to the evaluator: {e}", self.output_dir().display());
             return self.fail(Step::Collect, RunOutcome::NotStarted { reason });
         }
-        match self.collect() {
+        match self.collect().await {
             Ok(bytes) => self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes from {origin}"))),
             Err(reason) => return self.fail(Step::Collect, RunOutcome::failed(reason)),
         }
@@ -163,21 +115,6 @@ impl Attempt {
             return stop;
         }
         self.evaluate().await
-    }
-
-    pub(super) fn time_limit(&self) -> Duration {
-        if let Some(limit) = self.time_limit {
-            return limit;
-        }
-        Duration::from_secs_f64((self.job.hours_to_complete.max(0.0) * 3600.0).min(1e9))
-    }
-
-    pub(super) fn repo_dir(&self) -> std::path::PathBuf {
-        self.names.dir.join("repo")
-    }
-
-    pub(super) fn output_dir(&self) -> std::path::PathBuf {
-        self.names.dir.join("output")
     }
 
     /// Evaluator present, private directories, fetch, gates, download, build.
@@ -190,7 +127,7 @@ impl Attempt {
             );
             return Err(self.fail(Step::Fetch, RunOutcome::NotStarted { reason }));
         }
-        if let Err(e) = self.make_dirs() {
+        if let Err(e) = self.make_dirs().await {
             let reason = format!("cannot prepare {}: {e}", self.names.dir.display());
             return Err(self.fail(Step::Fetch, RunOutcome::NotStarted { reason }));
         }
@@ -224,22 +161,21 @@ impl Attempt {
         self.build().await
     }
 
-    fn make_dirs(&self) -> std::io::Result<()> {
-        if self.names.dir.exists() {
-            super::output::remove_tree(&self.names.dir)?;
-        }
-        std::fs::create_dir_all(self.repo_dir())?;
-        std::fs::create_dir_all(self.output_dir())?;
-        std::fs::create_dir_all(&self.settings.cache_dir)?;
-        super::train::private(&self.names.dir)?;
-        super::train::open_to_container(&self.output_dir())
-    }
-
-    pub(super) fn gpu_ids(&self) -> Option<Vec<String>> {
-        match self.settings.gpus {
-            GpuAccess::Nvidia => Some(self.job.placement.gpu_indices.iter().map(|i| i.to_string()).collect()),
-            GpuAccess::None => None,
-        }
+    async fn make_dirs(&self) -> std::io::Result<()> {
+        let (dir, repo, output) = (self.names.dir.clone(), self.repo_dir(), self.output_dir());
+        let cache = self.settings.cache_dir.clone();
+        off_loop(move || {
+            // What an earlier run of this very attempt left.
+            if dir.exists() {
+                super::output::remove_tree(&dir)?;
+            }
+            std::fs::create_dir_all(&repo)?;
+            std::fs::create_dir_all(&output)?;
+            std::fs::create_dir_all(&cache)?;
+            private(&dir)?;
+            open_to_container(&output)
+        })
+        .await
     }
 
     /// The evaluate step over the collected output: an evaluator that could not finish runs again on
@@ -273,20 +209,31 @@ impl Attempt {
         }
     }
 
-    pub(super) fn labels(&self, role: &str) -> HashMap<String, String> {
-        let mut labels: HashMap<String, String> = contract::container_labels(&self.job, role).into_iter().collect();
-        labels.insert(labels::OWNER.into(), self.owner.to_string());
-        labels
-    }
-
-    /// The value of the one label a miner's image carries ([`labels::BUILD`]).
-    pub(super) fn build_label(&self) -> String {
-        let j = &self.job;
-        format!("{} {} {} {}", owner_hash(&self.owner), j.task_id, j.hotkey, j.attempt)
-    }
-
-    pub(super) fn output_host_dir(&self) -> String {
-        absolute(&self.output_dir().to_string_lossy())
+    /// From the training container's end to the outcome: judge the exit, collect, evaluate.
+    pub(super) async fn after_training(&self, end: ContainerEnd) -> RunOutcome {
+        let output = self.collect().await;
+        let verdict = if let Some(lost) = &end.lost {
+            Err(format!("lost: {lost}"))
+        } else if let Some(reason) = &end.stopped_for {
+            Err(format!("stopped: {reason}"))
+        } else if end.oom_killed {
+            Err("oom".to_owned())
+        } else if end.timed_out {
+            output.map_err(|_| "timeout without output".to_owned())
+        } else if end.exit_code != 0 {
+            Err(exit_reason(&end))
+        } else {
+            output
+        };
+        match verdict {
+            Ok(bytes) => {
+                let how = if end.timed_out { "stopped at its time limit" } else { "exited 0" };
+                self.report(Step::Train, StepStatus::Done(how.into()));
+                self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes of output")));
+            }
+            Err(reason) => return self.fail(Step::Train, RunOutcome::failed(reason)),
+        }
+        self.evaluate().await
     }
 
     /// Containers, image and private directories go, whatever happened.
@@ -295,43 +242,10 @@ impl Attempt {
             container::remove(&self.engine, name).await;
         }
         self.engine.remove_image(&self.names.image).await;
-        if self.names.dir.exists()
-            && let Err(e) = super::output::remove_tree(&self.names.dir)
-        {
+        let dir = self.names.dir.clone();
+        if let Err(e) = off_loop(move || if dir.exists() { super::output::remove_tree(&dir) } else { Ok(()) }).await {
             tracing::warn!(dir = %self.names.dir.display(), error = %e, "could not remove a training directory");
         }
         self.report(Step::Clean, StepStatus::Done("containers, image and directories removed".into()));
     }
-}
-
-/// `exit N: <last error line>`.
-pub(super) fn exit_reason(end: &ContainerEnd) -> String {
-    match end.last_error_line() {
-        Some(line) => format!("exit {}: {}", end.exit_code, clip(line, 300)),
-        None => format!("exit {}", end.exit_code),
-    }
-}
-
-pub(super) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_owned() } else { s.chars().take(max).collect::<String>() + "…" }
-}
-
-/// The owner label of an executor instance without an instance id of its own: its absolute work
-/// directory.
-pub(super) fn default_owner(settings: &LocalSettings) -> String {
-    absolute(&settings.work_dir)
-}
-
-/// The owner on an image's [`labels::BUILD`]: a hash of the owner label, which may hold spaces.
-pub(super) fn owner_hash(owner: &str) -> String {
-    format!("{:016x}", crate::domain::ids::stable_hash(owner.as_bytes()))
-}
-
-/// Bind mounts need absolute host paths.
-pub(super) fn absolute(path: &str) -> String {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        return path.to_owned();
-    }
-    std::env::current_dir().map(|d| d.join(p).to_string_lossy().into_owned()).unwrap_or_else(|_| path.to_owned())
 }

@@ -5,10 +5,9 @@
 
 use std::path::Path;
 
+use super::attempt::{Attempt, Step, StepStatus, Stop, absolute, off_loop};
 use super::output::{self, OutputLimits};
-use super::pipeline::{Attempt, Stop, absolute, exit_reason};
 use super::settings::OutputMount;
-use super::{Step, StepStatus};
 use crate::docker::container::{self, OverlayMount};
 use crate::docker::{ContainerEnd, ContainerSpec, StartError};
 use crate::exec::RunOutcome;
@@ -149,56 +148,15 @@ impl Attempt {
         Box::pin(output::over_quota(self.output_dir(), self.output_limits(), interval))
     }
 
-    /// From the training container's end to the outcome: judge the exit, collect, evaluate.
-    pub(super) async fn after_training(&self, end: ContainerEnd) -> RunOutcome {
-        let output = self.collect();
-        let verdict = if let Some(lost) = &end.lost {
-            Err(format!("lost: {lost}"))
-        } else if let Some(reason) = &end.stopped_for {
-            Err(format!("stopped: {reason}"))
-        } else if end.oom_killed {
-            Err("oom".to_owned())
-        } else if end.timed_out {
-            output.map_err(|_| "timeout without output".to_owned())
-        } else if end.exit_code != 0 {
-            Err(exit_reason(&end))
-        } else {
-            output
-        };
-        match verdict {
-            Ok(bytes) => {
-                let how = if end.timed_out { "stopped at its time limit" } else { "exited 0" };
-                self.report(Step::Train, StepStatus::Done(how.into()));
-                self.report(Step::Collect, StepStatus::Done(format!("{bytes} bytes of output")));
-            }
-            Err(reason) => return self.fail(Step::Train, RunOutcome::failed(reason)),
-        }
-        self.evaluate().await
-    }
-
     /// The output must be where the contract says, hold model files, nothing but regular files and
     /// links inside it, and stay under its caps.
-    pub(super) fn collect(&self) -> Result<u64, String> {
-        let summary = output::inspect(&self.output_dir(), self.output_limits())?;
+    pub(super) async fn collect(&self) -> Result<u64, String> {
+        let (dir, limits) = (self.output_dir(), self.output_limits());
+        let inspected = off_loop(move || Ok(output::inspect(&dir, limits))).await;
+        let summary = inspected.map_err(|e| e.to_string())??;
         if summary.files == 0 {
             return Err(format!("no output at {}", contract::output_path(&self.job)));
         }
         Ok(summary.bytes)
     }
-}
-
-/// The output directory is written by the training's user, which may not be the validator's: it is
-/// open to it, inside the attempt's directory that only the validator can enter.
-pub(super) fn open_to_container(dir: &Path) -> std::io::Result<()> {
-    set_mode(dir, 0o777)
-}
-
-/// The attempt's own directory, and the evaluator's result directory: the validator's alone.
-pub(super) fn private(dir: &Path) -> std::io::Result<()> {
-    set_mode(dir, 0o700)
-}
-
-fn set_mode(dir: &Path, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
 }

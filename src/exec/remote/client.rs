@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use crate::node::settings::{PollingSettings, RemoteNodeSettings, Secret};
+use super::settings::{PollingSettings, RemoteNodeSettings};
+use crate::http::{Secret, transport_error};
 
 /// Largest answer read from a node (task records carry log lines).
 const MAX_ANSWER_BYTES: usize = 8 << 20;
@@ -92,30 +93,15 @@ impl NodeClient {
         if !node.token.is_empty() {
             request = request.bearer_auth(node.token.expose());
         }
-        let mut response = request.send().await.map_err(|e| transport(&e))?;
+        let mut response = request.send().await.map_err(|e| transport_error(&e))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
             if body.len() + chunk.len() > MAX_ANSWER_BYTES {
                 return Err(format!("the answer is larger than {MAX_ANSWER_BYTES} bytes"));
             }
             body.extend_from_slice(&chunk);
         }
         Ok(Answer { status, body })
-    }
-}
-
-/// A request that got no complete answer, in words: time limit, no connection, or a broken answer.
-pub(crate) fn transport(e: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    if e.is_timeout() {
-        "no answer within the time limit".to_owned()
-    } else if e.is_connect() {
-        format!("cannot connect: {cause}")
-    } else {
-        format!("the answer broke off: {cause}")
     }
 }

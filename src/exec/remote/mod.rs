@@ -7,7 +7,7 @@
 //!
 //! * a start that cannot reach the node, or that the node answers with something other than the
 //!   protocol (HTTP 5xx, garbage, access refused) → [`RunOutcome::NodeUnreachable`] before the run:
-//!   no attempt consumed, node fenced by the trainer until [`health`] sees it answer again;
+//!   no attempt consumed, node fenced by the trainer until the health loop (`actors::health`) sees it answer again;
 //! * "Error cloning github repository" → [`RunOutcome::Unfetchable`]; a 409 for this very attempt,
 //!   already training (a start whose answer was lost, repeated) → followed; another refusal (409 GPU
 //!   held, 422, 400) → [`RunOutcome::NotStarted`];
@@ -26,7 +26,8 @@
 
 pub mod client;
 pub mod evaluation;
-pub mod health;
+pub mod settings;
+pub mod wire;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,9 +38,9 @@ use chrono::{DateTime, Utc};
 
 use super::{Executor, RunFuture, RunOutcome, TrainingJob};
 use crate::domain::{NodeFailure, NodeTaskStatus};
-use crate::node::settings::{PollingSettings, RemoteNodeSettings};
-use crate::node::wire::{self, GpuInfo, StartAnswer, TaskReport};
 use client::{NodeClient, RemoteNode};
+use settings::{PollingSettings, RemoteNodeSettings};
+use wire::{GpuInfo, StartAnswer, TaskReport};
 
 pub const START_PATH: &str = "/v1/trainer/start_training";
 pub const AVAILABILITY_PATH: &str = "/v1/trainer/get_gpu_availability";

@@ -3,8 +3,9 @@
 //! validator side through the trainer API.
 
 use crucible::exec::remote::RemoteExecutor;
+use crucible::exec::remote::settings::{PollingSettings, RemoteNodeSettings};
 use crucible::exec::{Executor, RunOutcome, TrainingJob};
-use crucible::node::settings::{PollingSettings, RemoteNodeSettings, Secret};
+use crucible::http::Secret;
 
 use super::support::{self, EVALUATOR};
 use crate::node::{TOKEN, job, spawn_node};

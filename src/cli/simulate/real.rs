@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::CliError;
-use super::simulate::SimulateArgs;
+use super::SimulateArgs;
+use crate::cli::CliError;
 use crate::config::Settings;
 use crate::domain::rules::Rules;
 use crate::domain::{Hotkey, TournamentType};

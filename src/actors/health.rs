@@ -1,22 +1,22 @@
 //! The validator's view of its remote trainer nodes: their GPUs, read from `get_gpu_availability` when
-//! the validator starts, and a small health loop that un-fences a fenced node as soon as it answers
-//! again (and fences one that stopped answering while idle, so no start is wasted on it).
+//! the validator starts, and the [`NodeHealth`] actor, which un-fences a fenced node as soon as it
+//! answers again (and fences one that stopped answering while idle, so no start is wasted on it).
 //!
 //! A node that does not answer at start keeps the GPUs stored from an earlier start, fenced; a node
 //! never seen has no GPUs until a validator restart finds it answering. An operator adds and removes
 //! nodes at run time through the control API (`actors::fleet`).
 
+use std::rc::Rc;
 use std::time::Duration;
 
-use actix::Addr;
+use actix::prelude::*;
 
-use super::RemoteExecutor;
-use crate::actors::Db;
-use crate::actors::gpu_broker::{FenceNode, GpuBroker, ListNodes};
+use super::gpu_broker::{FenceNode, GpuBroker, ListNodes};
 use crate::clock::SharedClock;
 use crate::domain::GpuClass;
-use crate::node::wire::GpuInfo;
-use crate::store::{Gpu, StoreError, TrainerNode};
+use crate::exec::remote::RemoteExecutor;
+use crate::exec::remote::wire::GpuInfo;
+use crate::store::{Db, Gpu, StoreError, TrainerNode};
 
 /// Reads every node's GPUs and stores the nodes (GPU holders of running trainings kept); returns
 /// their ids with whether each answered.
@@ -94,18 +94,33 @@ fn slot(node: &str, gpu: &GpuInfo, holder: Option<String>) -> Option<Gpu> {
     }
 }
 
-/// Every `interval`, asks each node for its GPUs and sets its fence to whether it answered, in the
-/// broker and (logged) in the store. Runs until the actor system stops.
-pub async fn watch(
-    remote: std::rc::Rc<RemoteExecutor>,
-    broker: Addr<GpuBroker>,
-    db: Db,
-    clock: SharedClock,
-    interval: Duration,
-) {
-    loop {
-        tokio::time::sleep(interval).await;
-        check_once(&remote, &broker, &db, &clock).await;
+/// The health loop: every `interval` after the last round ended, asks each node for its GPUs and
+/// sets its fence to whether it answered, in the broker and (logged) in the store. Runs until the
+/// actor system stops.
+pub struct NodeHealth {
+    pub remote: Rc<RemoteExecutor>,
+    pub broker: Addr<GpuBroker>,
+    pub db: Db,
+    pub clock: SharedClock,
+    pub interval: Duration,
+}
+
+impl Actor for NodeHealth {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.next_round(ctx);
+    }
+}
+
+impl NodeHealth {
+    fn next_round(&self, ctx: &mut Context<Self>) {
+        ctx.run_later(self.interval, |act, ctx| {
+            let (remote, broker, db, clock) =
+                (act.remote.clone(), act.broker.clone(), act.db.clone(), act.clock.clone());
+            let round = async move { check_once(&remote, &broker, &db, &clock).await };
+            ctx.spawn(round.into_actor(act).map(|(), act, ctx| act.next_round(ctx)));
+        });
     }
 }
 

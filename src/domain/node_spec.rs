@@ -1,5 +1,6 @@
-//! The simulated trainer fleet, from a `--nodes` spec such as `4x8H100,2x4A100` (four nodes of eight
-//! H100-class GPUs, two of four A100-class) or `2x4H100+2A100` (mixed nodes).
+//! A trainer fleet as a spec writes it, such as `4x8H100,2x4A100` (four nodes of eight H100-class
+//! GPUs, two of four A100-class) or `2x4H100+2A100` (mixed nodes): the simulator's `--nodes` and a
+//! node's configured `trainer_node.gpus`.
 
 use crate::domain::GpuClass;
 use crate::domain::gpu::{GpuSlot, NodeView};

@@ -6,6 +6,8 @@
 //! API and the live pages are served while it runs, with virtual time paced (`--pace`) so a person can
 //! watch, and afterwards until Ctrl-C.
 
+mod real;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -67,7 +69,7 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
     }
     let mut rules = settings.rules.clone();
     let opts = if args.real {
-        super::simulate_real::options(&args, settings, &mut rules, miners, nodes, nodes_spec)?
+        real::options(&args, settings, &mut rules, miners, nodes, nodes_spec)?
     } else {
         if args.content.is_some() {
             return Err(CliError::Usage("--content is for --real".into()));
@@ -116,7 +118,7 @@ pub fn run(args: SimulateArgs, settings: &Settings) -> Result<(), CliError> {
     }
     print_summary(&report);
     if args.real {
-        super::simulate_real::print_outcome(&report, &opts, &rules, started.elapsed());
+        real::print_outcome(&report, &opts, &rules, started.elapsed());
     }
     if let Some(path) = &args.report {
         let text = serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?;

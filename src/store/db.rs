@@ -1,11 +1,11 @@
-//! The actors' door to the store. Diesel blocks, so every call runs on tokio's blocking pool, never on
+//! The async door to the store, for actors and servers. Diesel blocks, so every call runs on tokio's blocking pool, never on
 //! an actor's event loop; under the virtual clock a blocking call in flight also holds time still.
 //! Transient failures (connection lost, database busy) are retried with backoff before giving up.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::{Store, StoreError};
+use super::{Store, StoreError};
 
 #[derive(Clone)]
 pub struct Db {
