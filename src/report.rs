@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::standings::quality_scores;
 use crate::domain::weights::{WeightReport, compute};
-use crate::domain::{Hotkey, RoundKind, TournamentStatus, TournamentType, TrainingStatus};
-use crate::store::{Store, StoreError, TASK_REPLACED, TournamentSnapshot};
+use crate::domain::{Hotkey, RoundKind, TaskStatus, TournamentStatus, TournamentType, TrainingStatus};
+use crate::store::{Store, StoreError, TournamentSnapshot};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -127,7 +127,7 @@ fn tournament_report(s: &TournamentSnapshot) -> TournamentReport {
                         task_type: task.task.task_type.to_string(),
                         model: task.task.model.clone(),
                         hours: task.task.hours_to_complete,
-                        replaced: task.task.status == TASK_REPLACED,
+                        replaced: task.task.status == TaskStatus::Replaced,
                         trainings: task
                             .trainings
                             .iter()

@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use crate::domain::rules::Rules;
 use crate::domain::scoring::{TrainingResult, boss_task, boss_threshold, task_winner};
 use crate::domain::standings::{final_scores, quality_scores};
-use crate::domain::{AdmissionOutcome, Hotkey, RoundKind, TournamentStatus, TournamentType};
-use crate::store::{RoundSnapshot, TASK_REPLACED, TaskSnapshot, TournamentSnapshot, Training};
+use crate::domain::{AdmissionOutcome, Hotkey, RoundKind, TaskStatus, TournamentStatus, TournamentType};
+use crate::store::{RoundSnapshot, TaskSnapshot, TournamentSnapshot, Training};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TournamentDetails {
@@ -204,7 +204,7 @@ fn round_details(r: &RoundSnapshot) -> RoundDetails {
 
 /// The round's tasks that count: not replaced.
 fn live_tasks(r: &RoundSnapshot) -> impl Iterator<Item = &TaskSnapshot> {
-    r.tasks.iter().filter(|t| t.task.status != TASK_REPLACED)
+    r.tasks.iter().filter(|t| t.task.status != TaskStatus::Replaced)
 }
 
 /// The task's results once every training has ended; `None` while one still runs.

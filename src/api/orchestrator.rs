@@ -9,9 +9,9 @@ use serde_json::{Map, Value, json};
 use super::{ApiState, read};
 use crate::domain::calendar::next_start;
 use crate::domain::gpu::requirement;
-use crate::domain::{TournamentId, TournamentStatus, TournamentType};
+use crate::domain::{TaskStatus, TournamentId, TournamentStatus, TournamentType};
 use crate::http::error::ApiError;
-use crate::store::{Store, StoreError, TASK_REPLACED};
+use crate::store::{Store, StoreError};
 
 /// Where the next tournament of one type stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +88,7 @@ pub async fn gpu_requirements(state: web::Data<ApiState>) -> Result<HttpResponse
         let mut needs: std::collections::BTreeMap<String, (u64, f64)> = Default::default();
         for t in s.unfinished_tournaments()? {
             let snapshot = s.tournament_snapshot(&t.id)?;
-            let tasks = snapshot.rounds.iter().flat_map(|r| &r.tasks).filter(|t| t.task.status != TASK_REPLACED);
+            let tasks = snapshot.rounds.iter().flat_map(|r| &r.tasks).filter(|t| t.task.status != TaskStatus::Replaced);
             for task in tasks.filter(|t| t.trainings.iter().any(|tr| !tr.status.is_finished())) {
                 let need = requirement(task.task.task_type, task.task.model_params, &rules.gpu);
                 let hours = task.task.hours_to_complete;

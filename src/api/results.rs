@@ -10,13 +10,13 @@ use utoipa::ToSchema;
 
 use super::details::{BossTaskPerformance, boss_round, diff_report, ended_results, winner_of};
 use super::{ApiState, read};
-use crate::domain::TournamentStatus;
 use crate::domain::rules::Rules;
 use crate::domain::scoring::score_task;
 use crate::domain::standings::quality_scores;
+use crate::domain::{TaskStatus, TournamentStatus};
 use crate::http::error::ApiError;
 use crate::http::error::ErrorBody;
-use crate::store::{TASK_REPLACED, TaskSnapshot, TournamentSnapshot};
+use crate::store::{TaskSnapshot, TournamentSnapshot};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TournamentResults {
@@ -140,11 +140,11 @@ fn task_results(t: &TaskSnapshot) -> TaskResults {
             image: tr.eval.image.clone(),
         })
         .collect();
-    let replaced = t.task.status == TASK_REPLACED;
+    let replaced = t.task.status == TaskStatus::Replaced;
     TaskResults {
         task_id: t.task.id.to_string(),
         task_type: t.task.task_type.to_string(),
-        status: t.task.status.clone(),
+        status: t.task.status.to_string(),
         replaces_task_id: t.task.replaces_task_id.as_ref().map(ToString::to_string),
         hours_to_complete: t.task.hours_to_complete,
         winner: if replaced { None } else { winner_of(t).map(|h| h.to_string()) },

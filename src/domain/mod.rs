@@ -40,4 +40,6 @@ pub use kinds::{
     AdmissionOutcome, FileFormat, GpuClass, JobPriority, LedgerKind, ModelType, NodeFailure, NodeTaskStatus, RoundKind,
     RunStatus, TaskType, TournamentType, UnknownVariant,
 };
-pub use state::{RoundStatus, TournamentStatus, TrainingEvent, TrainingState, TrainingStatus, TransitionError};
+pub use state::{
+    RoundStatus, TaskStatus, TournamentStatus, TrainingEvent, TrainingState, TrainingStatus, TransitionError,
+};

@@ -65,6 +65,12 @@ status!(
 );
 
 status!(
+    /// `active` from its creation; `accepted` when an operator accepts it as it ends (round sanity
+    /// never replaces it); `replaced` once a replacement supersedes it, which nothing undoes.
+    TaskStatus, "task status", { Active => "active", Accepted => "accepted", Replaced => "replaced" }
+);
+
+status!(
     /// `pending → training → success|failure`; a failed run returns to `pending` while attempts remain.
     TrainingStatus, "training status",
     { Pending => "pending", Training => "training", Success => "success", Failure => "failure" }

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::domain::bundle::ResultsBundle;
 use crate::domain::{
-    Coldkey, Hotkey, NodeTaskStatus, RoundId, RoundStatus, TaskId, TournamentId, TournamentStatus, TournamentType,
-    TrainingStatus,
+    Coldkey, Hotkey, NodeTaskStatus, RoundId, RoundStatus, TaskId, TaskStatus, TournamentId, TournamentStatus,
+    TournamentType, TrainingStatus,
 };
 
 macro_rules! delegate {
@@ -41,7 +41,7 @@ delegate! { transaction:
     fn set_round_status(&self, id: &RoundId, change: &StatusChange<RoundStatus>) -> ();
     fn set_pair_winner(&self, pair_id: &str, winner: Option<&Hotkey>) -> ();
     fn insert_task(&self, task: &Task) -> ();
-    fn set_task_status(&self, id: &TaskId, change: &StatusChange<String>) -> ();
+    fn set_task_status(&self, id: &TaskId, change: &StatusChange<TaskStatus>) -> ();
     fn replace_task(&self, replacement: &Task, cause: &str, at: DateTime<Utc>) -> ();
     fn insert_training(&self, training: &Training) -> ();
     fn update_training(&self, task: &TaskId, hotkey: &Hotkey, update: &TrainingUpdate) -> ();

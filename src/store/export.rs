@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{StoreError, TASK_REPLACED, TournamentSnapshot, Tx};
+use super::{StoreError, TournamentSnapshot, Tx};
 use crate::domain::bundle::{
     BUNDLE_FORMAT, ParticipantRecord, ResultsBundle, RoundRecord, TaskRecord, TournamentRecord,
 };
-use crate::domain::{AdmissionOutcome, Hotkey, TournamentStatus};
+use crate::domain::{AdmissionOutcome, Hotkey, TaskStatus, TournamentStatus};
 
 impl Tx<'_> {
     /// Exports every completed or active tournament, oldest first (pending and cancelled ones give no
@@ -66,7 +66,7 @@ fn tournament_record(snapshot: TournamentSnapshot) -> TournamentRecord {
                 tasks: r
                     .tasks
                     .into_iter()
-                    .filter(|t| t.task.status != TASK_REPLACED)
+                    .filter(|t| t.task.status != TaskStatus::Replaced)
                     .map(|t| TaskRecord {
                         reward_weights: t.task.reward_weights(),
                         id: t.task.id,

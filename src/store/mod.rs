@@ -59,7 +59,7 @@ pub use participants::Participant;
 pub use rounds::{Group, Pair, Round, RoundWithBracket};
 pub use snapshot::{RoundSnapshot, TaskSnapshot, TournamentSnapshot};
 pub use stats::{TournamentCount, TrainingCount};
-pub use tasks::{TASK_ACCEPTED, TASK_REPLACED, Task};
+pub use tasks::Task;
 pub use tournaments::Tournament;
 pub use trainings::{AttemptEnd, NewAttempt, Training, TrainingAttempt, TrainingUpdate};
 pub use transitions::{EntityKind, StatusChange, Transition};

@@ -23,7 +23,7 @@ pub struct TournamentSnapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundSnapshot {
     pub round: RoundWithBracket,
-    /// By `created_at`, then id; replaced tasks included (status [`super::TASK_REPLACED`]).
+    /// By `created_at`, then id; replaced tasks included (status [`crate::domain::TaskStatus::Replaced`]).
     pub tasks: Vec<TaskSnapshot>,
 }
 

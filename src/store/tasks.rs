@@ -8,12 +8,7 @@ use super::convert::{from_db, parse, parse_opt, signed_opt, to_db, unsigned_opt}
 use super::schema::tasks;
 use super::transitions::{EntityKind, StatusChange, apply_change, log};
 use super::{StoreError, Tx};
-use crate::domain::{ModelType, RoundId, TaskId, TaskType, TournamentId};
-
-/// The status a task takes when a replacement task supersedes it.
-pub const TASK_REPLACED: &str = "replaced";
-/// The status of a task an operator accepted as it ends: round sanity never replaces it.
-pub const TASK_ACCEPTED: &str = "accepted";
+use crate::domain::{ModelType, RoundId, TaskId, TaskStatus, TaskType, TournamentId};
 
 /// One training job definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +31,8 @@ pub struct Task {
     pub hours_to_complete: f64,
     /// The task this one replaces, if it is a replacement.
     pub replaces_task_id: Option<TaskId>,
-    /// Free-form lifecycle status owned by the round's actor; [`TASK_REPLACED`] is set by the store.
-    pub status: String,
+    /// Owned by the round's actor; `replaced` is set by the store with the replacement.
+    pub status: TaskStatus,
     pub created_at: DateTime<Utc>,
 }
 
@@ -91,7 +86,7 @@ impl TaskRow {
             model_type: t.model_type.map(|m| m.as_str().to_owned()),
             hours_to_complete: t.hours_to_complete,
             replaces_task_id: t.replaces_task_id.as_ref().map(TaskId::to_string),
-            status: t.status.clone(),
+            status: t.status.as_str().to_owned(),
             created_at: to_db(t.created_at),
         })
     }
@@ -113,7 +108,7 @@ impl TaskRow {
             model_type: parse_opt(T, "model_type", self.model_type.as_deref())?,
             hours_to_complete: self.hours_to_complete,
             replaces_task_id: parse_opt(T, "replaces_task_id", self.replaces_task_id.as_deref())?,
-            status: self.status,
+            status: parse(T, "status", &self.status)?,
             created_at: from_db(self.created_at),
         })
     }
@@ -152,7 +147,7 @@ impl Tx<'_> {
             .inner_join(tasks::table.on(tasks::id.eq(trainings::task_id)))
             .filter(tasks::task_type.eq_any(&names))
             .filter(tasks::tournament_id.ne(excluding.as_str()))
-            .filter(tasks::status.ne(TASK_REPLACED))
+            .filter(tasks::status.ne(TaskStatus::Replaced.as_str()))
             .filter(trainings::status.eq(crate::domain::TrainingStatus::Success.as_str()))
             .filter(trainings::test_loss.is_not_null())
             .group_by(trainings::task_id)
@@ -183,29 +178,29 @@ impl Tx<'_> {
     }
 
     /// Moves a task's status (compare-and-set, logged).
-    pub fn set_task_status(&mut self, id: &TaskId, change: &StatusChange<String>) -> Result<(), StoreError> {
-        let row = tasks::table.filter(tasks::id.eq(id.as_str())).filter(tasks::status.eq(&change.from));
+    pub fn set_task_status(&mut self, id: &TaskId, change: &StatusChange<TaskStatus>) -> Result<(), StoreError> {
+        let row = tasks::table.filter(tasks::id.eq(id.as_str())).filter(tasks::status.eq(change.from.as_str()));
         apply_change(
             self.conn,
             EntityKind::Task,
             id.as_str(),
             change,
-            |conn| diesel::update(row).set(tasks::status.eq(&change.to)).execute(conn),
+            |conn| diesel::update(row).set(tasks::status.eq(change.to.as_str())).execute(conn),
             |conn| tasks::table.find(id.as_str()).select(tasks::status).first(conn).optional(),
         )
     }
 
-    /// Inserts `replacement` and marks the task it names in `replaces_task_id` as [`TASK_REPLACED`]
+    /// Inserts `replacement` and marks the task it names in `replaces_task_id` as `replaced`
     /// (logged with `cause`). A task can be replaced once.
     pub fn replace_task(&mut self, replacement: &Task, cause: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         let old = replacement.replaces_task_id.as_ref().ok_or_else(|| {
             StoreError::Conflict(format!("task {} does not name the task it replaces", replacement.id))
         })?;
         let status = self.get_task(old)?.status;
-        if status == TASK_REPLACED {
+        if status == TaskStatus::Replaced {
             return Err(StoreError::Conflict(format!("task {old} was already replaced")));
         }
-        let change = StatusChange::new(status, TASK_REPLACED.to_owned(), cause, at);
+        let change = StatusChange::new(status, TaskStatus::Replaced, cause, at);
         self.set_task_status(old, &change)?;
         self.insert_task(replacement)
     }

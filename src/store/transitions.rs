@@ -15,7 +15,7 @@ use super::connection::AnyConnection;
 use super::convert::{from_db, from_db_opt, parse, to_db};
 use super::schema::transitions;
 use super::{StoreError, Tx};
-use crate::domain::{Hotkey, RoundStatus, TaskId, TournamentStatus, TrainingStatus};
+use crate::domain::{Hotkey, RoundStatus, TaskId, TaskStatus, TournamentStatus, TrainingStatus};
 
 /// The kinds of entity whose status changes are logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,7 +128,7 @@ macro_rules! status_text_via_as_str {
         })*
     };
 }
-status_text_via_as_str!(TournamentStatus, RoundStatus, TrainingStatus, String);
+status_text_via_as_str!(TournamentStatus, RoundStatus, TaskStatus, TrainingStatus, String);
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = transitions)]

@@ -11,10 +11,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use crucible::actors::Event;
 use crucible::actors::control::{ControlError, OverrideTask, TaskAction};
 use crucible::clock::VirtualClock;
-use crucible::domain::{Hotkey, TaskId, TournamentId, TrainingStatus};
+use crucible::domain::{Hotkey, TaskId, TaskStatus, TournamentId, TrainingStatus};
 use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
 use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor};
-use crucible::store::{Store, TASK_ACCEPTED, TASK_REPLACED};
+use crucible::store::Store;
 
 /// The first task it sees ends at once: its first trainee fails, the others succeed. Every other run is
 /// simulated and takes hours, so the round stays undecided while the operator acts.
@@ -171,7 +171,7 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
     let training = store.get_training(&first_task, &victim).unwrap();
     assert_eq!((training.status, training.attempts), (TrainingStatus::Failure, 2));
     let task = store.get_task(&first_task).unwrap();
-    assert_eq!(task.status, TASK_REPLACED);
+    assert_eq!(task.status, TaskStatus::Replaced);
     let round = store.list_tasks(&task.round_id).unwrap();
     let replacement = round.iter().find(|t| t.replaces_task_id.as_ref() == Some(&first_task)).expect("a replacement");
     // Its model is within ±20 % of the original's size, and its trainings keep the original's names.
@@ -185,5 +185,5 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
         let original = crucible::domain::ids::expected_repo_name(&task.tournament_id, &first_task, &job.hotkey);
         assert_eq!(job.expected_repo_name, original);
     }
-    assert_eq!(round.iter().filter(|t| t.status == TASK_ACCEPTED).count(), 1);
+    assert_eq!(round.iter().filter(|t| t.status == TaskStatus::Accepted).count(), 1);
 }

@@ -25,8 +25,8 @@ use super::Runtime;
 use super::control::{CancelTournament, ControlError, OverrideTask};
 use super::trainer::{JobTemplate, TrainerActor, TrainingEnded};
 use crate::domain::progress::{RoundStep, round_step};
-use crate::domain::{Hotkey, TournamentId, TournamentStatus, TournamentType};
-use crate::store::{StoreError, TASK_REPLACED, TournamentSnapshot};
+use crate::domain::{Hotkey, TaskStatus, TournamentId, TournamentStatus, TournamentType};
+use crate::store::{StoreError, TournamentSnapshot};
 
 pub use admission::{AdmissionSummary, cancel, refund_all};
 
@@ -160,7 +160,7 @@ impl TournamentActor {
     /// Every unfinished training of the current round's live tasks gets a TrainerActor.
     fn spawn_trainers(&mut self, ctx: &mut Context<Self>, snapshot: &TournamentSnapshot) {
         let Some(round) = snapshot.rounds.last() else { return };
-        for t in round.tasks.iter().filter(|t| t.task.status != TASK_REPLACED) {
+        for t in round.tasks.iter().filter(|t| t.task.status != TaskStatus::Replaced) {
             for training in t.trainings.iter().filter(|tr| !tr.status.is_finished()) {
                 let key = (t.task.id.to_string(), training.hotkey.clone());
                 if self.trainers.contains_key(&key) {

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use crate::actors::Runtime;
 use crate::actors::control::{ControlError, TaskAction};
 use crate::domain::task_scores::EvalFacts;
-use crate::domain::{RoundStatus, TaskId, TrainingEvent, TrainingStatus};
-use crate::store::{StatusChange, TASK_ACCEPTED, TASK_REPLACED, TaskSnapshot, TournamentSnapshot, TrainingUpdate};
+use crate::domain::{RoundStatus, TaskId, TaskStatus, TrainingEvent, TrainingStatus};
+use crate::store::{StatusChange, TaskSnapshot, TournamentSnapshot, TrainingUpdate};
 
 /// What an override will do, once checked.
 pub enum Plan {
@@ -37,12 +37,12 @@ pub fn check(
     if !round.tasks.iter().any(|t| &t.task.id == task) || round.round.round.status == RoundStatus::Completed {
         return conflict(format!("task {task} belongs to a decided round"));
     }
-    if found.task.status == TASK_REPLACED {
+    if found.task.status == TaskStatus::Replaced {
         return conflict(format!("task {task} was replaced already"));
     }
     let ended = !busy && found.trainings.iter().all(|t| t.status.is_finished());
     match action {
-        TaskAction::Accept if found.task.status == TASK_ACCEPTED => {
+        TaskAction::Accept if found.task.status == TaskStatus::Accepted => {
             conflict(format!("task {task} is accepted already"))
         }
         TaskAction::Accept => Ok(Plan::Accept),
@@ -79,8 +79,8 @@ pub async fn apply(
             rt.db
                 .run(move |s| {
                     let change = StatusChange::new(
-                        "active".to_owned(),
-                        TASK_ACCEPTED.to_owned(),
+                        TaskStatus::Active,
+                        TaskStatus::Accepted,
                         "accepted by an operator: round sanity will not replace it",
                         at,
                     );

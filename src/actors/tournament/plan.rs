@@ -13,11 +13,9 @@ use crate::domain::progress::{TaskView, TrainingView, task_id, trainees};
 use crate::domain::rules::Rules;
 use crate::domain::task_scores::EvalFacts;
 use crate::domain::tasks::{Slot, TaskSpec};
-use crate::domain::{Hotkey, RoundKind, RoundStatus, TournamentId, TrainingStatus};
+use crate::domain::{Hotkey, RoundKind, RoundStatus, TaskStatus, TournamentId, TrainingStatus};
 use crate::exec::TrainingJob;
-use crate::store::{
-    Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, TASK_ACCEPTED, TASK_REPLACED, Task, Training,
-};
+use crate::store::{Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, Task, Training};
 
 /// The bracket stored with a round.
 pub fn bracket_of(round: &RoundWithBracket) -> Bracket {
@@ -50,8 +48,8 @@ pub fn task_views(round: &RoundSnapshot) -> Vec<TaskView> {
                 slot: slot_of(&round.round, &t.task)?,
                 task_type: t.task.task_type,
                 // An accepted task is never replaced, like a replacement.
-                is_replacement: t.task.replaces_task_id.is_some() || t.task.status == TASK_ACCEPTED,
-                replaced: t.task.status == TASK_REPLACED,
+                is_replacement: t.task.replaces_task_id.is_some() || t.task.status == TaskStatus::Accepted,
+                replaced: t.task.status == TaskStatus::Replaced,
                 reward_weights: t.task.reward_weights(),
                 trainings: t
                     .trainings
@@ -274,7 +272,7 @@ fn task_record(
         model_type: draft.model_type,
         hours_to_complete: f64::from(draft.hours_to_complete),
         replaces_task_id: replaces,
-        status: "active".into(),
+        status: TaskStatus::Active,
         created_at: at,
     }
 }

@@ -9,8 +9,8 @@ use actix_web::{HttpResponse, web};
 use super::{error_page, escape, layout, miner_link, optional_miner_link, score, training_row, when};
 use crate::api::results::{TournamentResults, results};
 use crate::api::{ApiState, read};
-use crate::domain::{AdmissionOutcome, RoundKind, RoundStatus};
-use crate::store::{Participant, RoundSnapshot, TASK_REPLACED, TournamentSnapshot};
+use crate::domain::{AdmissionOutcome, RoundKind, RoundStatus, TaskStatus};
+use crate::store::{Participant, RoundSnapshot, TournamentSnapshot};
 
 pub async fn page(state: web::Data<ApiState>, id: web::Path<String>) -> HttpResponse {
     let id = match crate::api::tournament_id(&id) {
@@ -124,7 +124,7 @@ fn render_round<'a>(
     let winners: std::collections::HashMap<&str, Option<&str>> = winners.collect();
     for task in &r.tasks {
         let t = &task.task;
-        let replaced = if t.status == TASK_REPLACED { " <span class=\"bad\">replaced</span>" } else { "" };
+        let replaced = if t.status == TaskStatus::Replaced { " <span class=\"bad\">replaced</span>" } else { "" };
         let won = winners.get(t.id.as_str()).copied().flatten();
         let _ = write!(
             out,

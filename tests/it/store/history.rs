@@ -3,12 +3,12 @@
 //! refused participants.
 
 use crucible::domain::{
-    AdmissionOutcome, Hotkey, RoundId, RoundKind, RoundStatus, TaskId, TaskType, TournamentId, TournamentStatus,
-    TrainingStatus,
+    AdmissionOutcome, Hotkey, RoundId, RoundKind, RoundStatus, TaskId, TaskStatus, TaskType, TournamentId,
+    TournamentStatus, TrainingStatus,
 };
 use crucible::store::{
-    Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, Store, TASK_REPLACED, Task, TaskSnapshot,
-    TournamentSnapshot, Training,
+    Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, Store, Task, TaskSnapshot, TournamentSnapshot,
+    Training,
 };
 
 use super::support::{coldkey, hotkey, t, tournament};
@@ -108,15 +108,18 @@ pub fn played(store: &Store, n: u64, status: TournamentStatus) -> TournamentSnap
         model_type: None,
         hours_to_complete: 2.0,
         replaces_task_id: None,
-        status: "completed".into(),
+        status: TaskStatus::Active,
         created_at: at(minutes),
     };
     let task_c = new_task("C", &r1, Some(r1.group(2)), None, 15);
-    let task_a = Task { status: "pending".into(), ..new_task("A", &r1, Some(r1.group(1)), None, 11) };
+    let task_a = Task { status: TaskStatus::Active, ..new_task("A", &r1, Some(r1.group(1)), None, 11) };
     let task_a2 =
         Task { replaces_task_id: Some(task_a.id.clone()), ..new_task("A2", &r1, Some(r1.group(1)), None, 20) };
-    let task_b =
-        Task { task_type: TaskType::Dpo, status: "training".into(), ..new_task("B", &r2, None, Some(r2.pair(1)), 220) };
+    let task_b = Task {
+        task_type: TaskType::Dpo,
+        status: TaskStatus::Accepted,
+        ..new_task("B", &r2, None, Some(r2.pair(1)), 220)
+    };
 
     let training = |task: &Task, key: u64, status: TrainingStatus, losses: (Option<f64>, Option<f64>)| Training {
         task_id: task.id.clone(),
@@ -151,7 +154,7 @@ pub fn played(store: &Store, n: u64, status: TournamentStatus) -> TournamentSnap
     store.replace_task(&task_a2, "dataset could not be prepared", at(20)).unwrap();
     trainings_a2.iter().rev().for_each(|tr| store.insert_training(tr).unwrap());
 
-    let replaced_a = Task { status: TASK_REPLACED.into(), ..task_a };
+    let replaced_a = Task { status: TaskStatus::Replaced, ..task_a };
     let snapshot = |task: Task, trainings: Vec<Training>| TaskSnapshot { task, trainings };
     TournamentSnapshot {
         tournament: tourn,

@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
-use crucible::domain::{TournamentId, TournamentStatus};
-use crucible::store::{Store, StoreError, TASK_REPLACED};
+use crucible::domain::{TaskStatus, TournamentId, TournamentStatus};
+use crucible::store::{Store, StoreError};
 
 use super::history::played;
 
@@ -18,8 +18,8 @@ fn a_snapshot_reads_back_exactly_what_was_written(store: &Store) {
     assert_eq!(numbers, vec![1, 2]);
     let groups: Vec<u32> = snapshot.rounds[0].round.groups.iter().map(|g| g.number).collect();
     assert_eq!(groups, vec![1, 2]);
-    let task_statuses: Vec<&str> = snapshot.rounds[0].tasks.iter().map(|t| t.task.status.as_str()).collect();
-    assert_eq!(task_statuses, vec![TASK_REPLACED, "completed", "completed"]);
+    let task_statuses: Vec<TaskStatus> = snapshot.rounds[0].tasks.iter().map(|t| t.task.status).collect();
+    assert_eq!(task_statuses, vec![TaskStatus::Replaced, TaskStatus::Active, TaskStatus::Active]);
     let training_statuses: BTreeSet<&str> =
         snapshot.rounds.iter().flat_map(|r| &r.tasks).flat_map(|t| &t.trainings).map(|t| t.status.as_str()).collect();
     assert_eq!(training_statuses, BTreeSet::from(["failure", "pending", "success", "training"]));

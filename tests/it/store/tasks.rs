@@ -1,9 +1,9 @@
 use crucible::domain::{
-    ModelType, RunStatus, TaskId, TaskType, TournamentId, TrainingEvent, TrainingState, TrainingStatus,
+    ModelType, RunStatus, TaskId, TaskStatus, TaskType, TournamentId, TrainingEvent, TrainingState, TrainingStatus,
 };
 use crucible::store::{
-    AttemptEnd, EntityKind, NewAttempt, StatusChange, Store, StoreError, TASK_REPLACED, Task, Training,
-    TrainingAttempt, TrainingUpdate,
+    AttemptEnd, EntityKind, NewAttempt, StatusChange, Store, StoreError, Task, Training, TrainingAttempt,
+    TrainingUpdate,
 };
 
 use super::support::{hotkey, knockout_round, t, tournament};
@@ -29,7 +29,7 @@ fn setup(store: &Store) -> (TournamentId, Task) {
         model_type: None,
         hours_to_complete: 3.5,
         replaces_task_id: None,
-        status: "pending".into(),
+        status: TaskStatus::Active,
         created_at: t(11),
     };
     store.insert_task(&task).unwrap();
@@ -49,7 +49,7 @@ fn tasks_round_trip_and_a_replacement_supersedes_its_task(store: &Store) {
         ..task.clone()
     };
     store.replace_task(&replacement, "dataset could not be prepared", t(40)).unwrap();
-    let old = Task { status: TASK_REPLACED.into(), ..task.clone() };
+    let old = Task { status: TaskStatus::Replaced, ..task.clone() };
     assert_eq!(store.list_tasks(&task.round_id).unwrap(), vec![old, replacement.clone()]);
     let log = store.transitions(EntityKind::Task, task.id.as_str()).unwrap();
     assert_eq!(
@@ -62,9 +62,16 @@ fn tasks_round_trip_and_a_replacement_supersedes_its_task(store: &Store) {
     let orphan = Task { replaces_task_id: None, ..again };
     assert!(matches!(store.replace_task(&orphan, "none", t(41)), Err(StoreError::Conflict(_))));
     store
-        .set_task_status(&replacement.id, &StatusChange::new("pending".into(), "ready".into(), "prepared", t(42)))
+        .set_task_status(
+            &replacement.id,
+            &StatusChange::new(TaskStatus::Active, TaskStatus::Accepted, "accepted", t(42)),
+        )
         .unwrap();
-    assert_eq!(store.get_task(&replacement.id).unwrap().status, "ready");
+    assert_eq!(store.get_task(&replacement.id).unwrap().status, TaskStatus::Accepted);
+    // A change from a status the task is not in is refused and changes nothing.
+    let stale = StatusChange::new(TaskStatus::Active, TaskStatus::Replaced, "stale", t(43));
+    assert!(matches!(store.set_task_status(&replacement.id, &stale), Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_task(&replacement.id).unwrap().status, TaskStatus::Accepted);
 }
 
 fn trainings_round_trip_and_their_updates_are_logged(store: &Store) {
