@@ -151,8 +151,14 @@ impl Handler<RemoveTrainer> for FleetActor {
                     "trainer node {id} is configured in validator.nodes: remove it there"
                 )));
             }
-            let before = broker.send(ListNodes).await.unwrap_or_default().into_iter().find(|v| v.id == id);
-            match broker.send(RemoveNode { node_id: id.clone() }).await {
+            let before = broker
+                .send(ListNodes)
+                .timeout(super::ASK_TIMEOUT)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .find(|v| v.id == id);
+            match broker.send(RemoveNode { node_id: id.clone() }).timeout(super::ASK_TIMEOUT).await {
                 Ok(Ok(())) => {}
                 Ok(Err(held)) => {
                     remote.set_draining(&id);

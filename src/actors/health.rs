@@ -126,7 +126,7 @@ impl NodeHealth {
 
 /// One round of the health loop.
 pub async fn check_once(remote: &RemoteExecutor, broker: &Addr<GpuBroker>, db: &Db, clock: &SharedClock) {
-    let Ok(views) = broker.send(ListNodes).await else { return };
+    let Ok(views) = broker.send(ListNodes).timeout(super::ASK_TIMEOUT).await else { return };
     for id in remote.node_ids() {
         let Some(view) = views.iter().find(|v| v.id == id) else { continue };
         if remote.is_draining(&id) {

@@ -26,6 +26,7 @@ pub mod tournament;
 pub mod trainer;
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use actix::Addr;
 use tokio::sync::broadcast;
@@ -38,6 +39,11 @@ use crate::miners::RegistrationSource;
 use crate::store::Db;
 
 pub use events::Event;
+
+/// How long a request waits for an actor's answer (an operator's call, one actor asking another): an
+/// actor that is stuck becomes an error naming what did not answer, never a wait without end. Longer
+/// than any one store transaction or trainer-node request it may wait behind.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What every actor of one validator shares.
 pub struct Runtime {

@@ -122,7 +122,7 @@ impl Supervisor {
         let db = self.rt.db.clone();
         let asked = async move {
             if let Some(actor) = actor
-                && let Ok(answer) = actor.send(msg).await
+                && let Ok(answer) = actor.send(msg).timeout(super::ASK_TIMEOUT).await
             {
                 return answer;
             }
@@ -160,10 +160,9 @@ impl Handler<OverrideTask> for Supervisor {
             return Box::pin(actix::fut::ready(Err(refused)));
         };
         let asked = async move {
-            actor
-                .send(msg)
-                .await
-                .unwrap_or_else(|_| Err(ControlError::Unavailable("the tournament's actor stopped".into())))
+            actor.send(msg).timeout(super::ASK_TIMEOUT).await.unwrap_or_else(|e| {
+                Err(ControlError::Unavailable(format!("the tournament's actor did not answer: {e}")))
+            })
         };
         Box::pin(asked.into_actor(self))
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ApiState;
+use crate::actors::ASK_TIMEOUT;
 use crate::actors::control::{
     AddTrainer, CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask, RemoveTrainer,
     TaskAction,
@@ -62,7 +63,9 @@ pub struct CreateBody {
 pub async fn create(state: web::Data<ApiState>, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
     let kind: TournamentType =
         body.tournament_type.parse().map_err(|e| ApiError::BadRequest(format!("tournament_type: {e}")))?;
-    let id = answer(control(&state)?.supervisor.send(CreateTournament { tournament_type: kind }).await)?;
+    let id = answer(
+        control(&state)?.supervisor.send(CreateTournament { tournament_type: kind }).timeout(ASK_TIMEOUT).await,
+    )?;
     Ok(HttpResponse::Created()
         .json(json!({ "tournament_id": id.as_str(), "tournament_type": kind.as_str(), "status": "pending" })))
 }
@@ -92,7 +95,7 @@ pub async fn cancel(
         return Err(ApiError::BadRequest("reason: must say why".into()));
     }
     let request = CancelTournament { id: id.clone(), reason };
-    answer(control(&state)?.supervisor.send(request).await)?;
+    answer(control(&state)?.supervisor.send(request).timeout(ASK_TIMEOUT).await)?;
     Ok(HttpResponse::Ok().json(json!({ "tournament_id": id.as_str(), "status": "cancelled" })))
 }
 
@@ -104,7 +107,8 @@ pub async fn cancel(
         (status = 503, description = "No validator runtime", body = ErrorBody)))]
 pub async fn confirm(state: web::Data<ApiState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = super::tournament_id(&path)?;
-    let winner = answer(control(&state)?.supervisor.send(ConfirmTournament { id: id.clone() }).await)?;
+    let winner =
+        answer(control(&state)?.supervisor.send(ConfirmTournament { id: id.clone() }).timeout(ASK_TIMEOUT).await)?;
     Ok(HttpResponse::Ok().json(json!({
         "tournament_id": id.as_str(),
         "status": "completed",
@@ -132,7 +136,7 @@ pub async fn override_task(
     let id = task.clone();
     let tournament = super::read(&state, move |s| s.get_task(&id)).await?.tournament_id;
     let request = OverrideTask { tournament: tournament.clone(), task: task.clone(), action };
-    let done = answer(control.supervisor.send(request).await)?;
+    let done = answer(control.supervisor.send(request).timeout(ASK_TIMEOUT).await)?;
     Ok(HttpResponse::Ok().json(json!({
         "task_id": task.as_str(),
         "tournament_id": tournament.as_str(),
@@ -166,7 +170,7 @@ pub async fn add_trainer(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let request = AddTrainer { url: body.trainer_ip, id: body.node_id, token: body.token };
-    let node = answer(control(&state)?.fleet.send(request).await)?;
+    let node = answer(control(&state)?.fleet.send(request).timeout(ASK_TIMEOUT).await)?;
     let entry = super::trainers::crucible_trainer(&node, &Default::default(), chrono::Utc::now());
     Ok(HttpResponse::Created().json(entry))
 }
@@ -177,6 +181,7 @@ pub async fn add_trainer(
         (status = 409, description = "Configured in validator.nodes, or trainings hold its GPUs (it is fenced then)", body = ErrorBody),
         (status = 503, description = "No validator runtime", body = ErrorBody)))]
 pub async fn remove_trainer(state: web::Data<ApiState>, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let removed = answer(control(&state)?.fleet.send(RemoveTrainer { key: key.into_inner() }).await)?;
+    let removed =
+        answer(control(&state)?.fleet.send(RemoveTrainer { key: key.into_inner() }).timeout(ASK_TIMEOUT).await)?;
     Ok(HttpResponse::Ok().json(json!({ "removed": removed })))
 }

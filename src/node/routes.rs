@@ -37,12 +37,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(web::resource("/v1/trainer/{task_id}").guard(guard::Get()).to(task));
 }
 
+/// How long a request waits for the task book's answer (which may wait behind one store write).
+const BOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn book_gone(e: actix::MailboxError) -> NodeError {
     ApiError::Unavailable(format!("the task book is not answering: {e}")).into()
 }
 
 async fn gpu_availability(state: web::Data<NodeState>) -> Result<HttpResponse, NodeError> {
-    let gpus = state.book.send(ListGpus).await.map_err(book_gone)?;
+    let gpus = state.book.send(ListGpus).timeout(BOOK_TIMEOUT).await.map_err(book_gone)?;
     Ok(HttpResponse::Ok().json(gpus))
 }
 
@@ -58,7 +61,7 @@ async fn start_training(state: web::Data<NodeState>, mut payload: web::Payload) 
     let body: &[u8] = if body.is_empty() { b"null" } else { &body };
     let request = wire::parse_start(body).map_err(NodeError::Invalid)?;
     let task_id = request.job.task_id.clone();
-    state.book.send(StartTraining(request)).await.map_err(book_gone)??;
+    state.book.send(StartTraining(request)).timeout(BOOK_TIMEOUT).await.map_err(book_gone)??;
     Ok(HttpResponse::Ok().json(json!({ "message": wire::STARTED, "task_id": task_id })))
 }
 
