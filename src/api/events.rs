@@ -114,3 +114,25 @@ pub async fn stream(
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(frames))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_capped_in_all_and_per_address_and_a_dropped_one_frees_its_place() {
+        let slots = StreamSlots::new(3, 2);
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap());
+        let first = slots.take(a).unwrap();
+        let _second = slots.take(a).unwrap();
+        let refused = slots.take(a).err().expect("a third stream from one address");
+        assert!(refused.to_string().contains("2 open (2 from 10.0.0.1)"), "{refused}");
+        let _third = slots.take(b).unwrap();
+        // Three in all: a new address is refused too.
+        let refused = slots.take(c).err().expect("a fourth stream in all");
+        assert!(refused.to_string().contains("3 open (0 from 10.0.0.3); at most 3 in all"), "{refused}");
+        drop(first);
+        assert!(slots.take(c).is_ok(), "a dropped stream frees its place");
+    }
+}
