@@ -15,6 +15,7 @@
 //! * `standings`, `calendar`: the reference's analytics in its meaning: rank scores, final scores and
 //!   the next start on its quarter-hour scheduler.
 //! * `bundle`, `weights`: the exported results bundle and the weight computation over it.
+//! * `run`: how one attempt ended (`RunOutcome`), and the training event that makes it.
 //! * `rules`: every number above in one validated value.
 
 pub mod bracket;
@@ -27,6 +28,7 @@ pub mod kinds;
 pub mod node_spec;
 pub mod progress;
 pub mod rules;
+pub mod run;
 pub mod scoring;
 pub mod standings;
 pub mod state;

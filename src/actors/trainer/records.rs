@@ -42,39 +42,27 @@ pub(super) async fn finish(
     let number = attempt.as_ref().map_or(training.attempts, |(n, _)| *n);
     let at = rt.clock.now();
     metrics::counter!("crucible_training_attempts_total", "outcome" => outcome.kind()).increment(1);
-    let mut eval = EvalFacts::default();
-    let (event, scores, cause) = match &outcome {
-        RunOutcome::Success { test_loss, synth_loss, eval: facts } => {
-            // The output's time decides exact duplicates; an executor that does not know it ended now.
-            eval = EvalFacts { collected_at: facts.collected_at.or(Some(at)), ..facts.clone() };
-            (TrainingEvent::Succeeded, (Some(*test_loss), *synth_loss), format!("attempt {number} succeeded"))
-        }
-        RunOutcome::Failed { reason, .. } => (
-            TrainingEvent::RunFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} failed: {reason}"),
+    let (scores, eval) = match &outcome {
+        // The output's time decides exact duplicates; an executor that does not know it ended now.
+        RunOutcome::Success { test_loss, synth_loss, eval: facts } => (
+            (Some(*test_loss), *synth_loss),
+            EvalFacts { collected_at: facts.collected_at.or(Some(at)), ..facts.clone() },
         ),
-        RunOutcome::NotStarted { reason } => (
-            TrainingEvent::StartFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} did not start: {reason}"),
-        ),
-        RunOutcome::Unfetchable { reason } => (
-            TrainingEvent::Unfetchable { reason: reason.clone() },
-            (None, None),
-            format!("repository unfetchable: {reason}"),
-        ),
-        RunOutcome::NodeUnreachable { reason, during_run: true } => (
-            TrainingEvent::RunFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} lost with its node: {reason}"),
-        ),
-        RunOutcome::NodeUnreachable { reason, during_run: false } => (
-            TrainingEvent::StartFailed { reason: reason.clone() },
-            (None, None),
-            format!("attempt {number} did not start, node unreachable: {reason}"),
-        ),
+        _ => ((None, None), EvalFacts::default()),
     };
+    let cause = match &outcome {
+        RunOutcome::Success { .. } => format!("attempt {number} succeeded"),
+        RunOutcome::Failed { reason, .. } => format!("attempt {number} failed: {reason}"),
+        RunOutcome::NotStarted { reason } => format!("attempt {number} did not start: {reason}"),
+        RunOutcome::Unfetchable { reason } => format!("repository unfetchable: {reason}"),
+        RunOutcome::NodeUnreachable { reason, during_run: true } => {
+            format!("attempt {number} lost with its node: {reason}")
+        }
+        RunOutcome::NodeUnreachable { reason, during_run: false } => {
+            format!("attempt {number} did not start, node unreachable: {reason}")
+        }
+    };
+    let event = outcome.training_event();
     let state = TrainingState {
         status: training.status,
         attempts: training.attempts,
