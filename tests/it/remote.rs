@@ -4,8 +4,10 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crucible::domain::GpuClass;
 use crucible::exec::remote::RemoteExecutor;
@@ -306,11 +308,21 @@ fn the_health_loop_fences_a_silent_node_and_unfences_it_when_it_answers() {
         health::check_once(&remote, &broker, &db, &clock).await;
         let silent = broker.send(ListNodes).await.unwrap()[0].fenced;
 
-        // The node comes back (a new process on a new port stands in for it): the loop un-fences it.
+        // The node comes back (a new process on a new port stands in for it): the health loop, an
+        // actor of its own, un-fences it at one of its rounds.
         let back = spawn_node(&dir.path().join("node.db"), &[]);
-        let remote = RemoteExecutor::new(&settings(&back.url, TOKEN), &polling()).unwrap();
-        health::check_once(&remote, &broker, &db, &clock).await;
-        let answers = broker.send(ListNodes).await.unwrap()[0].fenced;
+        let remote = Rc::new(RemoteExecutor::new(&settings(&back.url, TOKEN), &polling()).unwrap());
+        let interval = Duration::from_secs_f64(polling().health_interval_secs);
+        let loop_broker = broker.clone();
+        actix::Actor::start(health::NodeHealth { remote, broker: loop_broker, db, clock, interval });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let answers = loop {
+            let fenced = broker.send(ListNodes).await.unwrap()[0].fenced;
+            if !fenced || tokio::time::Instant::now() > deadline {
+                break fenced;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         (stored, silent, answers)
     });
     let classes: Vec<GpuClass> = registered.gpus.iter().map(|g| g.class).collect();
