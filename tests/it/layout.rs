@@ -68,33 +68,36 @@ fn module_edges() -> Vec<(String, String, String)> {
     edges
 }
 
+/// Every edge `(from, to, where)` whose target leads back to its source, in words.
+fn cycles(edges: &[(String, String, String)]) -> Vec<String> {
+    let reaches = |start: &str, goal: &str| {
+        let (mut pending, mut seen) = (vec![start.to_owned()], std::collections::BTreeSet::new());
+        while let Some(module) = pending.pop() {
+            for (_, to, _) in edges.iter().filter(|(from, _, _)| *from == module) {
+                if to == goal {
+                    return true;
+                }
+                if seen.insert(to.clone()) {
+                    pending.push(to.clone());
+                }
+            }
+        }
+        false
+    };
+    edges
+        .iter()
+        .filter(|(from, to, _)| reaches(to, from))
+        .map(|(from, to, at)| format!("{from} -> {to} ({at}), and {to} leads back to {from}"))
+        .collect()
+}
+
 /// The top-level modules form layers: no module reaches itself through the others, so each can be
 /// read (and tested) knowing only those below it.
 #[test]
 fn top_level_modules_form_no_cycle() {
     let edges = module_edges();
     assert!(edges.len() > 100, "only {} imports found", edges.len());
-    let reaches = |from: &str, to: &str| {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut pending = vec![from.to_owned()];
-        while let Some(module) = pending.pop() {
-            for (_, b, _) in edges.iter().filter(|(a, _, _)| *a == module) {
-                if b == to {
-                    return true;
-                }
-                if seen.insert(b.clone()) {
-                    pending.push(b.clone());
-                }
-            }
-        }
-        false
-    };
-    let mut cycles = Vec::new();
-    for (from, to, at) in &edges {
-        if reaches(to, from) {
-            cycles.push(format!("{from} -> {to} ({at}), and {to} leads back to {from}"));
-        }
-    }
+    let mut cycles = cycles(&edges);
     cycles.sort();
     cycles.dedup();
     assert!(cycles.is_empty(), "import cycles between top-level modules:\n{}", cycles.join("\n"));
@@ -158,7 +161,7 @@ fn children(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
 fn sibling_modules_form_no_cycle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut dirs = vec![src.clone()];
-    let mut cycles = Vec::new();
+    let mut found = Vec::new();
     let mut checked = 0;
     while let Some(dir) = dirs.pop() {
         let modules = children(&dir);
@@ -183,30 +186,12 @@ fn sibling_modules_form_no_cycle() {
                 }
             }
         }
-        let reaches = |start: &str, goal: &str| {
-            let (mut pending, mut seen) = (vec![start.to_owned()], std::collections::BTreeSet::new());
-            while let Some(module) = pending.pop() {
-                for (_, to, _) in edges.iter().filter(|(from, _, _)| *from == module) {
-                    if to == goal {
-                        return true;
-                    }
-                    if seen.insert(to.clone()) {
-                        pending.push(to.clone());
-                    }
-                }
-            }
-            false
-        };
-        for (from, to, at) in &edges {
-            if reaches(to, from) {
-                cycles.push(format!("{from} -> {to} ({at}), and {to} leads back to {from}"));
-            }
-        }
+        found.extend(cycles(&edges));
         checked += 1;
         dirs.extend(fs::read_dir(&dir).expect("readable").flatten().map(|e| e.path()).filter(|p| p.is_dir()));
     }
     assert!(checked >= 15, "only {checked} directories checked");
-    assert!(cycles.is_empty(), "import cycles between sibling modules:\n{}", cycles.join("\n"));
+    assert!(found.is_empty(), "import cycles between sibling modules:\n{}", found.join("\n"));
 }
 
 /// An executor returns outcomes: it never writes the store nor drives an actor (exec/mod.rs).
