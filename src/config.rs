@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::rules::{Rules, validate};
 
+mod shares;
+
+pub use shares::Shares;
+
 /// The defaults, compiled in so the binary works from any directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -109,7 +113,7 @@ pub struct SimulationSettings {
     /// The simulated fleet, e.g. `4x8H100,2x4A100`.
     pub nodes: String,
     /// How often simulated miners and runs misbehave.
-    pub shares: crate::sim::Shares,
+    pub shares: Shares,
     /// Where `simulate` runs trainings: `simulated` (virtual time), `local` (this host's Docker engine)
     /// or `remote` (the nodes of `validator.nodes`); the last two on the wall clock.
     pub executor: ExecutorBackend,
@@ -246,7 +250,7 @@ impl Default for Settings {
                 miners: 32,
                 seed: 1,
                 nodes: "4x8H100,2x4A100".into(),
-                shares: crate::sim::Shares::default(),
+                shares: Shares::default(),
                 executor: ExecutorBackend::Simulated,
                 repository: String::new(),
                 commit: "main".into(),

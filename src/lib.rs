@@ -6,10 +6,13 @@
 //! * `cli`: the command line (clap): `validator`, `simulate`, `trial`, `trainer-node`, `rules`, ...,
 //!   and the wiring of the programs it starts.
 //! * `telemetry`: tracing setup, readable or JSON lines.
+//! * `sim`: the simulated world: miners, their behaviours, executor, evaluator, task catalog, and a
+//!   simulation run on the application.
+//! * `app`: the composition root: one validator built from its settings and the backends its caller
+//!   chose (store, clock, where trainings run, who answers registration, the API's socket), for
+//!   `validator`, `simulate` and the tests alike.
 //! * `config`: typed settings from `config/default.toml`, `--config FILE` and `CRUCIBLE_*` variables.
-//! * `sim`: the simulated world: miners, their behaviours, executor, evaluator, task catalog, runs.
 //! * `api`: the control API: reads compatible with the reference's, operations, pages, events, metrics.
-//! * `app`: assembles a validator's actors from their parts (store, clock, executor, registration).
 //! * `node`: `trainer-node`, the trainer API server on a GPU host (its side of the wire format).
 //! * `actors`: the actor system: supervisor, tournaments, trainers, GPU broker, node health, fleet.
 //! * `report`: the report of a run, read back from the store.

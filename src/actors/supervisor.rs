@@ -3,8 +3,8 @@
 //! Messages: `TournamentEnded` from its tournaments; `CreateTournament`, `CancelTournament`,
 //! `ConfirmTournament` and `OverrideTask` from operators (the control API). At start it restores every unfinished tournament
 //! from the store; a type without a live tournament gets a new one `interval_hours` after its last
-//! completion (at once when there has never been one). With a limit per type (`simulate`), it stops the
-//! system once every type has run its share.
+//! completion (at once when there has never been one). With a limit per type (`simulate`), it says
+//! when every type has run its share.
 //!
 //! Restart policy: stateless beyond the store; a restarted supervisor derives every timer from stored
 //! completion times.
@@ -33,6 +33,8 @@ pub struct Supervisor {
     seed: u64,
     /// The types scheduled; an operator may still create a tournament of another.
     types: Vec<TournamentType>,
+    /// Told once every type has run its limit.
+    done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Message)]
@@ -42,8 +44,14 @@ struct Schedule {
 }
 
 impl Supervisor {
-    pub fn new(rt: Rc<Runtime>, limit: Option<usize>, seed: u64, types: Vec<TournamentType>) -> Self {
-        Self { rt, live: HashMap::new(), limit, seed, types }
+    pub fn new(
+        rt: Rc<Runtime>,
+        limit: Option<usize>,
+        seed: u64,
+        types: Vec<TournamentType>,
+        done: tokio::sync::oneshot::Sender<()>,
+    ) -> Self {
+        Self { rt, live: HashMap::new(), limit, seed, types, done: Some(done) }
     }
 
     fn spawn(&mut self, ctx: &mut Context<Self>, id: TournamentId) {
@@ -177,9 +185,12 @@ impl Handler<Schedule> for Supervisor {
         ctx.spawn(fut.into_actor(self).map(|result, act, ctx| match result {
             Ok(Some(id)) => act.spawn(ctx, id),
             Ok(None) => {
-                if act.live.is_empty() && act.limit.is_some() {
-                    tracing::info!("every tournament has run; stopping");
-                    System::current().stop();
+                if act.live.is_empty()
+                    && act.limit.is_some()
+                    && let Some(done) = act.done.take()
+                {
+                    tracing::info!("every tournament has run");
+                    let _ = done.send(());
                 }
             }
             Err(e) => tracing::error!(error = %e, "could not create a tournament"),

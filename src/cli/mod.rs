@@ -4,7 +4,6 @@
 
 mod images;
 mod ledger;
-mod local_node;
 mod miner;
 mod progress;
 mod rules;

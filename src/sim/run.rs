@@ -6,27 +6,23 @@
 //! clock: the simulated miners that answer all submit one real repository, and the evaluator image
 //! scores them.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Actor;
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use tokio::sync::broadcast;
 
 use super::{Behaviour, NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
 use crate::actors::Event;
-use crate::actors::health::{self, NodeHealth};
+use crate::app::{Application, Backends, Registration, Schedule, Trainings};
 use crate::clock::{SharedClock, VirtualClock, WallClock};
-use crate::docker::Engine;
+use crate::config::Settings;
 use crate::domain::rules::Rules;
 use crate::domain::{Coldkey, LedgerKind, TournamentType};
-use crate::exec::Executor;
-use crate::exec::local::{LocalExecutor, LocalSettings};
-use crate::exec::remote::RemoteExecutor;
+use crate::exec::local::LocalSettings;
 use crate::exec::remote::settings::{PollingSettings, RemoteNodeSettings};
 use crate::miners::Submission;
 use crate::repo::GateRules;
@@ -133,89 +129,73 @@ pub fn run_live(
         }
         None => super::catalog(),
     };
-    let content_dir = opts.content.clone();
-    let types = opts.types.clone();
     let real = !matches!(opts.execution, Execution::Simulated);
     let origin =
         if real { Utc::now() } else { Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_default() };
     let resumed = prepare(&store, &world, &opts.nodes, &identity, origin)?;
     let started_at = store.last_transition_at()?.unwrap_or(origin);
-    let node_views = crate::app::node_views(&store)?;
+    let settings = settings(opts, rules);
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(!real).build();
-    let runtime = runtime.map_err(|e| SimError::System(e.to_string()))?;
-    let runner = actix::System::with_tokio_rt(move || runtime);
+    let runner = crate::app::system(!real).map_err(|e| SimError::System(e.to_string()))?;
     let Live { events, pace } = live;
-    let parts_store = store.clone();
-    let rules_for_run = rules.clone();
-    let seed = opts.seed;
+    let (parts_store, schedule) =
+        (store.clone(), Schedule { types: opts.types.clone(), limit: Some(1), seed: opts.seed });
     let execution = opts.execution.clone();
-    let failure: Rc<RefCell<Option<String>>> = Rc::default();
-    let failed = failure.clone();
     runner.block_on(async move {
         let clock: SharedClock =
             if real { Arc::new(WallClock) } else { Arc::new(VirtualClock::starting_at(started_at)) };
         let registration = SimulatedRegistration::new(world.clone(), clock.clone());
-        let db = crate::store::Db::new(parts_store.clone());
-        let built = build_executor(execution, content_dir, world.clone(), clock.clone(), &db).await;
-        let (executor, repositories, remote) = match built {
-            Ok(built) => built,
-            Err(e) => {
-                *failed.borrow_mut() = Some(e);
-                actix::System::current().stop();
-                return;
+        let (trainings, registration) = match execution {
+            Execution::Simulated => {
+                (Trainings::Given(Rc::new(SimulatedExecutor::new(world, clock.clone()))), registration)
             }
-        };
-        let registration = match repositories {
-            Some(repositories) => registration.submitting(repositories),
-            None => registration,
-        };
-        // With remote nodes, the fleet is theirs, as just registered.
-        let node_views = match &remote {
-            Some((remote, _)) => match db.run(crate::app::node_views).await {
-                Ok(views) => views.into_iter().filter(|v| remote.node_ids().contains(&v.id)).collect(),
-                Err(e) => {
-                    *failed.borrow_mut() = Some(e.to_string());
-                    actix::System::current().stop();
-                    return;
-                }
-            },
-            None => node_views,
-        };
-        let parts = crate::app::Parts {
-            store: parts_store,
-            clock: clock.clone(),
-            rules: rules_for_run,
-            catalog,
-            executor,
-            registration: Rc::new(registration),
-            limit: Some(1),
-            types,
-            seed,
+            Execution::Local { repositories, .. } => {
+                (Trainings::Local { as_node: false }, registration.submitting(repositories))
+            }
+            Execution::Remote { repositories, .. } => (Trainings::Remote, registration.submitting(repositories)),
         };
         if let Some(pace) = pace.filter(|_| !real) {
             actix::spawn(paced(pace));
         }
-        let mut receiver = events.subscribe();
-        let mut observe = observe;
-        actix::spawn(async move {
-            while let Some(event) = crate::actors::events::next(&mut receiver).await {
-                observe(&event);
-            }
-        });
-        let running = crate::app::start(parts, node_views, events.clone());
-        if let Some((remote, interval)) = remote {
-            NodeHealth { remote, broker: running.broker, db, clock, interval }.start();
-        }
-    });
-    runner.run().map_err(|e| SimError::System(e.to_string()))?;
-    if let Some(reason) = failure.take() {
-        return Err(SimError::System(reason));
-    }
+        let backends = Backends {
+            store: parts_store,
+            clock,
+            catalog,
+            trainings,
+            registration: Registration::Given(Rc::new(registration)),
+            schedule,
+            api: None,
+            events,
+            observe: Some(Box::new(observe)),
+        };
+        let app = Application::build(&settings, backends).await.map_err(|e| SimError::System(e.to_string()))?;
+        app.run_until_stopped(std::future::pending()).await;
+        Ok::<(), SimError>(())
+    })?;
 
     let ended_at = store.last_transition_at()?.unwrap_or(started_at);
     let report = crate::report::build(&store, &rules.house_hotkey, &rules.weights, ended_at)?;
     Ok((report, RunInfo { resumed, database: store.url().to_owned(), started_at, ended_at }))
+}
+
+/// The settings the application of `opts` runs with: `rules`, and where trainings run.
+fn settings(opts: &SimRun, rules: &Rules) -> Settings {
+    let mut settings = Settings { rules: rules.clone(), ..Settings::default() };
+    if let Some(dir) = &opts.content {
+        settings.content.dir = dir.display().to_string();
+    }
+    match &opts.execution {
+        Execution::Simulated => {}
+        Execution::Local { settings: local, gates, .. } => {
+            settings.local_executor = (**local).clone();
+            settings.gates = gates.clone();
+        }
+        Execution::Remote { nodes, polling, .. } => {
+            settings.validator.nodes = nodes.clone();
+            settings.validator.polling = polling.clone();
+        }
+    }
+    settings
 }
 
 /// Holds virtual time to at most `pace` seconds per real second: while a blocking sleep is in flight
@@ -226,36 +206,6 @@ async fn paced(pace: f64) {
         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(tick)).await;
         tokio::time::sleep(tick.mul_f64(pace.max(0.001))).await;
     }
-}
-
-/// The executor of `execution` (with the content's download step and evaluator when there is
-/// content), the repositories miners submit with it, and the remote executor (whose nodes are
-/// registered) when there is one.
-async fn build_executor(
-    execution: Execution,
-    content: Option<PathBuf>,
-    world: Arc<SimWorld>,
-    clock: SharedClock,
-    db: &crate::store::Db,
-) -> Result<(Rc<dyn Executor>, Option<Vec<Submission>>, Option<(Rc<RemoteExecutor>, Duration)>), String> {
-    Ok(match execution {
-        Execution::Simulated => (Rc::new(SimulatedExecutor::new(world, clock)), None, None),
-        Execution::Local { settings, gates, repositories } => {
-            let engine = Engine::connect().await.map_err(|e| e.to_string())?;
-            let mut executor = LocalExecutor::new(engine, *settings, gates);
-            if let Some(dir) = content {
-                executor = executor.with_content(dir);
-            }
-            (Rc::new(executor), Some(repositories), None)
-        }
-        Execution::Remote { nodes, polling, repositories } => {
-            let remote = Rc::new(RemoteExecutor::new(&nodes, &polling).map_err(|e| e.to_string())?);
-            let answered = health::register_nodes(&remote, db, &clock).await.map_err(|e| e.to_string())?;
-            tracing::info!(nodes = ?answered, "remote trainer nodes (id, answered)");
-            let interval = Duration::from_secs_f64(polling.health_interval_secs);
-            (remote.clone() as Rc<dyn Executor>, Some(repositories), Some((remote, interval)))
-        }
-    })
 }
 
 /// Records the simulation's identity, trainer nodes and miner balances once. Returns whether the

@@ -8,6 +8,7 @@ use crucible::actors::Event;
 use crucible::actors::control::{ConfirmTournament, ControlError};
 use crucible::domain::TournamentStatus;
 
+use super::app::Running;
 use super::runtime::play_text;
 
 #[test]
@@ -18,10 +19,9 @@ fn a_decided_tournament_waits_for_the_operators_confirmation() {
         9,
         1,
         |simulated, _| Rc::new(simulated),
-        |parts| parts.rules.schedule.require_operator_confirmation = true,
-        move |running| {
-            let mut events = running.events.subscribe();
-            let supervisor = running.supervisor.clone();
+        |settings| settings.rules.schedule.require_operator_confirmation = true,
+        move |Running { app, mut events, .. }| {
+            let supervisor = app.supervisor().clone();
             actix::spawn(async move {
                 while let Some(event) = crucible::actors::events::next(&mut events).await {
                     match event {

@@ -5,14 +5,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
-use crucible::actors::Event;
-use crucible::clock::VirtualClock;
-use crucible::domain::rules::Rules;
+use chrono::{DateTime, Utc};
 use crucible::domain::{Hotkey, TaskId};
 use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
-use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crucible::sim::SimulatedExecutor;
 use crucible::store::Store;
+
+use super::app::Play;
 
 const DEAD: &str = "sim-node-01";
 
@@ -49,33 +48,10 @@ fn an_unreachable_node_is_fenced_and_its_start_costs_no_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("f.db").display())).unwrap());
     store.migrate().unwrap();
-    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 9, ..SimSettings::default() }));
-    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "fencing-test", origin).unwrap();
-    let nodes = crucible::app::node_views(&store).unwrap();
     let runs = Rc::new(RefCell::new(Vec::new()));
     let recorded = runs.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-    let system = actix::System::with_tokio_rt(move || runtime);
-    let app_store = store.clone();
-    system.block_on(async move {
-        let clock = Arc::new(VirtualClock::starting_at(origin));
-        let inner = SimulatedExecutor::new(world.clone(), clock.clone());
-        let parts = crucible::app::Parts {
-            store: app_store,
-            clock: clock.clone(),
-            rules: Rules::default(),
-            catalog: crucible::sim::catalog(),
-            executor: Rc::new(DeadNode { inner, runs: recorded }),
-            registration: Rc::new(SimulatedRegistration::new(world, clock)),
-            limit: Some(1),
-            types: crucible::domain::TournamentType::ALL.to_vec(),
-            seed: 9,
-        };
-        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
-        crucible::app::start(parts, nodes, events);
-    });
-    system.run().unwrap();
+    let play = Play::new(&store, 12, 9, "fencing-test");
+    play.run(move |inner, _| Rc::new(DeadNode { inner, runs: recorded }), |_| {});
 
     let runs = runs.borrow();
     let on_dead: Vec<_> = runs.iter().filter(|(node, _, _)| node == DEAD).collect();

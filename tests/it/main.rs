@@ -5,6 +5,7 @@ mod api_analytics;
 mod api_compat;
 mod api_ops;
 mod api_reads;
+mod app;
 mod cli;
 mod confirmation;
 pub mod content;

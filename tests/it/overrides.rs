@@ -7,14 +7,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use crucible::actors::Event;
 use crucible::actors::control::{ControlError, OverrideTask, TaskAction};
-use crucible::clock::VirtualClock;
 use crucible::domain::{Hotkey, TaskId, TaskStatus, TournamentId, TrainingStatus};
 use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
-use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor};
+use crucible::sim::SimulatedExecutor;
 use crucible::store::Store;
+
+use super::app::{Play, Running};
 
 /// The first task it sees ends at once: its first trainee fails, the others succeed. Every other run is
 /// simulated and takes hours, so the round stays undecided while the operator acts.
@@ -58,33 +59,25 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&format!("sqlite://{}", dir.path().join("o.db").display())).unwrap());
     store.migrate().unwrap();
-    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 5, ..SimSettings::default() }));
-    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "overrides-test", origin).unwrap();
-    let nodes = crucible::app::node_views(&store).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-    let system = actix::System::with_tokio_rt(move || runtime);
     let answers: Answers = Rc::default();
     let first: Rc<RefCell<Option<(TaskId, Hotkey)>>> = Rc::default();
-    let (seen, parts_store) = (answers.clone(), store.clone());
+    let seen = answers.clone();
     let first_seen = first.clone();
     let jobs: Rc<RefCell<Vec<TrainingJob>>> = Rc::default();
     let jobs_seen = jobs.clone();
     let watched = store.clone();
-    system.block_on(async move {
-        let clock = Arc::new(VirtualClock::starting_at(origin));
-        let executor = Rc::new(Scripted {
-            sim: SimulatedExecutor::new(world.clone(), clock.clone()),
-            first: RefCell::default(),
-            tournament: RefCell::default(),
-            jobs: jobs_seen,
-        });
-        let scripted = executor.clone();
-        let parts = super::runtime::simulated_parts(parts_store, world, clock, executor, 5);
-        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
-        let mut receiver = events.subscribe();
-        let running = crucible::app::start(parts, nodes, events);
-        let supervisor = running.supervisor;
+    let scripted: Rc<RefCell<Option<Rc<Scripted>>>> = Rc::default();
+    let made = scripted.clone();
+    let executor = move |sim, _| -> Rc<dyn Executor> {
+        let executor =
+            Rc::new(Scripted { sim, first: RefCell::default(), tournament: RefCell::default(), jobs: jobs_seen });
+        *made.borrow_mut() = Some(executor.clone());
+        executor
+    };
+    let play = Play::new(&store, 12, 5, "overrides-test");
+    play.run(executor, move |Running { app, events: mut receiver, stop }| {
+        let scripted = scripted.borrow().clone().expect("the executor is made before the application runs");
+        let supervisor = app.supervisor().clone();
         actix::spawn(async move {
             let mut other: Option<TaskId> = None;
             let mut victim_failures = 0;
@@ -96,7 +89,7 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
                         if let Some(original) = &replaced
                             && watched.get_task(&task).is_ok_and(|t| t.replaces_task_id.as_ref() == Some(original))
                         {
-                            actix::System::current().stop();
+                            stop.stop();
                         }
                         // Both tournament types run at once: the other task must be of the first task's.
                         let same = scripted.tournament.borrow().as_ref() == Some(&id);
@@ -121,6 +114,7 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
                 let ask = |task: &TaskId, action| OverrideTask { tournament: id.clone(), task: task.clone(), action };
                 if victim_failures == 1 {
                     let other = other.clone().expect("another task is training");
+                    assert_eq!(watched.get_task(&other).unwrap().tournament_id, id, "a task of this tournament");
                     for (name, request) in [
                         ("accept a running task", ask(&other, TaskAction::Accept)),
                         ("accept it again", ask(&other, TaskAction::Accept)),
@@ -145,7 +139,6 @@ fn operators_retry_replace_and_accept_tasks_of_a_live_round() {
             }
         });
     });
-    system.run().unwrap();
 
     let answers = answers.borrow();
     let outcome = |name: &str| {

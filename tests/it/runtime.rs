@@ -7,14 +7,16 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use crucible::actors::Event;
 use crucible::clock::{Clock, VirtualClock};
 use crucible::domain::TrainingStatus;
 use crucible::domain::rules::Rules;
 use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
-use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crucible::sim::{NodeSpec, SimulatedExecutor};
 use crucible::store::Store;
+
+use super::app::{Play, Running};
 
 /// Runs like the simulated executor but has forgotten every run started before it existed.
 struct Forgetful(SimulatedExecutor);
@@ -58,59 +60,25 @@ impl Executor for Refusing {
     }
 }
 
-/// A runtime over `store` with simulated miners of `world`, `executor`, virtual `clock` and one
-/// tournament per type.
-pub(crate) fn simulated_parts(
-    store: Arc<Store>,
-    world: Arc<SimWorld>,
-    clock: Arc<VirtualClock>,
-    executor: Rc<dyn Executor>,
-    seed: u64,
-) -> crucible::app::Parts {
-    crucible::app::Parts {
-        store,
-        clock: clock.clone(),
-        rules: Rules::default(),
-        catalog: crucible::sim::catalog(),
-        executor,
-        registration: Rc::new(SimulatedRegistration::new(world, clock)),
-        limit: Some(1),
-        types: crucible::domain::TournamentType::ALL.to_vec(),
-        seed,
-    }
-}
-
 /// Runs the runtime on `store` until `stop_after` trainings have started (or to the end).
 fn run(store: &Arc<Store>, forgetful: bool, stop_after: Option<usize>) {
-    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed: 9, ..SimSettings::default() }));
-    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    crucible::sim::run::prepare(store, &world, &NodeSpec::default(), "runtime-test", origin).unwrap();
-    let started_at = store.last_transition_at().unwrap().unwrap_or(origin);
-    let nodes = crucible::app::node_views(store).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-    let system = actix::System::with_tokio_rt(move || runtime);
-    let store = store.clone();
-    system.block_on(async move {
-        let clock = Arc::new(VirtualClock::starting_at(started_at));
-        let simulated = SimulatedExecutor::new(world.clone(), clock.clone());
-        let executor: Rc<dyn Executor> = if forgetful { Rc::new(Forgetful(simulated)) } else { Rc::new(simulated) };
-        let parts = simulated_parts(store, world, clock, executor, 9);
-        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
-        let mut receiver = events.subscribe();
+    let play = Play::new(store, 12, 9, "runtime-test");
+    let executor = move |simulated, _| -> Rc<dyn Executor> {
+        if forgetful { Rc::new(Forgetful(simulated)) } else { Rc::new(simulated) }
+    };
+    play.run(executor, |Running { mut events, stop, .. }| {
         let starts = Rc::new(Cell::new(0));
         actix::spawn(async move {
-            while let Ok(event) = receiver.recv().await {
+            while let Ok(event) = events.recv().await {
                 if matches!(event, Event::TrainingStarted { .. }) {
                     starts.set(starts.get() + 1);
                     if Some(starts.get()) == stop_after {
-                        actix::System::current().stop();
+                        stop.stop();
                     }
                 }
             }
         });
-        crucible::app::start(parts, nodes, events);
     });
-    system.run().unwrap();
 }
 
 #[test]
@@ -201,35 +169,22 @@ fn too_few_miners_retry_until_the_deadline_then_cancel_and_refund_every_fee_once
 }
 
 /// Plays `limit` text tournaments of 12 simulated miners (`seed`) in virtual time on a fresh in-memory
-/// store, with the executor `executor` makes from the simulated one and the clock, the parts changed by
-/// `tune`, and `watch` given the running runtime; returns the store.
+/// store, with the executor `executor` makes from the simulated one and the clock, the settings changed
+/// by `tune`, and `watch` given the running application; returns the store.
 pub(crate) fn play_text(
     seed: u64,
     limit: usize,
     executor: impl FnOnce(SimulatedExecutor, Arc<VirtualClock>) -> Rc<dyn Executor>,
-    tune: impl FnOnce(&mut crucible::app::Parts) + 'static,
-    watch: impl FnOnce(crucible::app::Running) + 'static,
+    tune: impl FnOnce(&mut crucible::config::Settings),
+    watch: impl FnOnce(Running),
 ) -> Arc<Store> {
     let store = Arc::new(Store::open("sqlite::memory:").unwrap());
     store.migrate().unwrap();
-    let world = Arc::new(SimWorld::new(SimSettings { miners: 12, seed, ..SimSettings::default() }));
-    let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    crucible::sim::run::prepare(&store, &world, &NodeSpec::default(), "text-test", origin).unwrap();
-    let nodes = crucible::app::node_views(&store).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap();
-    let system = actix::System::with_tokio_rt(move || runtime);
-    let running = store.clone();
-    system.block_on(async move {
-        let clock = Arc::new(VirtualClock::starting_at(origin));
-        let executor = executor(SimulatedExecutor::new(world.clone(), clock.clone()), clock.clone());
-        let mut parts = simulated_parts(running, world, clock, executor, seed);
-        parts.limit = Some(limit);
-        parts.types = vec![crucible::domain::TournamentType::Text];
-        tune(&mut parts);
-        let (events, _) = tokio::sync::broadcast::channel::<Event>(65_536);
-        watch(crucible::app::start(parts, nodes, events));
-    });
-    system.run().unwrap();
+    let mut play = Play::new(&store, 12, seed, "text-test");
+    play.schedule.limit = Some(limit);
+    play.schedule.types = vec![crucible::domain::TournamentType::Text];
+    tune(&mut play.settings);
+    assert_eq!(play.run(executor, watch), crucible::app::Ended::Finished);
     store
 }
 

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crucible::actors::Event;
+
 fn start(db: &std::path::Path) -> (Child, mpsc::Receiver<String>) {
     start_with(db, &[])
 }
@@ -73,7 +75,10 @@ pub(crate) fn terminate(child: &mut Child) {
 fn sigterm_stops_the_validator_cleanly_and_a_restart_restores_its_tournaments() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("validator.db");
-    let (mut child, lines) = start(&db);
+    let env = [("CRUCIBLE_API__LISTEN", "127.0.0.1:0"), ("CRUCIBLE_API__TOKEN", "op-token")];
+    let (mut child, lines) = start_with(&db, &env);
+    let listening = wait_for(&lines, "control API listening");
+    assert!(!listening.contains("op-token"), "the token never appears in logs: {listening}");
     let created = wait_for(&lines, "TournamentCreated");
     let line: serde_json::Value = serde_json::from_str(&created).expect("JSON log lines");
     assert_eq!(line["level"], "INFO");
@@ -87,8 +92,8 @@ fn sigterm_stops_the_validator_cleanly_and_a_restart_restores_its_tournaments() 
     assert!(child.wait().unwrap().success());
 }
 
-#[test]
-fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
+#[actix_rt::test]
+async fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     use crucible::domain::{AdmissionOutcome, Coldkey};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("validator.db");
@@ -143,24 +148,32 @@ fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() {
     let directory_file = dir.path().join("miners.toml");
     std::fs::write(&directory_file, directory).unwrap();
     let scratch = dir.path().join("scratch");
-    let env = [
-        ("CRUCIBLE_VALIDATOR__REGISTRATION", "http"),
-        ("CRUCIBLE_GATES__ALLOW_LOCAL", "true"),
-        ("CRUCIBLE_MINERS__DIRECTORY", directory_file.to_str().unwrap()),
-        ("CRUCIBLE_VALIDATOR__KEY_FILE", key_file.to_str().unwrap()),
-        ("CRUCIBLE_VALIDATOR__SCRATCH_DIR", scratch.to_str().unwrap()),
-    ];
-    let (mut validator, lines) = start_with(&db, &env);
-    wait_for(&lines, "admitted: 8, rejected: 4");
-    wait_for(&lines, "RoundStarted");
-    terminate(&mut validator);
-    assert!(validator.wait().unwrap().success());
+    let mut app = crate::app::spawn_app(|settings| {
+        settings.database.url = url.clone();
+        settings.validator.registration = crucible::config::Backend::Http;
+        settings.gates.allow_local = true;
+        settings.miners.directory = directory_file.display().to_string();
+        settings.validator.key_file = key_file.display().to_string();
+        settings.validator.scratch_dir = scratch.display().to_string();
+    })
+    .await;
+    let store = app.store.clone();
+    let is_text = |id: &crucible::domain::TournamentId| {
+        store.get_tournament(id).unwrap().tournament_type == crucible::domain::TournamentType::Text
+    };
+    let ended = app
+        .next(|event| match event {
+            Event::RegistrationEnded { id, admitted, rejected, .. } if is_text(id) => Some((*admitted, *rejected)),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended, (8, 4), "admitted and rejected");
+    app.next(|event| matches!(event, Event::RoundStarted { id, .. } if is_text(id)).then_some(())).await;
     for mut m in miners {
         m.kill().unwrap();
         m.wait().unwrap();
     }
 
-    let store = crucible::store::Store::open(&url).unwrap();
     let text = store.list_tournaments(Some(crucible::domain::TournamentType::Text)).unwrap();
     let participants = store.list_participants(&text[0].id).unwrap();
     let broke = participants.iter().find(|p| p.hotkey == crate::miner::real_hotkey(108)).unwrap();
@@ -236,31 +249,18 @@ fn one_entry_per_coldkey_and_fees_charged_once_across_a_killed_validator() {
     assert_eq!(store.balance(&Coldkey::synthetic(200)).unwrap(), 1_000_000_000 - 200_000_000);
 }
 
-#[test]
-fn the_validator_serves_the_control_api_where_operators_record_credits() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("validator.db");
-    let env = [("CRUCIBLE_API__LISTEN", "127.0.0.1:0"), ("CRUCIBLE_API__TOKEN", "op-token")];
-    let (mut validator, lines) = start_with(&db, &env);
-    let line = wait_for(&lines, "control API listening");
-    let line: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let address = line["address"].as_str().expect("the address is logged").to_owned();
-    assert!(!line.to_string().contains("op-token"), "the token never appears in logs");
+#[actix_rt::test]
+async fn the_validator_serves_the_control_api_where_operators_record_credits() {
+    let app = crate::app::spawn_app(|settings| settings.api.token = crucible::http::Secret::new("op-token")).await;
     let coldkey = crucible::domain::Coldkey::synthetic(77);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (status, body) = runtime.block_on(async {
-        let response = reqwest::Client::new()
-            .post(format!("http://{address}/v1/ledger/credits"))
-            .header("authorization", "Bearer op-token")
-            .json(&serde_json::json!({ "coldkey": coldkey.as_str(), "rao": 5000, "reference": "block-1/ext-1" }))
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
-    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/ledger/credits", app.url))
+        .header("authorization", "Bearer op-token")
+        .json(&serde_json::json!({ "coldkey": coldkey.as_str(), "rao": 5000, "reference": "block-1/ext-1" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = (response.status().as_u16(), response.text().await.unwrap());
     assert_eq!(status, 201, "{body}");
-    terminate(&mut validator);
-    assert!(validator.wait().unwrap().success());
-    let store = crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap();
-    assert_eq!(store.balance(&coldkey).unwrap(), 5000);
+    assert_eq!(app.store.balance(&coldkey).unwrap(), 5000);
 }

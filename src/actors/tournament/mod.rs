@@ -230,29 +230,39 @@ impl Handler<CancelTournament> for TournamentActor {
 impl Handler<OverrideTask> for TournamentActor {
     type Result = AtomicResponse<Self, Result<String, ControlError>>;
 
-    /// Checks the override against the current snapshot, persists it (atomically), then reloads and
-    /// decides again.
+    /// Checks the override against the stored tournament, read afresh (the cached snapshot may not hold
+    /// yet what registration or a step has just written), persists it, then reloads and decides again;
+    /// the mailbox waits throughout, so nothing changes between the check and the write.
     fn handle(&mut self, msg: OverrideTask, _ctx: &mut Context<Self>) -> Self::Result {
-        // A trainer that has not reported its end yet still counts as training.
-        let busy = self.trainers.keys().any(|(task, _)| task == msg.task.as_str());
-        let checked = match &self.snapshot {
-            Some(snapshot) => {
-                overrides::check(snapshot, &msg.task, msg.action, busy).map(|plan| (snapshot.clone(), plan))
+        if self.snapshot.is_none() {
+            let loading = Err(ControlError::Unavailable("the tournament is still loading; try again".into()));
+            return AtomicResponse::new(Box::pin(actix::fut::ready(loading)));
+        }
+        let (rt, id) = (self.rt.clone(), self.id.clone());
+        let task = msg.task.clone();
+        let checked = async move {
+            let snapshot = rt.db.run(move |s| s.tournament_snapshot(&id)).await?;
+            Ok::<_, ControlError>((rt, snapshot))
+        };
+        let applied = checked.into_actor(self).then(move |read, act, _| {
+            // A trainer that has not reported its end yet still counts as training.
+            let busy = act.trainers.keys().any(|(t, _)| t == task.as_str());
+            let planned = read.and_then(|(rt, snapshot)| {
+                let plan = overrides::check(&snapshot, &task, msg.action, busy)?;
+                Ok((rt, snapshot, plan))
+            });
+            async move {
+                let (rt, snapshot, plan) = planned?;
+                Ok::<_, ControlError>(overrides::apply(rt, snapshot, task, plan).await?)
             }
-            None => Err(ControlError::Unavailable("the tournament is still loading; try again".into())),
-        };
-        let (snapshot, plan) = match checked {
-            Ok(checked) => checked,
-            Err(e) => return AtomicResponse::new(Box::pin(actix::fut::ready(Err(e)))),
-        };
-        let applied = overrides::apply(self.rt.clone(), snapshot, msg.task.clone(), plan);
-        AtomicResponse::new(Box::pin(applied.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(done) => {
+            .into_actor(act)
+        });
+        AtomicResponse::new(Box::pin(applied.map(move |result, act, ctx| {
+            if let Ok(done) = &result {
                 tracing::info!(tournament = %act.id, task = %msg.task, action = msg.action.as_str(), "{done}");
                 act.step(ctx, async { Ok(()) });
-                Ok(done)
             }
-            Err(e) => Err(e.into()),
+            result
         })))
     }
 }

@@ -1,5 +1,5 @@
 //! The operator's round-sanity overrides on one task of the current round: retry its failed trainings,
-//! replace it, or accept it as it ends. Checked against the actor's snapshot, persisted in one
+//! replace it, or accept it as it ends. Checked against the stored tournament, persisted in one
 //! transaction; the actor then reloads and carries on (trainers for retried trainings, the round's
 //! decision once every task has ended).
 

@@ -1,0 +1,172 @@
+//! Tests drive the application in-process, built as `validator` and `simulate` build it
+//! ([`crucible::app::Application::build`]): [`Play`] runs one over simulated miners on a paused clock,
+//! [`spawn_app`] serves one on the wall clock with its control API on port 0. Both hand the test the
+//! runtime's events, subscribed before anything ran, so tests await events instead of reading logs.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crucible::actors::Event;
+use crucible::app::{Application, Backends, Ended, Registration, Schedule, Stop, Trainings};
+use crucible::clock::VirtualClock;
+use crucible::config::Settings;
+use crucible::exec::Executor;
+use crucible::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
+use crucible::store::Store;
+use tokio::sync::broadcast;
+
+/// What a test sees of a running application.
+pub(crate) struct Running<'a> {
+    pub app: &'a Application,
+    /// Every event from the first.
+    pub events: broadcast::Receiver<Event>,
+    /// Stops the application.
+    pub stop: Stop,
+}
+
+/// One application over simulated miners, on a paused clock (virtual time runs whenever everything
+/// waits on a timer).
+pub(crate) struct Play {
+    pub store: Arc<Store>,
+    pub world: Arc<SimWorld>,
+    /// Where the virtual clock starts.
+    pub start: DateTime<Utc>,
+    pub settings: Settings,
+    pub schedule: Schedule,
+}
+
+impl Play {
+    /// `miners` simulated miners of `seed` on the default fleet, recorded in `store` (under the name
+    /// `name`), playing one tournament of every type; the clock starts where the store left off.
+    pub fn new(store: &Arc<Store>, miners: usize, seed: u64, name: &str) -> Self {
+        let world = Arc::new(SimWorld::new(SimSettings { miners, seed, ..SimSettings::default() }));
+        let origin = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        crucible::sim::run::prepare(store, &world, &NodeSpec::default(), name, origin).unwrap();
+        let start = store.last_transition_at().unwrap().unwrap_or(origin);
+        let schedule = Schedule { types: crucible::domain::TournamentType::ALL.to_vec(), limit: Some(1), seed };
+        Self { store: store.clone(), world, start, settings: Settings::default(), schedule }
+    }
+
+    /// Runs until every scheduled tournament has run or the test stops it; the executor is the one
+    /// `executor` makes of the simulated one and the clock; `watch` sees the application before it runs.
+    pub fn run(
+        self,
+        executor: impl FnOnce(SimulatedExecutor, Arc<VirtualClock>) -> Rc<dyn Executor>,
+        watch: impl FnOnce(Running),
+    ) -> Ended {
+        let Self { store, world, start, settings, schedule } = self;
+        let system = crucible::app::system(true).unwrap();
+        system.block_on(async move {
+            let clock = Arc::new(VirtualClock::starting_at(start));
+            let executor = executor(SimulatedExecutor::new(world.clone(), clock.clone()), clock.clone());
+            let (events, receiver) = broadcast::channel::<Event>(65_536);
+            let backends = Backends {
+                store,
+                clock: clock.clone(),
+                catalog: crucible::sim::catalog(),
+                trainings: Trainings::Given(executor),
+                registration: Registration::Given(Rc::new(SimulatedRegistration::new(world, clock))),
+                schedule,
+                api: None,
+                events,
+                observe: None,
+            };
+            let app = Application::build(&settings, backends).await.unwrap();
+            let stop = Stop::default();
+            watch(Running { app: &app, events: receiver, stop: stop.clone() });
+            app.run_until_stopped(stop.requested()).await
+        })
+    }
+}
+
+/// A validator serving its control API on a free port of 127.0.0.1, over a fresh SQLite file, on the
+/// wall clock; stopped when dropped.
+pub(crate) struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub store: Arc<Store>,
+    pub events: broadcast::Receiver<Event>,
+    pub stop: Stop,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+impl TestApp {
+    /// The next event `pick` accepts (others are skipped), within a minute.
+    pub async fn next<T>(&mut self, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+        let wait = async {
+            loop {
+                match crucible::actors::events::next(&mut self.events).await {
+                    Some(event) => {
+                        if let Some(found) = pick(&event) {
+                            return found;
+                        }
+                    }
+                    None => panic!("the application ended before the event came"),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait).await.expect("the event came within a minute")
+    }
+}
+
+/// Builds a validator inside the current actix system (an `#[actix_rt::test]`) as `validator` does:
+/// the settings are the defaults with the simulated task content, a fresh database and the control API
+/// on port 0, then changed by `configure`; its backends are the settings' (the simulated ones from
+/// `[simulation]`).
+pub(crate) async fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = Settings::default();
+    settings.content.dir = super::content::sim_content().display().to_string();
+    settings.database.url = format!("sqlite://{}", dir.path().join("validator.db").display());
+    settings.api.listen = "127.0.0.1:0".into();
+    configure(&mut settings);
+    let store = Arc::new(Store::open(&settings.database.url).unwrap());
+    store.migrate().unwrap();
+    let clock: crucible::clock::SharedClock = Arc::new(crucible::clock::WallClock);
+    let sim = &settings.simulation;
+    let world = Arc::new(SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, shares: sim.shares.clone() }));
+    let trainings = match settings.validator.executor {
+        crucible::config::ExecutorBackend::Simulated => {
+            Trainings::Given(Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())))
+        }
+        crucible::config::ExecutorBackend::Local => Trainings::Local { as_node: true },
+        crucible::config::ExecutorBackend::Remote => Trainings::Remote,
+    };
+    let registration = match settings.validator.registration {
+        crucible::config::Backend::Simulated => {
+            Registration::Given(Rc::new(SimulatedRegistration::new(world, clock.clone())))
+        }
+        crucible::config::Backend::Http => Registration::Http,
+    };
+    if matches!(trainings, Trainings::Given(_)) && store.list_nodes().unwrap().is_empty() {
+        let fleet = NodeSpec::parse(&settings.simulation.nodes).unwrap();
+        crucible::app::record_fleet(&store, &fleet, Utc::now()).unwrap();
+    }
+    let content = crucible::content::Content::load(std::path::Path::new(&settings.content.dir)).unwrap();
+    let (events, receiver) = broadcast::channel::<Event>(65_536);
+    let listener = std::net::TcpListener::bind(&settings.api.listen).unwrap();
+    let backends = Backends {
+        store: store.clone(),
+        clock,
+        catalog: content.catalog,
+        trainings,
+        registration,
+        schedule: Schedule::forever(),
+        api: Some(listener),
+        events,
+        observe: None,
+    };
+    let app = Application::build(&settings, backends).await.unwrap();
+    let url = format!("http://{}", app.address().expect("the API listens"));
+    let stop = Stop::default();
+    actix::spawn(app.run_until_stopped(stop.clone().requested()));
+    TestApp { url, store, events: receiver, stop, _dir: dir }
+}
