@@ -81,24 +81,38 @@ impl Play {
     }
 }
 
-/// A validator serving its control API on a free port of 127.0.0.1, over a fresh SQLite file, on the
-/// wall clock; stopped when dropped.
+/// A validator serving its control API on a free port of 127.0.0.1, on the wall clock, on a thread and
+/// actix system of its own (as a validator process has); stopped when dropped.
 pub(crate) struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     pub store: Arc<Store>,
     pub events: broadcast::Receiver<Event>,
-    pub stop: Stop,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.stop.stop();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
 impl TestApp {
+    /// Stops the application and waits until its system has ended, as a validator process that exits.
+    pub async fn shutdown(mut self) {
+        let stop = self.stop.take().expect("running");
+        let _ = stop.send(());
+        let thread = self.thread.take().expect("running");
+        tokio::task::spawn_blocking(move || thread.join()).await.unwrap().expect("the application ran to its stop");
+    }
+
     /// The next event `pick` accepts (others are skipped), within a minute.
     pub async fn next<T>(&mut self, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
         let wait = async {
@@ -117,10 +131,9 @@ impl TestApp {
     }
 }
 
-/// Builds a validator inside the current actix system (an `#[actix_rt::test]`) as `validator` does:
-/// the settings are the defaults with the simulated task content, a fresh database and the control API
-/// on port 0, then changed by `configure`; its backends are the settings' (the simulated ones from
-/// `[simulation]`).
+/// Builds and runs a validator as `validator` does: the settings are the defaults with the simulated
+/// task content, a fresh database and the control API on port 0, then changed by `configure`; its
+/// backends are the settings' (the simulated ones from `[simulation]`). Returns once it is built.
 pub(crate) async fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = Settings::default();
@@ -130,31 +143,51 @@ pub(crate) async fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp 
     configure(&mut settings);
     let store = Arc::new(Store::open(&settings.database.url).unwrap());
     store.migrate().unwrap();
+    let (events, receiver) = broadcast::channel::<Event>(65_536);
+    let (built, address) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app_store = store.clone();
+    let thread = std::thread::spawn(move || {
+        let system = crucible::app::system(false).unwrap();
+        system.block_on(async move {
+            let app = Application::build(&settings, backends(&settings, app_store, events)).await.unwrap();
+            let _ = built.send(app.address().expect("the API listens"));
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+    });
+    let url = match address.await {
+        Ok(address) => format!("http://{address}"),
+        Err(_) => panic!("the application could not be built: {:?}", thread.join().err()),
+    };
+    TestApp { url, store, events: receiver, stop: Some(stop), thread: Some(thread), _dir: dir }
+}
+
+/// The backends `settings` name, as `validator` chooses them.
+fn backends(settings: &Settings, store: Arc<Store>, events: broadcast::Sender<Event>) -> Backends {
+    use crucible::config::{Backend, ExecutorBackend};
     let clock: crucible::clock::SharedClock = Arc::new(crucible::clock::WallClock);
     let sim = &settings.simulation;
     let world = Arc::new(SimWorld::new(SimSettings { miners: sim.miners, seed: sim.seed, shares: sim.shares.clone() }));
     let trainings = match settings.validator.executor {
-        crucible::config::ExecutorBackend::Simulated => {
-            Trainings::Given(Rc::new(SimulatedExecutor::new(world.clone(), clock.clone())))
-        }
-        crucible::config::ExecutorBackend::Local => Trainings::Local { as_node: true },
-        crucible::config::ExecutorBackend::Remote => Trainings::Remote,
+        ExecutorBackend::Simulated => Trainings::Given(Rc::new(SimulatedExecutor::new(world.clone(), clock.clone()))),
+        ExecutorBackend::Local => Trainings::Local { as_node: true },
+        ExecutorBackend::Remote => Trainings::Remote,
     };
     let registration = match settings.validator.registration {
-        crucible::config::Backend::Simulated => {
-            Registration::Given(Rc::new(SimulatedRegistration::new(world, clock.clone())))
-        }
-        crucible::config::Backend::Http => Registration::Http,
+        Backend::Simulated => Registration::Given(Rc::new(SimulatedRegistration::new(world, clock.clone()))),
+        Backend::Http => Registration::Http,
     };
     if matches!(trainings, Trainings::Given(_)) && store.list_nodes().unwrap().is_empty() {
         let fleet = NodeSpec::parse(&settings.simulation.nodes).unwrap();
         crucible::app::record_fleet(&store, &fleet, Utc::now()).unwrap();
     }
     let content = crucible::content::Content::load(std::path::Path::new(&settings.content.dir)).unwrap();
-    let (events, receiver) = broadcast::channel::<Event>(65_536);
     let listener = std::net::TcpListener::bind(&settings.api.listen).unwrap();
-    let backends = Backends {
-        store: store.clone(),
+    Backends {
+        store,
         clock,
         catalog: content.catalog,
         trainings,
@@ -163,10 +196,5 @@ pub(crate) async fn spawn_app(configure: impl FnOnce(&mut Settings)) -> TestApp 
         api: Some(listener),
         events,
         observe: None,
-    };
-    let app = Application::build(&settings, backends).await.unwrap();
-    let url = format!("http://{}", app.address().expect("the API listens"));
-    let stop = Stop::default();
-    actix::spawn(app.run_until_stopped(stop.clone().requested()));
-    TestApp { url, store, events: receiver, stop, _dir: dir }
+    }
 }

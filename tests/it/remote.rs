@@ -332,39 +332,24 @@ fn the_health_loop_fences_a_silent_node_and_unfences_it_when_it_answers() {
     assert!(!unfenced_after_answer, "a fenced node that answers again is un-fenced");
 }
 
-#[test]
-fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one() {
-    use std::process::{Command, Stdio};
+/// A validator on remote nodes: the configured ones, read at start.
+fn remote_validator(settings: &mut crucible::config::Settings, url: &str, nodes: Vec<RemoteNodeSettings>) {
+    settings.database.url = url.to_owned();
+    settings.validator.executor = crucible::config::ExecutorBackend::Remote;
+    settings.validator.nodes = nodes;
+    settings.api.token = Secret::new("op-token");
+}
 
+#[actix_rt::test]
+async fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one() {
     let dir = tempfile::tempdir().unwrap();
     let node = spawn_node(&dir.path().join("node.db"), &[]);
-    let config = dir.path().join("validator.toml");
-    let text = format!(
-        "[validator]\nexecutor = \"remote\"\n\n[[validator.nodes]]\nid = \"gpu-1\"\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n\n\
-         [[validator.nodes]]\nid = \"gpu-2\"\nurl = \"{}\"\n",
-        node.url,
-        closed_port()
-    );
-    std::fs::write(&config, text).unwrap();
-    let db = dir.path().join("validator.db");
-    let mut validator = Command::new(env!("CARGO_BIN_EXE_crucible"))
-        .args(["--config", config.to_str().unwrap(), "validator", "--log-format", "json"])
-        .env("CRUCIBLE_CONTENT__DIR", crate::content::sim_content())
-        .env("CRUCIBLE_DATABASE__URL", format!("sqlite://{}", db.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(validator.stderr.take().unwrap());
-    let line = stderr.lines().map_while(Result::ok).find(|l| l.contains("remote trainer nodes"));
-    validator.kill().unwrap();
-    validator.wait().unwrap();
-    let line = line.expect("the validator reports its remote nodes");
-    assert!(line.contains("gpu-1") && line.contains("gpu-2"), "{line}");
+    let mut nodes = settings(&node.url, TOKEN);
+    nodes.push(RemoteNodeSettings { id: "gpu-2".into(), url: closed_port(), token: Secret::default() });
+    let url = format!("sqlite://{}", dir.path().join("validator.db").display());
+    let app = crate::app::spawn_app(|s| remote_validator(s, &url, nodes)).await;
 
-    let store = crucible::store::Store::open(&format!("sqlite://{}", db.display())).unwrap();
-    let nodes = store.list_nodes().unwrap();
+    let nodes = app.store.list_nodes().unwrap();
     let ids: Vec<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
     assert_eq!(ids, ["gpu-1", "gpu-2"], "no simulated fleet in remote mode");
     assert_eq!((nodes[0].gpus.len(), nodes[0].fenced, nodes[0].address.as_str()), (3, false, node.url.as_str()));
@@ -372,51 +357,39 @@ fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one() {
 }
 
 /// One call to the control API.
-fn operate(method: &str, url: &str, token: Option<&str>, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut request = match method {
-            "GET" => client.get(url),
-            "DELETE" => client.delete(url),
-            _ => client.post(url),
-        };
-        if let Some(t) = token {
-            request = request.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(b) = body {
-            request = request.json(&b);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(serde_json::Value::Null))
-    })
+async fn operate(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let client = reqwest::Client::new();
+    let mut request = match method {
+        "GET" => client.get(url),
+        "DELETE" => client.delete(url),
+        _ => client.post(url),
+    };
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-#[test]
-fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart() {
-    use super::validator::{start_with_args, terminate, wait_for};
+#[actix_rt::test]
+async fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart() {
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
     let configured = spawn_node(&dir.path().join("node-1.db"), &[]);
     let extra = spawn_node(&dir.path().join("node-2.db"), &[]);
-    let config = dir.path().join("validator.toml");
-    let text = format!(
-        "[validator]\nexecutor = \"remote\"\n\n[[validator.nodes]]\nid = \"gpu-1\"\nurl = \"{}\"\ntoken = \"{TOKEN}\"\n",
-        configured.url
-    );
-    std::fs::write(&config, text).unwrap();
-    let db = dir.path().join("validator.db");
-    let env = [("CRUCIBLE_API__LISTEN", "127.0.0.1:0"), ("CRUCIBLE_API__TOKEN", "op-token")];
-    let args = ["--config", config.to_str().unwrap()];
-    let start = || {
-        let (child, lines) = start_with_args(&db, &args, &env);
-        let line: serde_json::Value = serde_json::from_str(&wait_for(&lines, "control API listening")).unwrap();
-        // The log lines keep being read (a closed pipe would stop the validator).
-        (child, format!("http://{}", line["address"].as_str().unwrap()), lines)
-    };
-    let (mut validator, api, _lines) = start();
+    let url = format!("sqlite://{}", dir.path().join("validator.db").display());
+    let app = crate::app::spawn_app(|s| remote_validator(s, &url, settings(&configured.url, TOKEN))).await;
+    let api = app.url.clone();
     let trainers = format!("{api}/v1/tournament_orchestrator/trainers");
     let add = format!("{api}/v1/tournament_orchestrator/add_trainer");
     let remove = |key: &str| {
@@ -424,44 +397,43 @@ fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart() {
     };
     let op = Some("op-token");
 
-    assert_eq!(operate("GET", &trainers, None, None).1.as_array().unwrap().len(), 1);
+    assert_eq!(operate("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 1);
     let body = json!({ "trainer_ip": extra.url, "token": TOKEN });
-    assert_eq!(operate("POST", &add, None, Some(body.clone())).0, 401);
-    let (status, added) = operate("POST", &add, op, Some(body.clone()));
+    assert_eq!(operate("POST", &add, None, Some(body.clone())).await.0, 401);
+    let (status, added) = operate("POST", &add, op, Some(body.clone())).await;
     assert_eq!(status, 201, "{added}");
     let id = added["node_id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("127.0.0.1-"), "{id}");
     assert_eq!((added["gpus"].as_array().unwrap().len(), &added["fenced"]), (3, &json!(false)), "{added}");
-    let (status, answer) = operate("POST", &add, op, Some(body));
+    let (status, answer) = operate("POST", &add, op, Some(body)).await;
     assert_eq!(status, 409, "{answer}");
-    let (status, answer) = operate("POST", &add, op, Some(json!({ "trainer_ip": closed_port() })));
+    let (status, answer) = operate("POST", &add, op, Some(json!({ "trainer_ip": closed_port() }))).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("does not answer"), "{answer}");
-    let (status, answer) = operate("POST", &add, op, Some(json!({ "trainer_ip": "not a url" })));
+    let (status, answer) = operate("POST", &add, op, Some(json!({ "trainer_ip": "not a url" }))).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("trainer_ip"), "{answer}");
-    assert_eq!(operate("GET", &trainers, None, None).1.as_array().unwrap().len(), 2);
-    let (status, answer) = operate("DELETE", &remove("gpu-1"), op, None);
+    assert_eq!(operate("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 2);
+    let (status, answer) = operate("DELETE", &remove("gpu-1"), op, None).await;
     assert_eq!(status, 409, "a configured node is removed from the configuration: {answer}");
-    assert_eq!(operate("DELETE", &remove("nope"), op, None).0, 404);
+    assert_eq!(operate("DELETE", &remove("nope"), op, None).await.0, 404);
 
-    terminate(&mut validator);
-    assert!(validator.wait().unwrap().success());
-    let (mut validator, api_again, _lines_again) = start();
-    let trainers = format!("{api_again}/v1/crucible/trainers");
-    let listed = operate("GET", &trainers, None, None).1;
+    // Stopped and built again on the same database, as a restarted validator.
+    app.shutdown().await;
+    let again = crate::app::spawn_app(|s| remote_validator(s, &url, settings(&configured.url, TOKEN))).await;
+    let trainers = format!("{}/v1/crucible/trainers", again.url);
+    let listed = operate("GET", &trainers, None, None).await.1;
     let restored = listed.as_array().unwrap().iter().find(|t| t["node_id"] == id.as_str()).cloned();
     let restored = restored.unwrap_or_else(|| panic!("the added node survives a restart: {listed}"));
     assert_eq!(restored["fenced"], false, "it answered at start: {restored}");
     let remove = format!(
-        "{api_again}/v1/tournament_orchestrator/remove_trainer/{}",
+        "{}/v1/tournament_orchestrator/remove_trainer/{}",
+        again.url,
         extra.url.replace(':', "%3A").replace('/', "%2F")
     );
-    let (status, answer) = operate("DELETE", &remove, op, None);
+    let (status, answer) = operate("DELETE", &remove, op, None).await;
     assert_eq!((status, &answer["removed"]), (200, &json!(id)), "removed by its URL: {answer}");
-    assert_eq!(operate("GET", &trainers, None, None).1.as_array().unwrap().len(), 1);
-    terminate(&mut validator);
-    assert!(validator.wait().unwrap().success());
+    assert_eq!(operate("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -3,48 +3,37 @@
 //! attempts a cancelled tournament left running, so no GPU stays held for ever.
 
 use chrono::Utc;
+use crucible::actors::Event;
+use crucible::config::Settings;
+use crucible::domain::TournamentType::Image;
 use crucible::domain::{TournamentId, TournamentStatus, TournamentType};
+use crucible::http::Secret;
 use crucible::store::{Store, Tournament};
 use serde_json::{Value, json};
 
-use super::validator::{start_with, terminate, wait_for};
+use super::app::spawn_app;
 
 const TOKEN: &str = "op-token";
 
-fn request(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut r = if method == "GET" { client.get(url) } else { client.post(url) };
-        if let Some(t) = token {
-            r = r.header("authorization", format!("Bearer {t}"));
-        }
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let response = r.send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    })
-}
-
-/// Polls `url` until `ready` holds for its JSON (a minute at most).
-fn until(url: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..600 {
-        let (_, body) = request("GET", url, None, None);
-        if ready(&body) {
-            return body;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+async fn request(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut r = if method == "GET" { client.get(url) } else { client.post(url) };
+    if let Some(t) = token {
+        r = r.header("authorization", format!("Bearer {t}"));
     }
-    panic!("{url} never became ready");
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let response = r.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[test]
-fn operators_create_and_cancel_tournaments_and_a_restart_frees_what_a_cancel_left_running() {
+#[actix_rt::test]
+async fn operators_create_and_cancel_tournaments_and_a_restart_frees_what_a_cancel_left_running() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("validator.db");
-    let store = Store::open(&format!("sqlite://{}", db.display())).unwrap();
+    let db = format!("sqlite://{}", dir.path().join("validator.db").display());
+    let store = Store::open(&db).unwrap();
     store.migrate().unwrap();
     // A text tournament completed just now: the next waits for the interval, unless an operator asks.
     let now = Utc::now();
@@ -64,64 +53,68 @@ fn operators_create_and_cancel_tournaments_and_a_restart_frees_what_a_cancel_lef
         })
         .unwrap();
     // The simulated miners have no balance here: no fees, so they are admitted.
-    let env = [
-        ("CRUCIBLE_API__LISTEN", "127.0.0.1:0"),
-        ("CRUCIBLE_API__TOKEN", TOKEN),
-        ("CRUCIBLE_RULES__REGISTRATION__TEXT_FEE_RAO", "0"),
-        ("CRUCIBLE_RULES__REGISTRATION__IMAGE_FEE_RAO", "0"),
-    ];
-    let (mut validator, lines) = start_with(&db, &env);
-    let line: Value = serde_json::from_str(&wait_for(&lines, "control API listening")).unwrap();
-    let url = format!("http://{}", line["address"].as_str().unwrap());
+    let configure = |settings: &mut Settings| {
+        settings.database.url = db.clone();
+        settings.api.token = Secret::new(TOKEN);
+        settings.rules.registration.text_fee_rao = 0;
+        settings.rules.registration.image_fee_rao = 0;
+    };
+    let mut app = spawn_app(configure).await;
+    let url = app.url.clone();
 
-    assert_eq!(request("GET", &format!("{url}/readyz"), None, None), (200, json!({ "status": "ready" })));
-    let (_, dates) = request("GET", &format!("{url}/v1/tournaments/next-dates"), None, None);
+    assert_eq!(request("GET", &format!("{url}/readyz"), None, None).await, (200, json!({ "status": "ready" })));
+    let (_, dates) = request("GET", &format!("{url}/v1/tournaments/next-dates"), None, None).await;
     assert_eq!(dates["text"]["tournament_status"], "waiting", "{dates}");
     let create = format!("{url}/v1/tournaments");
-    assert_eq!(request("POST", &create, None, Some(json!({ "tournament_type": "text" }))).0, 401);
-    let (status, answer) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "audio" })));
+    assert_eq!(request("POST", &create, None, Some(json!({ "tournament_type": "text" }))).await.0, 401);
+    let (status, answer) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "audio" }))).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("tournament_type"), "{answer}");
-    let (status, created) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" })));
+    let (status, created) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" }))).await;
     assert_eq!(status, 201, "{created}");
     let text = created["tournament_id"].as_str().unwrap().to_owned();
-    let (status, answer) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" })));
+    let (status, answer) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" }))).await;
     assert_eq!(status, 409, "one live tournament per type: {answer}");
 
     // The image tournament, created at start, runs its first round; cancel it mid-round.
-    let active = until(&format!("{url}/v1/tournaments/active"), |a| a["image"]["status"] == "active");
-    let image = active["image"]["tournament_id"].as_str().unwrap().to_owned();
-    wait_for(&lines, "attempt started");
-    let cancel =
-        |id: &str, body: Value| request("POST", &format!("{url}/v1/tournaments/{id}/cancel"), Some(TOKEN), Some(body));
-    let (status, answer) = cancel(&image, json!({}));
+    let image = app
+        .next(|event| match event {
+            Event::TrainingStarted { id, .. } if store.get_tournament(id).unwrap().tournament_type == Image => {
+                Some(id.to_string())
+            }
+            _ => None,
+        })
+        .await;
+    let (_, active) = request("GET", &format!("{url}/v1/tournaments/active"), None, None).await;
+    assert_eq!((&active["image"]["status"], &active["image"]["tournament_id"]), (&json!("active"), &json!(image)));
+    let cancel = async |id: &str, body: Value| {
+        request("POST", &format!("{url}/v1/tournaments/{id}/cancel"), Some(TOKEN), Some(body)).await
+    };
+    let (status, answer) = cancel(&image, json!({})).await;
     assert_eq!(status, 400, "a cancellation says why: {answer}");
     // Stored without its control characters and bidirectional override.
-    assert_eq!(cancel(&image, json!({ "reason": "\u{202e}maintenance\nwindow\u{7}" })).0, 200);
-    let (status, answer) = cancel(&image, json!({ "reason": "again" }));
+    assert_eq!(cancel(&image, json!({ "reason": "\u{202e}maintenance\nwindow\u{7}" })).await.0, 200);
+    let (status, answer) = cancel(&image, json!({ "reason": "again" })).await;
     assert_eq!(status, 409, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("cancelled"), "{answer}");
-    assert_eq!(cancel("tourn_00000000000000ff_20260101", json!({ "reason": "x" })).0, 404);
+    assert_eq!(cancel("tourn_00000000000000ff_20260101", json!({ "reason": "x" })).await.0, 404);
     // Nothing waits for a confirmation here: refused; an unknown tournament is not found.
-    let confirm = |id: &str| request("POST", &format!("{url}/v1/tournaments/{id}/confirm"), Some(TOKEN), None);
-    let (status, answer) = confirm(&text);
+    let confirm =
+        async |id: &str| request("POST", &format!("{url}/v1/tournaments/{id}/confirm"), Some(TOKEN), None).await;
+    let (status, answer) = confirm(&text).await;
     assert_eq!(status, 409, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("confirm"), "{answer}");
-    assert_eq!(confirm("tourn_00000000000000ff_20260101").0, 404);
-    assert_eq!(cancel(&text, json!({ "reason": "created by mistake" })).0, 200);
-    let (_, details) = request("GET", &format!("{url}/v1/tournaments/{text}/details"), None, None);
+    assert_eq!(confirm("tourn_00000000000000ff_20260101").await.0, 404);
+    assert_eq!(cancel(&text, json!({ "reason": "created by mistake" })).await.0, 200);
+    let (_, details) = request("GET", &format!("{url}/v1/tournaments/{text}/details"), None, None).await;
     assert_eq!(details["status"], "cancelled", "{details}");
 
-    terminate(&mut validator);
-    assert!(validator.wait().unwrap().success());
+    app.shutdown().await;
     let image = TournamentId::parse(&image).unwrap();
     let running_before = open_attempts_of(&store, &image);
     assert!(running_before > 0, "the cancelled tournament's attempts were still running at the stop");
     // A restart closes what the cancelled tournament left running and frees its GPUs.
-    let (mut validator, lines) = start_with(&db, &env);
-    wait_for(&lines, "control API listening");
-    terminate(&mut validator);
-    assert!(validator.wait().unwrap().success());
+    spawn_app(configure).await.shutdown().await;
     assert_eq!(open_attempts_of(&store, &image), 0, "{running_before} attempts were open before the restart");
     let held: Vec<String> =
         store.list_nodes().unwrap().into_iter().flat_map(|n| n.gpus).filter_map(|g| g.holder).collect();
