@@ -38,7 +38,7 @@ fn bracket(c: &mut Criterion) {
 fn scheduling(c: &mut Criterion) {
     let nodes: Vec<NodeView> = (0..32)
         .map(|i| NodeView {
-            id: format!("node-{i}"),
+            id: crucible::domain::NodeId::parse(&format!("node-{i}")).unwrap(),
             fenced: i % 7 == 0,
             gpus: (0..8)
                 .map(|g| GpuSlot { index: g, class: if g < 6 { GpuClass::H100 } else { GpuClass::A100 }, holder: None })
@@ -47,7 +47,10 @@ fn scheduling(c: &mut Criterion) {
         .collect();
     let queue: Vec<QueuedJob> = (0..512)
         .map(|i| QueuedJob {
-            key: format!("job-{i}"),
+            key: crucible::domain::TrainingKey::new(
+                crucible::domain::TaskId::parse(&format!("job-{i}")).unwrap(),
+                crucible::domain::Hotkey::synthetic(i as u64),
+            ),
             priority: [JobPriority::Organic, JobPriority::Tournament, JobPriority::Benchmark][i % 3],
             enqueued: i as i64,
             requirement: match i % 4 {

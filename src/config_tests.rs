@@ -89,6 +89,10 @@ fn remote_nodes_load_from_a_file_and_the_remote_executor_needs_them() {
     assert_eq!(s.validator.polling.lost_after_polls, 10, "unnamed keys keep their defaults");
     assert!(!format!("{s:?}").contains("s3cret"), "the token never prints");
 
+    let f =
+        file("[validator]\nexecutor = \"remote\"\n\n[[validator.nodes]]\nid = \"\"\nurl = \"http://127.0.0.1:8001\"\n");
+    let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
+    assert!(err.contains("node id") && err.contains("id"), "an empty node id is refused by name: {err}");
     let f = file("[validator]\nexecutor = \"remote\"\n");
     let err = Settings::load_with_env(Some(f.path()), Env::prefixed("CRUCIBLE_CFGTEST_NONE_")).unwrap_err().to_string();
     assert!(err.contains("validator.nodes"), "{err}");

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::gpu::Placement;
 use crate::domain::task_scores::EvalFacts;
-use crate::domain::{TrainingEvent, TrainingState};
+use crate::domain::{TrainingEvent, TrainingKey, TrainingState};
 use crate::store::{NewAttempt, StoreError, Training, TrainingUpdate, Tx};
 
 /// The records of an attempt starting on `placement` at `at`: the attempt row, the training's update,
@@ -53,8 +53,9 @@ pub fn start_records(
 pub fn persist_start(tx: &mut Tx<'_>, new: &NewAttempt, update: &TrainingUpdate) -> Result<u32, StoreError> {
     let number = tx.start_attempt(new)?;
     tx.update_training(&new.task_id, &new.hotkey, update)?;
-    let holder = format!("{}/{}", new.task_id, new.hotkey);
-    let node = new.node_id.clone().unwrap_or_default();
-    tx.set_gpu_holders(&node, &new.gpu_ids, Some(&holder), &update.cause, update.at)?;
+    if let Some(node) = &new.node_id {
+        let holder = TrainingKey::new(new.task_id.clone(), new.hotkey.clone());
+        tx.set_gpu_holders(node.as_str(), &new.gpu_ids, Some(&holder), &update.cause, update.at)?;
+    }
     Ok(number)
 }

@@ -100,7 +100,7 @@ pub struct OverrideTask {
 /// it is kept across restarts.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<crate::store::TrainerNode, ControlError>")]
-pub struct AddTrainer {
+pub struct AddRemoteNode {
     /// Base URL of its trainer API.
     pub url: String,
     /// Its id in the store and the broker; derived from the URL when absent.
@@ -114,6 +114,6 @@ pub struct AddTrainer {
 /// and may be removed once they end.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<String, ControlError>")]
-pub struct RemoveTrainer {
+pub struct RemoveRemoteNode {
     pub key: String,
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Hotkey, RoundKind, TaskId, TournamentId, TournamentType, TrainingStatus};
+use crate::domain::{Hotkey, NodeId, RoundKind, TaskId, TournamentId, TournamentType, TrainingStatus};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -34,7 +34,7 @@ pub enum Event {
         task: TaskId,
         hotkey: Hotkey,
         attempt: u32,
-        node: String,
+        node: NodeId,
         at: DateTime<Utc>,
     },
     TrainingEnded {

@@ -3,22 +3,23 @@
 //! beside the configured `validator.nodes`, stores what was added (restored at the next start), and
 //! tells the GPU broker.
 //!
-//! Messages: `AddTrainer`, `RemoveTrainer`. With another executor (simulated, local) both are refused:
-//! those nodes come from the configuration.
+//! Messages: `AddRemoteNode`, `RemoveRemoteNode`. With another executor (simulated, local) both are
+//! refused: those nodes come from the configuration.
 
 use std::rc::Rc;
 
 use actix::prelude::*;
 
-use super::control::{AddTrainer, ControlError, RemoveTrainer};
+use super::control::{AddRemoteNode, ControlError, RemoveRemoteNode};
 use super::gpu_broker::{AddNode, FenceNode, GpuBroker, ListNodes, RemoveNode};
 use super::health::register_node;
 use crate::clock::SharedClock;
+use crate::domain::NodeId;
 use crate::domain::gpu::{GpuSlot, NodeView};
 use crate::exec::remote::RemoteExecutor;
 use crate::exec::remote::settings::RemoteNodeSettings;
 use crate::http::Secret;
-use crate::store::{AddedTrainer, Db, TrainerNode};
+use crate::store::{AddedNode, Db, TrainerNode};
 
 pub struct FleetActor {
     /// `None` unless trainings run on remote nodes.
@@ -71,11 +72,11 @@ fn view(node: &TrainerNode) -> NodeView {
     }
 }
 
-impl Handler<AddTrainer> for FleetActor {
+impl Handler<AddRemoteNode> for FleetActor {
     type Result = AtomicResponse<Self, Result<TrainerNode, ControlError>>;
 
     /// Checks the node answers with its GPUs before anything is stored; a node that does not is refused.
-    fn handle(&mut self, msg: AddTrainer, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: AddRemoteNode, _ctx: &mut Context<Self>) -> Self::Result {
         let (broker, db, clock) = (self.broker.clone(), self.db.clone(), self.clock.clone());
         let remote = self.remote();
         let added = async move {
@@ -86,28 +87,30 @@ impl Handler<AddTrainer> for FleetActor {
                 .ok_or_else(|| ControlError::Invalid(format!("trainer_ip: {:?} is not an http(s) URL", msg.url)))?;
             let base = url.as_str().trim_end_matches('/').to_owned();
             let id = msg.id.clone().unwrap_or_else(|| id_from_url(&url));
-            if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-                return Err(ControlError::Invalid(format!("node_id: {id:?} must be 1 to 64 of A-Z a-z 0-9 - _ .")));
+            let invalid = || ControlError::Invalid(format!("node_id: {id:?} must be 1 to 64 of A-Z a-z 0-9 - _ ."));
+            if id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+                return Err(invalid());
             }
+            let id = NodeId::parse(&id).map_err(|_| invalid())?;
             let settings =
                 RemoteNodeSettings { id: id.clone(), url: base.clone(), token: Secret::new(msg.token.clone()) };
             if !remote.add_node(&settings) {
                 return Err(ControlError::Conflict(format!("a trainer node {id} or at {base} is known already")));
             }
-            let answer = remote.availability(&id).await;
+            let answer = remote.availability(id.as_str()).await;
             if let Err(e) = &answer {
-                remote.remove_node(&id);
+                remote.remove_node(id.as_str());
                 return Err(ControlError::Invalid(format!("trainer_ip: the node at {base} does not answer: {e}")));
             }
-            let record = AddedTrainer {
+            let record = AddedNode {
                 id: id.clone(),
                 url: base.clone(),
                 token: msg.token.clone(),
                 draining: false,
                 created_at: clock.now(),
             };
-            if let Err(e) = db.run(move |s| s.add_trainer(&record)).await {
-                remote.remove_node(&id);
+            if let Err(e) = db.run(move |s| s.record_added_node(&record)).await {
+                remote.remove_node(id.as_str());
                 return Err(e.into());
             }
             match register_node(&remote, &db, &clock, &id, answer).await {
@@ -118,9 +121,9 @@ impl Handler<AddTrainer> for FleetActor {
                 }
                 Err(e) => {
                     // Nothing half-added: the record goes too, so a restart does not bring it back.
-                    remote.remove_node(&id);
+                    remote.remove_node(id.as_str());
                     let key = id.clone();
-                    if let Err(undo) = db.run(move |s| s.remove_added_trainer(&key)).await {
+                    if let Err(undo) = db.run(move |s| s.remove_added_node(key.as_str())).await {
                         tracing::error!(node = %id, error = %undo, "an added node's record could not be undone");
                     }
                     Err(e.into())
@@ -131,12 +134,12 @@ impl Handler<AddTrainer> for FleetActor {
     }
 }
 
-impl Handler<RemoveTrainer> for FleetActor {
+impl Handler<RemoveRemoteNode> for FleetActor {
     type Result = AtomicResponse<Self, Result<String, ControlError>>;
 
     /// A node whose GPUs are held is drained instead: fenced (in the broker and the store, and kept so
     /// by the health loop and across restarts) until the operator removes it again once they are free.
-    fn handle(&mut self, msg: RemoveTrainer, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: RemoveRemoteNode, _ctx: &mut Context<Self>) -> Self::Result {
         let (broker, db, clock) = (self.broker.clone(), self.db.clone(), self.clock.clone());
         let remote = self.remote();
         let removed = async move {
@@ -144,8 +147,8 @@ impl Handler<RemoveTrainer> for FleetActor {
             let id = remote
                 .find(&msg.key)
                 .ok_or_else(|| ControlError::NotFound(format!("no trainer node {:?} is known", msg.key)))?;
-            let url = remote.url_of(&id);
-            let added = db.run(|s| s.added_trainers()).await?;
+            let url = remote.url_of(id.as_str());
+            let added = db.run(|s| s.added_nodes()).await?;
             if !added.iter().any(|a| a.id == id && Some(&a.url) == url.as_ref()) {
                 return Err(ControlError::Conflict(format!(
                     "trainer node {id} is configured in validator.nodes: remove it there"
@@ -161,13 +164,13 @@ impl Handler<RemoveTrainer> for FleetActor {
             match broker.send(RemoveNode { node_id: id.clone() }).timeout(super::ASK_TIMEOUT).await {
                 Ok(Ok(())) => {}
                 Ok(Err(held)) => {
-                    remote.set_draining(&id);
+                    remote.set_draining(id.as_str());
                     broker.do_send(FenceNode { node_id: id.clone(), fenced: true });
                     let (key, at) = (id.clone(), clock.now());
                     db.run(move |s| {
                         s.transaction(|tx| {
-                            tx.set_trainer_draining(&key)?;
-                            tx.set_node_fenced(&key, true, "being removed by an operator", at)
+                            tx.set_added_node_draining(key.as_str())?;
+                            tx.set_node_fenced(key.as_str(), true, "being removed by an operator", at)
                         })
                     })
                     .await?;
@@ -179,16 +182,16 @@ impl Handler<RemoveTrainer> for FleetActor {
                 Err(e) => return Err(ControlError::Unavailable(format!("the GPU broker did not answer: {e}"))),
             }
             let key = id.clone();
-            if let Err(e) = db.run(move |s| s.remove_added_trainer(&key)).await {
+            if let Err(e) = db.run(move |s| s.remove_added_node(key.as_str())).await {
                 // Still stored: the broker gets it back, so the running validator agrees with the store.
                 if let Some(view) = before {
                     broker.do_send(AddNode(view));
                 }
                 return Err(e.into());
             }
-            remote.remove_node(&id);
+            remote.remove_node(id.as_str());
             tracing::info!(node = %id, "trainer node removed");
-            Ok(id)
+            Ok(id.to_string())
         };
         AtomicResponse::new(Box::pin(removed.into_actor(self)))
     }

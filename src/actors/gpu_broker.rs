@@ -25,8 +25,8 @@ use tokio::sync::oneshot;
 
 use super::attempts::{persist_start, start_records};
 use crate::clock::SharedClock;
-use crate::domain::JobPriority;
 use crate::domain::gpu::{GpuRequirement, NodeView, Placement, QueuedJob, schedule};
+use crate::domain::{JobPriority, NodeId, TrainingKey};
 use crate::store::{Db, Training};
 
 /// Why GPUs cannot be had.
@@ -46,8 +46,8 @@ pub enum GpuError {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RequestGpus {
-    /// The training asking: `<task_id>/<hotkey>`.
-    pub key: String,
+    /// The training asking.
+    pub key: TrainingKey,
     /// Its tournament (a cancel withdraws the tournament's waiting requests).
     pub tournament: crate::domain::TournamentId,
     /// The training as stored; placing it starts its next attempt.
@@ -65,13 +65,13 @@ pub type Started = Result<(Placement, u32, Training), GpuError>;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReleaseGpus {
-    pub key: String,
+    pub key: TrainingKey,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FenceNode {
-    pub node_id: String,
+    pub node_id: NodeId,
     pub fenced: bool,
 }
 
@@ -96,7 +96,7 @@ pub struct AddNode(pub NodeView);
 #[derive(Message)]
 #[rtype(result = "Result<(), usize>")]
 pub struct RemoveNode {
-    pub node_id: String,
+    pub node_id: NodeId,
 }
 
 struct Waiting {
@@ -123,18 +123,18 @@ impl GpuBroker {
         Self { db, clock, max_attempts, nodes, queue: Vec::new(), settle_scheduled: false }
     }
 
-    fn held_by(&self, key: &str) -> Option<Placement> {
+    fn held_by(&self, key: &TrainingKey) -> Option<Placement> {
         self.nodes.iter().find_map(|node| {
             let indices: Vec<u32> =
-                node.gpus.iter().filter(|g| g.holder.as_deref() == Some(key)).map(|g| g.index).collect();
+                node.gpus.iter().filter(|g| g.holder.as_ref() == Some(key)).map(|g| g.index).collect();
             (!indices.is_empty()).then(|| Placement { node_id: node.id.clone(), gpu_indices: indices })
         })
     }
 
-    fn set_holders(&mut self, placement: &Placement, holder: Option<&str>) {
+    fn set_holders(&mut self, placement: &Placement, holder: Option<&TrainingKey>) {
         if let Some(node) = self.nodes.iter_mut().find(|n| n.id == placement.node_id) {
             for gpu in node.gpus.iter_mut().filter(|g| placement.gpu_indices.contains(&g.index)) {
-                gpu.holder = holder.map(str::to_owned);
+                gpu.holder = holder.cloned();
             }
         }
     }

@@ -13,7 +13,7 @@ use actix::prelude::*;
 
 use super::gpu_broker::{FenceNode, GpuBroker, ListNodes};
 use crate::clock::SharedClock;
-use crate::domain::GpuClass;
+use crate::domain::{GpuClass, NodeId, TrainingKey};
 use crate::exec::remote::RemoteExecutor;
 use crate::exec::remote::wire::GpuInfo;
 use crate::store::{Db, Gpu, StoreError, TrainerNode};
@@ -27,10 +27,10 @@ pub async fn register_nodes(
 ) -> Result<Vec<(String, bool)>, StoreError> {
     let mut seen = Vec::new();
     for id in remote.node_ids() {
-        let answer = remote.availability(&id).await;
+        let answer = remote.availability(id.as_str()).await;
         let answered = answer.is_ok();
         register_node(remote, db, clock, &id, answer).await?;
-        seen.push((id, answered));
+        seen.push((id.to_string(), answered));
     }
     Ok(seen)
 }
@@ -41,20 +41,20 @@ pub async fn register_node(
     remote: &RemoteExecutor,
     db: &Db,
     clock: &SharedClock,
-    id: &str,
+    id: &NodeId,
     answer: Result<Vec<GpuInfo>, String>,
 ) -> Result<TrainerNode, StoreError> {
-    let url = remote.url_of(id).unwrap_or_default();
-    let draining = remote.is_draining(id);
+    let url = remote.url_of(id.as_str()).unwrap_or_default();
+    let draining = remote.is_draining(id.as_str());
     let now = clock.now();
     match &answer {
         Ok(gpus) => tracing::info!(node = %id, gpus = gpus.len(), "trainer node answered"),
         Err(e) => tracing::warn!(node = %id, error = %e, "trainer node does not answer: fenced"),
     }
-    let node_id = id.to_owned();
+    let node_id = id.clone();
     db.run(move |s| {
         s.transaction(|tx| {
-            let stored = match tx.get_node(&node_id) {
+            let stored = match tx.get_node(node_id.as_str()) {
                 Ok(node) => Some(node),
                 Err(StoreError::NotFound { .. }) => None,
                 Err(e) => return Err(e),
@@ -82,13 +82,13 @@ pub async fn register_node(
 }
 
 /// A listed GPU as a stored slot; a GPU of a type that is no class is left out.
-fn slot(node: &str, gpu: &GpuInfo, holder: Option<String>) -> Option<Gpu> {
+fn slot(node: &NodeId, gpu: &GpuInfo, holder: Option<TrainingKey>) -> Option<Gpu> {
     match gpu.gpu_type.parse::<GpuClass>() {
         Ok(class) => {
             Some(Gpu { index: gpu.gpu_id, class, model_name: gpu.gpu_type.clone(), vram_gb: gpu.vram_gb, holder })
         }
         Err(e) => {
-            tracing::warn!(node, gpu = gpu.gpu_id, error = %e, "GPU of no known class: not used");
+            tracing::warn!(node = %node, gpu = gpu.gpu_id, error = %e, "GPU of no known class: not used");
             None
         }
     }
@@ -129,10 +129,10 @@ pub async fn check_once(remote: &RemoteExecutor, broker: &Addr<GpuBroker>, db: &
     let Ok(views) = broker.send(ListNodes).timeout(super::ASK_TIMEOUT).await else { return };
     for id in remote.node_ids() {
         let Some(view) = views.iter().find(|v| v.id == id) else { continue };
-        if remote.is_draining(&id) {
+        if remote.is_draining(id.as_str()) {
             continue;
         }
-        let answer = remote.availability(&id).await;
+        let answer = remote.availability(id.as_str()).await;
         let fence = answer.is_err();
         if fence == view.fenced {
             continue;
@@ -144,7 +144,7 @@ pub async fn check_once(remote: &RemoteExecutor, broker: &Addr<GpuBroker>, db: &
         tracing::info!(node = %id, fenced = fence, cause = %cause, "node fence changed");
         broker.do_send(FenceNode { node_id: id.clone(), fenced: fence });
         let at = clock.now();
-        if let Err(e) = db.run(move |s| s.set_node_fenced(&id, fence, &cause, at)).await {
+        if let Err(e) = db.run(move |s| s.set_node_fenced(id.as_str(), fence, &cause, at)).await {
             tracing::error!(error = %e, "a node's fence could not be stored");
         }
     }

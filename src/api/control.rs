@@ -11,7 +11,7 @@ use serde_json::json;
 use super::ApiState;
 use crate::actors::ASK_TIMEOUT;
 use crate::actors::control::{
-    AddTrainer, CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask, RemoveTrainer,
+    AddRemoteNode, CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask, RemoveRemoteNode,
     TaskAction,
 };
 use crate::actors::supervisor::Supervisor;
@@ -169,7 +169,7 @@ pub async fn add_trainer(
     body: web::Json<AddTrainerBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let request = AddTrainer { url: body.trainer_ip, id: body.node_id, token: body.token };
+    let request = AddRemoteNode { url: body.trainer_ip, id: body.node_id, token: body.token };
     let node = answer(control(&state)?.fleet.send(request).timeout(ASK_TIMEOUT).await)?;
     let entry = super::trainers::crucible_trainer(&node, &Default::default(), chrono::Utc::now());
     Ok(HttpResponse::Created().json(entry))
@@ -182,6 +182,6 @@ pub async fn add_trainer(
         (status = 503, description = "No validator runtime", body = ErrorBody)))]
 pub async fn remove_trainer(state: web::Data<ApiState>, key: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let removed =
-        answer(control(&state)?.fleet.send(RemoveTrainer { key: key.into_inner() }).timeout(ASK_TIMEOUT).await)?;
+        answer(control(&state)?.fleet.send(RemoveRemoteNode { key: key.into_inner() }).timeout(ASK_TIMEOUT).await)?;
     Ok(HttpResponse::Ok().json(json!({ "removed": removed })))
 }

@@ -102,7 +102,7 @@ pub async fn scrape(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
             }
         }
         for ((class, slot), n) in slots {
-            metrics::gauge!("crucible_gpu_slots", "node" => node.id.clone(), "class" => class, "state" => slot)
+            metrics::gauge!("crucible_gpu_slots", "node" => node.id.to_string(), "class" => class, "state" => slot)
                 .set(n as f64);
         }
     }

@@ -15,23 +15,24 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use super::{ApiState, read};
+use crate::domain::TrainingKey;
 use crate::http::error::ApiError;
 use crate::store::{Store, StoreError, TrainerNode};
 
 /// When each held GPU's training is due to end, by holder (`<task_id>/<hotkey>`).
-pub type HoldEnds = HashMap<String, DateTime<Utc>>;
+pub type HoldEnds = HashMap<TrainingKey, DateTime<Utc>>;
 
 /// The nodes with the end of every hold, from the open attempts and their tasks' hours.
 pub fn nodes_with_holds(s: &Store) -> Result<(Vec<TrainerNode>, HoldEnds), StoreError> {
     let nodes = s.list_nodes()?;
     let mut ends = HoldEnds::new();
-    let held: Vec<&str> = nodes.iter().flat_map(|n| &n.gpus).filter_map(|g| g.holder.as_deref()).collect();
+    let held: Vec<&TrainingKey> = nodes.iter().flat_map(|n| &n.gpus).filter_map(|g| g.holder.as_ref()).collect();
     if held.is_empty() {
         return Ok((nodes, ends));
     }
     for attempt in s.open_attempts()? {
-        let holder = format!("{}/{}", attempt.task_id, attempt.hotkey);
-        if !held.contains(&holder.as_str()) {
+        let holder = TrainingKey::new(attempt.task_id.clone(), attempt.hotkey.clone());
+        if !held.contains(&&holder) {
             continue;
         }
         let hours = s.get_task(&attempt.task_id)?.hours_to_complete;
@@ -44,7 +45,7 @@ pub fn nodes_with_holds(s: &Store) -> Result<(Vec<TrainerNode>, HoldEnds), Store
 /// One GPU's `used_until` and `available` at `now`.
 fn hold(
     node: &TrainerNode,
-    holder: Option<&str>,
+    holder: Option<&TrainingKey>,
     ends: &HoldEnds,
     now: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, bool) {
@@ -59,7 +60,7 @@ pub fn reference_trainer(node: &TrainerNode, ends: &HoldEnds, now: DateTime<Utc>
         .gpus
         .iter()
         .map(|g| {
-            let (used_until, available) = hold(node, g.holder.as_deref(), ends, now);
+            let (used_until, available) = hold(node, g.holder.as_ref(), ends, now);
             json!({
                 "gpu_id": g.index,
                 "gpu_type": g.class.to_string(),
@@ -82,7 +83,7 @@ pub fn crucible_trainer(node: &TrainerNode, ends: &HoldEnds, now: DateTime<Utc>)
         .gpus
         .iter()
         .map(|g| {
-            let (used_until, available) = hold(node, g.holder.as_deref(), ends, now);
+            let (used_until, available) = hold(node, g.holder.as_ref(), ends, now);
             json!({
                 "gpu_id": g.index,
                 "gpu_type": g.class.to_string(),

@@ -17,6 +17,7 @@ use crate::actors::health;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::docker::Engine;
+use crate::domain::NodeId;
 use crate::exec::Executor;
 use crate::exec::gpus;
 use crate::exec::local::LocalExecutor;
@@ -87,11 +88,11 @@ async fn remote(settings: &Settings, db: &Db) -> Result<Rc<RemoteExecutor>, AppE
             remote
         }
     });
-    for added in db.run(|s| s.added_trainers()).await? {
+    for added in db.run(|s| s.added_nodes()).await? {
         let node = RemoteNodeSettings { id: added.id, url: added.url, token: Secret::new(added.token) };
         if remote.add_node(&node) && added.draining {
-            remote.set_draining(&node.id);
-        } else if remote.url_of(&node.id).as_deref() != Some(node.url.as_str()) {
+            remote.set_draining(node.id.as_str());
+        } else if remote.url_of(node.id.as_str()).as_deref() != Some(node.url.as_str()) {
             tracing::warn!(node = %node.id, url = %node.url, "an added trainer node is also configured: the configuration wins");
         }
     }
@@ -149,7 +150,7 @@ async fn local_node(settings: &Settings, engine: Engine, db: &Db) -> anyhow::Res
                 })
                 .collect();
             tx.upsert_node(&TrainerNode {
-                id: LOCAL_NODE.into(),
+                id: NodeId::local(),
                 address: "local Docker engine".into(),
                 fenced: false,
                 last_seen: Some(now),

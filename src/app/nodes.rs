@@ -29,7 +29,7 @@ pub(super) async fn in_use(db: &Db, built: &Built) -> Result<Vec<NodeView>, Stor
         let ids = remote.node_ids();
         views.retain(|view| ids.contains(&view.id));
     } else if built.local_node {
-        views.retain(|view| view.id == LOCAL_NODE);
+        views.retain(|view| view.id.as_str() == LOCAL_NODE);
     }
     Ok(views)
 }

@@ -240,7 +240,7 @@ fn trial_job(
         hours_to_complete: f64::from(args.hours),
         repo_url,
         commit_hash: args.commit.clone(),
-        placement: Placement { node_id: "local".into(), gpu_indices: gpu_ids },
+        placement: Placement { node_id: crate::domain::NodeId::local(), gpu_indices: gpu_ids },
     })
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::{NodeId, TrainingKey};
 use super::kinds::{GpuClass, JobPriority, TaskType};
 
 /// The GPU thresholds of text tasks, in billions of (multiplied) parameters.
@@ -81,14 +82,14 @@ pub fn requirement(task_type: TaskType, params: Option<u64>, rules: &GpuRules) -
 pub struct GpuSlot {
     pub index: u32,
     pub class: GpuClass,
-    /// Whoever holds it; `None` when free.
-    pub holder: Option<String>,
+    /// The training that holds it; `None` when free.
+    pub holder: Option<TrainingKey>,
 }
 
 /// A trainer node with its GPU slots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeView {
-    pub id: String,
+    pub id: NodeId,
     /// A node that stopped answering: none of its GPUs are used until it answers again.
     pub fenced: bool,
     pub gpus: Vec<GpuSlot>,
@@ -103,8 +104,16 @@ impl NodeView {
 /// Where a training runs: one node, and exactly these GPU indices on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
-    pub node_id: String,
+    pub node_id: NodeId,
     pub gpu_indices: Vec<u32>,
+}
+
+impl Placement {
+    /// Where a job not placed yet runs: nowhere. A trainer's template job carries it until the broker
+    /// places the training.
+    pub fn unplaced() -> Self {
+        Self { node_id: NodeId::parse("unplaced").expect("a valid node id"), gpu_indices: Vec::new() }
+    }
 }
 
 /// Picks the node that can host `req` and leaves the fewest free GPUs of that class ("tightest fit");
@@ -131,7 +140,7 @@ pub fn place(req: GpuRequirement, nodes: &[NodeView]) -> Option<Placement> {
 /// A job waiting for GPUs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedJob {
-    pub key: String,
+    pub key: TrainingKey,
     pub priority: JobPriority,
     /// Monotonic enqueue order (or time in ms): oldest first within a priority.
     pub enqueued: i64,
@@ -140,7 +149,7 @@ pub struct QueuedJob {
 
 /// Assigns GPUs to queued jobs: organic before tournament before benchmark, oldest first (the reference
 /// consumes its queue backwards). A job that does not fit does not block smaller jobs behind it.
-pub fn schedule(queue: &[QueuedJob], nodes: &[NodeView]) -> Vec<(String, Placement)> {
+pub fn schedule(queue: &[QueuedJob], nodes: &[NodeView]) -> Vec<(TrainingKey, Placement)> {
     let mut order: Vec<&QueuedJob> = queue.iter().collect();
     order.sort_by(|a, b| (a.priority, a.enqueued, &a.key).cmp(&(b.priority, b.enqueued, &b.key)));
     let mut nodes = nodes.to_vec();

@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::{Hotkey, TaskId};
 
 fn req(task_type: TaskType, params: Option<u64>) -> String {
     requirement(task_type, params, &GpuRules::default()).to_string()
@@ -32,15 +33,20 @@ fn requirement_table() {
     }
 }
 
+/// A training named by its task.
+fn key(task: &str) -> TrainingKey {
+    TrainingKey::new(TaskId::parse(task).unwrap(), Hotkey::synthetic(1))
+}
+
 fn node(id: &str, h100: u32, a100: u32, held: &[u32]) -> NodeView {
     let gpus = (0..h100 + a100)
         .map(|i| GpuSlot {
             index: i,
             class: if i < h100 { GpuClass::H100 } else { GpuClass::A100 },
-            holder: held.contains(&i).then(|| "busy".to_owned()),
+            holder: held.contains(&i).then(|| key("busy")),
         })
         .collect();
-    NodeView { id: id.into(), fenced: false, gpus }
+    NodeView { id: NodeId::parse(id).unwrap(), fenced: false, gpus }
 }
 
 const TWO_H100: GpuRequirement = GpuRequirement { class: GpuClass::H100, count: 2 };
@@ -49,7 +55,7 @@ const TWO_H100: GpuRequirement = GpuRequirement { class: GpuClass::H100, count: 
 fn tightest_fit_picks_the_node_left_with_fewest_free_gpus() {
     let nodes = [node("big", 8, 0, &[]), node("snug", 4, 0, &[0]), node("tiny", 1, 0, &[])];
     let p = place(TWO_H100, &nodes).unwrap();
-    assert_eq!(p, Placement { node_id: "snug".into(), gpu_indices: vec![1, 2] });
+    assert_eq!(p, Placement { node_id: NodeId::parse("snug").unwrap(), gpu_indices: vec![1, 2] });
 }
 
 #[test]
@@ -69,29 +75,30 @@ fn image_tasks_need_the_a100_class() {
 #[test]
 fn organic_jobs_go_first_then_oldest() {
     let one = GpuRequirement { class: GpuClass::H100, count: 1 };
-    let job = |key: &str, priority, enqueued| QueuedJob { key: key.into(), priority, enqueued, requirement: one };
+    let job = |name: &str, priority, enqueued| QueuedJob { key: key(name), priority, enqueued, requirement: one };
     let queue = [
         job("bench", JobPriority::Benchmark, 0),
         job("tourn-new", JobPriority::Tournament, 9),
         job("tourn-old", JobPriority::Tournament, 1),
         job("organic", JobPriority::Organic, 5),
     ];
-    let placed: Vec<String> = schedule(&queue, &[node("n", 3, 0, &[])]).into_iter().map(|(k, _)| k).collect();
+    let placed: Vec<String> =
+        schedule(&queue, &[node("n", 3, 0, &[])]).into_iter().map(|(k, _)| k.task.to_string()).collect();
     assert_eq!(placed, vec!["organic", "tourn-old", "tourn-new"]);
 }
 
 #[test]
 fn a_big_job_that_does_not_fit_does_not_block_small_ones() {
     let big = QueuedJob {
-        key: "big".into(),
+        key: key("big"),
         priority: JobPriority::Tournament,
         enqueued: 0,
         requirement: GpuRequirement { class: GpuClass::H100, count: 8 },
     };
-    let small = QueuedJob { key: "small".into(), enqueued: 1, requirement: TWO_H100, ..big.clone() };
+    let small = QueuedJob { key: key("small"), enqueued: 1, requirement: TWO_H100, ..big.clone() };
     let placed = schedule(&[big, small], &[node("n", 4, 0, &[])]);
     assert_eq!(placed.len(), 1);
-    assert_eq!(placed[0].0, "small");
+    assert_eq!(placed[0].0, key("small"));
 }
 
 proptest! {
@@ -99,7 +106,7 @@ proptest! {
     fn scheduling_never_double_books(sizes in proptest::collection::vec(0u32..4, 1..20), free in proptest::collection::vec(1u32..9, 1..5)) {
         let nodes: Vec<NodeView> = free.iter().enumerate().map(|(i, n)| node(&format!("n{i}"), *n, 1, &[])).collect();
         let queue: Vec<QueuedJob> = sizes.iter().enumerate().map(|(i, s)| QueuedJob {
-            key: format!("j{i}"),
+            key: key(&format!("j{i}")),
             priority: JobPriority::Tournament,
             enqueued: i as i64,
             requirement: if *s == 0 { GpuRequirement { class: GpuClass::A100, count: 1 } } else { GpuRequirement { class: GpuClass::H100, count: 1 << (s - 1) } },

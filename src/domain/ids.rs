@@ -124,6 +124,83 @@ string_id!(
     }
 );
 
+string_id!(
+    /// A trainer node's id (`gpu-1`, `local`, `sim-node-01`, `127.0.0.1-8001`): 1 to 128 visible ASCII
+    /// characters without `/`.
+    NodeId,
+    "node id",
+    |s| {
+        if s.is_empty() || s.len() > 128 {
+            return Err("must be 1 to 128 characters");
+        }
+        if !s.chars().all(|c| c.is_ascii_graphic() && c != '/') {
+            return Err("may hold only visible ASCII characters other than '/'");
+        }
+        Ok(())
+    }
+);
+
+impl PartialEq<&str> for NodeId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl NodeId {
+    /// `local`: the one node of a host that trains its own work (a validator's `local` executor, the
+    /// placement a trainer node gives the jobs it is sent).
+    pub fn local() -> Self {
+        Self("local".to_owned())
+    }
+}
+
+/// One training: a miner's on one task. Written `<task>/<hotkey>` where it is stored as a GPU's holder.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrainingKey {
+    pub task: TaskId,
+    pub hotkey: Hotkey,
+}
+
+impl TrainingKey {
+    pub fn new(task: TaskId, hotkey: Hotkey) -> Self {
+        Self { task, hotkey }
+    }
+
+    /// Parses `<task>/<hotkey>`.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        let (task, hotkey) =
+            value.split_once('/').ok_or_else(|| id_error("training key", value, "must be <task>/<hotkey>"))?;
+        Ok(Self { task: TaskId::parse(task)?, hotkey: Hotkey::parse(hotkey)? })
+    }
+}
+
+impl fmt::Display for TrainingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.task, self.hotkey)
+    }
+}
+
+impl TryFrom<String> for TrainingKey {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, IdError> {
+        Self::parse(&value)
+    }
+}
+
+impl std::str::FromStr for TrainingKey {
+    type Err = IdError;
+    fn from_str(value: &str) -> Result<Self, IdError> {
+        Self::parse(value)
+    }
+}
+
+impl From<TrainingKey> for String {
+    fn from(key: TrainingKey) -> String {
+        key.to_string()
+    }
+}
+
 impl Hotkey {
     /// A well-formed 48-character SS58-looking hotkey numbered `n`: for simulated miners and tests.
     pub fn synthetic(n: u64) -> Self {
@@ -297,5 +374,31 @@ mod tests {
         assert_ne!(round_seed(&t, 1), round_seed(&t, 2));
         assert_eq!(stable_hash(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn a_training_key_is_task_slash_hotkey_both_ways() {
+        let key = TrainingKey::new(TaskId::parse("task-1").unwrap(), Hotkey::synthetic(3));
+        let text = key.to_string();
+        assert_eq!(text, format!("task-1/{}", Hotkey::synthetic(3)));
+        assert_eq!(TrainingKey::parse(&text).unwrap(), key);
+        assert_eq!(serde_json::to_value(&key).unwrap(), serde_json::json!(text));
+        for (bad, kind) in
+            [("task-1", "training key"), ("task-1/short", "hotkey"), ("/x", "task id"), ("a b/c", "task id")]
+        {
+            let e = TrainingKey::parse(bad).unwrap_err();
+            assert_eq!(e.kind, kind, "the error names the part that is wrong: {e}");
+        }
+    }
+
+    #[test]
+    fn node_ids_are_visible_ascii_without_slashes() {
+        for good in ["gpu-1", "local", "127.0.0.1-8001", "sim-node-01"] {
+            assert_eq!(NodeId::parse(good).unwrap().as_str(), good);
+        }
+        for bad in ["", "a/b", "with space", "é", &"x".repeat(129)] {
+            assert!(NodeId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(NodeId::local(), "local");
     }
 }

@@ -37,7 +37,7 @@ pub mod tasks;
 pub mod text;
 pub mod weights;
 
-pub use ids::{Coldkey, Hotkey, IdError, RoundId, TaskId, TournamentId};
+pub use ids::{Coldkey, Hotkey, IdError, NodeId, RoundId, TaskId, TournamentId, TrainingKey};
 pub use kinds::{
     AdmissionOutcome, FileFormat, GpuClass, JobPriority, LedgerKind, ModelType, NodeFailure, NodeTaskStatus, RoundKind,
     RunStatus, TaskType, TournamentType, UnknownVariant,

@@ -2,8 +2,8 @@
 //! GPUs, two of four A100-class) or `2x4H100+2A100` (mixed nodes): the simulator's `--nodes` and a
 //! node's configured `trainer_node.gpus`.
 
-use crate::domain::GpuClass;
 use crate::domain::gpu::{GpuSlot, NodeView};
+use crate::domain::{GpuClass, NodeId};
 
 /// A parsed fleet: one entry per node, its GPUs by class.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,8 @@ impl NodeSpec {
                         GpuSlot { index: index - 1, class, holder: None }
                     })
                     .collect();
-                NodeView { id: format!("sim-node-{:02}", i + 1), fenced: false, gpus }
+                let id = NodeId::parse(&format!("sim-node-{:02}", i + 1)).expect("a numbered node id is valid");
+                NodeView { id, fenced: false, gpus }
             })
             .collect()
     }

@@ -119,7 +119,7 @@ mod tests {
             expected_repo_name: "tournament-x-task-1-5abc".into(),
             repo_url: "https://example.invalid/r".into(),
             commit_hash: "0".repeat(40),
-            placement: Placement { node_id: "n".into(), gpu_indices: vec![0] },
+            placement: Placement { node_id: crate::domain::NodeId::parse("n").unwrap(), gpu_indices: vec![0] },
         }
     }
 

@@ -9,7 +9,7 @@ use super::answers::Issue;
 use super::checks::Check;
 use crate::domain::gpu::Placement;
 use crate::domain::task_scores::EvalFacts;
-use crate::domain::{FileFormat, Hotkey, ModelType, TaskId, TaskType, TournamentId};
+use crate::domain::{FileFormat, Hotkey, ModelType, NodeId, TaskId, TaskType, TournamentId};
 use crate::exec::TrainingJob;
 pub use crate::exec::remote::wire::{CLONE_ERROR, GpuInfo, STARTED};
 use crate::store::NodeTask;
@@ -164,7 +164,7 @@ pub fn parse_start_object(mut raw: Map<String, Value>) -> Result<StartRequest, V
             .filter(|c| !c.trim().is_empty())
             .or(branch.filter(|b| !b.trim().is_empty()))
             .unwrap_or_default(),
-        placement: Placement { node_id: LOCAL_NODE.into(), gpu_indices: gpu_ids },
+        placement: Placement { node_id: NodeId::local(), gpu_indices: gpu_ids },
     };
     Ok(StartRequest { raw, job, attempt })
 }

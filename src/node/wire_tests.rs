@@ -27,7 +27,7 @@ fn job(task_type: TaskType) -> TrainingJob {
         expected_repo_name: "tournament-x".into(),
         repo_url: "https://github.com/m/r".into(),
         commit_hash: "a".repeat(40),
-        placement: Placement { node_id: "gpu-host-1".into(), gpu_indices: vec![2, 3] },
+        placement: Placement { node_id: crate::domain::NodeId::parse("gpu-host-1").unwrap(), gpu_indices: vec![2, 3] },
     }
 }
 
@@ -37,8 +37,10 @@ fn a_validator_job_crosses_the_wire_unchanged_but_for_its_node() {
         let sent = job(task_type);
         let body = start_body(&sent);
         let parsed = parse_start(body.to_string().as_bytes()).unwrap();
-        let expected =
-            TrainingJob { placement: Placement { node_id: LOCAL_NODE.into(), ..sent.placement.clone() }, ..sent };
+        let expected = TrainingJob {
+            placement: Placement { node_id: crate::domain::NodeId::local(), ..sent.placement.clone() },
+            ..sent
+        };
         assert_eq!(parsed.job, expected);
         assert_eq!(parsed.attempt, Some(2));
         assert_eq!(Value::Object(parsed.raw), body);

@@ -8,14 +8,14 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    AddedTrainer, AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, NodeTask,
+    AddedNode, AttemptEnd, EntityKind, LedgerEntry, LedgerEvent, LedgerOutcome, Miner, NewAttempt, NodeTask,
     NodeTaskEnd, Participant, RoundWithBracket, StatusChange, Store, StoreError, Task, Tournament, TournamentCount,
     TournamentSnapshot, TrainerNode, Training, TrainingAttempt, TrainingCount, TrainingUpdate, Transition,
 };
 use crate::domain::bundle::ResultsBundle;
 use crate::domain::{
     Coldkey, Hotkey, NodeTaskStatus, RoundId, RoundStatus, TaskId, TaskStatus, TournamentId, TournamentStatus,
-    TournamentType, TrainingStatus,
+    TournamentType, TrainingKey, TrainingStatus,
 };
 
 macro_rules! delegate {
@@ -50,8 +50,8 @@ delegate! { transaction:
     fn upsert_node(&self, node: &TrainerNode) -> ();
     fn set_node_fenced(&self, id: &str, fenced: bool, cause: &str, at: DateTime<Utc>) -> ();
     fn touch_node(&self, id: &str, at: DateTime<Utc>) -> ();
-    fn set_gpu_holder(&self, node_id: &str, index: u32, holder: Option<&str>) -> ();
-    fn set_gpu_holders(&self, node_id: &str, indices: &[u32], holder: Option<&str>, cause: &str, at: DateTime<Utc>) -> ();
+    fn set_gpu_holder(&self, node_id: &str, index: u32, holder: Option<&TrainingKey>) -> ();
+    fn set_gpu_holders(&self, node_id: &str, indices: &[u32], holder: Option<&TrainingKey>, cause: &str, at: DateTime<Utc>) -> ();
     fn upsert_miner(&self, miner: &Miner) -> ();
     fn remove_miner(&self, hotkey: &Hotkey) -> bool;
     fn record_ledger_event(&self, event: &LedgerEvent) -> LedgerOutcome;
@@ -59,9 +59,9 @@ delegate! { transaction:
     fn instance_id(&self, at: DateTime<Utc>) -> String;
     fn log_event(&self, kind: EntityKind, entity_id: &str, status: &str, cause: &str, at: DateTime<Utc>) -> ();
     fn start_node_task(&self, task: &NodeTask) -> ();
-    fn add_trainer(&self, trainer: &AddedTrainer) -> ();
-    fn remove_added_trainer(&self, id: &str) -> bool;
-    fn set_trainer_draining(&self, id: &str) -> bool;
+    fn record_added_node(&self, trainer: &AddedNode) -> ();
+    fn remove_added_node(&self, id: &str) -> bool;
+    fn set_added_node_draining(&self, id: &str) -> bool;
     fn close_attempts_of_ended_tournaments(&self, at: DateTime<Utc>) -> usize;
     fn finish_node_task(&self, task: &TaskId, hotkey: &Hotkey, attempt: u32, end: &NodeTaskEnd) -> NodeTask;
 }
@@ -100,7 +100,7 @@ delegate! { read:
     fn recent_node_tasks(&self, since: DateTime<Utc>) -> Vec<NodeTask>;
     fn training_counts(&self) -> Vec<TrainingCount>;
     fn tournament_counts(&self) -> Vec<TournamentCount>;
-    fn added_trainers(&self) -> Vec<AddedTrainer>;
+    fn added_nodes(&self) -> Vec<AddedNode>;
 }
 
 delegate! { read_consistent:

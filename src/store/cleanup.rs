@@ -28,7 +28,7 @@ impl Tx<'_> {
             let end = AttemptEnd { outcome: RunStatus::Failure, reason: Some(reason.clone()), at, image: None };
             self.finish_attempt(&attempt.task_id, &attempt.hotkey, attempt.attempt, &end)?;
             if let Some(node) = &attempt.node_id {
-                self.set_gpu_holders(node, &attempt.gpu_ids, None, &reason, at)?;
+                self.set_gpu_holders(node.as_str(), &attempt.gpu_ids, None, &reason, at)?;
             }
             let training = self.get_training(&attempt.task_id, &attempt.hotkey)?;
             if training.status == TrainingStatus::Training {

@@ -17,7 +17,7 @@
 //! ([`Store::tournament_snapshot`], [`Store::export_bundle`]) run in one read transaction, so they see
 //! one consistent state.
 
-mod added_trainers;
+mod added_nodes;
 mod api;
 mod cleanup;
 mod connection;
@@ -48,7 +48,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use connection::{AnyConnection, DbPool};
 
-pub use added_trainers::AddedTrainer;
+pub use added_nodes::AddedNode;
 pub use connection::Backend;
 pub use db::Db;
 pub use ledger::{LedgerEntry, LedgerEvent, LedgerOutcome};

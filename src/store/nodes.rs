@@ -6,16 +6,16 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::connection::per_backend;
-use super::convert::{from_db, from_db_opt, parse, signed, to_db, to_db_opt, unsigned};
+use super::convert::{from_db, from_db_opt, parse, parse_opt, signed, to_db, to_db_opt, unsigned};
 use super::schema::{gpus, trainer_nodes};
 use super::transitions::{EntityKind, log};
 use super::{StoreError, Tx};
-use crate::domain::GpuClass;
+use crate::domain::{GpuClass, NodeId, TrainingKey};
 
 /// A host that runs trainings; a fenced node's GPUs are not used until it answers again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainerNode {
-    pub id: String,
+    pub id: NodeId,
     pub address: String,
     pub fenced: bool,
     pub last_seen: Option<DateTime<Utc>>,
@@ -31,8 +31,8 @@ pub struct Gpu {
     pub class: GpuClass,
     pub model_name: String,
     pub vram_gb: u32,
-    /// Who holds it (the training it is reserved for), if anyone.
-    pub holder: Option<String>,
+    /// The training it is reserved for, if any.
+    pub holder: Option<TrainingKey>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -63,7 +63,7 @@ impl GpuRow {
             class: parse("gpus", "class", &self.class)?,
             model_name: self.model_name,
             vram_gb: unsigned("gpus", "vram_gb", self.vram_gb)?,
-            holder: self.holder,
+            holder: parse_opt("gpus", "holder", self.holder.as_deref())?,
         })
     }
 }
@@ -77,7 +77,7 @@ impl Tx<'_> {
     /// An existing node keeps its `created_at`.
     pub fn upsert_node(&mut self, node: &TrainerNode) -> Result<(), StoreError> {
         let values = (
-            trainer_nodes::id.eq(&node.id),
+            trainer_nodes::id.eq(node.id.as_str()),
             trainer_nodes::address.eq(&node.address),
             trainer_nodes::fenced.eq(node.fenced),
             trainer_nodes::last_seen.eq(to_db_opt(node.last_seen)),
@@ -94,15 +94,15 @@ impl Tx<'_> {
             .do_update()
             .set(changes)
             .execute(c))?;
-        diesel::delete(gpus::table.filter(gpus::node_id.eq(&node.id))).execute(self.conn)?;
+        diesel::delete(gpus::table.filter(gpus::node_id.eq(node.id.as_str()))).execute(self.conn)?;
         for gpu in &node.gpus {
             let row = GpuRow {
-                node_id: node.id.clone(),
+                node_id: node.id.to_string(),
                 gpu_index: signed("gpu_index", gpu.index)?,
                 class: gpu.class.as_str().to_owned(),
                 model_name: gpu.model_name.clone(),
                 vram_gb: signed("vram_gb", gpu.vram_gb)?,
-                holder: gpu.holder.clone(),
+                holder: gpu.holder.as_ref().map(ToString::to_string),
             };
             diesel::insert_into(gpus::table).values(&row).execute(self.conn)?;
         }
@@ -118,7 +118,7 @@ impl Tx<'_> {
             .ok_or_else(|| StoreError::not_found("trainer node", id))?;
         let gpus = gpus::table.filter(gpus::node_id.eq(id)).order(gpus::gpu_index.asc()).select(GpuRow::as_select());
         let gpus = gpus.load(self.conn)?.into_iter().map(GpuRow::into_record).collect::<Result<_, _>>()?;
-        Ok(node_record(row, gpus))
+        node_record(row, gpus)
     }
 
     /// Every node with its GPUs, by id.
@@ -139,7 +139,7 @@ impl Tx<'_> {
                     gpus.push(gpu.into_record()?);
                 }
             }
-            nodes.push(node_record(row, gpus));
+            nodes.push(node_record(row, gpus)?);
         }
         Ok(nodes)
     }
@@ -175,8 +175,14 @@ impl Tx<'_> {
     }
 
     /// Sets (or clears, with `None`) who holds one GPU.
-    pub fn set_gpu_holder(&mut self, node_id: &str, index: u32, holder: Option<&str>) -> Result<(), StoreError> {
+    pub fn set_gpu_holder(
+        &mut self,
+        node_id: &str,
+        index: u32,
+        holder: Option<&TrainingKey>,
+    ) -> Result<(), StoreError> {
         let index_db: i32 = signed("gpu_index", index)?;
+        let holder = holder.map(ToString::to_string);
         let changed =
             diesel::update(gpus::table.find((node_id, index_db))).set(gpus::holder.eq(holder)).execute(self.conn)?;
         if changed == 0 {
@@ -193,10 +199,11 @@ impl Tx<'_> {
         &mut self,
         node_id: &str,
         indices: &[u32],
-        holder: Option<&str>,
+        holder: Option<&TrainingKey>,
         cause: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let holder = holder.map(ToString::to_string);
         let wanted: BTreeSet<u32> = indices.iter().copied().collect();
         let db_indices: Vec<i32> = wanted.iter().map(|&i| signed("gpu_index", i)).collect::<Result<_, _>>()?;
         let of_node = gpus::table.filter(gpus::node_id.eq(node_id)).filter(gpus::gpu_index.eq_any(&db_indices));
@@ -204,7 +211,7 @@ impl Tx<'_> {
         if let Some((missing, _)) = wanted.iter().zip(&db_indices).find(|(_, db)| !existing.contains(db)) {
             return Err(StoreError::not_found("GPU", format!("{node_id}#{missing}")));
         }
-        diesel::update(of_node).set(gpus::holder.eq(holder)).execute(self.conn)?;
+        diesel::update(of_node).set(gpus::holder.eq(&holder)).execute(self.conn)?;
         let status = if holder.is_some() { "reserved" } else { "free" };
         for &index in &wanted {
             log(self.conn, EntityKind::Gpu, &EntityKind::gpu_id(node_id, index), None, status, cause, at)?;
@@ -213,13 +220,13 @@ impl Tx<'_> {
     }
 }
 
-fn node_record(row: NodeRow, gpus: Vec<Gpu>) -> TrainerNode {
-    TrainerNode {
-        id: row.id,
+fn node_record(row: NodeRow, gpus: Vec<Gpu>) -> Result<TrainerNode, StoreError> {
+    Ok(TrainerNode {
+        id: parse("trainer_nodes", "id", &row.id)?,
         address: row.address,
         fenced: row.fenced,
         last_seen: from_db_opt(row.last_seen),
         created_at: from_db(row.created_at),
         gpus,
-    }
+    })
 }

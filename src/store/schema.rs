@@ -217,7 +217,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    added_trainers (id) {
+    added_nodes (id) {
         id -> Text,
         url -> Text,
         token -> Text,
@@ -249,5 +249,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     transitions,
     meta,
     node_tasks,
-    added_trainers,
+    added_nodes,
 );

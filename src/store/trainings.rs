@@ -11,7 +11,7 @@ use super::transitions::{EntityKind, StatusChange, apply_change, log};
 use super::{StoreError, Tx};
 use crate::domain::scoring::TrainingResult;
 use crate::domain::task_scores::EvalFacts;
-use crate::domain::{Hotkey, RunStatus, TaskId, TrainingState, TrainingStatus};
+use crate::domain::{Hotkey, NodeId, RunStatus, TaskId, TrainingState, TrainingStatus};
 
 /// The durable state of one training.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +64,7 @@ pub struct TrainingAttempt {
     pub hotkey: Hotkey,
     /// 1-based, assigned by the store.
     pub attempt: u32,
-    pub node_id: Option<String>,
+    pub node_id: Option<NodeId>,
     pub gpu_ids: Vec<u32>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -79,7 +79,7 @@ pub struct TrainingAttempt {
 pub struct NewAttempt {
     pub task_id: TaskId,
     pub hotkey: Hotkey,
-    pub node_id: Option<String>,
+    pub node_id: Option<NodeId>,
     pub gpu_ids: Vec<u32>,
     pub started_at: DateTime<Utc>,
 }
@@ -151,7 +151,7 @@ impl AttemptRow {
             task_id: parse(T, "task_id", &self.task_id)?,
             hotkey: parse(T, "hotkey", &self.hotkey)?,
             attempt: unsigned(T, "attempt", self.attempt)?,
-            node_id: self.node_id,
+            node_id: parse_opt(T, "node_id", self.node_id.as_deref())?,
             gpu_ids: gpu_ids_from_db(T, &self.gpu_ids)?,
             started_at: from_db(self.started_at),
             finished_at: from_db_opt(self.finished_at),
@@ -276,7 +276,7 @@ impl Tx<'_> {
                 training_attempts::task_id.eq(key.0),
                 training_attempts::hotkey.eq(key.1),
                 training_attempts::attempt.eq(number),
-                training_attempts::node_id.eq(&attempt.node_id),
+                training_attempts::node_id.eq(attempt.node_id.as_ref().map(NodeId::as_str)),
                 training_attempts::gpu_ids.eq(gpu_ids_to_db(&attempt.gpu_ids)),
                 training_attempts::started_at.eq(to_db(attempt.started_at)),
             ))

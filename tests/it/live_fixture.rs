@@ -92,7 +92,7 @@ pub(crate) fn live_fixture(store: &Store) -> Live {
 
     let gpu = |index| Gpu { index, class: GpuClass::H100, model_name: "NVIDIA H100".into(), vram_gb: 80, holder: None };
     let node = TrainerNode {
-        id: HELD_NODE.into(),
+        id: crate::node_id(HELD_NODE),
         address: "http://10.9.9.9:8001".into(),
         fenced: false,
         last_seen: Some(now),
@@ -105,12 +105,12 @@ pub(crate) fn live_fixture(store: &Store) -> Live {
     let attempt = NewAttempt {
         task_id: task.clone(),
         hotkey: Hotkey::synthetic(2),
-        node_id: Some(HELD_NODE.into()),
+        node_id: Some(crate::node_id(HELD_NODE)),
         gpu_ids: vec![0],
         started_at: held_since,
     };
     store.start_attempt(&attempt).unwrap();
-    let holder = format!("{task}/{}", Hotkey::synthetic(2));
+    let holder = crucible::domain::TrainingKey::new(task.clone(), Hotkey::synthetic(2));
     store.set_gpu_holders(HELD_NODE, &[0], Some(&holder), "attempt started", held_since).unwrap();
     Live { active: active.tournament.id, pending: pending.id, cancelled: cancelled.id, coldkey, held_since }
 }

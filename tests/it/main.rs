@@ -28,3 +28,8 @@ mod simulate;
 pub mod store;
 mod validator;
 mod validator_control;
+
+/// A node id the test names.
+pub fn node_id(id: &str) -> crucible::domain::NodeId {
+    crucible::domain::NodeId::parse(id).expect("a valid node id")
+}

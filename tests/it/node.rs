@@ -75,7 +75,7 @@ pub fn job(n: u64, hours: f64, gpus: &[u32], node: &str) -> TrainingJob {
         expected_repo_name: format!("tournament-test-{n}"),
         repo_url: "https://github.com/miner/trainer".into(),
         commit_hash: "c".repeat(40),
-        placement: Placement { node_id: node.into(), gpu_indices: gpus.to_vec() },
+        placement: Placement { node_id: crate::node_id(node), gpu_indices: gpus.to_vec() },
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crucible::domain::GpuClass;
+use crucible::domain::{GpuClass, Hotkey};
 use crucible::exec::remote::RemoteExecutor;
 use crucible::exec::remote::settings::{PollingSettings, RemoteNodeSettings};
 use crucible::exec::{Executor, RunOutcome, TrainingJob};
@@ -29,7 +29,7 @@ pub fn polling() -> PollingSettings {
 }
 
 pub fn settings(url: &str, token: &str) -> Vec<RemoteNodeSettings> {
-    vec![RemoteNodeSettings { id: "gpu-1".into(), url: url.into(), token: Secret::new(token) }]
+    vec![RemoteNodeSettings { id: crate::node_id("gpu-1"), url: url.into(), token: Secret::new(token) }]
 }
 
 /// Runs one job through a remote executor for `url` on a thread of its own (the executor is not Send).
@@ -345,7 +345,7 @@ async fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one
     let dir = tempfile::tempdir().unwrap();
     let node = spawn_node(&dir.path().join("node.db"), &[]);
     let mut nodes = settings(&node.url, TOKEN);
-    nodes.push(RemoteNodeSettings { id: "gpu-2".into(), url: closed_port(), token: Secret::default() });
+    nodes.push(RemoteNodeSettings { id: crate::node_id("gpu-2"), url: closed_port(), token: Secret::default() });
     let url = format!("sqlite://{}", dir.path().join("validator.db").display());
     let app = crate::app::spawn_app(|s| remote_validator(s, &url, nodes)).await;
 
@@ -440,7 +440,7 @@ async fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart
 fn a_node_whose_gpus_are_held_is_drained_and_stays_fenced_until_it_is_removed() {
     use std::rc::Rc;
 
-    use crucible::actors::control::{AddTrainer, ControlError, RemoveTrainer};
+    use crucible::actors::control::{AddRemoteNode, ControlError, RemoveRemoteNode};
     use crucible::actors::fleet::FleetActor;
     use crucible::actors::gpu_broker::{AddNode, GpuBroker, ListNodes};
     use crucible::domain::gpu::{GpuSlot, NodeView};
@@ -460,19 +460,20 @@ fn a_node_whose_gpus_are_held_is_drained_and_stays_fenced_until_it_is_removed() 
         let remote = Rc::new(RemoteExecutor::new(&[], &polling()).unwrap());
         let fleet = FleetActor::new(Some(remote.clone()), "remote", broker.clone(), db.clone(), clock.clone()).start();
         let added =
-            fleet.send(AddTrainer { url: url.clone(), id: Some("n1".into()), token: TOKEN.into() }).await.unwrap();
+            fleet.send(AddRemoteNode { url: url.clone(), id: Some("n1".into()), token: TOKEN.into() }).await.unwrap();
         assert_eq!(added.unwrap().gpus.len(), 3);
         // A training holds GPU 0.
-        let held = |holder: Option<&str>| NodeView {
-            id: "n1".into(),
+        let held = |holder: Option<&crucible::domain::TrainingKey>| NodeView {
+            id: crate::node_id("n1"),
             fenced: false,
-            gpus: vec![GpuSlot { index: 0, class: GpuClass::H100, holder: holder.map(str::to_owned) }],
+            gpus: vec![GpuSlot { index: 0, class: GpuClass::H100, holder: holder.cloned() }],
         };
-        store.set_gpu_holder("n1", 0, Some("task/hotkey")).unwrap();
-        broker.send(AddNode(held(Some("task/hotkey")))).await.unwrap();
-        let answer = fleet.send(RemoveTrainer { key: "n1".into() }).await.unwrap();
+        let training = crucible::domain::TrainingKey::parse(&format!("task/{}", Hotkey::synthetic(1))).unwrap();
+        store.set_gpu_holder("n1", 0, Some(&training)).unwrap();
+        broker.send(AddNode(held(Some(&training)))).await.unwrap();
+        let answer = fleet.send(RemoveRemoteNode { key: "n1".into() }).await.unwrap();
         assert!(matches!(&answer, Err(ControlError::Conflict(m)) if m.contains("fenced now")), "{answer:?}");
-        assert!(store.get_node("n1").unwrap().fenced && store.added_trainers().unwrap()[0].draining);
+        assert!(store.get_node("n1").unwrap().fenced && store.added_nodes().unwrap()[0].draining);
         // The node answers, yet the health loop keeps it fenced.
         crucible::actors::health::check_once(&remote, &broker, &db, &clock).await;
         let views = broker.send(ListNodes).await.unwrap();
@@ -480,12 +481,12 @@ fn a_node_whose_gpus_are_held_is_drained_and_stays_fenced_until_it_is_removed() 
         // Its run ended: now it goes.
         store.set_gpu_holder("n1", 0, None).unwrap();
         broker.send(AddNode(held(None))).await.unwrap();
-        let answer = fleet.send(RemoveTrainer { key: url.clone() }).await.unwrap();
+        let answer = fleet.send(RemoveRemoteNode { key: url.clone() }).await.unwrap();
         assert_eq!(answer, Ok("n1".to_owned()));
         assert!(remote.node_ids().is_empty());
         assert!(broker.send(ListNodes).await.unwrap().is_empty());
     });
-    assert!(checked.added_trainers().unwrap().is_empty());
+    assert!(checked.added_nodes().unwrap().is_empty());
     assert!(checked.list_nodes().unwrap().is_empty());
 }
 

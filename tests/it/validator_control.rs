@@ -116,10 +116,10 @@ async fn operators_create_and_cancel_tournaments_and_a_restart_frees_what_a_canc
     // A restart closes what the cancelled tournament left running and frees its GPUs.
     spawn_app(configure).await.shutdown().await;
     assert_eq!(open_attempts_of(&store, &image), 0, "{running_before} attempts were open before the restart");
-    let held: Vec<String> =
+    let held: Vec<crucible::domain::TrainingKey> =
         store.list_nodes().unwrap().into_iter().flat_map(|n| n.gpus).filter_map(|g| g.holder).collect();
     for holder in held {
-        let task = crucible::domain::TaskId::parse(holder.split('/').next().unwrap()).unwrap();
+        let task = holder.task.clone();
         assert_ne!(store.get_task(&task).unwrap().tournament_id, image, "{holder} still holds a GPU");
     }
     let snapshot = store.tournament_snapshot(&image).unwrap();

@@ -313,6 +313,6 @@ pub fn job_for(task: &Task, named_for: &crate::domain::TaskId, participant: &Par
         expected_repo_name: expected_repo_name(&task.tournament_id, named_for, &participant.hotkey),
         repo_url: participant.repo_url.clone(),
         commit_hash: participant.commit_hash.clone(),
-        placement: crate::domain::gpu::Placement { node_id: String::new(), gpu_indices: Vec::new() },
+        placement: crate::domain::gpu::Placement::unplaced(),
     }
 }

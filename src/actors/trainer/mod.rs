@@ -26,7 +26,7 @@ use super::events::Event;
 use super::gpu_broker::{FenceNode, GpuError, ReleaseGpus, RequestGpus};
 use crate::domain::gpu::{Placement, requirement};
 use crate::domain::task_scores::EvalFacts;
-use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingState, TrainingStatus};
+use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingKey, TrainingState, TrainingStatus};
 use crate::exec::{RunOutcome, TrainingJob};
 use crate::store::{AttemptEnd, StoreError, Training, TrainingUpdate};
 
@@ -88,8 +88,8 @@ impl Actor for TrainerActor {
     }
 }
 
-fn key(t: &Training) -> String {
-    format!("{}/{}", t.task_id, t.hotkey)
+fn key(t: &Training) -> TrainingKey {
+    TrainingKey::new(t.task_id.clone(), t.hotkey.clone())
 }
 
 async fn drive_until_final(rt: Rc<Runtime>, template: JobTemplate, mut training: Training) -> Training {
@@ -169,11 +169,12 @@ async fn tournament_live(rt: &Runtime, template: &JobTemplate) -> Result<bool, S
 async fn follow_restored(rt: &Runtime, template: &JobTemplate, training: Training) -> Result<Training, StoreError> {
     let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
     let attempts = rt.db.run(move |s| s.attempts(&task, &hotkey)).await?;
-    let Some(last) = attempts.into_iter().rev().find(|a| a.finished_at.is_none()) else {
-        let lost = RunOutcome::failed("lost: no open attempt was found after a restart".into());
+    let open = attempts.into_iter().rev().find(|a| a.finished_at.is_none());
+    let Some((last, node_id)) = open.and_then(|a| a.node_id.clone().map(|node| (a, node))) else {
+        let lost = RunOutcome::failed("lost: no open attempt on a node was found after a restart".into());
         return finish(rt, template, training, None, lost).await;
     };
-    let placement = Placement { node_id: last.node_id.clone().unwrap_or_default(), gpu_indices: last.gpu_ids.clone() };
+    let placement = Placement { node_id, gpu_indices: last.gpu_ids.clone() };
     let job = TrainingJob { attempt: last.attempt, placement: placement.clone(), ..template.job.clone() };
     let outcome = match rt.executor.reattach(job, last.started_at) {
         Some(run) => run.await,

@@ -91,7 +91,7 @@ pub(super) async fn finish(
             s.transaction(|tx| {
                 if let Some((number, placement)) = &attempt {
                     tx.finish_attempt(&task, &hotkey, *number, &end)?;
-                    tx.set_gpu_holders(&placement.node_id, &placement.gpu_indices, None, &update.cause, at)?;
+                    tx.set_gpu_holders(placement.node_id.as_str(), &placement.gpu_indices, None, &update.cause, at)?;
                 }
                 tx.update_training(&task, &hotkey, &update)
             })

@@ -24,16 +24,15 @@ pub async fn page(state: web::Data<ApiState>) -> HttpResponse {
             "<section class=\"node\"><h2><code>{id}</code></h2><p>{state} · {address} · {held} of {total} GPUs held · \
              last seen {seen}</p><div class=\"scroll\"><table><tr><th>GPU</th><th>class</th><th>model</th><th>VRAM</th>\
              <th>held by</th></tr>",
-            id = escape(&node.id),
+            id = escape(node.id.as_str()),
             address = escape(&node.address),
             total = node.gpus.len(),
             seen = when(node.last_seen),
         );
         for g in &node.gpus {
-            let holder = g
-                .holder
-                .as_deref()
-                .map_or("<span class=\"muted\">free</span>".into(), |h| format!("<code>{}</code>", escape(h)));
+            let holder = g.holder.as_ref().map_or("<span class=\"muted\">free</span>".into(), |h| {
+                format!("<code>{}</code>", escape(&h.to_string()))
+            });
             let _ = write!(
                 main,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} GB</td><td>{holder}</td></tr>",

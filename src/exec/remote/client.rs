@@ -14,7 +14,7 @@ const MAX_ANSWER_BYTES: usize = 8 << 20;
 /// A trainer node as the validator reaches it.
 #[derive(Debug, Clone)]
 pub struct RemoteNode {
-    pub id: String,
+    pub id: crate::domain::NodeId,
     /// Base URL without a trailing slash.
     pub url: String,
     pub token: Secret,

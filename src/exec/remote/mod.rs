@@ -37,7 +37,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Executor, RunFuture, RunOutcome, TrainingJob};
-use crate::domain::{NodeFailure, NodeTaskStatus};
+use crate::domain::{NodeFailure, NodeId, NodeTaskStatus};
 use client::{NodeClient, RemoteNode};
 use settings::{PollingSettings, RemoteNodeSettings};
 use wire::{GpuInfo, StartAnswer, TaskReport};
@@ -65,7 +65,7 @@ struct Inner {
 
 impl RemoteExecutor {
     pub fn new(nodes: &[RemoteNodeSettings], polling: &PollingSettings) -> Result<Self, reqwest::Error> {
-        let nodes = nodes.iter().map(|n| (n.id.clone(), RemoteNode::from(n))).collect();
+        let nodes = nodes.iter().map(|n| (n.id.to_string(), RemoteNode::from(n))).collect();
         let inner = Inner {
             client: NodeClient::new(polling)?,
             nodes: RefCell::new(nodes),
@@ -87,8 +87,8 @@ impl RemoteExecutor {
     }
 
     /// The ids of the nodes it reaches (configured and added), sorted.
-    pub fn node_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.inner.nodes.borrow().keys().cloned().collect();
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = self.inner.nodes.borrow().values().map(|n| n.id.clone()).collect();
         ids.sort();
         ids
     }
@@ -99,9 +99,9 @@ impl RemoteExecutor {
     }
 
     /// The node with this id or base URL, if known.
-    pub fn find(&self, id_or_url: &str) -> Option<String> {
+    pub fn find(&self, id_or_url: &str) -> Option<NodeId> {
         let url = id_or_url.trim_end_matches('/');
-        self.inner.nodes.borrow().values().find(|n| n.id == id_or_url || n.url == url).map(|n| n.id.clone())
+        self.inner.nodes.borrow().values().find(|n| n.id.as_str() == id_or_url || n.url == url).map(|n| n.id.clone())
     }
 
     /// Reaches one more node from now on (an operator's `add_trainer`); `false` when its id or URL is
@@ -112,7 +112,7 @@ impl RemoteExecutor {
         if nodes.values().any(|n| n.id == node.id || n.url == node.url) {
             return false;
         }
-        nodes.insert(node.id.clone(), node);
+        nodes.insert(node.id.to_string(), node);
         true
     }
 
@@ -150,7 +150,7 @@ impl Inner {
     }
 
     async fn run(&self, job: TrainingJob) -> RunOutcome {
-        let node = match self.node(&job.placement.node_id) {
+        let node = match self.node(job.placement.node_id.as_str()) {
             Ok(node) => node,
             Err(reason) => return RunOutcome::NotStarted { reason },
         };
@@ -303,7 +303,7 @@ impl Executor for RemoteExecutor {
     fn reattach(&self, job: TrainingJob, _: DateTime<Utc>) -> Option<RunFuture> {
         let inner = self.inner.clone();
         Some(Box::pin(async move {
-            match inner.node(&job.placement.node_id) {
+            match inner.node(job.placement.node_id.as_str()) {
                 Ok(node) => inner.follow(&node, &job).await,
                 Err(reason) => RunOutcome::failed(format!("lost: {reason}")),
             }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::NodeId;
 use crate::http::Secret;
 
 /// One `[[validator.nodes]]` entry: a trainer node the validator drives.
@@ -12,7 +13,7 @@ use crate::http::Secret;
 #[serde(deny_unknown_fields)]
 pub struct RemoteNodeSettings {
     /// The node's id in the store and the broker.
-    pub id: String,
+    pub id: NodeId,
     /// Base URL of its trainer API, e.g. `http://10.0.0.5:8001`.
     pub url: String,
     /// Sent as `Authorization: Bearer <token>`; empty for a node without tokens (the reference's).
@@ -61,9 +62,7 @@ pub fn validate_remote(nodes: &[RemoteNodeSettings], polling: &PollingSettings, 
     }
     let mut ids = BTreeSet::new();
     for (i, node) in nodes.iter().enumerate() {
-        if node.id.trim().is_empty() {
-            problems.push(format!("validator.nodes[{i}].id: must not be empty"));
-        } else if !ids.insert(node.id.as_str()) {
+        if !ids.insert(node.id.as_str()) {
             problems.push(format!("validator.nodes[{i}].id: {:?} is used twice", node.id));
         }
         match url::Url::parse(&node.url) {
@@ -110,15 +109,17 @@ mod tests {
 
     #[test]
     fn problems_name_their_key() {
-        let node =
-            |id: &str, url: &str| RemoteNodeSettings { id: id.into(), url: url.into(), token: Secret::default() };
-        let nodes = [node("a", "http://h:8001"), node("a", "ftp://h"), node("", "not a url")];
+        let node = |id: &str, url: &str| RemoteNodeSettings {
+            id: NodeId::parse(id).unwrap(),
+            url: url.into(),
+            token: Secret::default(),
+        };
+        let nodes = [node("a", "http://h:8001"), node("a", "ftp://h"), node("b", "not a url")];
         let polling = PollingSettings { lost_after_polls: 0, poll_interval_secs: 0.0, ..Default::default() };
         let problems = validate_remote(&nodes, &polling, true).join("\n");
         for key in [
             "validator.nodes[1].id",
             "validator.nodes[1].url",
-            "validator.nodes[2].id",
             "validator.nodes[2].url",
             "validator.polling.poll_interval_secs",
             "validator.polling.lost_after_polls",

@@ -81,7 +81,7 @@ fn job(task: &str, repo: &Path, commit: &str, seconds: f64) -> TrainingJob {
         expected_repo_name: format!("{task}-out"),
         repo_url: repo.to_string_lossy().into_owned(),
         commit_hash: commit.into(),
-        placement: Placement { node_id: "local".into(), gpu_indices: vec![0] },
+        placement: Placement { node_id: crucible::domain::NodeId::local(), gpu_indices: vec![0] },
     }
 }
 

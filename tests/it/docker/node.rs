@@ -35,7 +35,8 @@ async fn a_remote_run_trains_for_real_on_the_nodes_docker_engine() {
     let good =
         TrainingJob { repo_url: repo.to_string_lossy().into_owned(), commit_hash: sha, ..job(41, 0.01, &[0], "gpu-1") };
     let missing = TrainingJob { repo_url: path("nowhere"), ..job(42, 0.01, &[1], "gpu-1") };
-    let nodes = vec![RemoteNodeSettings { id: "gpu-1".into(), url: node.url.clone(), token: Secret::new(TOKEN) }];
+    let nodes =
+        vec![RemoteNodeSettings { id: crate::node_id("gpu-1"), url: node.url.clone(), token: Secret::new(TOKEN) }];
     let polling = PollingSettings {
         poll_interval_secs: 0.2,
         lost_after_polls: 5,

@@ -5,7 +5,7 @@
 #[macro_use]
 pub mod support;
 
-mod added_trainers;
+mod added_nodes;
 mod events;
 mod export;
 pub mod history;

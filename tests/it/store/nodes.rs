@@ -1,11 +1,16 @@
-use crucible::domain::GpuClass;
+use crucible::domain::{GpuClass, Hotkey, TaskId, TrainingKey};
 use crucible::store::{EntityKind, Gpu, Store, StoreError, TrainerNode};
 
 use super::support::t;
 
+/// The training of miner `n` on `task`.
+fn key(task: &str, n: u64) -> TrainingKey {
+    TrainingKey::new(TaskId::parse(task).unwrap(), Hotkey::synthetic(n))
+}
+
 fn node(id: &str, gpus: u32) -> TrainerNode {
     TrainerNode {
-        id: id.into(),
+        id: crate::node_id(id),
         address: format!("http://{id}.internal:8080"),
         fenced: false,
         last_seen: Some(t(1)),
@@ -16,7 +21,7 @@ fn node(id: &str, gpus: u32) -> TrainerNode {
                 class: if index % 2 == 0 { GpuClass::H100 } else { GpuClass::A100 },
                 model_name: "NVIDIA H200".into(),
                 vram_gb: 141,
-                holder: (index == 0).then(|| "task-1/5Sim".to_owned()),
+                holder: (index == 0).then(|| key("task-1", 1)),
             })
             .collect(),
     }
@@ -42,12 +47,12 @@ fn fencing_is_logged_once_and_gpu_holders_change(store: &Store) {
     store.set_node_fenced("node-a", false, "answered again", t(9)).unwrap();
     store.touch_node("node-a", t(9)).unwrap();
     store.set_gpu_holder("node-a", 0, None).unwrap();
-    store.set_gpu_holder("node-a", 1, Some("task-2/5Sim2")).unwrap();
+    store.set_gpu_holder("node-a", 1, Some(&key("task-2", 2))).unwrap();
 
     let stored = store.get_node("node-a").unwrap();
     assert_eq!((stored.fenced, stored.last_seen), (false, Some(t(9))));
-    let holders: Vec<_> = stored.gpus.iter().map(|g| g.holder.as_deref()).collect();
-    assert_eq!(holders, vec![None, Some("task-2/5Sim2")]);
+    let holders: Vec<_> = stored.gpus.iter().map(|g| g.holder.clone()).collect();
+    assert_eq!(holders, vec![None, Some(key("task-2", 2))]);
     let log = store.transitions(EntityKind::Node, "node-a").unwrap();
     let steps: Vec<_> = log.iter().map(|e| (e.to_status.as_str(), e.cause.as_str())).collect();
     assert_eq!(steps, vec![("fenced", "3 health checks missed"), ("available", "answered again")]);
@@ -55,14 +60,14 @@ fn fencing_is_logged_once_and_gpu_holders_change(store: &Store) {
     assert!(matches!(store.set_node_fenced("node-z", true, "x", t(1)), Err(StoreError::NotFound { .. })));
 }
 
-fn holders(store: &Store, node: &str) -> Vec<Option<String>> {
+fn holders(store: &Store, node: &str) -> Vec<Option<TrainingKey>> {
     store.get_node(node).unwrap().gpus.into_iter().map(|g| g.holder).collect()
 }
 
 fn gpu_holders_are_set_and_freed_together_and_each_gpu_is_logged(store: &Store) {
     store.upsert_node(&node("node-a", 4)).unwrap();
-    let (first, placed) = (Some("task-1/5Sim".to_owned()), Some("task-7/5Sim7".to_owned()));
-    store.set_gpu_holders("node-a", &[2, 1], placed.as_deref(), "placed task-7/5Sim7", t(10)).unwrap();
+    let (first, placed) = (Some(key("task-1", 1)), Some(key("task-7", 7)));
+    store.set_gpu_holders("node-a", &[2, 1], placed.as_ref(), "placed task-7/5Sim7", t(10)).unwrap();
     assert_eq!(holders(store, "node-a"), vec![first.clone(), placed.clone(), placed.clone(), None]);
     store.set_gpu_holders("node-a", &[2, 0], None, "task-7/5Sim7 finished", t(20)).unwrap();
     assert_eq!(holders(store, "node-a"), vec![None, placed, None, None]);
@@ -87,13 +92,13 @@ fn a_missing_gpu_fails_set_gpu_holders_and_changes_nothing(store: &Store) {
     let before = store.list_nodes().unwrap();
 
     // GPU 3 exists, but on node-b.
-    let missing = store.set_gpu_holders("node-a", &[0, 1, 3], Some("task-9/5Sim9"), "placed", t(1));
+    let missing = store.set_gpu_holders("node-a", &[0, 1, 3], Some(&key("task-9", 9)), "placed", t(1));
     assert!(matches!(missing, Err(StoreError::NotFound { entity: "GPU", ref id }) if id == "node-a#3"), "{missing:?}");
     let no_node = store.set_gpu_holders("node-z", &[0], None, "released", t(1));
     assert!(matches!(no_node, Err(StoreError::NotFound { .. })), "{no_node:?}");
     // Atomic even when the caller's transaction goes on and commits.
     let failed_inside = store
-        .transaction(|tx| Ok(tx.set_gpu_holders("node-a", &[1, 5], Some("task-9/5Sim9"), "placed", t(2)).is_err()))
+        .transaction(|tx| Ok(tx.set_gpu_holders("node-a", &[1, 5], Some(&key("task-9", 9)), "placed", t(2)).is_err()))
         .unwrap();
     assert!(failed_inside);
 

@@ -149,7 +149,7 @@ fn every_attempt_is_recorded_and_ends_once(store: &Store) {
     let start = |gpus: Vec<u32>, at| NewAttempt {
         task_id: task.id.clone(),
         hotkey: h.clone(),
-        node_id: Some("node-a".into()),
+        node_id: Some(crate::node_id("node-a")),
         gpu_ids: gpus,
         started_at: at,
     };
@@ -167,7 +167,7 @@ fn every_attempt_is_recorded_and_ends_once(store: &Store) {
             task_id: task.id.clone(),
             hotkey: h.clone(),
             attempt: 1,
-            node_id: Some("node-a".into()),
+            node_id: Some(crate::node_id("node-a")),
             gpu_ids: vec![0, 1],
             started_at: t(13),
             finished_at: Some(t(50)),

@@ -5,14 +5,15 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::convert::{from_db, to_db};
-use super::schema::{added_trainers, gpus, trainer_nodes};
+use super::convert::{from_db, parse, to_db};
+use super::schema::{added_nodes, gpus, trainer_nodes};
 use super::{StoreError, Tx};
+use crate::domain::NodeId;
 
 /// One added node: where it answers and the token it asks for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AddedTrainer {
-    pub id: String,
+pub struct AddedNode {
+    pub id: NodeId,
     pub url: String,
     pub token: String,
     /// Being removed: kept fenced until the trainings holding its GPUs end.
@@ -21,7 +22,7 @@ pub struct AddedTrainer {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = added_trainers)]
+#[diesel(table_name = added_nodes)]
 struct AddedRow {
     id: String,
     url: String,
@@ -32,9 +33,9 @@ struct AddedRow {
 
 impl Tx<'_> {
     /// Records an added node; a node with the same id or URL already recorded is a `Conflict`.
-    pub fn add_trainer(&mut self, trainer: &AddedTrainer) -> Result<(), StoreError> {
-        let taken: i64 = added_trainers::table
-            .filter(added_trainers::id.eq(&trainer.id).or(added_trainers::url.eq(&trainer.url)))
+    pub fn record_added_node(&mut self, trainer: &AddedNode) -> Result<(), StoreError> {
+        let taken: i64 = added_nodes::table
+            .filter(added_nodes::id.eq(trainer.id.as_str()).or(added_nodes::url.eq(&trainer.url)))
             .count()
             .get_result(self.conn)?;
         if taken > 0 {
@@ -44,45 +45,44 @@ impl Tx<'_> {
             )));
         }
         let row = AddedRow {
-            id: trainer.id.clone(),
+            id: trainer.id.to_string(),
             url: trainer.url.clone(),
             token: trainer.token.clone(),
             draining: trainer.draining,
             created_at: to_db(trainer.created_at),
         };
-        diesel::insert_into(added_trainers::table).values(&row).execute(self.conn)?;
+        diesel::insert_into(added_nodes::table).values(&row).execute(self.conn)?;
         Ok(())
     }
 
     /// Every added node, oldest first.
-    pub fn added_trainers(&mut self) -> Result<Vec<AddedTrainer>, StoreError> {
-        let rows: Vec<AddedRow> = added_trainers::table
-            .order(added_trainers::created_at.asc())
-            .select(AddedRow::as_select())
-            .load(self.conn)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AddedTrainer {
-                id: r.id,
-                url: r.url,
-                token: r.token,
-                draining: r.draining,
-                created_at: from_db(r.created_at),
+    pub fn added_nodes(&mut self) -> Result<Vec<AddedNode>, StoreError> {
+        let rows: Vec<AddedRow> =
+            added_nodes::table.order(added_nodes::created_at.asc()).select(AddedRow::as_select()).load(self.conn)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AddedNode {
+                    id: parse("added_nodes", "id", &r.id)?,
+                    url: r.url,
+                    token: r.token,
+                    draining: r.draining,
+                    created_at: from_db(r.created_at),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Marks an added node as being removed (it stays fenced); returns whether there was such a node.
-    pub fn set_trainer_draining(&mut self, id: &str) -> Result<bool, StoreError> {
-        let changed = diesel::update(added_trainers::table.filter(added_trainers::id.eq(id)))
-            .set(added_trainers::draining.eq(true))
+    pub fn set_added_node_draining(&mut self, id: &str) -> Result<bool, StoreError> {
+        let changed = diesel::update(added_nodes::table.filter(added_nodes::id.eq(id)))
+            .set(added_nodes::draining.eq(true))
             .execute(self.conn)?;
         Ok(changed > 0)
     }
 
     /// Forgets an added node with its stored node and GPU slots; a `Conflict` while a GPU of it is held
     /// by a running training. Returns whether there was such a node.
-    pub fn remove_added_trainer(&mut self, id: &str) -> Result<bool, StoreError> {
+    pub fn remove_added_node(&mut self, id: &str) -> Result<bool, StoreError> {
         let held: i64 = gpus::table
             .filter(gpus::node_id.eq(id))
             .filter(gpus::holder.is_not_null())
@@ -93,7 +93,7 @@ impl Tx<'_> {
                 "{held} GPU(s) of trainer node {id} are held by running trainings"
             )));
         }
-        let removed = diesel::delete(added_trainers::table.filter(added_trainers::id.eq(id))).execute(self.conn)?;
+        let removed = diesel::delete(added_nodes::table.filter(added_nodes::id.eq(id))).execute(self.conn)?;
         if removed > 0 {
             diesel::delete(gpus::table.filter(gpus::node_id.eq(id))).execute(self.conn)?;
             diesel::delete(trainer_nodes::table.filter(trainer_nodes::id.eq(id))).execute(self.conn)?;

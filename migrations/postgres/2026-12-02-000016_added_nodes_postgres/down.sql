@@ -1,0 +1,1 @@
+ALTER TABLE added_nodes RENAME TO added_trainers;
