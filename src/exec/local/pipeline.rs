@@ -211,6 +211,7 @@ impl Attempt {
 
     /// From the training container's end to the outcome: judge the exit, collect, evaluate.
     pub(super) async fn after_training(&self, end: ContainerEnd) -> RunOutcome {
+        self.report(Step::Collect, StepStatus::Started);
         let output = self.collect().await;
         let verdict = if let Some(lost) = &end.lost {
             Err(format!("lost: {lost}"))
@@ -238,6 +239,7 @@ impl Attempt {
 
     /// Containers, image and private directories go, whatever happened.
     async fn clean(&self) {
+        self.report(Step::Clean, StepStatus::Started);
         for name in [&self.names.train, &self.names.download, &self.names.evaluate] {
             container::remove(&self.engine, name).await;
         }

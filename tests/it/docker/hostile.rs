@@ -7,7 +7,7 @@
 
 use crucible::exec::RunOutcome;
 
-use super::local::{failed, run_repo, run_script};
+use super::local::{failed, run_observed, run_repo, run_script};
 use super::support::{BASE, EVALUATOR, script_dockerfile};
 
 #[tokio::test]
@@ -267,4 +267,54 @@ async fn a_build_network_that_reaches_the_host_is_refused_and_an_isolated_one_us
     network.drop_input(None);
     let outcome = run_script("hostile-closed-network", script, 60.0, on_network).await.unwrap();
     assert_eq!(outcome, RunOutcome::scored(0.5));
+}
+
+/// A large output is walked on a blocking thread: the validator's one thread goes on serving its other
+/// work (here a task beside the run, as the other actors are) while the output is collected. (Were
+/// the walk on the thread itself, the other work would have no turn between the collect step's start
+/// and its end, which nothing else separates.)
+#[tokio::test]
+async fn a_large_output_is_collected_while_other_work_goes_on() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use crucible::exec::local::{Step, StepStatus};
+
+    let files = 20_000;
+    let script = format!(
+        "mkdir \"$OUT/many\"\ni=0\nwhile [ $i -lt {files} ]; do : > \"$OUT/many/f$i\"; i=$((i+1)); done\n\
+         echo 0.5 > \"$OUT/loss\"\n"
+    );
+    // Which step is under way, as the executor reports it.
+    let step: Rc<Cell<Option<Step>>> = Rc::default();
+    let seen = step.clone();
+    let observer: crucible::exec::local::Observer = Rc::new(move |at, status: &StepStatus| match status {
+        StepStatus::Started => seen.set(Some(at)),
+        _ => seen.set(None),
+    });
+    let ended = Rc::new(Cell::new(false));
+    let (beside, run_ended) = (Rc::new(Cell::new(0usize)), ended.clone());
+    let counted = beside.clone();
+    // Other work: it counts its turns while the output is collected.
+    let other = async move {
+        while !run_ended.get() {
+            if step.get() == Some(Step::Collect) {
+                counted.set(counted.get() + 1);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    let tweak = |s: &mut crucible::exec::local::LocalSettings| {
+        s.max_output_entries = 2 * files;
+        s.max_output_bytes = 1 << 30;
+    };
+    let run = async {
+        let outcome = run_observed("large-output", &script, 600.0, tweak, observer).await;
+        ended.set(true);
+        outcome
+    };
+    let (outcome, ()) = tokio::join!(run, other);
+    let Some(outcome) = outcome else { return };
+    assert_eq!(outcome, RunOutcome::scored(0.5));
+    assert!(beside.get() > 0, "other work had no turn while {files} files were collected");
 }

@@ -102,6 +102,17 @@ pub(super) async fn run_script(
     run_repo(task, script, &[], seconds, tweak).await
 }
 
+/// [`run_script`] with `observer` told of every step.
+pub(super) async fn run_observed(
+    task: &str,
+    script: &str,
+    seconds: f64,
+    tweak: impl FnOnce(&mut LocalSettings),
+    observer: crucible::exec::local::Observer,
+) -> Option<RunOutcome> {
+    run_with(task, script, &[], seconds, tweak, Some(observer)).await
+}
+
 /// [`run_script`] in a repository with `extra` files (a dockerfile of its own among them).
 pub(super) async fn run_repo(
     task: &str,
@@ -110,12 +121,27 @@ pub(super) async fn run_repo(
     seconds: f64,
     tweak: impl FnOnce(&mut LocalSettings),
 ) -> Option<RunOutcome> {
+    run_with(task, script, extra, seconds, tweak, None).await
+}
+
+async fn run_with(
+    task: &str,
+    script: &str,
+    extra: &[(&str, &str)],
+    seconds: f64,
+    tweak: impl FnOnce(&mut LocalSettings),
+    observer: Option<crucible::exec::local::Observer>,
+) -> Option<RunOutcome> {
     let engine = support::engine().await?;
     let root = tempfile::tempdir().unwrap();
     let (repo, sha) = support::miner_repo(root.path(), script, extra);
     let mut s = settings(root.path());
     tweak(&mut s);
     let executor = LocalExecutor::new(engine.clone(), s, GateRules { allow_local: true, ..GateRules::default() });
+    let executor = match observer {
+        Some(observer) => executor.with_observer(observer),
+        None => executor,
+    };
     let outcome = recorded_image(executor.run(job(task, &repo, &sha, seconds)).await);
     assert_nothing_left(&engine, task, &root.path().join("work")).await;
     Some(outcome)
