@@ -18,6 +18,7 @@
 //! * `run`: how one attempt ended (`RunOutcome`), and the training event that makes it.
 //! * `rules`: every number above in one validated value.
 
+pub mod backoff;
 pub mod bracket;
 pub mod bundle;
 pub mod calendar;

@@ -59,4 +59,16 @@ pub trait Executor: 'static {
     /// can still see it (a container found by its labels, a simulated run). `None` means the run is
     /// lost, which the caller counts as a failed attempt.
     fn reattach(&self, job: TrainingJob, started_at: DateTime<Utc>) -> Option<RunFuture>;
+
+    /// Stops an attempt whose run future was dropped (its tournament was cancelled) and removes what
+    /// it made. By default nothing: a simulated run is gone with its future, and the reference's
+    /// trainer API has no request to stop a task (a remote run ends at its hours, its GPUs already
+    /// freed on the validator's side).
+    fn cancel(&self, job: TrainingJob) -> CancelFuture {
+        let _ = job;
+        Box::pin(std::future::ready(()))
+    }
 }
+
+/// What [`Executor::cancel`] returns.
+pub type CancelFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;

@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use super::Runtime;
 use super::control::{CancelTournament, ControlError, OverrideTask};
-use super::trainer::{JobTemplate, TrainerActor, TrainingEnded};
+use super::trainer::{CancelTraining, JobTemplate, TrainerActor, TrainingEnded};
 use crate::domain::progress::{RoundStep, round_step};
 use crate::domain::{Hotkey, TaskStatus, TournamentId, TournamentStatus, TournamentType};
 use crate::store::{StoreError, TournamentSnapshot};
@@ -216,8 +216,12 @@ impl Handler<CancelTournament> for TournamentActor {
                 tracing::info!(tournament = %act.id, reason = %reason, "tournament cancelled");
                 let _ =
                     act.rt.events.send(crate::actors::Event::TournamentCancelled { id: act.id.clone(), reason, at });
-                // Its trainings waiting for GPUs stop waiting: none is placed for a cancelled tournament.
+                // Its trainings waiting for GPUs stop waiting: none is placed for a cancelled tournament;
+                // its running attempts are stopped and their GPUs freed at once.
                 act.rt.broker.do_send(crate::actors::gpu_broker::Withdraw { tournament: act.id.clone() });
+                for trainer in act.trainers.values() {
+                    trainer.do_send(CancelTraining);
+                }
                 act.step(ctx, async { Ok(()) });
                 Ok(())
             }

@@ -1,18 +1,21 @@
 //! TrainerActor: one per (task, hotkey) training. Reserves GPUs through the broker, runs each attempt
 //! through the executor, persists every start and end, and releases the GPUs the moment a run ends.
 //!
-//! Messages: none from outside; it reports `TrainingEnded` to its tournament once the training is
-//! final (success or failure), or once its tournament has ended (cancelled) and it stops trying.
+//! Messages: `CancelTraining` from its tournament (cancelled: a running attempt is stopped, the
+//! executor told to kill what it made, and its GPUs freed at once); `Granted` (the broker's answer to
+//! its request for GPUs) and `RunEnded` (how an attempt ended) from the futures it spawns; `Next` when it
+//! is time to decide again. It reports `TrainingEnded` to its tournament once the training is final
+//! (success or failure), or once its tournament has ended and it stops trying.
 //!
-//! Restart policy = the training retry policy: at most `max_training_attempts` real starts; a run that
-//! could not start costs no attempt and is asked again after [`START_RETRY`]; an unfetchable repository
-//! fails at once. A node that does not
-//! answer is fenced in the broker (`FenceNode`) before the GPUs are released, so the next attempt goes
-//! elsewhere; a run lost with its node counts as a failed attempt, a start that never reached it does
-//! not. A training found in
-//! `training` after a validator restart is followed again through `Executor::reattach`, or counted as a
-//! lost run when the executor cannot see it any more. A store failure restarts the whole drive from
-//! the stored state after a pause.
+//! Restart policy = the training retry policy ([`RunOutcome::training_event`]): at most
+//! `max_training_attempts` real starts; a run that could not start costs no attempt and is asked again
+//! after [`START_RETRY`]; an unfetchable repository fails at once. A node that does not answer is fenced
+//! in the broker (`FenceNode`) before the GPUs are released, so the next attempt goes elsewhere; a run
+//! lost with its node counts as a failed attempt, a start that never reached it does not. A training
+//! found in `training` after a validator restart is followed again through `Executor::reattach`, or
+//! counted as a lost run when the executor cannot see it any more. A store failure is transient: the
+//! training is read back from the store and decided again after a capped exponential backoff with
+//! jitter ([`crate::domain::backoff`]).
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -23,8 +26,10 @@ use tracing::Instrument;
 
 use super::Runtime;
 use super::events::Event;
-use super::gpu_broker::{FenceNode, GpuError, ReleaseGpus, RequestGpus};
+use super::gpu_broker::{FenceNode, GpuError, ReleaseGpus, RequestGpus, Started};
+use crate::domain::backoff;
 use crate::domain::gpu::{Placement, requirement};
+use crate::domain::ids::stable_hash;
 use crate::domain::task_scores::EvalFacts;
 use crate::domain::{JobPriority, RunStatus, TrainingEvent, TrainingKey, TrainingState, TrainingStatus};
 use crate::exec::{RunOutcome, TrainingJob};
@@ -41,6 +46,29 @@ pub struct TrainingEnded {
     pub training: Training,
 }
 
+/// The training's tournament was cancelled: stop now.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct CancelTraining;
+
+/// The broker's answer to the request for GPUs.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Granted(Started);
+
+/// How an attempt ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RunEnded {
+    attempt: Option<(u32, Placement)>,
+    outcome: RunOutcome,
+}
+
+/// Decide what to do next from the training's state.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Next;
+
 /// Everything of a job but the attempt and the GPUs.
 #[derive(Debug, Clone)]
 pub struct JobTemplate {
@@ -49,15 +77,35 @@ pub struct JobTemplate {
     pub enqueued: i64,
 }
 
+/// Where the training is.
+enum Stage {
+    /// Deciding (a store call in flight, or a timer set).
+    Idle,
+    /// Asked the broker for GPUs.
+    Waiting,
+    /// An attempt runs.
+    Running { job: Box<TrainingJob>, handle: SpawnHandle },
+    /// Reported its end.
+    Done,
+}
+
 pub struct TrainerActor {
     rt: Rc<Runtime>,
     template: JobTemplate,
     training: Training,
     owner: Recipient<TrainingEnded>,
+    stage: Stage,
+    cancelled: bool,
+    /// Store failures in a row.
+    failures: u32,
+    span: tracing::Span,
 }
 
-/// How long to wait before asking again when no node can host the job, or the store failed.
+/// How long to wait before asking again when no node can host the job.
 const PAUSE: Duration = Duration::from_secs(600);
+
+/// The first and the longest wait after a store failure.
+const STORE_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(600));
 
 /// How long to wait before starting again after a start was refused (a node's 4xx, a missing image):
 /// the reference's 60 s, where asking again at once would loop as fast as the refusals come.
@@ -65,7 +113,134 @@ pub const START_RETRY: Duration = Duration::from_secs(60);
 
 impl TrainerActor {
     pub fn new(rt: Rc<Runtime>, template: JobTemplate, training: Training, owner: Recipient<TrainingEnded>) -> Self {
-        Self { rt, template, training, owner }
+        let span = tracing::info_span!(
+            "training",
+            tournament = %template.job.tournament_id,
+            task = %training.task_id,
+            hotkey = %training.hotkey
+        );
+        Self { rt, template, training, owner, stage: Stage::Idle, cancelled: false, failures: 0, span }
+    }
+
+    fn key(&self) -> TrainingKey {
+        key(&self.training)
+    }
+
+    /// Runs `work` with the mailbox closed, then `then` with its result (a store failure is retried).
+    fn wait<T: 'static>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        work: impl std::future::Future<Output = Result<T, StoreError>> + 'static,
+        then: impl FnOnce(&mut Self, &mut Context<Self>, T) + 'static,
+    ) {
+        let work = work.instrument(self.span.clone());
+        ctx.wait(work.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(value) => {
+                act.failures = 0;
+                then(act, ctx, value);
+            }
+            Err(e) => act.store_failed(ctx, e),
+        }));
+    }
+
+    /// A store failure: read the training back and decide again after a backoff.
+    fn store_failed(&mut self, ctx: &mut Context<Self>, e: StoreError) {
+        self.failures += 1;
+        let hash = stable_hash(format!("{}#{}", self.key(), self.failures).as_bytes());
+        let pause = backoff::delay(self.failures, STORE_RETRY.0, STORE_RETRY.1, backoff::jitter_of(hash));
+        tracing::error!(parent: &self.span, error = %e, failures = self.failures, retry_in = ?pause, "store failed; resuming from the stored state");
+        self.stage = Stage::Idle;
+        ctx.run_later(pause, |act, ctx| {
+            let (db, task, hotkey) = (act.rt.db.clone(), act.training.task_id.clone(), act.training.hotkey.clone());
+            let read = async move { db.run(move |s| s.get_training(&task, &hotkey)).await };
+            act.wait(ctx, read, |act, ctx, stored| {
+                act.training = stored;
+                ctx.notify(Next);
+            });
+        });
+    }
+
+    /// Reports the training's end to its tournament and stops.
+    fn report(&mut self, ctx: &mut Context<Self>) {
+        self.stage = Stage::Done;
+        self.owner.do_send(TrainingEnded { training: self.training.clone() });
+        ctx.stop();
+    }
+
+    /// Gives up a pending training whose tournament has ended.
+    fn give_up(&mut self, ctx: &mut Context<Self>) {
+        tracing::info!(parent: &self.span, "the tournament has ended: not starting");
+        let (rt, training) = (self.rt.clone(), self.training.clone());
+        self.wait(ctx, async move { abandon(&rt, training).await }, |act, ctx, training| {
+            act.training = training;
+            act.report(ctx);
+        });
+    }
+
+    /// Records how an attempt ended (freeing its GPUs), then decides again.
+    fn ended(&mut self, ctx: &mut Context<Self>, attempt: Option<(u32, Placement)>, outcome: RunOutcome) {
+        self.stage = Stage::Idle;
+        if let Some((_, placement)) = &attempt {
+            fence_if_unreachable(&self.rt, placement, &outcome);
+        }
+        let refused = matches!(outcome, RunOutcome::NotStarted { .. });
+        let (rt, template, training) = (self.rt.clone(), self.template.clone(), self.training.clone());
+        let record = async move { finish(&rt, &template, training, attempt, outcome).await };
+        self.wait(ctx, record, move |act, ctx, training| {
+            act.rt.broker.do_send(ReleaseGpus { key: key(&training) });
+            act.training = training;
+            if refused && act.training.status == TrainingStatus::Pending && !act.cancelled {
+                ctx.notify_later(Next, START_RETRY);
+            } else {
+                ctx.notify(Next);
+            }
+        });
+    }
+
+    /// Runs `run` (attempt `attempt` of `job`) and hears how it ended.
+    fn running(&mut self, ctx: &mut Context<Self>, job: TrainingJob, run: crate::exec::RunFuture) {
+        let attempt = Some((job.attempt, job.placement.clone()));
+        let run = run.instrument(self.span.clone());
+        let handle =
+            ctx.spawn(run.into_actor(self).map(move |outcome, _, ctx| ctx.notify(RunEnded { attempt, outcome })));
+        self.stage = Stage::Running { job: Box::new(job), handle };
+    }
+
+    fn start(&mut self, ctx: &mut Context<Self>, placement: Placement, attempt: u32) {
+        let job = TrainingJob { attempt, placement: placement.clone(), ..self.template.job.clone() };
+        let _ = self.rt.events.send(Event::TrainingStarted {
+            id: job.tournament_id.clone(),
+            task: self.training.task_id.clone(),
+            hotkey: self.training.hotkey.clone(),
+            attempt,
+            node: placement.node_id.clone(),
+            at: self.rt.clock.now(),
+        });
+        tracing::info!(parent: &self.span, attempt, node = %placement.node_id, gpus = ?placement.gpu_indices, "attempt started");
+        let run = self.rt.executor.run(job.clone());
+        self.running(ctx, job, run);
+    }
+
+    /// A run that was going on when the validator stopped: follow it, or count it as lost.
+    fn restore(&mut self, ctx: &mut Context<Self>) {
+        let (db, task, hotkey) = (self.rt.db.clone(), self.training.task_id.clone(), self.training.hotkey.clone());
+        let read = async move { db.run(move |s| s.attempts(&task, &hotkey)).await };
+        self.wait(ctx, read, |act, ctx, attempts| {
+            let open = attempts.into_iter().rev().find(|a| a.finished_at.is_none());
+            let Some((last, node_id)) = open.and_then(|a| a.node_id.clone().map(|node| (a, node))) else {
+                let lost = RunOutcome::failed("lost: no open attempt on a node was found after a restart".into());
+                return act.ended(ctx, None, lost);
+            };
+            let placement = Placement { node_id, gpu_indices: last.gpu_ids.clone() };
+            let job = TrainingJob { attempt: last.attempt, placement: placement.clone(), ..act.template.job.clone() };
+            match act.rt.executor.reattach(job.clone(), last.started_at) {
+                Some(run) => act.running(ctx, job, run),
+                None => {
+                    let lost = RunOutcome::failed("lost: the run was gone after a validator restart".into());
+                    act.ended(ctx, Some((last.attempt, placement)), lost);
+                }
+            }
+        });
     }
 }
 
@@ -73,18 +248,102 @@ impl Actor for TrainerActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let (rt, template, training) = (self.rt.clone(), self.template.clone(), self.training.clone());
-        let span = tracing::info_span!(
-            "training",
-            tournament = %template.job.tournament_id,
-            task = %training.task_id,
-            hotkey = %training.hotkey
-        );
-        let drive = drive_until_final(rt, template, training).instrument(span);
-        ctx.spawn(drive.into_actor(self).map(|training, act, ctx| {
-            act.owner.do_send(TrainingEnded { training });
-            ctx.stop();
-        }));
+        if self.training.status == TrainingStatus::Training {
+            self.restore(ctx);
+        } else {
+            ctx.notify(Next);
+        }
+    }
+}
+
+impl Handler<Next> for TrainerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Next, ctx: &mut Context<Self>) {
+        if !matches!(self.stage, Stage::Idle) {
+            return;
+        }
+        match self.training.status {
+            status if status.is_finished() => self.report(ctx),
+            TrainingStatus::Training => self.restore(ctx),
+            _ if self.cancelled => self.give_up(ctx),
+            _ => {
+                let (rt, template) = (self.rt.clone(), self.template.clone());
+                let live = async move { tournament_live(&rt, &template).await };
+                self.wait(ctx, live, |act, ctx, live| {
+                    if !live || act.cancelled {
+                        return act.give_up(ctx);
+                    }
+                    act.stage = Stage::Waiting;
+                    let asked = reserve(&act.rt, &act.template, &act.training);
+                    ctx.spawn(asked.into_actor(act).map(|started, _, ctx| ctx.notify(Granted(started))));
+                });
+            }
+        }
+    }
+}
+
+impl Handler<Granted> for TrainerActor {
+    type Result = ();
+
+    fn handle(&mut self, Granted(answer): Granted, ctx: &mut Context<Self>) {
+        self.stage = Stage::Idle;
+        let (placement, attempt, started) = match answer {
+            Ok(started) => started,
+            // Cancelled while waiting: deciding again gives it up.
+            Err(GpuError::Withdrawn) => return ctx.notify(Next),
+            Err(e) => {
+                tracing::warn!(parent: &self.span, error = %e, "not started; asking again later");
+                ctx.notify_later(Next, PAUSE);
+                return;
+            }
+        };
+        self.training = started;
+        if self.cancelled {
+            // Placed as the tournament was cancelled: the attempt never runs and its GPUs go back at once.
+            let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
+            return self.ended(ctx, Some((attempt, placement)), outcome);
+        }
+        // A store failure here is no reason to hold the GPUs: run as if still live.
+        let (rt, template) = (self.rt.clone(), self.template.clone());
+        let live = async move { Ok(tournament_live(&rt, &template).await.unwrap_or(true)) };
+        self.wait(ctx, live, move |act, ctx, live| {
+            if live && !act.cancelled {
+                act.start(ctx, placement, attempt);
+            } else {
+                let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
+                act.ended(ctx, Some((attempt, placement)), outcome);
+            }
+        });
+    }
+}
+
+impl Handler<RunEnded> for TrainerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunEnded, ctx: &mut Context<Self>) {
+        self.ended(ctx, msg.attempt, msg.outcome);
+    }
+}
+
+impl Handler<CancelTraining> for TrainerActor {
+    type Result = ();
+
+    /// A running attempt stops now: its future is dropped, the executor removes what it made, and the
+    /// attempt ends (its GPUs freed) before the training is given up. A training waiting for GPUs is
+    /// answered by the broker (the tournament withdrew its requests) and gives up then.
+    fn handle(&mut self, _: CancelTraining, ctx: &mut Context<Self>) {
+        self.cancelled = true;
+        match std::mem::replace(&mut self.stage, Stage::Idle) {
+            Stage::Running { job, handle } => {
+                ctx.cancel_future(handle);
+                tracing::info!(parent: &self.span, attempt = job.attempt, "stopping the attempt: its tournament was cancelled");
+                let attempt = Some((job.attempt, job.placement.clone()));
+                actix::spawn(self.rt.executor.cancel(*job));
+                self.ended(ctx, attempt, RunOutcome::failed("stopped: its tournament was cancelled".into()));
+            }
+            other => self.stage = other,
+        }
     }
 }
 
@@ -92,98 +351,10 @@ fn key(t: &Training) -> TrainingKey {
     TrainingKey::new(t.task_id.clone(), t.hotkey.clone())
 }
 
-async fn drive_until_final(rt: Rc<Runtime>, template: JobTemplate, mut training: Training) -> Training {
-    loop {
-        match drive(&rt, &template, training.clone()).await {
-            Ok(done) => return done,
-            Err(e) => {
-                tracing::error!(training = %key(&training), error = %e, "store failed; resuming from the stored state");
-                tokio::time::sleep(PAUSE).await;
-                let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
-                if let Ok(stored) = rt.db.run(move |s| s.get_training(&task, &hotkey)).await {
-                    training = stored;
-                }
-            }
-        }
-    }
-}
-
-async fn drive(rt: &Runtime, template: &JobTemplate, mut training: Training) -> Result<Training, StoreError> {
-    if training.status == TrainingStatus::Training {
-        training = follow_restored(rt, template, training).await?;
-    }
-    while training.status == TrainingStatus::Pending {
-        if !tournament_live(rt, template).await? {
-            tracing::info!(training = %key(&training), "the tournament has ended: not starting");
-            training = abandon(rt, training).await?;
-            break;
-        }
-        let (placement, attempt, started) = match reserve(rt, template, &training).await {
-            Ok(started) => started,
-            // Cancelled while waiting: the loop's check abandons it at once.
-            Err(GpuError::Withdrawn) => continue,
-            Err(e) => {
-                tracing::warn!(training = %key(&training), error = %e, "not started; asking again later");
-                tokio::time::sleep(PAUSE).await;
-                continue;
-            }
-        };
-        training = started;
-        // A store failure here is no reason to hold the GPUs: run as if still live.
-        if !tournament_live(rt, template).await.unwrap_or(true) {
-            // Cancelled while waiting for GPUs: the attempt never runs and its GPUs go back at once.
-            let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
-            training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
-            rt.broker.do_send(ReleaseGpus { key: key(&training) });
-            continue;
-        }
-        let job = TrainingJob { attempt, placement: placement.clone(), ..template.job.clone() };
-        let _ = rt.events.send(Event::TrainingStarted {
-            id: job.tournament_id.clone(),
-            task: training.task_id.clone(),
-            hotkey: training.hotkey.clone(),
-            attempt,
-            node: placement.node_id.clone(),
-            at: rt.clock.now(),
-        });
-        tracing::info!(attempt, node = %placement.node_id, gpus = ?placement.gpu_indices, "attempt started");
-        let outcome = rt.executor.run(job).await;
-        fence_if_unreachable(rt, &placement, &outcome);
-        let refused = matches!(outcome, RunOutcome::NotStarted { .. });
-        training = finish(rt, template, training, Some((attempt, placement)), outcome).await?;
-        rt.broker.do_send(ReleaseGpus { key: key(&training) });
-        if refused && training.status == TrainingStatus::Pending {
-            tokio::time::sleep(START_RETRY).await;
-        }
-    }
-    Ok(training)
-}
-
 /// Whether the training's tournament is still pending or active (an operator may have cancelled it).
 async fn tournament_live(rt: &Runtime, template: &JobTemplate) -> Result<bool, StoreError> {
     let id = template.job.tournament_id.clone();
     Ok(!rt.db.run(move |s| s.get_tournament(&id)).await?.status.is_finished())
-}
-
-/// A run that was going on when the validator stopped: follow it, or count it as lost.
-async fn follow_restored(rt: &Runtime, template: &JobTemplate, training: Training) -> Result<Training, StoreError> {
-    let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
-    let attempts = rt.db.run(move |s| s.attempts(&task, &hotkey)).await?;
-    let open = attempts.into_iter().rev().find(|a| a.finished_at.is_none());
-    let Some((last, node_id)) = open.and_then(|a| a.node_id.clone().map(|node| (a, node))) else {
-        let lost = RunOutcome::failed("lost: no open attempt on a node was found after a restart".into());
-        return finish(rt, template, training, None, lost).await;
-    };
-    let placement = Placement { node_id, gpu_indices: last.gpu_ids.clone() };
-    let job = TrainingJob { attempt: last.attempt, placement: placement.clone(), ..template.job.clone() };
-    let outcome = match rt.executor.reattach(job, last.started_at) {
-        Some(run) => run.await,
-        None => RunOutcome::failed("lost: the run was gone after a validator restart".into()),
-    };
-    fence_if_unreachable(rt, &placement, &outcome);
-    let training = finish(rt, template, training, Some((last.attempt, placement)), outcome).await?;
-    rt.broker.do_send(ReleaseGpus { key: key(&training) });
-    Ok(training)
 }
 
 /// Fences the node of an attempt whose node did not answer; the broker un-fences it when it answers.
@@ -194,12 +365,13 @@ fn fence_if_unreachable(rt: &Runtime, placement: &Placement, outcome: &RunOutcom
     }
 }
 
-/// Waits for GPUs; the broker starts the attempt (persisted with its GPU holders) when it places it.
-async fn reserve(
+/// Asks the broker for GPUs; the answer comes when it places the training (the attempt's start is
+/// persisted with its GPU holders then) or gives up on it.
+fn reserve(
     rt: &Runtime,
     template: &JobTemplate,
     training: &Training,
-) -> Result<(Placement, u32, Training), GpuError> {
+) -> impl std::future::Future<Output = Started> + use<> {
     let job = &template.job;
     let (reply, answer) = oneshot::channel();
     rt.broker.do_send(RequestGpus {
@@ -211,5 +383,5 @@ async fn reserve(
         requirement: requirement(job.task_type, job.model_params, &rt.rules.gpu),
         reply,
     });
-    answer.await.unwrap_or(Err(GpuError::Stopped))
+    async move { answer.await.unwrap_or(Err(GpuError::Stopped)) }
 }

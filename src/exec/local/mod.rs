@@ -197,4 +197,10 @@ impl Executor for LocalExecutor {
         let attempt = self.attempt(job);
         Some(Box::pin(async move { attempt.reattach(started_at).await }))
     }
+
+    /// Kills and removes the attempt's containers, its image and its directories.
+    fn cancel(&self, job: TrainingJob) -> crate::exec::CancelFuture {
+        let attempt = self.attempt(job);
+        Box::pin(async move { attempt.clean().await })
+    }
 }

@@ -238,7 +238,7 @@ impl Attempt {
     }
 
     /// Containers, image and private directories go, whatever happened.
-    async fn clean(&self) {
+    pub(super) async fn clean(&self) {
         self.report(Step::Clean, StepStatus::Started);
         for name in [&self.names.train, &self.names.download, &self.names.evaluate] {
             container::remove(&self.engine, name).await;

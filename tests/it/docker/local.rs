@@ -335,7 +335,7 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
         let gates = GateRules { allow_local: true, ..GateRules::default() };
         LocalExecutor::new(engine.clone(), settings(root.path()), gates).with_instance("reattach-test")
     };
-    die_while_training(&engine, executor(), j.clone()).await;
+    die_while_training(&engine, &executor(), j.clone()).await;
     let second = executor();
     let outcome = second.reattach(j.clone(), started).expect("the local executor always answers").await;
     assert_eq!(recorded_image(outcome), RunOutcome::scored(0.125));
@@ -349,7 +349,7 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
 
     // A container that was made and is gone is a lost run.
     let third = TrainingJob { attempt: 3, ..j };
-    die_while_training(&engine, executor(), third.clone()).await;
+    die_while_training(&engine, &executor(), third.clone()).await;
     let made = container::find(&engine, &[(labels::TASK, "local-reattach"), (labels::ATTEMPT, "3")]).await.unwrap();
     for c in made {
         container::remove(&engine, &c.id.unwrap()).await;
@@ -361,14 +361,31 @@ async fn after_a_restart_a_running_container_is_followed_and_a_vanished_one_is_l
     assert_nothing_left(&engine, "local-reattach", &root.path().join("work")).await;
 }
 
+/// A cancelled attempt (its tournament cancelled while it trains): its run is dropped and the executor
+/// told, and its container, image and directories go at once, long before its hours.
+#[tokio::test]
+async fn a_cancelled_attempt_is_killed_and_leaves_nothing() {
+    let Some(engine) = support::engine().await else { return };
+    let root = tempfile::tempdir().unwrap();
+    let (repo, sha) = support::miner_repo(root.path(), "echo training\nsleep 600\n", &[]);
+    let j = job("local-cancel", &repo, &sha, 3600.0);
+    let gates = GateRules { allow_local: true, ..GateRules::default() };
+    let executor = LocalExecutor::new(engine.clone(), settings(root.path()), gates);
+    die_while_training(&engine, &executor, j.clone()).await;
+    let running = container::find(&engine, &[(labels::TASK, "local-cancel"), (labels::ROLE, "train")]).await.unwrap();
+    assert_eq!(running.len(), 1, "the training runs until it is cancelled");
+    executor.cancel(j).await;
+    assert_nothing_left(&engine, "local-cancel", &root.path().join("work")).await;
+}
+
 /// Runs `j` until its training container runs, then drops the run as a dying validator would: its
 /// future is gone, the container is not.
-async fn die_while_training(engine: &Engine, first: LocalExecutor, j: TrainingJob) {
+async fn die_while_training(engine: &Engine, first: &LocalExecutor, j: TrainingJob) {
     let run = first.run(j.clone());
     let _ = tokio::time::timeout(Duration::from_secs(30), async {
         tokio::select! {
             _ = run => panic!("the run ended before the restart"),
-            _ = wait_for_container(engine, "local-reattach", j.attempt) => {}
+            _ = wait_for_container(engine, j.task_id.as_str(), j.attempt) => {}
         }
     })
     .await;
