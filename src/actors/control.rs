@@ -96,6 +96,20 @@ pub struct OverrideTask {
     pub action: TaskAction,
 }
 
+/// Retry stalled work of a live tournament: the tournament itself (`training: None`), or one of its
+/// trainings. Answers what resumed; work that has not stalled is refused.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<String, ControlError>")]
+pub struct RetryStalled {
+    pub tournament: TournamentId,
+    pub training: Option<crate::domain::TrainingKey>,
+}
+
+/// Stalled work: try again from the stored state.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Resume;
+
 /// Reach one more trainer node (remote executor only): its GPUs are read at once and used from now on;
 /// it is kept across restarts.
 #[derive(Message, Debug, Clone)]

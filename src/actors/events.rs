@@ -76,6 +76,15 @@ pub enum Event {
         reason: String,
         at: DateTime<Utc>,
     },
+    /// Work of the tournament stopped retrying and waits for an operator (`kind` `tournament` or
+    /// `training`, `subject` the tournament's id or the training's `<task>/<hotkey>`).
+    Stalled {
+        id: TournamentId,
+        kind: String,
+        subject: String,
+        reason: String,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -100,7 +109,8 @@ impl Event {
             | Event::RoundDecided { id, at, .. }
             | Event::AwaitingConfirmation { id, at, .. }
             | Event::TournamentCompleted { id, at, .. }
-            | Event::TournamentCancelled { id, at, .. } => (id, *at),
+            | Event::TournamentCancelled { id, at, .. }
+            | Event::Stalled { id, at, .. } => (id, *at),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! * `events`: what observers are told, after it was persisted.
 //! * `fleet`: the trainer nodes an operator adds and removes at run time (remote executor).
 //! * `health`: the remote nodes' GPUs read at start, and the loop that fences and un-fences them.
+//! * `stalls`: work that failed beyond its retry budget, waiting with its reason for an operator.
 //!
 //! Everything runs on one actix system (one thread, one tokio runtime); blocking store calls go to
 //! tokio's blocking pool. Nothing polls: every step follows from a message or a timer derived from
@@ -21,6 +22,7 @@ pub mod events;
 pub mod fleet;
 pub mod gpu_broker;
 pub mod health;
+pub mod stalls;
 pub mod supervisor;
 pub mod tournament;
 pub mod trainer;
@@ -55,4 +57,6 @@ pub struct Runtime {
     pub registration: Rc<dyn RegistrationSource>,
     pub broker: Addr<gpu_broker::GpuBroker>,
     pub events: broadcast::Sender<Event>,
+    /// What has stalled, shared with the control API.
+    pub stalls: stalls::Stalls,
 }

@@ -16,7 +16,7 @@ use actix::prelude::*;
 use chrono::{Datelike, Duration as Span};
 
 use super::Runtime;
-use super::control::{CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask};
+use super::control::{CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask, RetryStalled};
 use super::events::Event;
 use super::tournament::{TournamentActor, TournamentEnded};
 use crate::domain::ids::stable_hash;
@@ -165,6 +165,24 @@ impl Handler<OverrideTask> for Supervisor {
     fn handle(&mut self, msg: OverrideTask, _ctx: &mut Context<Self>) -> Self::Result {
         let Some(actor) = self.live.get(&msg.tournament).cloned() else {
             let refused = ControlError::Conflict(format!("tournament {} is not live", msg.tournament));
+            return Box::pin(actix::fut::ready(Err(refused)));
+        };
+        let asked = async move {
+            actor.send(msg).timeout(super::ASK_TIMEOUT).await.unwrap_or_else(|e| {
+                Err(ControlError::Unavailable(format!("the tournament's actor did not answer: {e}")))
+            })
+        };
+        Box::pin(asked.into_actor(self))
+    }
+}
+
+impl Handler<RetryStalled> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<String, ControlError>>;
+
+    /// Forwarded to the live tournament's actor; a tournament that is not live is not found.
+    fn handle(&mut self, msg: RetryStalled, _ctx: &mut Context<Self>) -> Self::Result {
+        let Some(actor) = self.live.get(&msg.tournament).cloned() else {
+            let refused = ControlError::NotFound(format!("tournament {} is not live", msg.tournament));
             return Box::pin(actix::fut::ready(Err(refused)));
         };
         let asked = async move {

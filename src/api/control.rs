@@ -24,9 +24,11 @@ use crate::http::error::ErrorBody;
 pub struct Control {
     pub supervisor: Addr<Supervisor>,
     pub fleet: Addr<crate::actors::fleet::FleetActor>,
+    /// What has stalled.
+    pub stalls: crate::actors::stalls::Stalls,
 }
 
-fn control(state: &ApiState) -> Result<&Control, ApiError> {
+pub(super) fn control(state: &ApiState) -> Result<&Control, ApiError> {
     state.control.as_ref().ok_or_else(|| {
         ApiError::Unavailable("this server runs no validator runtime: operations need `crucible validator`".into())
     })
@@ -43,7 +45,7 @@ impl From<ControlError> for ApiError {
     }
 }
 
-fn answer<T>(sent: Result<Result<T, ControlError>, actix::MailboxError>) -> Result<T, ApiError> {
+pub(super) fn answer<T>(sent: Result<Result<T, ControlError>, actix::MailboxError>) -> Result<T, ApiError> {
     sent.map_err(|e| ApiError::Unavailable(format!("the validator runtime did not answer: {e}")))?
         .map_err(ApiError::from)
 }

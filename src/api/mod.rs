@@ -17,6 +17,7 @@ mod pages;
 pub(crate) mod results;
 mod routes;
 pub mod settings;
+mod stalls;
 mod tournaments;
 pub(crate) mod trainers;
 

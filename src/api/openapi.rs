@@ -35,6 +35,8 @@ use crate::http::error::ErrorBody;
         super::control::override_task,
         super::control::add_trainer,
         super::control::remove_trainer,
+        super::stalls::list,
+        super::stalls::retry,
         super::operations::miners,
         super::operations::put_miner,
         super::operations::delete_miner,
@@ -42,7 +44,7 @@ use crate::http::error::ErrorBody;
         super::operations::weights,
         super::operations::bundle,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, crate::actors::stalls::Stall)),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

@@ -26,6 +26,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/v1/tournaments/{tournament_id}/confirm", web::post().to(super::control::confirm))
         .route("/v1/tasks/{task_id}/{action}", web::post().to(super::control::override_task))
         .route("/v1/tournament_orchestrator/add_trainer", web::post().to(super::control::add_trainer))
+        .route("/v1/crucible/stalls", web::get().to(super::stalls::list))
+        .route("/v1/crucible/stalls/retry", web::post().to(super::stalls::retry))
         .route(
             "/v1/tournament_orchestrator/remove_trainer/{trainer_ip}",
             web::delete().to(super::control::remove_trainer),

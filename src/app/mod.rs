@@ -135,6 +135,7 @@ pub enum Ended {
 /// A built validator: its actors started, its API listening.
 pub struct Application {
     supervisor: Addr<Supervisor>,
+    stalls: crate::actors::stalls::Stalls,
     broker: Addr<GpuBroker>,
     events: broadcast::Sender<Event>,
     address: Option<SocketAddr>,
@@ -147,6 +148,7 @@ impl Application {
     pub async fn build(settings: &Settings, backends: Backends) -> Result<Self, AppError> {
         let Backends { store, clock, catalog, trainings, registration, schedule, api, events, observe } = backends;
         let db = Db::new(store.clone());
+        let stalls = crate::actors::stalls::Stalls::default();
         let now = clock.now();
         let closed = db.run(move |s| s.close_attempts_of_ended_tournaments(now)).await?;
         if closed > 0 {
@@ -175,7 +177,9 @@ impl Application {
             registration,
             broker: broker.clone(),
             events: events.clone(),
+            stalls: stalls.clone(),
         });
+        let runtime_stalls = stalls.clone();
         let (done, finished) = oneshot::channel();
         let supervisor = Supervisor::new(runtime, schedule.limit, schedule.seed, schedule.types, done).start();
         let fleet =
@@ -189,7 +193,7 @@ impl Application {
                 rules: settings.rules.clone(),
                 events: events.clone(),
                 directory_file: Some(settings.miners.directory.clone()).filter(|d| !d.is_empty()),
-                control: Some(crate::api::Control { supervisor: supervisor.clone(), fleet }),
+                control: Some(crate::api::Control { supervisor: supervisor.clone(), fleet, stalls }),
             };
             let serving = crate::api::start(state, &settings.api, listener)
                 .map_err(|e| AppError::Backend(format!("the control API cannot start: {e}")))?;
@@ -200,12 +204,17 @@ impl Application {
             let interval = std::time::Duration::from_secs_f64(settings.validator.polling.health_interval_secs);
             NodeHealth { remote, broker: broker.clone(), db, clock, interval }.start();
         }
-        Ok(Self { supervisor, broker, events, address, server, finished })
+        Ok(Self { supervisor, stalls: runtime_stalls, broker, events, address, server, finished })
     }
 
     /// The supervisor, which operators' requests go to.
     pub fn supervisor(&self) -> &Addr<Supervisor> {
         &self.supervisor
+    }
+
+    /// What has stalled, waiting for an operator.
+    pub fn stalls(&self) -> &crate::actors::stalls::Stalls {
+        &self.stalls
     }
 
     /// The GPU broker.

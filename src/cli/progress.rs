@@ -114,6 +114,11 @@ impl Progress {
             Event::TournamentCancelled { id, reason, at } => {
                 self.line(format!("[{}] {}: cancelled: {reason}", day(at), name(&self.names, id)))
             }
+            Event::Stalled { id, kind, subject, reason, at } => self.line(format!(
+                "[{}] {}: {kind} {subject} stalled, waiting for an operator: {reason}",
+                day(at),
+                name(&self.names, id)
+            )),
         }
     }
 }

@@ -14,6 +14,39 @@ pub fn delay(failures: u32, base: Duration, cap: Duration, jitter: f64) -> Durat
     full / 2 + (full / 2).mul_f64(jitter)
 }
 
+/// What to do after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    RetryIn(Duration),
+    /// Stop retrying: the work waits, with its reason, for an operator.
+    Stall,
+}
+
+/// How often, and how patiently, work is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub cap: Duration,
+    /// Failures in a row allowed before the work stalls.
+    pub budget: u32,
+}
+
+impl RetryPolicy {
+    /// 5 s doubling to 10 minutes, stalling at the eighth failure in a row (about 20 minutes of trying).
+    pub const ACTORS: RetryPolicy =
+        RetryPolicy { base: Duration::from_secs(5), cap: Duration::from_secs(600), budget: 8 };
+
+    /// After the `failures`-th failure in a row: retry after a [`delay`] while the budget lasts and the
+    /// failure is one retrying can mend (`mendable`), else stall.
+    pub fn after(&self, failures: u32, mendable: bool, jitter: f64) -> AfterFailure {
+        if !mendable || failures >= self.budget {
+            AfterFailure::Stall
+        } else {
+            AfterFailure::RetryIn(delay(failures, self.base, self.cap, jitter))
+        }
+    }
+}
+
 /// A jitter in [0, 1] from a stable hash.
 pub fn jitter_of(hash: u64) -> f64 {
     hash as f64 / u64::MAX as f64
@@ -36,6 +69,15 @@ mod tests {
         assert_eq!(secs(0, 1.0), 5.0, "a zeroth failure counts as the first");
         assert_eq!(secs(3, f64::NAN), 10.0);
         assert_eq!(secs(3, 7.0), 20.0);
+    }
+
+    #[test]
+    fn work_retries_within_its_budget_and_stalls_past_it_or_at_once_when_retrying_cannot_mend_it() {
+        let policy = RetryPolicy { base: BASE, cap: CAP, budget: 3 };
+        assert_eq!(policy.after(1, true, 0.0), AfterFailure::RetryIn(Duration::from_millis(2500)));
+        assert_eq!(policy.after(2, true, 1.0), AfterFailure::RetryIn(Duration::from_secs(10)));
+        assert_eq!(policy.after(3, true, 0.0), AfterFailure::Stall);
+        assert_eq!(policy.after(1, false, 0.0), AfterFailure::Stall);
     }
 
     #[test]

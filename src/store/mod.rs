@@ -109,6 +109,16 @@ impl StoreError {
         matches!(self, StoreError::Unreachable { .. } | StoreError::Unavailable(_))
     }
 
+    /// Whether retrying can mend it (re-read and decide again): a corrupt row, a broken migration or
+    /// URL, or a database error that is not about availability stays what it is until someone repairs
+    /// it.
+    pub fn can_mend(&self) -> bool {
+        !matches!(
+            self,
+            StoreError::Corrupt { .. } | StoreError::Database(_) | StoreError::Migration(_) | StoreError::BadUrl { .. }
+        )
+    }
+
     pub(crate) fn not_found(entity: &'static str, id: impl std::fmt::Display) -> Self {
         StoreError::NotFound { entity, id: id.to_string() }
     }

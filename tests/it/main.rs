@@ -25,6 +25,7 @@ mod registration;
 pub mod remote;
 mod runtime;
 mod simulate;
+mod stalls;
 pub mod store;
 mod validator;
 mod validator_control;

@@ -153,3 +153,24 @@ fn open_attempts_of(store: &Store, tournament: &TournamentId) -> usize {
         .filter(|a| store.get_task(&a.task_id).unwrap().tournament_id == *tournament)
         .count()
 }
+
+#[actix_rt::test]
+async fn stalled_work_is_listed_and_retried_through_the_api() {
+    let mut app = spawn_app(|settings| settings.api.token = Secret::new(TOKEN)).await;
+    let (status, listed) = request("GET", &format!("{}/v1/crucible/stalls", app.url), None, None).await;
+    assert_eq!((status, listed), (200, json!([])), "nothing has stalled");
+    let live =
+        app.next(|event| matches!(event, Event::TournamentCreated { .. }).then(|| event.tournament().clone())).await;
+    let retry = format!("{}/v1/crucible/stalls/retry", app.url);
+    let ask = async |body: Value, token| request("POST", &retry, token, Some(body)).await;
+    assert_eq!(ask(json!({ "tournament_id": live.as_str() }), None).await.0, 401);
+    let (status, answer) = ask(json!({ "tournament_id": "tourn_x" }), Some(TOKEN)).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().starts_with("tournament_id"), "{answer}");
+    let (status, answer) = ask(json!({ "tournament_id": live.as_str(), "task_id": "t" }), Some(TOKEN)).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = ask(json!({ "tournament_id": "tourn_00000000000000ff_20260101" }), Some(TOKEN)).await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = ask(json!({ "tournament_id": live.as_str() }), Some(TOKEN)).await;
+    assert_eq!(status, 409, "a live tournament that has not stalled: {answer}");
+}

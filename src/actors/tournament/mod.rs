@@ -22,8 +22,10 @@ use actix::prelude::*;
 use tracing::Instrument;
 
 use super::Runtime;
-use super::control::{CancelTournament, ControlError, OverrideTask};
+use super::control::{CancelTournament, ControlError, OverrideTask, Resume, RetryStalled};
 use super::trainer::{CancelTraining, JobTemplate, TrainerActor, TrainingEnded};
+use crate::domain::backoff::{self, AfterFailure, RetryPolicy};
+use crate::domain::ids::stable_hash;
 use crate::domain::progress::{RoundStep, round_step};
 use crate::domain::{Hotkey, TaskStatus, TournamentId, TournamentStatus, TournamentType};
 use crate::store::{StoreError, TournamentSnapshot};
@@ -49,11 +51,50 @@ pub struct TournamentActor {
     trainers: HashMap<(String, Hotkey), Addr<TrainerActor>>,
     supervisor: Recipient<TournamentEnded>,
     registering: bool,
+    /// Failures in a row of its steps or registration.
+    failures: u32,
+    /// Failed beyond its retry budget: waits for an operator's `RetryStalled`.
+    stalled: bool,
 }
 
 impl TournamentActor {
     pub fn new(rt: Rc<Runtime>, id: TournamentId, supervisor: Recipient<TournamentEnded>) -> Self {
-        Self { rt, id, snapshot: None, trainers: HashMap::new(), supervisor, registering: false }
+        Self {
+            rt,
+            id,
+            snapshot: None,
+            trainers: HashMap::new(),
+            supervisor,
+            registering: false,
+            failures: 0,
+            stalled: false,
+        }
+    }
+
+    /// A failed step or registration: `again` after a backoff, or a stall once the retry budget is
+    /// spent or retrying cannot mend it.
+    fn failed(&mut self, ctx: &mut Context<Self>, e: StoreError, again: fn(&mut Self, &mut Context<Self>)) {
+        self.failures += 1;
+        let hash = stable_hash(format!("{}#{}", self.id, self.failures).as_bytes());
+        match RetryPolicy::ACTORS.after(self.failures, e.can_mend(), backoff::jitter_of(hash)) {
+            AfterFailure::RetryIn(pause) => {
+                tracing::error!(tournament = %self.id, error = %e, failures = self.failures, retry_in = ?pause, "store failed; reloading and trying again");
+                ctx.run_later(pause, again);
+            }
+            AfterFailure::Stall => {
+                let at = self.rt.clock.now();
+                tracing::error!(tournament = %self.id, error = %e, failures = self.failures, "tournament stalled: waiting for an operator to retry it");
+                self.rt.stalls.tournament(&self.id, e.to_string(), self.failures, at);
+                let _ = self.rt.events.send(crate::actors::Event::Stalled {
+                    id: self.id.clone(),
+                    kind: "tournament".into(),
+                    subject: self.id.to_string(),
+                    reason: e.to_string(),
+                    at,
+                });
+                self.stalled = true;
+            }
+        }
     }
 
     /// Runs a store-changing step, reloads the snapshot, and decides again.
@@ -80,19 +121,18 @@ impl TournamentActor {
         .instrument(span);
         ctx.wait(fut.into_actor(self).map(|result, act, ctx| match result {
             Ok(snapshot) => {
+                act.failures = 0;
                 act.snapshot = Some(snapshot);
                 act.reconcile(ctx);
             }
-            Err(e) => {
-                tracing::error!(tournament = %act.id, error = %e, "store failed; reloading and trying again shortly");
-                ctx.run_later(std::time::Duration::from_secs(30), |act, ctx| {
-                    act.step_boxed(ctx, Box::pin(async { Ok(()) }))
-                });
-            }
+            Err(e) => act.failed(ctx, e, |act, ctx| act.step_boxed(ctx, Box::pin(async { Ok(()) }))),
         }));
     }
 
     fn reconcile(&mut self, ctx: &mut Context<Self>) {
+        if self.stalled {
+            return;
+        }
         let Some(snapshot) = &self.snapshot else { return };
         match snapshot.tournament.status {
             TournamentStatus::Pending => self.register(ctx),
@@ -125,10 +165,13 @@ impl TournamentActor {
         ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
             act.registering = false;
             match result {
-                Ok(snapshot) => act.snapshot = Some(snapshot),
-                Err(e) => tracing::error!(tournament = %act.id, error = %e, "registration failed; trying again"),
+                Ok(snapshot) => {
+                    act.failures = 0;
+                    act.snapshot = Some(snapshot);
+                    act.reconcile(ctx);
+                }
+                Err(e) => act.failed(ctx, e, Self::reconcile),
             }
-            act.reconcile(ctx);
         }));
     }
 
@@ -268,6 +311,39 @@ impl Handler<OverrideTask> for TournamentActor {
             }
             result
         })))
+    }
+}
+
+impl Handler<RetryStalled> for TournamentActor {
+    type Result = Result<String, ControlError>;
+
+    /// Resumes the stalled tournament, or tells the stalled training to, from the stored state with a
+    /// fresh retry budget.
+    fn handle(&mut self, msg: RetryStalled, ctx: &mut Context<Self>) -> Self::Result {
+        match msg.training {
+            None if self.stalled => {
+                self.stalled = false;
+                self.failures = 0;
+                self.rt.stalls.clear("tournament", self.id.as_str());
+                tracing::info!(tournament = %self.id, "retried by an operator");
+                self.step(ctx, async { Ok(()) });
+                Ok(format!("tournament {} resumed", self.id))
+            }
+            None => Err(ControlError::Conflict(format!("tournament {} has not stalled", self.id))),
+            Some(key) => {
+                let trainer = self.trainers.get(&(key.task.to_string(), key.hotkey.clone()));
+                match trainer {
+                    Some(trainer) if self.rt.stalls.is_stalled("training", &key.to_string()) => {
+                        trainer.do_send(Resume);
+                        Ok(format!("training {key} resumed"))
+                    }
+                    Some(_) => Err(ControlError::Conflict(format!("training {key} has not stalled"))),
+                    None => {
+                        Err(ControlError::NotFound(format!("training {key} is not running in tournament {}", self.id)))
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -25,9 +25,10 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::Runtime;
+use super::control::Resume;
 use super::events::Event;
 use super::gpu_broker::{FenceNode, GpuError, ReleaseGpus, RequestGpus, Started};
-use crate::domain::backoff;
+use crate::domain::backoff::{self, AfterFailure, RetryPolicy};
 use crate::domain::gpu::{Placement, requirement};
 use crate::domain::ids::stable_hash;
 use crate::domain::task_scores::EvalFacts;
@@ -85,6 +86,8 @@ enum Stage {
     Waiting,
     /// An attempt runs.
     Running { job: Box<TrainingJob>, handle: SpawnHandle },
+    /// Failed beyond its retry budget: waits for an operator's `Resume`.
+    Stalled,
     /// Reported its end.
     Done,
 }
@@ -103,9 +106,6 @@ pub struct TrainerActor {
 
 /// How long to wait before asking again when no node can host the job.
 const PAUSE: Duration = Duration::from_secs(600);
-
-/// The first and the longest wait after a store failure.
-const STORE_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(600));
 
 /// How long to wait before starting again after a start was refused (a node's 4xx, a missing image):
 /// the reference's 60 s, where asking again at once would loop as fast as the refusals come.
@@ -143,20 +143,43 @@ impl TrainerActor {
         }));
     }
 
-    /// A store failure: read the training back and decide again after a backoff.
+    /// A store failure: read the training back and decide again after a backoff, or stall once the
+    /// retry budget is spent or retrying cannot mend it.
     fn store_failed(&mut self, ctx: &mut Context<Self>, e: StoreError) {
         self.failures += 1;
         let hash = stable_hash(format!("{}#{}", self.key(), self.failures).as_bytes());
-        let pause = backoff::delay(self.failures, STORE_RETRY.0, STORE_RETRY.1, backoff::jitter_of(hash));
+        let pause = match RetryPolicy::ACTORS.after(self.failures, e.can_mend(), backoff::jitter_of(hash)) {
+            AfterFailure::RetryIn(pause) => pause,
+            AfterFailure::Stall => return self.stall(e),
+        };
         tracing::error!(parent: &self.span, error = %e, failures = self.failures, retry_in = ?pause, "store failed; resuming from the stored state");
         self.stage = Stage::Idle;
-        ctx.run_later(pause, |act, ctx| {
-            let (db, task, hotkey) = (act.rt.db.clone(), act.training.task_id.clone(), act.training.hotkey.clone());
-            let read = async move { db.run(move |s| s.get_training(&task, &hotkey)).await };
-            act.wait(ctx, read, |act, ctx, stored| {
-                act.training = stored;
-                ctx.notify(Next);
-            });
+        ctx.run_later(pause, |act, ctx| act.reload(ctx));
+    }
+
+    /// Stops retrying: the training waits, visible with its reason, for an operator.
+    fn stall(&mut self, e: StoreError) {
+        let (tournament, key, at) = (self.template.job.tournament_id.clone(), self.key(), self.rt.clock.now());
+        tracing::error!(parent: &self.span, error = %e, failures = self.failures, "training stalled: waiting for an operator to retry it");
+        self.rt.stalls.training(&tournament, &key, e.to_string(), self.failures, at);
+        let _ = self.rt.events.send(Event::Stalled {
+            id: tournament,
+            kind: "training".into(),
+            subject: key.to_string(),
+            reason: e.to_string(),
+            at,
+        });
+        self.stage = Stage::Stalled;
+    }
+
+    /// Reads the training back from the store and decides again.
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        self.stage = Stage::Idle;
+        let (db, task, hotkey) = (self.rt.db.clone(), self.training.task_id.clone(), self.training.hotkey.clone());
+        let read = async move { db.run(move |s| s.get_training(&task, &hotkey)).await };
+        self.wait(ctx, read, |act, ctx, stored| {
+            act.training = stored;
+            ctx.notify(Next);
         });
     }
 
@@ -323,6 +346,20 @@ impl Handler<RunEnded> for TrainerActor {
 
     fn handle(&mut self, msg: RunEnded, ctx: &mut Context<Self>) {
         self.ended(ctx, msg.attempt, msg.outcome);
+    }
+}
+
+impl Handler<Resume> for TrainerActor {
+    type Result = ();
+
+    /// An operator retries the stalled training: from the stored state, with a fresh retry budget.
+    fn handle(&mut self, _: Resume, ctx: &mut Context<Self>) {
+        if matches!(self.stage, Stage::Stalled) {
+            self.rt.stalls.clear("training", &self.key().to_string());
+            self.failures = 0;
+            tracing::info!(parent: &self.span, "retried by an operator");
+            self.reload(ctx);
+        }
     }
 }
 

@@ -1,0 +1,81 @@
+//! What has stalled: a tournament or a training whose work failed beyond its retry budget, or in a
+//! way retrying cannot mend (a corrupt row). It waits, with its reason, until an operator retries it
+//! (`RetryStalled`, `POST /v1/crucible/stalls/retry`). Kept in memory and shared with the control API
+//! (whose threads read it), so a stall is visible even when the store is what fails; a restart retries
+//! everything anyway.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{TournamentId, TrainingKey};
+
+/// One stalled piece of work.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Stall {
+    /// `tournament` or `training`.
+    pub kind: &'static str,
+    /// The tournament's id, or the training's `<task>/<hotkey>`.
+    pub id: String,
+    #[schema(value_type = String)]
+    pub tournament_id: TournamentId,
+    /// What failed, last.
+    pub reason: String,
+    /// Failures in a row before it stalled.
+    pub failures: u32,
+    pub since: DateTime<Utc>,
+}
+
+/// Every current stall; clones share them.
+#[derive(Debug, Clone, Default)]
+pub struct Stalls(Arc<Mutex<BTreeMap<(&'static str, String), Stall>>>);
+
+impl Stalls {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<(&'static str, String), Stall>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn count(&self, kind: &'static str) {
+        let n = self.map().keys().filter(|(k, _)| *k == kind).count();
+        metrics::gauge!("crucible_stalled", "kind" => kind).set(n as f64);
+    }
+
+    pub fn tournament(&self, id: &TournamentId, reason: String, failures: u32, since: DateTime<Utc>) {
+        let stall =
+            Stall { kind: "tournament", id: id.to_string(), tournament_id: id.clone(), reason, failures, since };
+        self.map().insert(("tournament", id.to_string()), stall);
+        self.count("tournament");
+    }
+
+    pub fn training(
+        &self,
+        tournament: &TournamentId,
+        key: &TrainingKey,
+        reason: String,
+        failures: u32,
+        since: DateTime<Utc>,
+    ) {
+        let stall =
+            Stall { kind: "training", id: key.to_string(), tournament_id: tournament.clone(), reason, failures, since };
+        self.map().insert(("training", key.to_string()), stall);
+        self.count("training");
+    }
+
+    /// Forgets a stall (its work resumes); whether there was one.
+    pub fn clear(&self, kind: &'static str, id: &str) -> bool {
+        let removed = self.map().remove(&(kind, id.to_owned())).is_some();
+        self.count(kind);
+        removed
+    }
+
+    pub fn is_stalled(&self, kind: &'static str, id: &str) -> bool {
+        self.map().contains_key(&(kind, id.to_owned()))
+    }
+
+    /// Every stall, tournaments first, by id.
+    pub fn list(&self) -> Vec<Stall> {
+        self.map().values().cloned().collect()
+    }
+}

@@ -1,0 +1,111 @@
+//! Work that fails in a way retrying cannot mend stalls, visibly and with its reason, instead of
+//! retrying for ever; an operator's retry resumes it from the stored state.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use crucible::actors::Event;
+use crucible::actors::control::{ControlError, RetryStalled};
+use crucible::app::Ended;
+use crucible::domain::{TrainingKey, TrainingStatus};
+use crucible::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
+use crucible::sim::SimulatedExecutor;
+use crucible::store::Store;
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+use super::app::{Play, Running};
+
+/// Sets the stored status of a training, behind the validator's back.
+fn set_status(db: &std::path::Path, key: &TrainingKey, status: &str) {
+    let mut raw = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    let sql = format!(
+        "UPDATE trainings SET status = '{status}' WHERE task_id = '{}' AND hotkey = '{}'",
+        key.task, key.hotkey
+    );
+    assert_eq!(diesel::sql_query(sql).execute(&mut raw).unwrap(), 1);
+}
+
+/// Its first run corrupts that training's stored row, then ends scored; every other run is simulated.
+struct Corrupting {
+    sim: SimulatedExecutor,
+    db: std::path::PathBuf,
+    victim: Rc<RefCell<Option<TrainingKey>>>,
+}
+
+impl Executor for Corrupting {
+    fn name(&self) -> &'static str {
+        "corrupting"
+    }
+    fn run(&self, job: TrainingJob) -> RunFuture {
+        let mut victim = self.victim.borrow_mut();
+        if victim.is_some() {
+            return self.sim.run(job);
+        }
+        let key = TrainingKey::new(job.task_id.clone(), job.hotkey.clone());
+        set_status(&self.db, &key, "paused");
+        *victim = Some(key);
+        Box::pin(async { RunOutcome::scored(0.5) })
+    }
+    fn reattach(&self, _: TrainingJob, _: DateTime<Utc>) -> Option<RunFuture> {
+        Some(Box::pin(async { RunOutcome::scored(0.5) }))
+    }
+}
+
+#[test]
+fn a_training_whose_row_is_corrupt_stalls_until_an_operator_repairs_and_retries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stalls.db");
+    let store = Arc::new(Store::open(&format!("sqlite://{}", db.display())).unwrap());
+    store.migrate().unwrap();
+    let victim: Rc<RefCell<Option<TrainingKey>>> = Rc::default();
+    let executor = {
+        let (db, victim) = (db.clone(), victim.clone());
+        move |sim, _| -> Rc<dyn Executor> { Rc::new(Corrupting { sim, db, victim }) }
+    };
+    let mut play = Play::new(&store, 12, 5, "stalls-test");
+    play.schedule.types = vec![crucible::domain::TournamentType::Text];
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let log = seen.clone();
+    let ended = play.run(executor, move |Running { app, mut events, stop }| {
+        let (supervisor, stalls, db) = (app.supervisor().clone(), app.stalls().clone(), db.clone());
+        actix::spawn(async move {
+            while let Some(event) = crucible::actors::events::next(&mut events).await {
+                match event {
+                    Event::Stalled { id, kind, subject, reason, .. } => {
+                        assert_eq!(kind, "training");
+                        assert!(reason.contains("corrupt"), "{reason}");
+                        let listed = stalls.list();
+                        assert_eq!(listed.len(), 1, "{listed:?}");
+                        assert_eq!((listed[0].id.as_str(), &listed[0].reason), (subject.as_str(), &reason));
+                        log.borrow_mut().push(format!("stalled: {kind}"));
+                        // Not yet repaired: a retry of the tournament itself is refused, it has not stalled.
+                        let whole = supervisor.send(RetryStalled { tournament: id.clone(), training: None }).await;
+                        assert!(matches!(whole.unwrap(), Err(ControlError::Conflict(_))));
+                        // The operator repairs the row, then retries the training.
+                        let key = TrainingKey::parse(&subject).unwrap();
+                        set_status(&db, &key, "training");
+                        let retry = RetryStalled { tournament: id.clone(), training: Some(key) };
+                        let answer = supervisor.send(retry.clone()).await.unwrap();
+                        assert_eq!(answer, Ok(format!("training {subject} resumed")));
+                        assert!(stalls.list().is_empty(), "no longer stalled");
+                        let again = supervisor.send(retry).await.unwrap();
+                        assert!(matches!(again, Err(ControlError::Conflict(_))), "{again:?}");
+                        log.borrow_mut().push("retried".into());
+                    }
+                    Event::TournamentCompleted { .. } => {
+                        log.borrow_mut().push("completed".into());
+                        stop.stop();
+                    }
+                    _ => {}
+                }
+            }
+        });
+    });
+    assert!(matches!(ended, Ended::Stopped | Ended::Finished));
+    assert_eq!(*seen.borrow(), ["stalled: training", "retried", "completed"]);
+    let key = victim.borrow().clone().expect("a training ran");
+    let training = store.get_training(&key.task, &key.hotkey).unwrap();
+    assert_eq!((training.status, training.test_loss), (TrainingStatus::Success, Some(0.5)), "{training:?}");
+}
