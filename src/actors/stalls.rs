@@ -42,6 +42,14 @@ impl Stalls {
         metrics::gauge!("crucible_stalled", "kind" => kind).set(n as f64);
     }
 
+    /// None yet, and the `crucible_stalled` gauge of each kind says so.
+    pub fn published() -> Self {
+        let stalls = Self::default();
+        stalls.count("tournament");
+        stalls.count("training");
+        stalls
+    }
+
     pub fn tournament(&self, id: &TournamentId, reason: String, failures: u32, since: DateTime<Utc>) {
         let stall =
             Stall { kind: "tournament", id: id.to_string(), tournament_id: id.clone(), reason, failures, since };

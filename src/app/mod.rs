@@ -148,7 +148,7 @@ impl Application {
     pub async fn build(settings: &Settings, backends: Backends) -> Result<Self, AppError> {
         let Backends { store, clock, catalog, trainings, registration, schedule, api, events, observe } = backends;
         let db = Db::new(store.clone());
-        let stalls = crate::actors::stalls::Stalls::default();
+        let stalls = crate::actors::stalls::Stalls::published();
         let now = clock.now();
         let closed = db.run(move |s| s.close_attempts_of_ended_tournaments(now)).await?;
         if closed > 0 {

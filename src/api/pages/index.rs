@@ -1,4 +1,5 @@
-//! `/`: every tournament by type and status, and when the next one of each type starts.
+//! `/`: stalled work waiting for an operator, every tournament by type and status, and when the next one
+//! of each type starts.
 
 use std::fmt::Write;
 
@@ -18,8 +19,12 @@ pub async fn page(state: web::Data<ApiState>) -> HttpResponse {
         Err(e) => return error_page(&e),
     };
     tournaments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.as_str().cmp(a.id.as_str())));
-    let mut main = String::from(
-        "<h1>Tournaments</h1><h2>Next</h2><div class=\"scroll\"><table>\
+    let mut main = String::from("<h1>Tournaments</h1>");
+    if let Some(control) = &state.control {
+        stalled(&control.stalls, &mut main);
+    }
+    main.push_str(
+        "<h2>Next</h2><div class=\"scroll\"><table>\
         <tr><th>type</th><th>status</th><th>round</th><th>starts</th></tr>",
     );
     for d in &dates {
@@ -58,4 +63,56 @@ pub async fn page(state: web::Data<ApiState>) -> HttpResponse {
         main.push_str("</table></div>");
     }
     layout("tournaments", Some("/v1/events"), &main)
+}
+
+/// Work that stalled, first on the page: what, why, since when, and how to retry it.
+fn stalled(stalls: &crate::actors::stalls::Stalls, main: &mut String) {
+    let stalls = stalls.list();
+    if stalls.is_empty() {
+        return;
+    }
+    main.push_str(
+        "<section class=\"stalled\"><h2>Stalled: waiting for an operator</h2><p>Each stopped retrying after the \
+         failure shown; once its cause is repaired, <code>POST /v1/crucible/stalls/retry</code> resumes it from the \
+         stored state.</p><div class=\"scroll\"><table><tr><th>what</th><th>tournament</th><th>failures</th>\
+         <th>since</th><th>reason</th></tr>",
+    );
+    for s in stalls {
+        let _ = write!(
+            main,
+            "<tr><td>{kind} <code>{id}</code></td><td><a href=\"/tournaments/{t}\"><code>{t}</code></a></td>\
+             <td>{failures}</td><td>{since}</td><td>{reason}</td></tr>",
+            kind = s.kind,
+            id = escape(&s.id),
+            t = escape(s.tournament_id.as_str()),
+            failures = s.failures,
+            since = when(Some(s.since)),
+            reason = escape(&s.reason),
+        );
+    }
+    main.push_str("</table></div></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::stalls::Stalls;
+    use crate::domain::{Hotkey, TaskId, TournamentId, TrainingKey};
+
+    #[test]
+    fn stalled_work_heads_the_page_with_its_reason_and_how_to_retry_it() {
+        let stalls = Stalls::default();
+        let mut page = String::new();
+        stalled(&stalls, &mut page);
+        assert_eq!(page, "", "nothing stalled, nothing shown");
+        let tournament = TournamentId::parse("tourn_0123456789abcdef_20261201").unwrap();
+        let key = TrainingKey::new(TaskId::parse("task-1").unwrap(), Hotkey::synthetic(1));
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        stalls.training(&tournament, &key, "corrupt row in trainings: status: <paused>".into(), 1, at);
+        stalled(&stalls, &mut page);
+        assert!(page.contains("Stalled: waiting for an operator"), "{page}");
+        assert!(page.contains(&format!("training <code>{key}</code>")), "{page}");
+        assert!(page.contains("status: &lt;paused&gt;"), "the reason, escaped: {page}");
+        assert!(page.contains("/v1/crucible/stalls/retry"), "{page}");
+    }
 }
