@@ -161,36 +161,16 @@ impl Handler<ConfirmTournament> for Supervisor {
 impl Handler<OverrideTask> for Supervisor {
     type Result = ResponseActFuture<Self, Result<String, ControlError>>;
 
-    /// Forwarded to the live tournament's actor; a tournament that is not live is refused.
     fn handle(&mut self, msg: OverrideTask, _ctx: &mut Context<Self>) -> Self::Result {
-        let Some(actor) = self.live.get(&msg.tournament).cloned() else {
-            let refused = ControlError::Conflict(format!("tournament {} is not live", msg.tournament));
-            return Box::pin(actix::fut::ready(Err(refused)));
-        };
-        let asked = async move {
-            actor.send(msg).timeout(super::ASK_TIMEOUT).await.unwrap_or_else(|e| {
-                Err(ControlError::Unavailable(format!("the tournament's actor did not answer: {e}")))
-            })
-        };
-        Box::pin(asked.into_actor(self))
+        self.to_live(msg.tournament.clone(), msg, "only a live tournament's tasks are overridden")
     }
 }
 
 impl Handler<RetryStalled> for Supervisor {
     type Result = ResponseActFuture<Self, Result<String, ControlError>>;
 
-    /// Forwarded to the live tournament's actor; a tournament that is not live is not found.
     fn handle(&mut self, msg: RetryStalled, _ctx: &mut Context<Self>) -> Self::Result {
-        let Some(actor) = self.live.get(&msg.tournament).cloned() else {
-            let refused = ControlError::NotFound(format!("tournament {} is not live", msg.tournament));
-            return Box::pin(actix::fut::ready(Err(refused)));
-        };
-        let asked = async move {
-            actor.send(msg).timeout(super::ASK_TIMEOUT).await.unwrap_or_else(|e| {
-                Err(ControlError::Unavailable(format!("the tournament's actor did not answer: {e}")))
-            })
-        };
-        Box::pin(asked.into_actor(self))
+        self.to_live(msg.tournament.clone(), msg, "only a live tournament's stalled work is retried")
     }
 }
 

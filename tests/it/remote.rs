@@ -356,30 +356,6 @@ async fn the_validator_reads_its_remote_nodes_at_start_and_fences_the_silent_one
     assert_eq!((nodes[1].gpus.len(), nodes[1].fenced), (0, true));
 }
 
-/// One call to the control API.
-async fn operate(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    body: Option<serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let client = reqwest::Client::new();
-    let mut request = match method {
-        "GET" => client.get(url),
-        "DELETE" => client.delete(url),
-        _ => client.post(url),
-    };
-    if let Some(t) = token {
-        request = request.header("authorization", format!("Bearer {t}"));
-    }
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
-}
-
 #[actix_rt::test]
 async fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart() {
     use serde_json::json;
@@ -397,32 +373,32 @@ async fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart
     };
     let op = Some("op-token");
 
-    assert_eq!(operate("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 1);
+    assert_eq!(crate::app::call("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 1);
     let body = json!({ "trainer_ip": extra.url, "token": TOKEN });
-    assert_eq!(operate("POST", &add, None, Some(body.clone())).await.0, 401);
-    let (status, added) = operate("POST", &add, op, Some(body.clone())).await;
+    assert_eq!(crate::app::call("POST", &add, None, Some(body.clone())).await.0, 401);
+    let (status, added) = crate::app::call("POST", &add, op, Some(body.clone())).await;
     assert_eq!(status, 201, "{added}");
     let id = added["node_id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("127.0.0.1-"), "{id}");
     assert_eq!((added["gpus"].as_array().unwrap().len(), &added["fenced"]), (3, &json!(false)), "{added}");
-    let (status, answer) = operate("POST", &add, op, Some(body)).await;
+    let (status, answer) = crate::app::call("POST", &add, op, Some(body)).await;
     assert_eq!(status, 409, "{answer}");
-    let (status, answer) = operate("POST", &add, op, Some(json!({ "trainer_ip": closed_port() }))).await;
+    let (status, answer) = crate::app::call("POST", &add, op, Some(json!({ "trainer_ip": closed_port() }))).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("does not answer"), "{answer}");
-    let (status, answer) = operate("POST", &add, op, Some(json!({ "trainer_ip": "not a url" }))).await;
+    let (status, answer) = crate::app::call("POST", &add, op, Some(json!({ "trainer_ip": "not a url" }))).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().starts_with("trainer_ip"), "{answer}");
-    assert_eq!(operate("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 2);
-    let (status, answer) = operate("DELETE", &remove("gpu-1"), op, None).await;
+    assert_eq!(crate::app::call("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 2);
+    let (status, answer) = crate::app::call("DELETE", &remove("gpu-1"), op, None).await;
     assert_eq!(status, 409, "a configured node is removed from the configuration: {answer}");
-    assert_eq!(operate("DELETE", &remove("nope"), op, None).await.0, 404);
+    assert_eq!(crate::app::call("DELETE", &remove("nope"), op, None).await.0, 404);
 
     // Stopped and built again on the same database, as a restarted validator.
     app.shutdown().await;
     let again = crate::app::spawn_app(|s| remote_validator(s, &url, settings(&configured.url, TOKEN))).await;
     let trainers = format!("{}/v1/crucible/trainers", again.url);
-    let listed = operate("GET", &trainers, None, None).await.1;
+    let listed = crate::app::call("GET", &trainers, None, None).await.1;
     let restored = listed.as_array().unwrap().iter().find(|t| t["node_id"] == id.as_str()).cloned();
     let restored = restored.unwrap_or_else(|| panic!("the added node survives a restart: {listed}"));
     assert_eq!(restored["fenced"], false, "it answered at start: {restored}");
@@ -431,9 +407,9 @@ async fn operators_add_and_remove_trainer_nodes_and_added_ones_survive_a_restart
         again.url,
         extra.url.replace(':', "%3A").replace('/', "%2F")
     );
-    let (status, answer) = operate("DELETE", &remove, op, None).await;
+    let (status, answer) = crate::app::call("DELETE", &remove, op, None).await;
     assert_eq!((status, &answer["removed"]), (200, &json!(id)), "removed by its URL: {answer}");
-    assert_eq!(operate("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 1);
+    assert_eq!(crate::app::call("GET", &trainers, None, None).await.1.as_array().unwrap().len(), 1);
 }
 
 #[test]

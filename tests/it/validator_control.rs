@@ -11,23 +11,9 @@ use crucible::http::Secret;
 use crucible::store::{Store, Tournament};
 use serde_json::{Value, json};
 
-use super::app::spawn_app;
+use super::app::{call, spawn_app};
 
 const TOKEN: &str = "op-token";
-
-async fn request(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let client = reqwest::Client::new();
-    let mut r = if method == "GET" { client.get(url) } else { client.post(url) };
-    if let Some(t) = token {
-        r = r.header("authorization", format!("Bearer {t}"));
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let response = r.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 #[actix_rt::test]
 async fn operators_create_and_cancel_tournaments_and_a_cancel_stops_their_running_attempts_at_once() {
@@ -62,18 +48,18 @@ async fn operators_create_and_cancel_tournaments_and_a_cancel_stops_their_runnin
     let mut app = spawn_app(configure).await;
     let url = app.url.clone();
 
-    assert_eq!(request("GET", &format!("{url}/readyz"), None, None).await, (200, json!({ "status": "ready" })));
-    let (_, dates) = request("GET", &format!("{url}/v1/tournaments/next-dates"), None, None).await;
+    assert_eq!(call("GET", &format!("{url}/readyz"), None, None).await, (200, json!({ "status": "ready" })));
+    let (_, dates) = call("GET", &format!("{url}/v1/tournaments/next-dates"), None, None).await;
     assert_eq!(dates["text"]["tournament_status"], "waiting", "{dates}");
     let create = format!("{url}/v1/tournaments");
-    assert_eq!(request("POST", &create, None, Some(json!({ "tournament_type": "text" }))).await.0, 401);
-    let (status, answer) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "audio" }))).await;
+    assert_eq!(call("POST", &create, None, Some(json!({ "tournament_type": "text" }))).await.0, 401);
+    let (status, answer) = call("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "audio" }))).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("tournament_type"), "{answer}");
-    let (status, created) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" }))).await;
+    let (status, created) = call("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" }))).await;
     assert_eq!(status, 201, "{created}");
     let text = created["tournament_id"].as_str().unwrap().to_owned();
-    let (status, answer) = request("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" }))).await;
+    let (status, answer) = call("POST", &create, Some(TOKEN), Some(json!({ "tournament_type": "text" }))).await;
     assert_eq!(status, 409, "one live tournament per type: {answer}");
 
     // The image tournament, created at start, runs its first round; cancel it mid-round.
@@ -85,10 +71,10 @@ async fn operators_create_and_cancel_tournaments_and_a_cancel_stops_their_runnin
             _ => None,
         })
         .await;
-    let (_, active) = request("GET", &format!("{url}/v1/tournaments/active"), None, None).await;
+    let (_, active) = call("GET", &format!("{url}/v1/tournaments/active"), None, None).await;
     assert_eq!((&active["image"]["status"], &active["image"]["tournament_id"]), (&json!("active"), &json!(image)));
     let cancel = async |id: &str, body: Value| {
-        request("POST", &format!("{url}/v1/tournaments/{id}/cancel"), Some(TOKEN), Some(body)).await
+        call("POST", &format!("{url}/v1/tournaments/{id}/cancel"), Some(TOKEN), Some(body)).await
     };
     let (status, answer) = cancel(&image, json!({})).await;
     assert_eq!(status, 400, "a cancellation says why: {answer}");
@@ -99,14 +85,13 @@ async fn operators_create_and_cancel_tournaments_and_a_cancel_stops_their_runnin
     assert!(answer["error"].as_str().unwrap().contains("cancelled"), "{answer}");
     assert_eq!(cancel("tourn_00000000000000ff_20260101", json!({ "reason": "x" })).await.0, 404);
     // Nothing waits for a confirmation here: refused; an unknown tournament is not found.
-    let confirm =
-        async |id: &str| request("POST", &format!("{url}/v1/tournaments/{id}/confirm"), Some(TOKEN), None).await;
+    let confirm = async |id: &str| call("POST", &format!("{url}/v1/tournaments/{id}/confirm"), Some(TOKEN), None).await;
     let (status, answer) = confirm(&text).await;
     assert_eq!(status, 409, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("confirm"), "{answer}");
     assert_eq!(confirm("tourn_00000000000000ff_20260101").await.0, 404);
     assert_eq!(cancel(&text, json!({ "reason": "created by mistake" })).await.0, 200);
-    let (_, details) = request("GET", &format!("{url}/v1/tournaments/{text}/details"), None, None).await;
+    let (_, details) = call("GET", &format!("{url}/v1/tournaments/{text}/details"), None, None).await;
     assert_eq!(details["status"], "cancelled", "{details}");
 
     // The cancelled tournament's running attempts stop at once: each ends, its GPUs freed.
@@ -157,12 +142,12 @@ fn open_attempts_of(store: &Store, tournament: &TournamentId) -> usize {
 #[actix_rt::test]
 async fn stalled_work_is_listed_and_retried_through_the_api() {
     let mut app = spawn_app(|settings| settings.api.token = Secret::new(TOKEN)).await;
-    let (status, listed) = request("GET", &format!("{}/v1/crucible/stalls", app.url), None, None).await;
+    let (status, listed) = call("GET", &format!("{}/v1/crucible/stalls", app.url), None, None).await;
     assert_eq!((status, listed), (200, json!([])), "nothing has stalled");
     let live =
         app.next(|event| matches!(event, Event::TournamentCreated { .. }).then(|| event.tournament().clone())).await;
     let retry = format!("{}/v1/crucible/stalls/retry", app.url);
-    let ask = async |body: Value, token| request("POST", &retry, token, Some(body)).await;
+    let ask = async |body: Value, token| call("POST", &retry, token, Some(body)).await;
     assert_eq!(ask(json!({ "tournament_id": live.as_str() }), None).await.0, 401);
     let (status, answer) = ask(json!({ "tournament_id": "tourn_x" }), Some(TOKEN)).await;
     assert_eq!(status, 400, "{answer}");
