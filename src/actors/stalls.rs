@@ -1,6 +1,7 @@
 //! What has stalled: a tournament or a training whose work failed beyond its retry budget, or in a
 //! way retrying cannot mend (a corrupt row). It waits, with its reason, until an operator retries it
-//! (`RetryStalled`, `POST /v1/crucible/stalls/retry`). Kept in memory and shared with the control API
+//! (`RetryStalled`, `POST /v1/crucible/stalls/retry`). The schedule of a tournament type whose next
+//! tournament cannot be created stalls too, and keeps trying at the longest backoff until it can. Kept in memory and shared with the control API
 //! (whose threads read it), so a stall is visible even when the store is what fails; a restart retries
 //! everything anyway.
 
@@ -10,17 +11,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{TournamentId, TrainingKey};
+use crate::domain::{TournamentId, TournamentType, TrainingKey};
 
 /// One stalled piece of work.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stall {
-    /// `tournament` or `training`.
+    /// `tournament`, `training` or `schedule`.
     pub kind: &'static str,
-    /// The tournament's id, or the training's `<task>/<hotkey>`.
+    /// The tournament's id, the training's `<task>/<hotkey>`, or the schedule's tournament type.
     pub id: String,
-    #[schema(value_type = String)]
-    pub tournament_id: TournamentId,
+    /// The tournament it belongs to (none for a schedule).
+    #[schema(value_type = Option<String>)]
+    pub tournament_id: Option<TournamentId>,
     /// What failed, last.
     pub reason: String,
     /// Failures in a row before it stalled.
@@ -47,12 +49,13 @@ impl Stalls {
         let stalls = Self::default();
         stalls.count("tournament");
         stalls.count("training");
+        stalls.count("schedule");
         stalls
     }
 
     pub fn tournament(&self, id: &TournamentId, reason: String, failures: u32, since: DateTime<Utc>) {
         let stall =
-            Stall { kind: "tournament", id: id.to_string(), tournament_id: id.clone(), reason, failures, since };
+            Stall { kind: "tournament", id: id.to_string(), tournament_id: Some(id.clone()), reason, failures, since };
         self.map().insert(("tournament", id.to_string()), stall);
         self.count("tournament");
     }
@@ -65,10 +68,23 @@ impl Stalls {
         failures: u32,
         since: DateTime<Utc>,
     ) {
-        let stall =
-            Stall { kind: "training", id: key.to_string(), tournament_id: tournament.clone(), reason, failures, since };
+        let stall = Stall {
+            kind: "training",
+            id: key.to_string(),
+            tournament_id: Some(tournament.clone()),
+            reason,
+            failures,
+            since,
+        };
         self.map().insert(("training", key.to_string()), stall);
         self.count("training");
+    }
+
+    /// The schedule of `kind` cannot create its next tournament.
+    pub fn schedule(&self, kind: TournamentType, reason: String, failures: u32, since: DateTime<Utc>) {
+        let stall = Stall { kind: "schedule", id: kind.to_string(), tournament_id: None, reason, failures, since };
+        self.map().insert(("schedule", kind.to_string()), stall);
+        self.count("schedule");
     }
 
     /// Forgets a stall (its work resumes); whether there was one.

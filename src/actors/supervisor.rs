@@ -19,6 +19,7 @@ use super::Runtime;
 use super::control::{CancelTournament, ConfirmTournament, ControlError, CreateTournament, OverrideTask, RetryStalled};
 use super::events::Event;
 use super::tournament::{TournamentActor, TournamentEnded};
+use crate::domain::backoff::{self, RetryPolicy};
 use crate::domain::ids::stable_hash;
 use crate::domain::standings;
 use crate::domain::{AdmissionOutcome, TournamentId, TournamentStatus, TournamentType};
@@ -33,6 +34,8 @@ pub struct Supervisor {
     seed: u64,
     /// The types scheduled; an operator may still create a tournament of another.
     types: Vec<TournamentType>,
+    /// Failed attempts in a row to create each type's next tournament.
+    failures: HashMap<TournamentType, u32>,
     /// Told once every type has run its limit.
     done: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -51,7 +54,7 @@ impl Supervisor {
         types: Vec<TournamentType>,
         done: tokio::sync::oneshot::Sender<()>,
     ) -> Self {
-        Self { rt, live: HashMap::new(), limit, seed, types, done: Some(done) }
+        Self { rt, live: HashMap::new(), limit, seed, types, failures: HashMap::new(), done: Some(done) }
     }
 
     fn spawn(&mut self, ctx: &mut Context<Self>, id: TournamentId) {
@@ -179,20 +182,57 @@ impl Handler<Schedule> for Supervisor {
 
     fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
         let (rt, limit, seed) = (self.rt.clone(), self.limit, self.seed);
-        let fut = create_when_due(rt, msg.tournament_type, limit, seed);
-        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| match result {
-            Ok(Some(id)) => act.spawn(ctx, id),
-            Ok(None) => {
-                if act.live.is_empty()
-                    && act.limit.is_some()
-                    && let Some(done) = act.done.take()
+        let kind = msg.tournament_type;
+        let fut = create_when_due(rt, kind, limit, seed);
+        ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(found) => {
+                if act.failures.remove(&kind).is_some() {
+                    act.rt.stalls.clear("schedule", kind.as_str());
+                }
+                act.resolved(ctx, found);
+            }
+            Err(e) => act.creation_failed(ctx, kind, e),
+        }));
+    }
+}
+
+impl Supervisor {
+    /// The next tournament of `kind` could not be created: tried again after a backoff; past the retry
+    /// budget the schedule is shown stalled, and tried again at the longest backoff until it works.
+    fn creation_failed(&mut self, ctx: &mut Context<Self>, kind: TournamentType, e: StoreError) {
+        let failures = self.failures.entry(kind).or_default();
+        *failures += 1;
+        let n = *failures;
+        let policy = RetryPolicy::ACTORS;
+        let pause = backoff::delay(
+            n,
+            policy.base,
+            policy.cap,
+            backoff::jitter_of(stable_hash(format!("{kind}#{n}").as_bytes())),
+        );
+        tracing::error!(tournament_type = %kind, error = %e, failures = n, retry_in = ?pause, "could not create a tournament");
+        if n >= policy.budget {
+            self.rt.stalls.schedule(kind, e.to_string(), n, self.rt.clock.now());
+        }
+        ctx.notify_later(Schedule { tournament_type: kind }, pause);
+    }
+}
+
+impl Supervisor {
+    /// What a schedule found: the new tournament, or none due (its limit used, or one live).
+    fn resolved(&mut self, ctx: &mut Context<Self>, found: Option<TournamentId>) {
+        match found {
+            Some(id) => self.spawn(ctx, id),
+            None => {
+                if self.live.is_empty()
+                    && self.limit.is_some()
+                    && let Some(done) = self.done.take()
                 {
                     tracing::info!("every tournament has run");
                     let _ = done.send(());
                 }
             }
-            Err(e) => tracing::error!(error = %e, "could not create a tournament"),
-        }));
+        }
     }
 }
 

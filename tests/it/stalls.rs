@@ -17,14 +17,19 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
 use super::app::{Play, Running};
 
+/// Runs `sql` on the database behind the validator's back; it changes one row.
+fn behind_its_back(db: &std::path::Path, sql: &str) {
+    let mut raw = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    assert_eq!(diesel::sql_query(sql).execute(&mut raw).unwrap(), 1, "{sql}");
+}
+
 /// Sets the stored status of a training, behind the validator's back.
 fn set_status(db: &std::path::Path, key: &TrainingKey, status: &str) {
-    let mut raw = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
     let sql = format!(
         "UPDATE trainings SET status = '{status}' WHERE task_id = '{}' AND hotkey = '{}'",
         key.task, key.hotkey
     );
-    assert_eq!(diesel::sql_query(sql).execute(&mut raw).unwrap(), 1);
+    behind_its_back(db, &sql);
 }
 
 /// Its first run corrupts that training's stored row, then ends scored; every other run is simulated.
@@ -108,4 +113,68 @@ fn a_training_whose_row_is_corrupt_stalls_until_an_operator_repairs_and_retries_
     let key = victim.borrow().clone().expect("a training ran");
     let training = store.get_training(&key.task, &key.hotkey).unwrap();
     assert_eq!((training.status, training.test_loss), (TrainingStatus::Success, Some(0.5)), "{training:?}");
+}
+
+/// A type whose history cannot be read cannot get its next tournament: its schedule is retried with a
+/// backoff, shown stalled once past its budget, and creates the tournament once the row is repaired.
+#[test]
+fn a_schedule_that_cannot_create_its_next_tournament_shows_stalled_and_recovers_once_repaired() {
+    use crucible::domain::{TournamentId, TournamentStatus, TournamentType};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("schedule.db");
+    let store = Arc::new(Store::open(&format!("sqlite://{}", db.display())).unwrap());
+    store.migrate().unwrap();
+    let mut play = Play::new(&store, 12, 6, "schedule-stall-test");
+    let at = play.start;
+    let done = crucible::store::Tournament {
+        id: TournamentId::new(7, 2026, 11, 1),
+        tournament_type: TournamentType::Text,
+        status: TournamentStatus::Completed,
+        base_winner_hotkey: None,
+        winner_hotkey: None,
+        winning_performance_difference: Some(0.0),
+        champion_wins: 0,
+        created_at: at,
+        started_at: Some(at),
+        completed_at: Some(at),
+        cancel_reason: None,
+    };
+    store.insert_tournament(&done).unwrap();
+    behind_its_back(&db, &format!("UPDATE tournaments SET status = 'paused' WHERE id = '{}'", done.id));
+    play.schedule.types = vec![TournamentType::Text];
+    play.schedule.limit = Some(2);
+    let seen: Rc<RefCell<Vec<String>>> = Rc::default();
+    let log = seen.clone();
+    play.run(
+        |sim, _| -> Rc<dyn Executor> { Rc::new(sim) },
+        move |Running { app, mut events, stop }| {
+            let stalls = app.stalls().clone();
+            actix::spawn(async move {
+                // Virtual minutes pass while the schedule fails and backs off (a day at most).
+                let mut minutes = 0;
+                while !stalls.list().iter().any(|s| s.kind == "schedule") {
+                    minutes += 1;
+                    if minutes > 24 * 60 {
+                        log.borrow_mut().push("never stalled".into());
+                        return stop.stop();
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                }
+                let stall = stalls.list().remove(0);
+                assert_eq!((stall.id.as_str(), stall.tournament_id.as_ref()), ("text", None));
+                assert!(stall.reason.contains("corrupt") && stall.failures >= 8, "{stall:?}");
+                log.borrow_mut().push("stalled".into());
+                behind_its_back(&db, &format!("UPDATE tournaments SET status = 'completed' WHERE id = '{}'", done.id));
+                while let Some(event) = crucible::actors::events::next(&mut events).await {
+                    if let Event::TournamentCreated { .. } = event {
+                        assert!(stalls.list().is_empty(), "no longer stalled");
+                        log.borrow_mut().push("created".into());
+                        stop.stop();
+                    }
+                }
+            });
+        },
+    );
+    assert_eq!(*seen.borrow(), ["stalled", "created"]);
 }

@@ -265,6 +265,12 @@ impl Handler<CancelTournament> for TournamentActor {
                 for trainer in act.trainers.values() {
                     trainer.do_send(CancelTraining);
                 }
+                // A stalled tournament that is cancelled ends like any other.
+                if act.stalled {
+                    act.stalled = false;
+                    act.failures = 0;
+                    act.rt.stalls.clear("tournament", act.id.as_str());
+                }
                 act.step(ctx, async { Ok(()) });
                 Ok(())
             }

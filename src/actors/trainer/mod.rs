@@ -379,6 +379,12 @@ impl Handler<CancelTraining> for TrainerActor {
                 actix::spawn(self.rt.executor.cancel(*job));
                 self.ended(ctx, attempt, RunOutcome::failed("stopped: its tournament was cancelled".into()));
             }
+            Stage::Stalled => {
+                // Nobody retries the work of a cancelled tournament: it is given up instead.
+                self.rt.stalls.clear("training", &self.key().to_string());
+                self.failures = 0;
+                ctx.notify(Next);
+            }
             other => self.stage = other,
         }
     }

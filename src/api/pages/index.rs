@@ -80,11 +80,12 @@ fn stalled(stalls: &crate::actors::stalls::Stalls, main: &mut String) {
     for s in stalls {
         let _ = write!(
             main,
-            "<tr><td>{kind} <code>{id}</code></td><td><a href=\"/tournaments/{t}\"><code>{t}</code></a></td>\
-             <td>{failures}</td><td>{since}</td><td>{reason}</td></tr>",
+            "<tr><td>{kind} <code>{id}</code></td><td>{t}</td><td>{failures}</td><td>{since}</td><td>{reason}</td></tr>",
             kind = s.kind,
             id = escape(&s.id),
-            t = escape(s.tournament_id.as_str()),
+            t = s.tournament_id.as_ref().map_or("–".to_owned(), |t| {
+                format!("<a href=\"/tournaments/{0}\"><code>{0}</code></a>", escape(t.as_str()))
+            }),
             failures = s.failures,
             since = when(Some(s.since)),
             reason = escape(&s.reason),
