@@ -94,10 +94,6 @@ impl Stalls {
         removed
     }
 
-    pub fn is_stalled(&self, kind: &'static str, id: &str) -> bool {
-        self.map().contains_key(&(kind, id.to_owned()))
-    }
-
     /// Every stall, tournaments first, by id.
     pub fn list(&self) -> Vec<Stall> {
         self.map().values().cloned().collect()

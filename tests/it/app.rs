@@ -222,3 +222,22 @@ pub(crate) async fn call(
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// A text tournament (numbered `n`) completed at `at`, with no winner: the schedule's next one of the
+/// type is due the interval after it.
+pub(crate) fn completed_text_tournament(n: u64, at: DateTime<Utc>) -> crucible::store::Tournament {
+    use crucible::domain::{TournamentId, TournamentStatus, TournamentType};
+    crucible::store::Tournament {
+        id: TournamentId::new(n, 2026, 11, 1),
+        tournament_type: TournamentType::Text,
+        status: TournamentStatus::Completed,
+        base_winner_hotkey: None,
+        winner_hotkey: None,
+        winning_performance_difference: Some(0.0),
+        champion_wins: 0,
+        created_at: at,
+        started_at: Some(at),
+        completed_at: Some(at),
+        cancel_reason: None,
+    }
+}

@@ -6,9 +6,9 @@ use chrono::Utc;
 use crucible::actors::Event;
 use crucible::config::Settings;
 use crucible::domain::TournamentType::Image;
-use crucible::domain::{TournamentId, TournamentStatus, TournamentType};
+use crucible::domain::{TournamentId, TournamentStatus};
 use crucible::http::Secret;
-use crucible::store::{Store, Tournament};
+use crucible::store::Store;
 use serde_json::{Value, json};
 
 use super::app::{call, spawn_app};
@@ -23,21 +23,7 @@ async fn operators_create_and_cancel_tournaments_and_a_cancel_stops_their_runnin
     store.migrate().unwrap();
     // A text tournament completed just now: the next waits for the interval, unless an operator asks.
     let now = Utc::now();
-    store
-        .insert_tournament(&Tournament {
-            id: TournamentId::new(1, 2026, 11, 1),
-            tournament_type: TournamentType::Text,
-            status: TournamentStatus::Completed,
-            base_winner_hotkey: None,
-            winner_hotkey: None,
-            winning_performance_difference: Some(0.0),
-            champion_wins: 0,
-            created_at: now,
-            started_at: Some(now),
-            completed_at: Some(now),
-            cancel_reason: None,
-        })
-        .unwrap();
+    store.insert_tournament(&super::app::completed_text_tournament(1, now)).unwrap();
     // The simulated miners have no balance here: no fees, so they are admitted.
     let configure = |settings: &mut Settings| {
         settings.database.url = db.clone();

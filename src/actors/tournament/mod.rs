@@ -339,7 +339,8 @@ impl Handler<RetryStalled> for TournamentActor {
             Some(key) => {
                 let trainer = self.trainers.get(&(key.task.to_string(), key.hotkey.clone()));
                 match trainer {
-                    Some(trainer) if self.rt.stalls.is_stalled("training", &key.to_string()) => {
+                    // Cleared here, as the answer is given, so a second retry finds nothing stalled.
+                    Some(trainer) if self.rt.stalls.clear("training", &key.to_string()) => {
                         trainer.do_send(Resume);
                         Ok(format!("training {key} resumed"))
                     }

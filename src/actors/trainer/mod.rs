@@ -352,10 +352,10 @@ impl Handler<RunEnded> for TrainerActor {
 impl Handler<Resume> for TrainerActor {
     type Result = ();
 
-    /// An operator retries the stalled training: from the stored state, with a fresh retry budget.
+    /// An operator retries the stalled training (its tournament has cleared the stall): from the stored
+    /// state, with a fresh retry budget.
     fn handle(&mut self, _: Resume, ctx: &mut Context<Self>) {
         if matches!(self.stage, Stage::Stalled) {
-            self.rt.stalls.clear("training", &self.key().to_string());
             self.failures = 0;
             tracing::info!(parent: &self.span, "retried by an operator");
             self.reload(ctx);
