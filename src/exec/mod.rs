@@ -61,9 +61,8 @@ pub trait Executor: 'static {
     fn reattach(&self, job: TrainingJob, started_at: DateTime<Utc>) -> Option<RunFuture>;
 
     /// Stops an attempt whose run future was dropped (its tournament was cancelled) and removes what
-    /// it made. By default nothing: a simulated run is gone with its future, and the reference's
-    /// trainer API has no request to stop a task (a remote run ends at its hours, its GPUs already
-    /// freed on the validator's side).
+    /// it made: the local executor kills its containers, the remote one asks the node to. By default
+    /// nothing: a simulated run is gone with its future.
     fn cancel(&self, job: TrainingJob) -> CancelFuture {
         let _ = job;
         Box::pin(std::future::ready(()))

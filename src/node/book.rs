@@ -2,7 +2,9 @@
 //! accepted task on the node's executor, and records how it ended.
 //!
 //! Messages: `StartTraining` (answered once the task's record is stored, before the executor fetches
-//! anything), `ListGpus`. Reads of task records do not come here: the API reads the store directly.
+//! anything), `CancelTraining` (answered once the run is stopped, what it made removed, its end
+//! recorded and its GPUs free), `ListGpus`. Reads of task records do not come here: the API reads the
+//! store directly.
 //!
 //! Every decision about a start (a repeat of a running task or a GPU held → 409, an unknown GPU → 422) is taken here, one
 //! message at a time, and the GPUs are reserved in memory before the record is written, so two
@@ -20,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use super::answers::{Issue, NodeError};
 use super::inventory::NodeGpu;
-use super::wire::{self, GpuInfo, StartRequest};
+use super::wire::{self, CancelRequest, GpuInfo, StartRequest};
 use crate::domain::task_scores::EvalFacts;
 use crate::domain::{Hotkey, NodeFailure, NodeTaskStatus, TaskId};
 use crate::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
@@ -36,6 +38,11 @@ type Key = (TaskId, Hotkey);
 struct Running {
     gpu_ids: Vec<u32>,
     until: DateTime<Utc>,
+    attempt: u32,
+    /// The job the run was given, for the executor to stop it.
+    job: Option<TrainingJob>,
+    /// The run being followed; `None` once it has ended or is being stopped (its end is being recorded).
+    run: Option<SpawnHandle>,
 }
 
 pub struct TaskBook {
@@ -52,6 +59,13 @@ pub const GPU_CONFLICT: &str = "GPU conflict detected. Requested GPUs are alread
 #[derive(Message)]
 #[rtype(result = "Result<(), NodeError>")]
 pub struct StartTraining(pub StartRequest);
+
+/// Stop a running task: its run is stopped by the executor (containers killed, what it made removed),
+/// then its end is recorded as a failure saying so and its GPUs are freed. 404 for a task the node
+/// does not know, 409 for one that is not training (or whose running attempt is another).
+#[derive(Message)]
+#[rtype(result = "Result<(), NodeError>")]
+pub struct CancelTraining(pub CancelRequest);
 
 /// The node's GPUs and whether each is free.
 #[derive(Message)]
@@ -87,7 +101,16 @@ impl TaskBook {
 
     /// Runs `run` in the background and records its end.
     fn follow(&mut self, key: Key, attempt: u32, run: RunFuture, ctx: &mut Context<Self>) {
-        ctx.spawn(run.into_actor(self).then(move |outcome, act, _| act.finish(key, attempt, outcome)));
+        let ended = key.clone();
+        let handle = ctx.spawn(run.into_actor(self).map(move |outcome, act, ctx| {
+            if let Some(running) = act.running.get_mut(&ended) {
+                running.run = None;
+            }
+            ctx.spawn(act.finish(ended, attempt, outcome));
+        }));
+        if let Some(running) = self.running.get_mut(&key) {
+            running.run = Some(handle);
+        }
     }
 
     /// Records how a run ended, then frees its GPUs.
@@ -109,20 +132,21 @@ impl TaskBook {
     /// Follows a task found `training` after a restart, or records it as lost.
     fn restore(&mut self, task: NodeTask, ctx: &mut Context<Self>) {
         let key = (task.task_id.clone(), task.hotkey.clone());
-        let run = match wire::parse_start_object(task.request.clone()) {
+        let (job, run) = match wire::parse_start_object(task.request.clone()) {
             Ok(request) => {
                 let job = TrainingJob { attempt: task.attempt, ..request.job };
-                self.executor.reattach(job, task.started_at)
+                (Some(job.clone()), self.executor.reattach(job, task.started_at))
             }
             Err(e) => {
                 let e = super::answers::describe(&e);
                 tracing::error!(task = %key.0, error = %e, "a stored request no longer parses");
-                None
+                (None, None)
             }
         };
         let hours = task.request.get("training_data").and_then(|d| d.get("hours_to_complete"));
         let until = task.started_at + hours_duration(hours.and_then(serde_json::Value::as_f64).unwrap_or(0.0));
-        self.running.insert(key.clone(), Running { gpu_ids: task.gpu_ids.clone(), until });
+        let running = Running { gpu_ids: task.gpu_ids.clone(), until, attempt: task.attempt, job, run: None };
+        self.running.insert(key.clone(), running);
         match run {
             Some(run) => {
                 tracing::info!(task = %key.0, hotkey = %key.1, "following a task again after a restart");
@@ -211,10 +235,9 @@ impl Handler<StartTraining> for TaskBook {
             return Box::pin(fut::ready(Err(e)));
         }
         let now = Utc::now();
-        self.running.insert(
-            key.clone(),
-            Running { gpu_ids: gpu_ids.clone(), until: now + hours_duration(job.hours_to_complete) },
-        );
+        let until = now + hours_duration(job.hours_to_complete);
+        // The attempt and the job are set once the record is stored; until then a cancel finds no run.
+        self.running.insert(key.clone(), Running { gpu_ids: gpu_ids.clone(), until, attempt: 0, job: None, run: None });
         let record = NodeTask {
             task_id: job.task_id.clone(),
             hotkey: job.hotkey.clone(),
@@ -252,7 +275,11 @@ impl Handler<StartTraining> for TaskBook {
         Box::pin(write.into_actor(self).map(move |stored, act, ctx| match stored {
             Ok(attempt) => {
                 tracing::info!(task = %key.0, hotkey = %key.1, attempt, "task started");
-                let run = act.executor.run(TrainingJob { attempt, ..job });
+                let job = TrainingJob { attempt, ..job };
+                if let Some(running) = act.running.get_mut(&key) {
+                    (running.attempt, running.job) = (attempt, Some(job.clone()));
+                }
+                let run = act.executor.run(job);
                 act.follow(key, attempt, run, ctx);
                 Ok(())
             }
@@ -261,6 +288,75 @@ impl Handler<StartTraining> for TaskBook {
                 Err(ApiError::Unavailable(format!("the task could not be recorded: {e}")).into())
             }
         }))
+    }
+}
+
+impl Handler<CancelTraining> for TaskBook {
+    type Result = ResponseActFuture<Self, Result<(), NodeError>>;
+
+    fn handle(&mut self, msg: CancelTraining, ctx: &mut Context<Self>) -> Self::Result {
+        let CancelRequest { task_id, hotkey, attempt } = msg.0;
+        let key = (task_id, hotkey);
+        let Some(running) = self.running.get_mut(&key) else {
+            return Box::pin(self.not_training(key, attempt).into_actor(self));
+        };
+        if running.attempt == 0 {
+            let message =
+                format!("task {} of hotkey {} is starting (its record is being written): ask again", key.0, key.1);
+            return Box::pin(fut::ready(Err(ApiError::Unavailable(message).into())));
+        }
+        if let Some(wanted) = attempt.filter(|a| *a != running.attempt) {
+            let message =
+                format!("task {} of hotkey {} is training attempt {}, not {wanted}", key.0, key.1, running.attempt);
+            return Box::pin(fut::ready(Err(ApiError::Conflict(message).into())));
+        }
+        let Some(handle) = running.run.take() else {
+            let message = format!("task {} of hotkey {} is already ending", key.0, key.1);
+            return Box::pin(fut::ready(Err(ApiError::Conflict(message).into())));
+        };
+        ctx.cancel_future(handle);
+        let attempt = running.attempt;
+        tracing::info!(task = %key.0, hotkey = %key.1, attempt, "stopping the task: the validator cancelled it");
+        let stop = running.job.clone().map(|job| self.executor.cancel(job));
+        let stopped = async move {
+            if let Some(stop) = stop {
+                stop.await;
+            }
+        };
+        let cancelled = RunOutcome::failed(wire::CANCELLED.into());
+        Box::pin(
+            stopped.into_actor(self).then(move |(), act, _| act.finish(key, attempt, cancelled)).map(|(), _, _| Ok(())),
+        )
+    }
+}
+
+impl TaskBook {
+    /// The answer to a cancel of a task that is not running: 404 when the node never had it, else 409
+    /// saying how it ended.
+    fn not_training(&self, key: Key, attempt: Option<u32>) -> impl Future<Output = Result<(), NodeError>> + use<> {
+        let db = self.db.clone();
+        async move {
+            let (task, hotkey) = key.clone();
+            match db.run(move |s| s.get_node_task(&task, &hotkey)).await {
+                Ok(record) if attempt.is_some_and(|a| a > record.attempt) => Err(ApiError::NotFound(format!(
+                    "Task with ID '{}' and hotkey '{}' has no attempt {}.",
+                    key.0,
+                    key.1,
+                    attempt.unwrap_or_default()
+                ))
+                .into()),
+                Ok(record) => Err(ApiError::Conflict(format!(
+                    "task {} of hotkey {} is not training: attempt {} ended {}",
+                    key.0, key.1, record.attempt, record.status
+                ))
+                .into()),
+                Err(StoreError::NotFound { .. }) => {
+                    Err(ApiError::NotFound(format!("Task with ID '{}' and hotkey '{}' not found.", key.0, key.1))
+                        .into())
+                }
+                Err(e) => Err(ApiError::Unavailable(format!("the task records cannot be read: {e}")).into()),
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::answers::{Issue, NodeError};
-use super::book::{ListGpus, StartTraining, TaskBook};
+use super::book::{CancelTraining, ListGpus, StartTraining, TaskBook};
 use super::wire;
 use crate::domain::{Hotkey, TaskId};
 use crate::http::error::ApiError;
@@ -32,6 +32,7 @@ pub struct NodeState {
 pub fn configure(config: &mut web::ServiceConfig) {
     config
         .service(web::resource("/v1/trainer/start_training").guard(guard::Post()).to(start_training))
+        .service(web::resource("/v1/trainer/cancel_training").guard(guard::Post()).to(cancel_training))
         .service(web::resource("/v1/trainer/get_gpu_availability").guard(guard::Get()).to(gpu_availability))
         .service(web::resource("/v1/trainer/get_recent_tasks").guard(guard::Get()).to(recent_tasks))
         .service(web::resource("/v1/trainer/{task_id}").guard(guard::Get()).to(task));
@@ -49,7 +50,8 @@ async fn gpu_availability(state: web::Data<NodeState>) -> Result<HttpResponse, N
     Ok(HttpResponse::Ok().json(gpus))
 }
 
-async fn start_training(state: web::Data<NodeState>, mut payload: web::Payload) -> Result<HttpResponse, NodeError> {
+/// A request body up to the node's limit; an empty one reads as JSON `null`.
+async fn read_body(state: &NodeState, mut payload: web::Payload) -> Result<web::Bytes, NodeError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
@@ -58,11 +60,24 @@ async fn start_training(state: web::Data<NodeState>, mut payload: web::Payload) 
         }
         body.extend_from_slice(&chunk);
     }
-    let body: &[u8] = if body.is_empty() { b"null" } else { &body };
-    let request = wire::parse_start(body).map_err(NodeError::Invalid)?;
+    Ok(if body.is_empty() { web::Bytes::from_static(b"null") } else { body.freeze() })
+}
+
+async fn start_training(state: web::Data<NodeState>, payload: web::Payload) -> Result<HttpResponse, NodeError> {
+    let body = read_body(&state, payload).await?;
+    let request = wire::parse_start(&body).map_err(NodeError::Invalid)?;
     let task_id = request.job.task_id.clone();
     state.book.send(StartTraining(request)).timeout(BOOK_TIMEOUT).await.map_err(book_gone)??;
     Ok(HttpResponse::Ok().json(json!({ "message": wire::STARTED, "task_id": task_id })))
+}
+
+/// crucible's extension: stops a running task (docs/trainer-node-api.md).
+async fn cancel_training(state: web::Data<NodeState>, payload: web::Payload) -> Result<HttpResponse, NodeError> {
+    let body = read_body(&state, payload).await?;
+    let request = wire::parse_cancel(&body).map_err(NodeError::Invalid)?;
+    let (task_id, hotkey) = (request.task_id.clone(), request.hotkey.clone());
+    state.book.send(CancelTraining(request)).timeout(BOOK_TIMEOUT).await.map_err(book_gone)??;
+    Ok(HttpResponse::Ok().json(json!({ "message": wire::CANCELLED, "task_id": task_id, "hotkey": hotkey })))
 }
 
 fn store_error(e: StoreError) -> NodeError {

@@ -11,7 +11,7 @@ use crate::domain::gpu::Placement;
 use crate::domain::task_scores::EvalFacts;
 use crate::domain::{FileFormat, Hotkey, ModelType, NodeId, TaskId, TaskType, TournamentId};
 use crate::exec::TrainingJob;
-pub use crate::exec::remote::wire::{CLONE_ERROR, GpuInfo, STARTED};
+pub use crate::exec::remote::wire::{CANCELLED, CLONE_ERROR, GpuInfo, STARTED};
 use crate::store::NodeTask;
 
 /// The node id of placements on a node: a node knows only itself.
@@ -30,6 +30,39 @@ pub struct StartRequest {
 
 /// Parses a start request body, or says every way it does not validate, as pydantic would.
 pub fn parse_start(body: &[u8]) -> Result<StartRequest, Vec<Issue>> {
+    parse_start_object(json_object(body)?)
+}
+
+/// A parsed `POST /v1/trainer/cancel_training` body (crucible's extension of the trainer API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancelRequest {
+    pub task_id: TaskId,
+    pub hotkey: Hotkey,
+    /// Only this attempt is stopped, when given.
+    pub attempt: Option<u32>,
+}
+
+/// Parses a cancel request body, or says every way it does not validate.
+pub fn parse_cancel(body: &[u8]) -> Result<CancelRequest, Vec<Issue>> {
+    let raw = json_object(body)?;
+    let mut check = Check::default();
+    let top = vec![json!("body")];
+    let task_id = check.text(&raw, &top, "task_id", true).and_then(|t| check.parsed::<TaskId>(&top, "task_id", t));
+    let hotkey = check.text(&raw, &top, "hotkey", true).and_then(|h| check.parsed::<Hotkey>(&top, "hotkey", h));
+    let attempt: Option<Option<u32>> = check.extra(&raw, &top, "attempt");
+    if attempt == Some(Some(0)) {
+        check.value_error(&top, "attempt", "attempts count from 1", json!(0));
+    }
+    match (task_id, hotkey, attempt) {
+        (Some(task_id), Some(hotkey), Some(attempt)) if check.issues.is_empty() => {
+            Ok(CancelRequest { task_id, hotkey, attempt })
+        }
+        _ => Err(check.issues),
+    }
+}
+
+/// A request body that must be a JSON object; otherwise the issue pydantic would raise.
+fn json_object(body: &[u8]) -> Result<Map<String, Value>, Vec<Issue>> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let position = e.column().saturating_sub(1);
         let ctx = format!("{e}");
@@ -41,7 +74,7 @@ pub fn parse_start(body: &[u8]) -> Result<StartRequest, Vec<Issue>> {
         )]
     })?;
     match value {
-        Value::Object(raw) => parse_start_object(raw),
+        Value::Object(raw) => Ok(raw),
         Value::Null => Err(vec![Issue::missing(vec![json!("body")], Value::Null)]),
         other => Err(vec![Issue::new(
             "model_attributes_type",

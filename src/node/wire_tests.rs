@@ -146,3 +146,22 @@ fn start_answers_are_the_references_messages() {
     assert_eq!(parse_start_answer(clone), Ok(StartAnswer::CloneError("no commit".into())));
     assert!(parse_start_answer(br#"{"message": "ok"}"#).unwrap_err().contains("unexpected message"));
 }
+
+#[test]
+fn a_cancel_request_is_what_the_validator_sends_and_every_problem_is_named() {
+    let job = job(TaskType::InstructText);
+    let body = crate::exec::remote::wire::cancel_body(&job);
+    let parsed = parse_cancel(body.to_string().as_bytes()).unwrap();
+    assert_eq!(parsed, CancelRequest { task_id: job.task_id.clone(), hotkey: job.hotkey.clone(), attempt: Some(2) });
+    let any_attempt = json!({ "task_id": job.task_id, "hotkey": job.hotkey });
+    assert_eq!(parse_cancel(any_attempt.to_string().as_bytes()).unwrap().attempt, None);
+
+    let issues = parse_cancel(br#"{"task_id": "", "hotkey": 7, "attempt": 0}"#).unwrap_err();
+    let named: Vec<(&str, Value)> = issues.iter().map(|i| (i.kind, i.loc.last().cloned().unwrap())).collect();
+    assert_eq!(
+        named,
+        [("string_too_short", json!("task_id")), ("string_type", json!("hotkey")), ("value_error", json!("attempt"))]
+    );
+    assert_eq!(parse_cancel(b"[1]").unwrap_err()[0].kind, "model_attributes_type");
+    assert_eq!(parse_cancel(b"null").unwrap_err()[0].kind, "missing");
+}

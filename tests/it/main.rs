@@ -23,6 +23,7 @@ mod overrides;
 mod pages;
 mod registration;
 pub mod remote;
+mod remote_cancel;
 mod runtime;
 mod simulate;
 mod stalls;

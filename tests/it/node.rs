@@ -1,5 +1,5 @@
 //! `crucible trainer-node` as a GPU host runs it: real HTTP on loopback against the real binary, every
-//! route, access refusals, bad requests, GPU conflicts, and durability across a SIGKILL.
+//! route, access refusals, bad requests, GPU conflicts, cancels, and durability across a SIGKILL.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -121,6 +121,12 @@ impl Http {
 
     pub fn start(&self, job: &TrainingJob) -> (u16, Value) {
         self.post("/v1/trainer/start_training", Some(TOKEN), &start_body(job).to_string())
+    }
+
+    /// `POST /v1/trainer/cancel_training` of the job's attempt.
+    pub fn cancel(&self, job: &TrainingJob) -> (u16, Value) {
+        let body = json!({ "task_id": job.task_id, "hotkey": job.hotkey, "attempt": job.attempt });
+        self.post("/v1/trainer/cancel_training", Some(TOKEN), &body.to_string())
     }
 
     pub fn task(&self, job: &TrainingJob) -> (u16, Value) {
@@ -307,4 +313,53 @@ fn a_node_killed_and_restarted_still_knows_its_tasks_and_holds_their_gpus() {
     assert_eq!(available(&http), [false, true, true], "the running task still holds its GPU");
     assert_eq!(http.start(&long).0, 409, "a repeated start after the restart is a conflict: the task still runs");
     assert_eq!(http.start(&job(3, 1.0, &[0], "n")).0, 409);
+    // The task followed again after the restart is stopped like any other.
+    assert_eq!(http.cancel(&long).0, 200);
+    assert_eq!(available(&http), [true, true, true]);
+}
+
+#[test]
+fn a_cancelled_task_is_stopped_its_gpus_freed_and_its_record_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = spawn_node(&dir.path().join("node.db"), &[]);
+    let http = Http::new(&node.url);
+    let (long, other) = (job(1, 1.0, &[0, 1], "n"), job(2, 1.0, &[2], "n"));
+    assert_eq!(http.start(&long).0, 200);
+    assert_eq!(http.start(&other).0, 200);
+    assert_eq!(available(&http), [false, false, false]);
+
+    let cancel = "/v1/trainer/cancel_training";
+    let attempt = |n: u32| TrainingJob { attempt: n, ..long.clone() };
+    let unsigned = json!({ "task_id": long.task_id, "hotkey": long.hotkey }).to_string();
+    assert_eq!(http.post(cancel, None, &unsigned).0, 401);
+    let (status, answer) = http.post(cancel, Some(TOKEN), &json!({ "task_id": long.task_id }).to_string());
+    assert_eq!(status, 422);
+    assert_eq!(answer["detail"][0]["loc"], json!(["body", "hotkey"]), "{answer}");
+    let (status, answer) = http.cancel(&attempt(2));
+    assert_eq!(status, 409, "another attempt than the running one is not stopped: {answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("is training attempt 1, not 2"), "{answer}");
+
+    // Answered once the run is stopped, its end recorded and its GPUs free.
+    let (status, answer) = http.cancel(&long);
+    let expected =
+        json!({ "message": "Training cancelled by the validator", "task_id": long.task_id, "hotkey": long.hotkey });
+    assert_eq!((status, answer), (200, expected));
+    assert_eq!(available(&http), [true, true, false], "only the cancelled task's GPUs are freed");
+    let (_, record) = http.task(&long);
+    assert_eq!((&record["status"], &record["failure_kind"]), (&json!("failure"), &json!("failed")), "{record}");
+    assert_eq!(record["logs"].as_array().unwrap().last().unwrap(), "Training cancelled by the validator");
+    assert!(record["finished_at"].is_string(), "{record}");
+    assert_eq!(http.task(&other).1["status"], "training", "the other task runs on");
+
+    let (status, answer) = http.cancel(&long);
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().contains("is not training: attempt 1 ended failure"), "{answer}");
+    let (status, answer) = http.cancel(&attempt(5));
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = http.cancel(&job(9, 1.0, &[0], "n"));
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().ends_with("not found."), "{answer}");
+    // The freed GPUs take the task's next attempt.
+    assert_eq!(http.start(&attempt(2)).0, 200);
+    assert_eq!(http.task(&long).1["attempt"], 2);
 }

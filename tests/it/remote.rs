@@ -42,7 +42,7 @@ pub fn run_remote(url: &str, token: &str, job: TrainingJob) -> std::thread::Join
     })
 }
 
-fn closed_port() -> String {
+pub fn closed_port() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
@@ -188,14 +188,23 @@ fn read_request(stream: &TcpStream) -> std::io::Result<(Vec<u8>, bool)> {
 
 /// A server answering `POST` with `start` and every `GET` with `poll`: (status, body).
 pub fn scripted(start: (u16, &'static str), poll: (u16, &'static str)) -> String {
+    scripted_counting(start, poll).0
+}
+
+/// [`scripted`], and the number of requests it has answered.
+pub fn scripted_counting(start: (u16, &'static str), poll: (u16, &'static str)) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counted = answered.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().map_while(Result::ok) {
-            let _ = answer(stream, start, poll);
+            if answer(stream, start, poll).is_ok() {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
         }
     });
-    format!("http://{address}")
+    (format!("http://{address}"), answered)
 }
 
 fn answer(stream: TcpStream, start: (u16, &str), poll: (u16, &str)) -> std::io::Result<()> {
@@ -333,7 +342,7 @@ fn the_health_loop_fences_a_silent_node_and_unfences_it_when_it_answers() {
 }
 
 /// A validator on remote nodes: the configured ones, read at start.
-fn remote_validator(settings: &mut crucible::config::Settings, url: &str, nodes: Vec<RemoteNodeSettings>) {
+pub fn remote_validator(settings: &mut crucible::config::Settings, url: &str, nodes: Vec<RemoteNodeSettings>) {
     settings.database.url = url.to_owned();
     settings.validator.executor = crucible::config::ExecutorBackend::Remote;
     settings.validator.nodes = nodes;

@@ -23,6 +23,12 @@
 //!   the clone error, else `Failed` with the last log line.
 //!
 //! `reattach` (after a validator restart) simply resumes following the task.
+//!
+//! `cancel` (its tournament was cancelled) asks the node to stop the attempt with
+//! `POST /v1/trainer/cancel_training`, crucible's extension of the protocol: our node kills the run
+//! and frees its GPUs. A reference node has no such route (it answers 405 or 404): its run goes on
+//! until its hours, and its GPUs answer busy until then. A node that does not answer is asked again
+//! every `poll_interval_secs`, `lost_after_polls` times in all.
 
 pub mod client;
 pub mod evaluation;
@@ -44,6 +50,7 @@ use wire::{GpuInfo, StartAnswer, TaskReport};
 
 pub const START_PATH: &str = "/v1/trainer/start_training";
 pub const AVAILABILITY_PATH: &str = "/v1/trainer/get_gpu_availability";
+pub const CANCEL_PATH: &str = "/v1/trainer/cancel_training";
 
 pub struct RemoteExecutor {
     inner: Rc<Inner>,
@@ -253,6 +260,47 @@ impl Inner {
 }
 
 impl Inner {
+    /// Asks the node to stop `job`'s attempt; logs what came of it.
+    async fn cancel(&self, job: TrainingJob) {
+        let node = match self.node(job.placement.node_id.as_str()) {
+            Ok(node) => node,
+            Err(reason) => return tracing::warn!(task = %job.task_id, "the run cannot be stopped: {reason}"),
+        };
+        let span = tracing::info_span!("cancel", node = %node.id, task = %job.task_id, hotkey = %job.hotkey, attempt = job.attempt);
+        let body = wire::cancel_body(&job);
+        let mut last = String::new();
+        for asked in 1..=self.lost_after {
+            if asked > 1 {
+                tokio::time::sleep(self.poll).await;
+            }
+            let answer = match self.client.post(&node, CANCEL_PATH, &body).await {
+                Ok(answer) => answer,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            let text = answer.error_text();
+            match answer.status {
+                200 => return tracing::info!(parent: &span, "the node stopped the run"),
+                // The run ended already (409), or the node never took the start (404, once asked again).
+                409 => return tracing::info!(parent: &span, "nothing to stop: {text}"),
+                404 if asked == self.lost_after => return tracing::info!(parent: &span, "nothing to stop: {text}"),
+                405 => {
+                    return tracing::warn!(
+                        parent: &span,
+                        "the node cannot stop runs (a reference node): the run goes on until its hours, its GPUs busy"
+                    );
+                }
+                401 | 403 | 422 => {
+                    return tracing::warn!(parent: &span, "the node refused to stop the run (HTTP {}): {text}", answer.status);
+                }
+                status => last = format!("HTTP {status}: {text}"),
+            }
+        }
+        tracing::warn!(parent: &span, "the node was not told to stop the run; it goes on until its hours (last: {last})");
+    }
+
     /// The outcome of a task record that is no longer `training`; a success without a score is
     /// evaluated here when the executor can.
     async fn ended(&self, node: &RemoteNode, job: &TrainingJob, report: TaskReport) -> RunOutcome {
@@ -298,6 +346,11 @@ impl Executor for RemoteExecutor {
     fn run(&self, job: TrainingJob) -> RunFuture {
         let inner = self.inner.clone();
         Box::pin(async move { inner.run(job).await })
+    }
+
+    fn cancel(&self, job: TrainingJob) -> super::CancelFuture {
+        let inner = self.inner.clone();
+        Box::pin(async move { inner.cancel(job).await })
     }
 
     fn reattach(&self, job: TrainingJob, _: DateTime<Utc>) -> Option<RunFuture> {

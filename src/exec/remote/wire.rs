@@ -20,6 +20,9 @@ use crate::exec::TrainingJob;
 pub const STARTED: &str = "Started Training!";
 /// The answer (or failure log line) when the repository cannot be fetched at the requested commit.
 pub const CLONE_ERROR: &str = "Error cloning github repository";
+/// The answer to a stopped run (`POST /v1/trainer/cancel_training`, crucible's extension of the
+/// protocol), and the last log line of its task record.
+pub const CANCELLED: &str = "Training cancelled by the validator";
 /// One entry of `GET /v1/trainer/get_gpu_availability`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuInfo {
@@ -31,6 +34,11 @@ pub struct GpuInfo {
     pub available: bool,
     /// When the training holding it is due to end (RFC 3339), if held.
     pub used_until: Option<String>,
+}
+
+/// The request that stops `job`'s attempt on a node (crucible's extension of the protocol).
+pub fn cancel_body(job: &TrainingJob) -> Value {
+    json!({ "task_id": job.task_id, "hotkey": job.hotkey, "attempt": job.attempt })
 }
 
 /// The start request a validator sends for `job` (text or image shape, `gpu_ids` from its placement).

@@ -391,7 +391,8 @@ async fn die_while_training(engine: &Engine, first: &LocalExecutor, j: TrainingJ
     .await;
 }
 
-async fn wait_for_container(engine: &Engine, task: &str, attempt: u32) {
+/// Waits until the training container of `task`'s `attempt` runs.
+pub(super) async fn wait_for_container(engine: &Engine, task: &str, attempt: u32) {
     let attempt = attempt.to_string();
     loop {
         let wanted = [(labels::TASK, task), (labels::ROLE, "train"), (labels::ATTEMPT, attempt.as_str())];
