@@ -95,6 +95,7 @@ pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
         return Err(Unscored::Trouble(RunOutcome::NotStarted { reason }));
     }
     let nonce = format!("{:032x}", rand::random::<u128>());
+    let (nano_cpus, threads) = a.cpu_share();
     let spec = ContainerSpec {
         name: a.names.evaluate.clone(),
         image: s.evaluator(),
@@ -104,7 +105,10 @@ pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
             "TRANSFORMERS_OFFLINE=1".into(),
             format!("CRUCIBLE_RESULT={RESULT_DIR}/{RESULT_FILE}"),
             format!("CRUCIBLE_NONCE={nonce}"),
-        ],
+        ]
+        .into_iter()
+        .chain(threads)
+        .collect(),
         labels: a.labels("evaluate"),
         binds: [
             Some(format!("{}:{}:ro", absolute(&s.cache_dir), contract::CACHE_DIR)),
@@ -118,6 +122,7 @@ pub async fn run(a: &Attempt) -> Result<Scored, Unscored> {
         memory_bytes: Some(
             (s.memory_mib_per_gpu * a.job.placement.gpu_indices.len().max(1) as u64 * 1024 * 1024) as i64,
         ),
+        nano_cpus,
         shm_bytes: Some((s.shm_mib * 1024 * 1024) as i64),
         pids_limit: Some(s.pids_limit),
         gpu_ids: a.gpu_ids(),

@@ -78,15 +78,23 @@ impl Attempt {
         }
     }
 
+    /// The attempt's CPU share, which its training and its evaluation each get: the quota
+    /// (`cpus_per_gpu` per GPU) and the thread-pool sizes that fill it. Thread pools size themselves by
+    /// the host's cores, not by the container's quota: a quota of 24 CPUs on a host of 192 cores would
+    /// run 192 threads taking turns.
+    pub(super) fn cpu_share(&self) -> (Option<i64>, [String; 2]) {
+        let gpus = self.job.placement.gpu_indices.len().max(1) as f64;
+        let cpus = self.settings.cpus_per_gpu * gpus;
+        let threads = cpus.min(self.engine.cpus() as f64).floor().max(1.0) as u64;
+        (Some((cpus * 1e9) as i64), [format!("OMP_NUM_THREADS={threads}"), format!("MKL_NUM_THREADS={threads}")])
+    }
+
     fn training_spec(&self) -> ContainerSpec {
         let s = &self.settings;
         let gpus = self.job.placement.gpu_indices.len().max(1) as u64;
-        let cpus = s.cpus_per_gpu * gpus as f64;
-        // Thread pools size themselves by the host's cores, not by the container's CPU quota: a quota
-        // of 24 CPUs on a host of 192 cores would run 192 threads taking turns.
-        let threads = cpus.min(self.engine.cpus() as f64).floor().max(1.0) as u64;
+        let (nano_cpus, threads) = self.cpu_share();
         let mut env = contract::environment(&self.job);
-        env.extend([format!("OMP_NUM_THREADS={threads}"), format!("MKL_NUM_THREADS={threads}")]);
+        env.extend(threads);
         // The image's own environment is the miner's: nothing it sets may preload code into the
         // training or widen what the NVIDIA container toolkit exposes (its hook reads these).
         let devices = self.gpu_ids().map_or("void".to_owned(), |ids| ids.join(","));
@@ -109,7 +117,7 @@ impl Attempt {
             labels: self.labels("train"),
             binds,
             memory_bytes: Some((s.memory_mib_per_gpu * gpus * 1024 * 1024) as i64),
-            nano_cpus: Some((cpus * 1e9) as i64),
+            nano_cpus,
             shm_bytes: Some((if gpus >= 4 { s.shm_mib_many_gpus } else { s.shm_mib } * 1024 * 1024) as i64),
             pids_limit: Some(s.pids_limit),
             gpu_ids: self.gpu_ids(),

@@ -1,7 +1,7 @@
 //! Variants of the example trainer, built `FROM crucible-ml-base` and tried with `crucible trial` on
-//! the tiny world, are ranked by their real scores for every task type: the example as shipped (a real
-//! fine-tune) beats the base model returned unchanged, which beats a learning rate of 10 (1 for
-//! images). And outputs the evaluator cannot count (garbage, a pickle-only checkpoint, another
+//! the tiny world, are ranked by their real scores for DPO, GRPO and images (Instruct is ranked by the
+//! real tournament of `real`): the example as shipped (a real fine-tune) beats the base model returned
+//! unchanged, which beats a learning rate of 10 (1 for images). And outputs the evaluator cannot count (garbage, a pickle-only checkpoint, another
 //! architecture) fail with the reason a miner can act on.
 
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ fn trial(dir: &Path, repo: &Path, task_type: &str) -> (i32, String) {
 
 /// The three trials' values on one task type.
 #[derive(Debug)]
-pub(super) struct Ranked {
+struct Ranked {
     pub task_type: String,
     pub fine_tune: f64,
     pub unchanged: f64,
@@ -73,15 +73,22 @@ impl Ranked {
     }
 }
 
-/// Trials of the example trainer as shipped, of its `unchanged` variant and of its `diverging` one
-/// on a `task_type` task of the tiny world in `<dir>/tiny`; asserts each verdict.
-pub(super) fn trial_variants(dir: &Path, task_type: &str) -> Ranked {
+/// A trial of the example trainer as shipped on a `task_type` task of the tiny world in `<dir>/tiny`:
+/// every step passes and it would count; its value.
+pub(super) fn shipped_trial(dir: &Path, task_type: &str) -> f64 {
     let (code, shipped) = trial(dir, &repo_root().join("examples/trainer"), task_type);
     assert_eq!(code, 0, "{shipped}");
     assert!(shipped.contains("verdict: would count in a tournament"), "{shipped}");
     for step in ["download: ok", "build: ok", "train: ok", "evaluate: ok"] {
         assert!(shipped.contains(step), "{step:?} missing in:\n{shipped}");
     }
+    verdict_value(&shipped)
+}
+
+/// Trials of the example trainer as shipped, of its `unchanged` variant and of its `diverging` one
+/// on a `task_type` task of the tiny world in `<dir>/tiny`; asserts each verdict.
+fn trial_variants(dir: &Path, task_type: &str) -> Ranked {
+    let fine_tune = shipped_trial(dir, task_type);
 
     let (code, unchanged) = trial(dir, &variant(dir, miner("unchanged").unwrap()), task_type);
     if task_type.starts_with("ImageTask") {
@@ -102,12 +109,7 @@ pub(super) fn trial_variants(dir: &Path, task_type: &str) -> Ranked {
             None
         }
     };
-    let ranked = Ranked {
-        task_type: task_type.to_owned(),
-        fine_tune: verdict_value(&shipped),
-        unchanged: verdict_value(&unchanged),
-        diverged,
-    };
+    let ranked = Ranked { task_type: task_type.to_owned(), fine_tune, unchanged: verdict_value(&unchanged), diverged };
     eprintln!("{ranked:?}");
     ranked
 }

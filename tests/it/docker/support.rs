@@ -49,6 +49,8 @@ async fn build_test_images(engine: &Engine) {
     // Scores the output: its `loss` file is the test loss; a missing file is a failed evaluation.
     let evaluator = r#"while [ $# -gt 0 ]; do case "$1" in --trained-model-path) P="$2"; shift 2;; *) shift;; esac; done
 [ -f "$P/loss" ] || { echo "no loss file in $P" >&2; exit 2; }
+# The evaluation runs on the attempt's CPU share, its thread pools sized to it.
+[ -n "$OMP_NUM_THREADS" ] && [ "$OMP_NUM_THREADS" = "$MKL_NUM_THREADS" ] || { echo "threads: $OMP_NUM_THREADS" >&2; exit 3; }
 echo "scoring $P"
 printf '{"test_loss": %s, "nonce": "%s"}\n' "$(cat "$P/loss")" "$CRUCIBLE_NONCE" > "$CRUCIBLE_RESULT"
 # What a model makes an evaluator print (generated text, say) is the miner's: it ends the output here.
