@@ -38,7 +38,8 @@ type Key = (TaskId, Hotkey);
 struct Running {
     gpu_ids: Vec<u32>,
     until: DateTime<Utc>,
-    attempt: u32,
+    /// The attempt running; `None` while its start is being recorded.
+    attempt: Option<u32>,
     /// The job the run was given, for the executor to stop it.
     job: Option<TrainingJob>,
     /// The run being followed; `None` once it has ended or is being stopped (its end is being recorded).
@@ -145,7 +146,7 @@ impl TaskBook {
         };
         let hours = task.request.get("training_data").and_then(|d| d.get("hours_to_complete"));
         let until = task.started_at + hours_duration(hours.and_then(serde_json::Value::as_f64).unwrap_or(0.0));
-        let running = Running { gpu_ids: task.gpu_ids.clone(), until, attempt: task.attempt, job, run: None };
+        let running = Running { gpu_ids: task.gpu_ids.clone(), until, attempt: Some(task.attempt), job, run: None };
         self.running.insert(key.clone(), running);
         match run {
             Some(run) => {
@@ -236,8 +237,9 @@ impl Handler<StartTraining> for TaskBook {
         }
         let now = Utc::now();
         let until = now + hours_duration(job.hours_to_complete);
-        // The attempt and the job are set once the record is stored; until then a cancel finds no run.
-        self.running.insert(key.clone(), Running { gpu_ids: gpu_ids.clone(), until, attempt: 0, job: None, run: None });
+        // The attempt and the job are set once the record is stored; until then a cancel is asked to wait.
+        self.running
+            .insert(key.clone(), Running { gpu_ids: gpu_ids.clone(), until, attempt: None, job: None, run: None });
         let record = NodeTask {
             task_id: job.task_id.clone(),
             hotkey: job.hotkey.clone(),
@@ -277,7 +279,7 @@ impl Handler<StartTraining> for TaskBook {
                 tracing::info!(task = %key.0, hotkey = %key.1, attempt, "task started");
                 let job = TrainingJob { attempt, ..job };
                 if let Some(running) = act.running.get_mut(&key) {
-                    (running.attempt, running.job) = (attempt, Some(job.clone()));
+                    (running.attempt, running.job) = (Some(attempt), Some(job.clone()));
                 }
                 let run = act.executor.run(job);
                 act.follow(key, attempt, run, ctx);
@@ -300,14 +302,14 @@ impl Handler<CancelTraining> for TaskBook {
         let Some(running) = self.running.get_mut(&key) else {
             return Box::pin(self.not_training(key, attempt).into_actor(self));
         };
-        if running.attempt == 0 {
+        let Some(running_attempt) = running.attempt else {
             let message =
                 format!("task {} of hotkey {} is starting (its record is being written): ask again", key.0, key.1);
             return Box::pin(fut::ready(Err(ApiError::Unavailable(message).into())));
-        }
-        if let Some(wanted) = attempt.filter(|a| *a != running.attempt) {
+        };
+        if let Some(wanted) = attempt.filter(|a| *a != running_attempt) {
             let message =
-                format!("task {} of hotkey {} is training attempt {}, not {wanted}", key.0, key.1, running.attempt);
+                format!("task {} of hotkey {} is training attempt {running_attempt}, not {wanted}", key.0, key.1);
             return Box::pin(fut::ready(Err(ApiError::Conflict(message).into())));
         }
         let Some(handle) = running.run.take() else {
@@ -315,7 +317,7 @@ impl Handler<CancelTraining> for TaskBook {
             return Box::pin(fut::ready(Err(ApiError::Conflict(message).into())));
         };
         ctx.cancel_future(handle);
-        let attempt = running.attempt;
+        let attempt = running_attempt;
         tracing::info!(task = %key.0, hotkey = %key.1, attempt, "stopping the task: the validator cancelled it");
         let stop = running.job.clone().map(|job| self.executor.cancel(job));
         let stopped = async move {

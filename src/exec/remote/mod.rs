@@ -26,7 +26,7 @@
 //!
 //! `cancel` (its tournament was cancelled) asks the node to stop the attempt with
 //! `POST /v1/trainer/cancel_training`, crucible's extension of the protocol: our node kills the run
-//! and frees its GPUs. A reference node has no such route (it answers 405 or 404): its run goes on
+//! and frees its GPUs. A reference node has no such route (it answers 405): its run goes on
 //! until its hours, and its GPUs answer busy until then. A node that does not answer is asked again
 //! every `poll_interval_secs`, `lost_after_polls` times in all.
 
