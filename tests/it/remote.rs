@@ -191,23 +191,22 @@ pub fn scripted(start: (u16, &'static str), poll: (u16, &'static str)) -> String
     scripted_counting(start, poll).0
 }
 
-/// [`scripted`], and the number of requests it has answered.
+/// [`scripted`], and the number of requests it has read in full. A request is counted before its
+/// answer is written, so a client that has its answer always finds it counted.
 pub fn scripted_counting(start: (u16, &'static str), poll: (u16, &'static str)) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
-    let answered = Arc::new(AtomicUsize::new(0));
-    let counted = answered.clone();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = asked.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().map_while(Result::ok) {
-            if answer(stream, start, poll).is_ok() {
-                counted.fetch_add(1, Ordering::SeqCst);
-            }
+            let _ = answer(stream, start, poll, &counted);
         }
     });
-    (format!("http://{address}"), answered)
+    (format!("http://{address}"), asked)
 }
 
-fn answer(stream: TcpStream, start: (u16, &str), poll: (u16, &str)) -> std::io::Result<()> {
+fn answer(stream: TcpStream, start: (u16, &str), poll: (u16, &str), asked: &AtomicUsize) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     let mut head = String::new();
     let mut length = 0;
@@ -223,6 +222,7 @@ fn answer(stream: TcpStream, start: (u16, &str), poll: (u16, &str)) -> std::io::
         head.push_str(&line);
     }
     reader.read_exact(&mut vec![0; length])?;
+    asked.fetch_add(1, Ordering::SeqCst);
     let (status, body) = if head.starts_with("POST") { start } else { poll };
     let response = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
