@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use chrono::{TimeZone, Utc};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 
@@ -12,7 +12,8 @@ use crucible::domain::bracket::{BracketRules, organise};
 use crucible::domain::bundle::{
     BUNDLE_FORMAT, ParticipantRecord, ResultsBundle, RoundRecord, TaskRecord, TournamentRecord,
 };
-use crucible::domain::gpu::{GpuRequirement, GpuSlot, NodeView, QueuedJob, schedule};
+use crucible::domain::gpu::{GpuRequirement, GpuSlot, NodeView, QueuedJob};
+use crucible::domain::gpu_queue::GpuQueue;
 use crucible::domain::scoring::TrainingResult;
 use crucible::domain::weights::{WeightRules, compute};
 use crucible::domain::{
@@ -35,31 +36,48 @@ fn bracket(c: &mut Criterion) {
     }
 }
 
+/// One GPU freed on a full fleet with `n` jobs waiting: the cost of the placement it makes, which
+/// must not grow with the queue.
 fn scheduling(c: &mut Criterion) {
     let nodes: Vec<NodeView> = (0..32)
         .map(|i| NodeView {
             id: crucible::domain::NodeId::parse(&format!("node-{i}")).unwrap(),
-            fenced: i % 7 == 0,
+            fenced: false,
             gpus: (0..8)
-                .map(|g| GpuSlot { index: g, class: if g < 6 { GpuClass::H100 } else { GpuClass::A100 }, holder: None })
+                .map(|g| GpuSlot {
+                    index: g,
+                    class: GpuClass::H100,
+                    holder: (i + g > 0).then(|| training(&format!("running-{i}-{g}"), 0)),
+                })
                 .collect(),
         })
         .collect();
-    let queue: Vec<QueuedJob> = (0..512)
-        .map(|i| QueuedJob {
-            key: crucible::domain::TrainingKey::new(
-                crucible::domain::TaskId::parse(&format!("job-{i}")).unwrap(),
-                crucible::domain::Hotkey::synthetic(i as u64),
-            ),
-            priority: [JobPriority::Organic, JobPriority::Tournament, JobPriority::Benchmark][i % 3],
-            enqueued: i as i64,
-            requirement: match i % 4 {
-                0 => GpuRequirement { class: GpuClass::A100, count: 1 },
-                k => GpuRequirement { class: GpuClass::H100, count: 1 << (k - 1) },
-            },
-        })
-        .collect();
-    c.bench_function("schedule/512-jobs-32-nodes", |b| b.iter(|| schedule(black_box(&queue), black_box(&nodes))));
+    for n in [512usize, 4096, 32768] {
+        let mut queue = GpuQueue::new();
+        for i in 0..n {
+            let job = QueuedJob {
+                key: training(&format!("job-{i}"), i as u64),
+                priority: [JobPriority::Organic, JobPriority::Tournament, JobPriority::Benchmark][i % 3],
+                enqueued: i as i64,
+                requirement: match i % 4 {
+                    0 => GpuRequirement { class: GpuClass::A100, count: 1 },
+                    k => GpuRequirement { class: GpuClass::H100, count: 1 << (k - 1) },
+                },
+            };
+            queue.push(job, ());
+        }
+        c.bench_function(&format!("queue/place-after-a-release/{n}-jobs-32-nodes"), |b| {
+            b.iter_batched(
+                || (queue.clone(), nodes.clone()),
+                |(mut queue, mut nodes)| assert_eq!(queue.place(black_box(&mut nodes)).len(), 1),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+}
+
+fn training(task: &str, hotkey: u64) -> crucible::domain::TrainingKey {
+    crucible::domain::TrainingKey::new(crucible::domain::TaskId::parse(task).unwrap(), Hotkey::synthetic(hotkey))
 }
 
 fn bundle(miners: u64, history: u64) -> ResultsBundle {

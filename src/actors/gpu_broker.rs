@@ -18,6 +18,7 @@
 //! Restart policy: rebuilt from the store (`gpus.holder`), so a restarted validator knows which
 //! trainings hold which GPUs; a restored training asking again gets its GPUs back at once.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -25,7 +26,8 @@ use tokio::sync::oneshot;
 
 use super::attempts::{persist_start, start_records};
 use crate::clock::SharedClock;
-use crate::domain::gpu::{GpuRequirement, NodeView, Placement, QueuedJob, schedule};
+use crate::domain::gpu::{GpuRequirement, NodeView, Placement, QueuedJob};
+use crate::domain::gpu_queue::GpuQueue;
 use crate::domain::{JobPriority, NodeId, TrainingKey};
 use crate::store::{Db, Training};
 
@@ -99,8 +101,8 @@ pub struct RemoveNode {
     pub node_id: NodeId,
 }
 
+/// What the broker keeps with a waiting job.
 struct Waiting {
-    job: QueuedJob,
     tournament: crate::domain::TournamentId,
     training: Training,
     reply: oneshot::Sender<Started>,
@@ -111,24 +113,43 @@ pub struct GpuBroker {
     clock: SharedClock,
     max_attempts: u32,
     nodes: Vec<NodeView>,
-    queue: Vec<Waiting>,
+    /// Where each running training holds its GPUs (what `nodes` say, indexed by training).
+    holders: HashMap<TrainingKey, Placement>,
+    /// Requests since the last settle: they join the queue together, at the settle.
+    arrived: Vec<(QueuedJob, Waiting)>,
+    queue: GpuQueue<Waiting>,
     settle_scheduled: bool,
 }
 
 /// Requests within this window are placed together.
 const SETTLE: Duration = Duration::from_millis(1);
 
+/// Whether any of `nodes` could ever host `req`, fenced nodes included (they may come back).
+fn could_ever_fit(nodes: &[NodeView], req: GpuRequirement) -> bool {
+    nodes.iter().any(|n| n.gpus.iter().filter(|g| g.class == req.class).count() >= req.count as usize)
+}
+
+/// Where each training named as a GPU's holder on `nodes` holds its GPUs.
+fn holders_on(nodes: &[NodeView]) -> HashMap<TrainingKey, Placement> {
+    let mut holders: HashMap<TrainingKey, Placement> = HashMap::new();
+    for node in nodes {
+        for gpu in &node.gpus {
+            let Some(key) = &gpu.holder else { continue };
+            holders
+                .entry(key.clone())
+                .or_insert_with(|| Placement { node_id: node.id.clone(), gpu_indices: Vec::new() })
+                .gpu_indices
+                .push(gpu.index);
+        }
+    }
+    holders
+}
+
 impl GpuBroker {
     pub fn new(db: Db, clock: SharedClock, max_attempts: u32, nodes: Vec<NodeView>) -> Self {
-        Self { db, clock, max_attempts, nodes, queue: Vec::new(), settle_scheduled: false }
-    }
-
-    fn held_by(&self, key: &TrainingKey) -> Option<Placement> {
-        self.nodes.iter().find_map(|node| {
-            let indices: Vec<u32> =
-                node.gpus.iter().filter(|g| g.holder.as_ref() == Some(key)).map(|g| g.index).collect();
-            (!indices.is_empty()).then(|| Placement { node_id: node.id.clone(), gpu_indices: indices })
-        })
+        let holders = holders_on(&nodes);
+        let queue = GpuQueue::new();
+        Self { db, clock, max_attempts, nodes, holders, arrived: Vec::new(), queue, settle_scheduled: false }
     }
 
     fn set_holders(&mut self, placement: &Placement, holder: Option<&TrainingKey>) {
@@ -139,9 +160,12 @@ impl GpuBroker {
         }
     }
 
-    /// Whether any node could ever host `req`, fenced nodes included (they may come back).
-    fn could_ever_fit(&self, req: GpuRequirement) -> bool {
-        self.nodes.iter().any(|n| n.gpus.iter().filter(|g| g.class == req.class).count() >= req.count as usize)
+    /// Answers the waiting requests no node can ever host (after the fleet shrank).
+    fn refuse_hopeless(&mut self) {
+        let nodes = &self.nodes;
+        for (job, w) in self.queue.take_where(|job, _| !could_ever_fit(nodes, job.requirement)) {
+            let _ = w.reply.send(Err(GpuError::NoNodeFits(job.requirement)));
+        }
     }
 
     fn schedule_settle(&mut self, ctx: &mut Context<Self>) {
@@ -155,26 +179,24 @@ impl GpuBroker {
     /// answers their requests. The mailbox waits for the write, so no other placement interleaves.
     fn settle(&mut self, ctx: &mut Context<Self>) {
         self.settle_scheduled = false;
-        let (hopeless, waiting): (Vec<Waiting>, Vec<Waiting>) =
-            std::mem::take(&mut self.queue).into_iter().partition(|w| !self.could_ever_fit(w.job.requirement));
-        for w in hopeless {
-            let _ = w.reply.send(Err(GpuError::NoNodeFits(w.job.requirement)));
+        for (job, w) in std::mem::take(&mut self.arrived) {
+            if could_ever_fit(&self.nodes, job.requirement) {
+                self.queue.push(job, w);
+            } else {
+                let _ = w.reply.send(Err(GpuError::NoNodeFits(job.requirement)));
+            }
         }
-        let jobs: Vec<QueuedJob> = waiting.iter().map(|w| w.job.clone()).collect();
-        let placed = schedule(&jobs, &self.nodes);
+        let placed = self.queue.place(&mut self.nodes);
         let at = self.clock.now();
         let mut batch = Vec::new();
-        for w in waiting {
-            let Some((key, placement)) = placed.iter().find(|(key, _)| *key == w.job.key) else {
-                self.queue.push(w);
-                continue;
-            };
-            match start_records(&w.training, placement, self.max_attempts, at) {
+        for (job, placement, w) in placed {
+            match start_records(&w.training, &placement, self.max_attempts, at) {
                 Ok(records) => {
-                    self.set_holders(placement, Some(key));
-                    batch.push((placement.clone(), records, w.reply));
+                    self.holders.insert(job.key.clone(), placement.clone());
+                    batch.push((job.key, placement, records, w.reply));
                 }
                 Err(e) => {
+                    self.set_holders(&placement, None);
                     let _ = w.reply.send(Err(GpuError::Store(e.to_string())));
                 }
             }
@@ -182,7 +204,7 @@ impl GpuBroker {
         if batch.is_empty() {
             return;
         }
-        let writes: Vec<_> = batch.iter().map(|(_, (new, update, _), _)| (new.clone(), update.clone())).collect();
+        let writes: Vec<_> = batch.iter().map(|(_, _, (new, update, _), _)| (new.clone(), update.clone())).collect();
         let db = self.db.clone();
         let persist = async move {
             db.run(move |s| {
@@ -194,13 +216,14 @@ impl GpuBroker {
         };
         ctx.wait(persist.into_actor(self).map(move |result, act, _| match result {
             Ok(numbers) => {
-                for ((placement, (_, _, started), reply), number) in batch.into_iter().zip(numbers) {
+                for ((_, placement, (_, _, started), reply), number) in batch.into_iter().zip(numbers) {
                     let _ = reply.send(Ok((placement, number, started)));
                 }
             }
             Err(e) => {
-                for (placement, _, reply) in batch {
+                for (key, placement, _, reply) in batch {
                     act.set_holders(&placement, None);
+                    act.holders.remove(&key);
                     let _ = reply.send(Err(GpuError::Store(e.to_string())));
                 }
             }
@@ -216,13 +239,13 @@ impl Handler<RequestGpus> for GpuBroker {
     type Result = ();
 
     fn handle(&mut self, msg: RequestGpus, ctx: &mut Context<Self>) {
-        if self.held_by(&msg.key).is_some() {
+        if self.holders.contains_key(&msg.key) {
             // Holders are stored only for running attempts, which do not ask again.
             tracing::error!(training = %msg.key, "a training asked for GPUs while holding some");
         }
         let job =
             QueuedJob { key: msg.key, priority: msg.priority, enqueued: msg.enqueued, requirement: msg.requirement };
-        self.queue.push(Waiting { job, tournament: msg.tournament, training: msg.training, reply: msg.reply });
+        self.arrived.push((job, Waiting { tournament: msg.tournament, training: msg.training, reply: msg.reply }));
         self.schedule_settle(ctx);
     }
 }
@@ -231,7 +254,7 @@ impl Handler<ReleaseGpus> for GpuBroker {
     type Result = ();
 
     fn handle(&mut self, msg: ReleaseGpus, ctx: &mut Context<Self>) {
-        let Some(held) = self.held_by(&msg.key) else { return };
+        let Some(held) = self.holders.remove(&msg.key) else { return };
         self.set_holders(&held, None);
         self.schedule_settle(ctx);
     }
@@ -254,10 +277,11 @@ impl Handler<Withdraw> for GpuBroker {
     type Result = ();
 
     fn handle(&mut self, msg: Withdraw, _: &mut Context<Self>) {
-        let (withdrawn, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.queue).into_iter().partition(|w| w.tournament == msg.tournament);
-        self.queue = kept;
-        for w in withdrawn {
+        let (withdrawn, arrived): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.arrived).into_iter().partition(|(_, w)| w.tournament == msg.tournament);
+        self.arrived = arrived;
+        let waiting = self.queue.take_where(|_, w| w.tournament == msg.tournament);
+        for (_, w) in withdrawn.into_iter().chain(waiting) {
             let _ = w.reply.send(Err(GpuError::Withdrawn));
         }
     }
@@ -268,9 +292,21 @@ impl Handler<AddNode> for GpuBroker {
 
     fn handle(&mut self, msg: AddNode, ctx: &mut Context<Self>) {
         let view = msg.0;
-        match self.nodes.iter_mut().find(|n| n.id == view.id) {
-            Some(node) => *node = view,
-            None => self.nodes.push(view),
+        self.holders.retain(|_, p| p.node_id != view.id);
+        self.holders.extend(holders_on(std::slice::from_ref(&view)));
+        let replaced = match self.nodes.iter_mut().find(|n| n.id == view.id) {
+            Some(node) => {
+                *node = view;
+                true
+            }
+            None => {
+                self.nodes.push(view);
+                false
+            }
+        };
+        if replaced {
+            // The node may have fewer GPUs than before.
+            self.refuse_hopeless();
         }
         self.schedule_settle(ctx);
     }
@@ -286,6 +322,7 @@ impl Handler<RemoveNode> for GpuBroker {
             return Err(held);
         }
         self.nodes.retain(|n| n.id != msg.node_id);
+        self.refuse_hopeless();
         Ok(())
     }
 }

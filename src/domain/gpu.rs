@@ -1,5 +1,5 @@
 //! Compute rules (tournament-rules.md §6): how many GPUs of which class a task needs, which node hosts
-//! it (tightest fit on one node, fenced nodes skipped), and the order in which queued jobs get GPUs.
+//! it (tightest fit on one node, fenced nodes skipped). `gpu_queue` holds the jobs waiting for GPUs.
 
 use std::fmt;
 
@@ -137,7 +137,7 @@ pub fn place(req: GpuRequirement, nodes: &[NodeView]) -> Option<Placement> {
         })
 }
 
-/// A job waiting for GPUs.
+/// A job waiting for GPUs (`gpu_queue` orders and places them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedJob {
     pub key: TrainingKey,
@@ -145,25 +145,6 @@ pub struct QueuedJob {
     /// Monotonic enqueue order (or time in ms): oldest first within a priority.
     pub enqueued: i64,
     pub requirement: GpuRequirement,
-}
-
-/// Assigns GPUs to queued jobs: organic before tournament before benchmark, oldest first (the reference
-/// consumes its queue backwards). A job that does not fit does not block smaller jobs behind it.
-pub fn schedule(queue: &[QueuedJob], nodes: &[NodeView]) -> Vec<(TrainingKey, Placement)> {
-    let mut order: Vec<&QueuedJob> = queue.iter().collect();
-    order.sort_by(|a, b| (a.priority, a.enqueued, &a.key).cmp(&(b.priority, b.enqueued, &b.key)));
-    let mut nodes = nodes.to_vec();
-    let mut placed = Vec::new();
-    for job in order {
-        let Some(placement) = place(job.requirement, &nodes) else { continue };
-        if let Some(node) = nodes.iter_mut().find(|n| n.id == placement.node_id) {
-            for gpu in node.gpus.iter_mut().filter(|g| placement.gpu_indices.contains(&g.index)) {
-                gpu.holder = Some(job.key.clone());
-            }
-        }
-        placed.push((job.key.clone(), placement));
-    }
-    placed
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! * `state`: tournament, round and training state machines; illegal transitions are errors.
 //! * `bracket`: groups and knockout pairs, the house in odd brackets, the boss round, the endings.
 //! * `tasks`, `catalog`: tasks per round, their types, model sizes and hours; drawing from the catalog.
-//! * `gpu`: GPU requirement of a task, tightest-fit placement, the priority order of queued jobs.
+//! * `gpu`: GPU requirement of a task, tightest-fit placement on the nodes.
+//! * `gpu_queue`: the jobs waiting for GPUs, in priority order, indexed per requirement.
 //! * `node_spec`: a fleet written as a spec (`4x8H100,2x4A100`).
 //! * `scoring`: group and pair winners, the boss round and its threshold, round sanity.
 //! * `standings`, `calendar`: the reference's analytics in its meaning: rank scores, final scores and
@@ -24,6 +25,7 @@ pub mod bundle;
 pub mod calendar;
 pub mod catalog;
 pub mod gpu;
+pub mod gpu_queue;
 pub mod ids;
 pub mod kinds;
 pub mod node_spec;
