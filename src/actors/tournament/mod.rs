@@ -176,26 +176,35 @@ impl TournamentActor {
     }
 
     fn progress(&mut self, ctx: &mut Context<Self>) {
-        let Some(snapshot) = self.snapshot.clone() else { return };
+        // Taken out while trainers are spawned, put back before any step; a step gets its own copy.
+        let Some(snapshot) = self.snapshot.take() else { return };
+        let next = self.next_step(ctx, &snapshot);
+        self.snapshot = Some(snapshot);
+        if let Some(work) = next {
+            self.step_boxed(ctx, work);
+        }
+    }
+
+    /// What the tournament does next from `snapshot`, once its trainings have their trainers.
+    fn next_step(&mut self, ctx: &mut Context<Self>, snapshot: &TournamentSnapshot) -> Option<Step> {
         if confirm::awaiting(&snapshot.tournament) {
             // Decided; `ConfirmTournament` completes it.
-            return;
+            return None;
         }
         let Some(round) = snapshot.rounds.last() else {
-            self.step(ctx, steps::first_round(self.rt.clone(), snapshot));
-            return;
+            return Some(Box::pin(steps::first_round(self.rt.clone(), snapshot.clone())));
         };
-        self.spawn_trainers(ctx, &snapshot);
+        self.spawn_trainers(ctx, snapshot);
         let bracket = plan::bracket_of(&round.round);
         let views = plan::task_views(round);
         match round_step(&bracket, &views, snapshot.tournament.champion_wins, &self.rt.rules) {
-            RoundStep::Wait => {}
+            RoundStep::Wait => None,
             RoundStep::Replace { tasks } => {
                 let cause = "round sanity: more than half of the trainings failed";
-                self.step(ctx, steps::replace_tasks(self.rt.clone(), snapshot.clone(), tasks, cause))
+                Some(Box::pin(steps::replace_tasks(self.rt.clone(), snapshot.clone(), tasks, cause)))
             }
             RoundStep::Decided(outcome) => {
-                self.step(ctx, steps::decide_round(self.rt.clone(), snapshot.clone(), outcome))
+                Some(Box::pin(steps::decide_round(self.rt.clone(), snapshot.clone(), outcome)))
             }
         }
     }
@@ -360,18 +369,25 @@ impl Handler<TrainingEnded> for TournamentActor {
     fn handle(&mut self, msg: TrainingEnded, ctx: &mut Context<Self>) {
         let t = msg.training;
         self.trainers.remove(&(t.task_id.to_string(), t.hotkey.clone()));
+        // Only a task whose trainings have all ended can be replaced or decide its round: until then
+        // there is nothing to decide (and deciding reads the whole round, for every ending).
+        let mut task_ended = true;
         if let Some(snapshot) = &mut self.snapshot {
-            let stored = snapshot
+            let task = snapshot
                 .rounds
                 .iter_mut()
+                .rev()
                 .flat_map(|r| r.tasks.iter_mut())
-                .filter(|task| task.task.id == t.task_id)
-                .flat_map(|task| task.trainings.iter_mut())
-                .find(|tr| tr.hotkey == t.hotkey);
-            if let Some(stored) = stored {
-                *stored = t;
+                .find(|task| task.task.id == t.task_id);
+            if let Some(task) = task {
+                if let Some(stored) = task.trainings.iter_mut().find(|tr| tr.hotkey == t.hotkey) {
+                    *stored = t;
+                }
+                task_ended = task.trainings.iter().all(|tr| tr.status.is_finished());
             }
         }
-        self.reconcile(ctx);
+        if task_ended {
+            self.reconcile(ctx);
+        }
     }
 }
