@@ -128,6 +128,21 @@ pub struct SimulationSettings {
 pub struct DatabaseSettings {
     /// May hold a password: print it with [`crate::store::redact_url`]-style masking only.
     pub url: String,
+    /// A file-backed SQLite database's `synchronous`: `normal` keeps every commit through a process
+    /// crash, `full` also through a power loss, at the cost of a disk sync per commit.
+    pub sqlite_synchronous: crate::store::SqliteSynchronous,
+}
+
+impl DatabaseSettings {
+    /// The store's options these settings choose.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions { sqlite_synchronous: self.sqlite_synchronous, ..Default::default() }
+    }
+
+    /// Opens the store these settings name (not migrated).
+    pub fn open(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        crate::store::Store::open_with(&self.url, &self.store_options())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,7 +250,10 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            database: DatabaseSettings { url: "sqlite://crucible.db".into() },
+            database: DatabaseSettings {
+                url: "sqlite://crucible.db".into(),
+                sqlite_synchronous: crate::store::SqliteSynchronous::Normal,
+            },
             log: LogSettings { format: LogFormat::Text, filter: "info".into() },
             validator: ValidatorSettings {
                 executor: ExecutorBackend::Simulated,

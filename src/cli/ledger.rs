@@ -8,7 +8,6 @@ use super::CliError;
 use crate::config::Settings;
 use crate::domain::Coldkey;
 use crate::miners::credits::{CreditError, Credited, record_credit};
-use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
@@ -35,7 +34,7 @@ fn parse_coldkey(value: &str) -> Result<Coldkey, String> {
 }
 
 pub fn run(command: LedgerCommand, settings: &Settings) -> Result<(), CliError> {
-    let store = Store::open(&settings.database.url).map_err(anyhow::Error::from)?;
+    let store = settings.database.open().map_err(anyhow::Error::from)?;
     store.migrate().map_err(anyhow::Error::from)?;
     match command {
         LedgerCommand::Credit { coldkey, rao, reference } => {

@@ -59,7 +59,7 @@ async fn executor(settings: &Settings, store: &Store) -> anyhow::Result<Rc<dyn E
 /// `crucible trainer-node`: opens and migrates the store, finds the GPUs, serves until SIGTERM/Ctrl-C.
 fn serve(settings: &Settings) -> anyhow::Result<()> {
     let node = &settings.trainer_node;
-    let store = Arc::new(Store::open(&settings.database.url)?);
+    let store = Arc::new(settings.database.open()?);
     let applied = store.migrate()?;
     tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
     let gpus = inventory::inventory(node, crate::exec::gpus::discover());

@@ -17,7 +17,6 @@ use crate::app::{Application, Backends, Registration, Schedule, Trainings};
 use crate::clock::{SharedClock, WallClock};
 use crate::config::{Backend, ExecutorBackend, LogFormat, Settings};
 use crate::sim::{NodeSpec, SimSettings, SimWorld, SimulatedExecutor, SimulatedRegistration};
-use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct ValidatorArgs {
@@ -52,7 +51,7 @@ pub fn run(args: ValidatorArgs, settings: &Settings) -> Result<(), CliError> {
     if !gaps.is_empty() {
         return Err(CliError::Usage(format!("the task content cannot serve the rules: {}", gaps.join("; "))));
     }
-    let store = Arc::new(Store::open(&settings.database.url).map_err(anyhow::Error::from)?);
+    let store = Arc::new(settings.database.open().map_err(anyhow::Error::from)?);
     let applied = store.migrate().map_err(anyhow::Error::from)?;
     tracing::info!(database = %store.url(), migrations = applied.len(), "store ready");
     let sim = &settings.simulation;

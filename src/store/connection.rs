@@ -11,7 +11,7 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, Pool, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 
-use super::{StoreError, StoreOptions};
+use super::{SqliteSynchronous, StoreError, StoreOptions};
 
 /// One connection to either backend; only SQL both understand compiles through it.
 #[derive(diesel::MultiConnection)]
@@ -63,6 +63,7 @@ impl Target {
 pub(crate) struct Manager {
     target: Target,
     busy_timeout_ms: u128,
+    synchronous: SqliteSynchronous,
 }
 
 impl Manager {
@@ -74,7 +75,8 @@ impl Manager {
                 // busy_timeout first, so switching to WAL waits for other connections instead of failing.
                 let mut pragmas = format!("PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;", self.busy_timeout_ms);
                 if !memory {
-                    pragmas.push_str(" PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+                    pragmas.push_str(" PRAGMA journal_mode = WAL;");
+                    pragmas.push_str(&format!(" PRAGMA synchronous = {};", self.synchronous.as_str()));
                 }
                 conn.batch_execute(&pragmas).map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -111,7 +113,11 @@ pub(crate) struct Opened {
 pub(crate) fn open(url: &str, options: &StoreOptions) -> Result<Opened, StoreError> {
     let masked_url = mask_password(url);
     let target = parse_url(url, options)?;
-    let manager = Manager { target: target.clone(), busy_timeout_ms: options.busy_timeout.as_millis() };
+    let manager = Manager {
+        target: target.clone(),
+        busy_timeout_ms: options.busy_timeout.as_millis(),
+        synchronous: options.sqlite_synchronous,
+    };
     let unreachable = |detail: String| StoreError::Unreachable { target: target.describe(), detail };
     let first = manager.establish().map_err(|e| unreachable(e.to_string().trim().to_owned()))?;
     let (backend, keeper, max_size) = match &target {

@@ -165,11 +165,42 @@ pub struct StoreOptions {
     pub connect_timeout: Duration,
     /// How long SQLite waits for a lock before answering busy.
     pub busy_timeout: Duration,
+    /// When a file-backed SQLite database syncs its write-ahead log to disk.
+    pub sqlite_synchronous: SqliteSynchronous,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 8, connect_timeout: Duration::from_secs(10), busy_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(10),
+            busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSynchronous::Normal,
+        }
+    }
+}
+
+/// SQLite's `synchronous` in WAL mode (a file-backed database; an in-memory one has no disk to sync).
+/// Both keep every committed transaction when the process crashes, and keep the database consistent
+/// whatever happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// The log is synced at checkpoints only: a power loss or an OS crash may lose the transactions
+    /// committed since the last one. The fastest setting that survives a process crash.
+    #[default]
+    Normal,
+    /// The log is synced at every commit: a committed transaction also survives a power loss.
+    Full,
+}
+
+impl SqliteSynchronous {
+    /// The pragma's value: `NORMAL` or `FULL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Normal => "NORMAL",
+            SqliteSynchronous::Full => "FULL",
+        }
     }
 }
 
@@ -261,6 +292,28 @@ impl Store {
     fn read_consistent<T>(&self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let mut conn = self.pool.get()?;
         connection::read_transaction(&mut conn, |c| work(&mut Tx { conn: c }))
+    }
+
+    /// SQLite's `synchronous` as the database reports it (`OFF`, `NORMAL`, `FULL` or `EXTRA`); `None` on
+    /// PostgreSQL, and for an in-memory database, which has no disk to sync.
+    pub fn sqlite_synchronous(&self) -> Result<Option<&'static str>, StoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct Pragma {
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            synchronous: i32,
+        }
+        let mut conn = self.pool.get()?;
+        let AnyConnection::Sqlite(c) = &mut *conn else { return Ok(None) };
+        if self._keeper.is_some() {
+            return Ok(None);
+        }
+        let pragma: Pragma = diesel::RunQueryDsl::get_result(diesel::sql_query("PRAGMA synchronous"), c)?;
+        Ok(Some(match pragma.synchronous {
+            0 => "OFF",
+            1 => "NORMAL",
+            2 => "FULL",
+            _ => "EXTRA",
+        }))
     }
 
     /// Checks that the database answers (for readiness probes).

@@ -1,6 +1,6 @@
 //! Opening stores: URLs, errors that name what failed without leaking passwords, migrations.
 
-use crucible::store::{Backend, Store, StoreError};
+use crucible::store::{Backend, SqliteSynchronous, Store, StoreError, StoreOptions};
 use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
 use super::support::{TestDatabase, postgres_server_url, tournament};
@@ -71,6 +71,28 @@ fn the_postgres_backend_is_chosen_by_scheme() {
     let store = Store::open(&db.url.replacen("postgres://", "postgresql://", 1)).unwrap();
     assert_eq!(store.backend(), Backend::Postgres);
     assert!(store.url().starts_with("postgresql://") && store.url().contains(":***@"), "{}", store.url());
+}
+
+#[test]
+fn sqlite_syncs_as_the_setting_says_and_the_store_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sync.db").display());
+    // The default: NORMAL, on every pooled connection (the pragma is per connection).
+    let store = Store::open(&url).unwrap();
+    store.migrate().unwrap();
+    assert_eq!(store.sqlite_synchronous().unwrap(), Some("NORMAL"));
+    let full = StoreOptions { sqlite_synchronous: SqliteSynchronous::Full, max_connections: 2, ..Default::default() };
+    let store = Store::open_with(&url, &full).unwrap();
+    let (a, b) = std::thread::scope(|scope| {
+        let held = scope.spawn(|| store.transaction(|_| Ok(store.sqlite_synchronous())).unwrap());
+        (store.sqlite_synchronous().unwrap(), held.join().unwrap().unwrap())
+    });
+    assert_eq!((a, b), (Some("FULL"), Some("FULL")));
+    // Nothing to sync in memory or on PostgreSQL.
+    assert_eq!(Store::open("sqlite::memory:").unwrap().sqlite_synchronous().unwrap(), None);
+    if let Some(db) = TestDatabase::create() {
+        assert_eq!(Store::open_with(&db.url, &full).unwrap().sqlite_synchronous().unwrap(), None);
+    }
 }
 
 #[test]
