@@ -2,6 +2,7 @@
 //! with code 2 and one line naming the problem; failures of the system (database unreachable, ...)
 //! exit with code 1.
 
+mod bench;
 mod images;
 mod ledger;
 mod miner;
@@ -63,6 +64,8 @@ pub enum Command {
     Validator(validator::ValidatorArgs),
     /// The trainer API on a GPU host (default port 8001): trainings started by validators.
     TrainerNode(trainer_node::TrainerNodeArgs),
+    /// Benchmarks of the validator: `--packing` places drawn rounds on a fleet.
+    Bench(bench::BenchArgs),
     /// Print what the rules decide for given inputs, so anyone can audit a validator.
     Rules {
         #[command(subcommand)]
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             migrate(&url)
         }
         Command::Rules { command } => rules::run(command, &settings),
+        Command::Bench(args) => bench::run(args, &settings),
         Command::Simulate(args) => simulate::run(args, &settings),
         Command::Miner(_) => miner::run(cli.config),
         Command::Ledger { command } => ledger::run(command, &settings),

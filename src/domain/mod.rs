@@ -12,6 +12,7 @@
 //! * `gpu`: GPU requirement of a task, tightest-fit placement on the nodes.
 //! * `gpu_queue`: the jobs waiting for GPUs, in priority order, indexed per requirement.
 //! * `node_spec`: a fleet written as a spec (`4x8H100,2x4A100`).
+//! * `packing`: a placement policy (crucible's or the reference's) played on a fleet to the last end.
 //! * `scoring`: group and pair winners, the boss round and its threshold, round sanity.
 //! * `standings`, `calendar`: the reference's analytics in its meaning: rank scores, final scores and
 //!   the next start on its quarter-hour scheduler.
@@ -29,6 +30,7 @@ pub mod gpu_queue;
 pub mod ids;
 pub mod kinds;
 pub mod node_spec;
+pub mod packing;
 pub mod progress;
 pub mod rules;
 pub mod run;

@@ -1,4 +1,4 @@
-//! `crucible rules ...` and `crucible migrate` as a user runs them: the real binary, its stdout,
+//! `crucible rules ...`, `crucible migrate` and `crucible bench` as a user runs them: the real binary, its stdout,
 //! stderr and exit code.
 
 use std::io::Write;
@@ -339,4 +339,40 @@ fn a_transfer_is_credited_once_however_often_it_is_recorded() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bench_packing_compares_crucible_with_the_lower_bound_and_the_reference() {
+    let line = ok(&["bench", "--packing", "--nodes", "2x8H100,1x4A100", "--rounds", "3", "--json"]);
+    let v: Value = serde_json::from_str(&line).unwrap();
+    for field in [
+        "gpus",
+        "trainings_mean",
+        "gpu_hours_mean",
+        "lower_bound_hours_mean",
+        "crucible_makespan_hours_mean",
+        "reference_rule_makespan_hours_mean",
+        "reference_makespan_hours_mean",
+        "crucible_vs_lower_bound_mean",
+        "crucible_vs_lower_bound_worst",
+        "crucible_vs_reference_rule_mean",
+        "crucible_vs_reference_mean",
+    ] {
+        assert!(v[field].as_f64().is_some_and(|x| x > 0.0), "{field}: {v}");
+    }
+    assert_eq!((v["gpus"].as_u64(), v["rounds"].as_u64(), v["miners"].as_u64()), (Some(20), Some(3), Some(14)));
+    let f = |field: &str| v[field].as_f64().unwrap();
+    assert!(f("crucible_makespan_hours_mean") >= f("lower_bound_hours_mean"), "{v}");
+    assert!(f("crucible_vs_lower_bound_worst") >= f("crucible_vs_lower_bound_mean"), "{v}");
+    // The reference's pauses only delay it.
+    assert!(f("reference_makespan_hours_mean") >= f("reference_rule_makespan_hours_mean"), "{v}");
+
+    let table = ok(&["bench", "--packing", "--rounds", "2", "--seed", "7"]);
+    assert!(table.contains("lower bound") && table.contains("above the lower bound"), "{table}");
+    assert_eq!(table.lines().filter(|l| l.trim_start().starts_with('7') || l.trim_start().starts_with('8')).count(), 2);
+
+    assert!(bad_input(&["bench", "--packing", "--nodes", "2x4H100"], None).contains("can ever host A100"));
+    assert!(bad_input(&["bench", "--packing", "--nodes", "2xGPU"], None).contains("--nodes"));
+    assert!(bad_input(&["bench", "--packing", "--miners", "1"], None).contains("--miners 1"));
+    assert!(bad_input(&["bench"], None).contains("--packing"));
 }
