@@ -181,7 +181,10 @@ impl GpuBroker {
         self.settle_scheduled = false;
         for (job, w) in std::mem::take(&mut self.arrived) {
             if could_ever_fit(&self.nodes, job.requirement) {
-                self.queue.push(job, w);
+                if let Some((earlier, _)) = self.queue.push(job, w) {
+                    // One trainer per training asks once at a time; the later request is the one kept.
+                    tracing::error!(training = %earlier.key, "a training asked for GPUs again while waiting");
+                }
             } else {
                 let _ = w.reply.send(Err(GpuError::NoNodeFits(job.requirement)));
             }
