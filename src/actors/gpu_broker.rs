@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 
 use super::attempts::{persist_start, start_records};
 use crate::clock::SharedClock;
-use crate::domain::gpu::{GpuRequirement, NodeView, Placement, QueuedJob};
+use crate::domain::gpu::{GpuRequirement, NodeView, Placement, QueuedJob, could_ever_fit};
 use crate::domain::gpu_queue::GpuQueue;
 use crate::domain::{JobPriority, NodeId, TrainingKey};
 use crate::store::{Db, Training};
@@ -123,11 +123,6 @@ pub struct GpuBroker {
 
 /// Requests within this window are placed together.
 const SETTLE: Duration = Duration::from_millis(1);
-
-/// Whether any of `nodes` could ever host `req`, fenced nodes included (they may come back).
-fn could_ever_fit(nodes: &[NodeView], req: GpuRequirement) -> bool {
-    nodes.iter().any(|n| n.gpus.iter().filter(|g| g.class == req.class).count() >= req.count as usize)
-}
 
 /// Where each training named as a GPU's holder on `nodes` holds its GPUs.
 fn holders_on(nodes: &[NodeView]) -> HashMap<TrainingKey, Placement> {

@@ -137,6 +137,12 @@ pub fn place(req: GpuRequirement, nodes: &[NodeView]) -> Option<Placement> {
         })
 }
 
+/// Whether any of `nodes` could ever host `req`: has that many GPUs of its class, held or free, fenced
+/// or not (a fenced node may come back).
+pub fn could_ever_fit(nodes: &[NodeView], req: GpuRequirement) -> bool {
+    nodes.iter().any(|n| n.gpus.iter().filter(|g| g.class == req.class).count() >= req.count as usize)
+}
+
 /// A job waiting for GPUs (`gpu_queue` orders and places them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedJob {

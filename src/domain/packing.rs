@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::gpu::{GpuRequirement, NodeView, Placement, QueuedJob};
+use super::gpu::{GpuRequirement, NodeView, Placement, QueuedJob, could_ever_fit};
 use super::gpu_queue::GpuQueue;
 use super::ids::{Hotkey, TaskId, TrainingKey};
 use super::kinds::{GpuClass, JobPriority};
@@ -105,10 +105,7 @@ pub fn pack(jobs: &[PackJob], nodes: &[NodeView], policy: Policy) -> Result<Pack
         return Err(PackError::BadHours(i, job.hours));
     }
     for job in jobs {
-        let fits = nodes.iter().any(|n| {
-            n.gpus.iter().filter(|g| g.class == job.requirement.class).count() >= job.requirement.count as usize
-        });
-        if !fits {
+        if !could_ever_fit(nodes, job.requirement) {
             return Err(PackError::NoNodeFits(job.requirement));
         }
     }
