@@ -115,6 +115,7 @@ fn bundle(miners: u64, history: u64) -> ResultsBundle {
                 .collect();
             TournamentRecord {
                 id: TournamentId::new(t, 2026, 1, 1),
+                track: None,
                 tournament_type: if t % 2 == 0 { TournamentType::Text } else { TournamentType::Image },
                 status: if t + 1 == history { TournamentStatus::Active } else { TournamentStatus::Completed },
                 base_winner_hotkey: Some(hotkeys[(t as usize) % hotkeys.len()].clone()),

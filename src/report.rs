@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::standings::quality_scores;
-use crate::domain::weights::{WeightReport, compute};
+use crate::domain::weights::{TrackShare, WeightReport, compute_tracks};
 use crate::domain::{Hotkey, RoundKind, TaskStatus, TournamentStatus, TournamentType, TrainingStatus};
 use crate::store::{Store, StoreError, TournamentSnapshot};
 
@@ -73,19 +73,15 @@ pub struct TrainingReport {
 }
 
 /// Reads the report of every tournament in the store.
-pub fn build(
-    store: &Store,
-    house: &Hotkey,
-    weights: &crate::domain::weights::WeightRules,
-    at: DateTime<Utc>,
-) -> Result<Report, StoreError> {
+pub fn build(store: &Store, rules: &crate::domain::rules::Rules, at: DateTime<Utc>) -> Result<Report, StoreError> {
     let mut tournaments = Vec::new();
     for t in store.list_tournaments(None)? {
         tournaments.push(tournament_report(&store.tournament_snapshot(&t.id)?));
     }
     tournaments.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    let bundle = store.export_bundle(house, at)?;
-    let weight_details = compute(&bundle, weights);
+    let bundle = store.export_bundle(&rules.house_hotkey, at)?;
+    let tracks: Vec<TrackShare> = rules.tracks().iter().map(TrackShare::from).collect();
+    let weight_details = compute_tracks(&bundle, &rules.weights, &tracks);
     Ok(Report { tournaments, weights: weight_details.weights.clone(), weight_details })
 }
 

@@ -4,7 +4,7 @@
 
 use actix::Message;
 
-use crate::domain::{TournamentId, TournamentType};
+use crate::domain::TournamentId;
 
 /// Why an operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,12 +32,13 @@ impl From<crate::store::StoreError> for ControlError {
     }
 }
 
-/// Create a tournament of this type now, without waiting for the interval; refused while one of the
-/// type is live.
+/// Create a tournament of this track now, without waiting for its interval; refused while one of the
+/// track is live.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<TournamentId, ControlError>")]
 pub struct CreateTournament {
-    pub tournament_type: TournamentType,
+    /// The track's name; a type's default track is named after the type.
+    pub track: String,
 }
 
 /// Cancel a pending or active tournament and refund its fees. Attempts already running finish (their

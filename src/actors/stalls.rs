@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{TournamentId, TournamentType, TrainingKey};
+use crate::domain::{TournamentId, TrainingKey};
 
 /// One stalled piece of work.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -81,9 +81,9 @@ impl Stalls {
     }
 
     /// The schedule of `kind` cannot create its next tournament.
-    pub fn schedule(&self, kind: TournamentType, reason: String, failures: u32, since: DateTime<Utc>) {
-        let stall = Stall { kind: "schedule", id: kind.to_string(), tournament_id: None, reason, failures, since };
-        self.map().insert(("schedule", kind.to_string()), stall);
+    pub fn schedule(&self, track: &str, reason: String, failures: u32, since: DateTime<Utc>) {
+        let stall = Stall { kind: "schedule", id: track.to_owned(), tournament_id: None, reason, failures, since };
+        self.map().insert(("schedule", track.to_owned()), stall);
         self.count("schedule");
     }
 

@@ -1,10 +1,11 @@
-//! Supervisor: schedules tournaments per type and spawns or restores one TournamentActor per live one.
+//! Supervisor: schedules tournaments per track and spawns or restores one TournamentActor per live one.
 //!
 //! Messages: `TournamentEnded` from its tournaments; `CreateTournament`, `CancelTournament`,
 //! `ConfirmTournament` and `OverrideTask` from operators (the control API). At start it restores every unfinished tournament
-//! from the store; a type without a live tournament gets a new one `interval_hours` after its last
-//! completion (at once when there has never been one). With a limit per type (`simulate`), it says
-//! when every type has run its share.
+//! from the store; a track without a live tournament gets a new one its `interval_hours` after its last
+//! completion (at once when there has never been one). Any number of tracks run at once, each with its
+//! own champion lineage. With a limit per track (`simulate`, `bench`), it says when every track has run
+//! its share.
 //!
 //! Restart policy: stateless beyond the store; a restarted supervisor derives every timer from stored
 //! completion times.
@@ -22,28 +23,31 @@ use super::tournament::{TournamentActor, TournamentEnded};
 use crate::domain::backoff::{self, RetryPolicy};
 use crate::domain::ids::stable_hash;
 use crate::domain::standings;
+use crate::domain::tracks::Track;
 use crate::domain::{AdmissionOutcome, TournamentId, TournamentStatus, TournamentType};
 use crate::store::{Participant, StoreError, Tournament};
 
 pub struct Supervisor {
     rt: Rc<Runtime>,
     live: HashMap<TournamentId, Addr<TournamentActor>>,
-    /// At most this many tournaments per type, then stop (for `simulate`); `None` runs forever.
+    /// At most this many tournaments per track, then stop (for `simulate`); `None` runs forever.
     limit: Option<usize>,
     /// Seeds tournament ids, so a replayed simulation makes the same ids.
     seed: u64,
-    /// The types scheduled; an operator may still create a tournament of another.
-    types: Vec<TournamentType>,
-    /// Failed attempts in a row to create each type's next tournament.
-    failures: HashMap<TournamentType, u32>,
-    /// Told once every type has run its limit.
+    /// The tracks scheduled; an operator may still create a tournament of another configured one.
+    tracks: Vec<Track>,
+    /// Failed attempts in a row to create each track's next tournament.
+    failures: HashMap<String, u32>,
+    /// The tracks waiting for their next tournament to be due (or to be created again after a failure).
+    waiting: std::collections::HashSet<String>,
+    /// Told once every track has run its limit.
     done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Schedule {
-    tournament_type: TournamentType,
+    track: Track,
 }
 
 impl Supervisor {
@@ -54,7 +58,10 @@ impl Supervisor {
         types: Vec<TournamentType>,
         done: tokio::sync::oneshot::Sender<()>,
     ) -> Self {
-        Self { rt, live: HashMap::new(), limit, seed, types, failures: HashMap::new(), done: Some(done) }
+        // The configured tracks of the scheduled types.
+        let tracks = rt.rules.tracks().into_iter().filter(|t| types.contains(&t.tournament_type)).collect();
+        let (live, failures, waiting) = (HashMap::new(), HashMap::new(), Default::default());
+        Self { rt, live, limit, seed, tracks, failures, waiting, done: Some(done) }
     }
 
     fn spawn(&mut self, ctx: &mut Context<Self>, id: TournamentId) {
@@ -78,9 +85,10 @@ impl Actor for Supervisor {
                 tracing::info!(tournament = %t.id, status = %t.status, "restoring tournament");
                 act.spawn(ctx, t.id.clone());
             }
-            for tournament_type in act.types.clone() {
-                if !unfinished.iter().any(|t| t.tournament_type == tournament_type) {
-                    ctx.notify(Schedule { tournament_type });
+            let live: std::collections::HashSet<&str> = unfinished.iter().map(|t| t.track.as_str()).collect();
+            for track in &act.tracks {
+                if !live.contains(track.name.as_str()) {
+                    ctx.notify(Schedule { track: track.clone() });
                 }
             }
         }));
@@ -93,7 +101,12 @@ impl Handler<TournamentEnded> for Supervisor {
     fn handle(&mut self, msg: TournamentEnded, ctx: &mut Context<Self>) {
         tracing::info!(tournament = %msg.id, status = %msg.status, "tournament ended");
         self.live.remove(&msg.id);
-        ctx.notify(Schedule { tournament_type: msg.tournament_type });
+        // The track's next tournament, when it is scheduled here and still configured.
+        if let Some(track) = self.tracks.iter().find(|t| t.name == msg.track) {
+            ctx.notify(Schedule { track: track.clone() });
+        } else {
+            self.resolved(ctx, None);
+        }
     }
 }
 
@@ -101,15 +114,20 @@ impl Handler<CreateTournament> for Supervisor {
     type Result = ResponseActFuture<Self, Result<TournamentId, ControlError>>;
 
     fn handle(&mut self, msg: CreateTournament, _ctx: &mut Context<Self>) -> Self::Result {
-        let kind = msg.tournament_type;
-        let created = create(self.rt.clone(), kind, self.seed);
+        let Some(track) = self.rt.rules.track(&msg.track) else {
+            let names: Vec<String> = self.rt.rules.tracks().into_iter().map(|t| t.name).collect();
+            let problem = format!("no track is named {:?}; the tracks are {}", msg.track, names.join(", "));
+            return Box::pin(actix::fut::ready(Err(ControlError::Invalid(problem))));
+        };
+        let name = track.name.clone();
+        let created = create(self.rt.clone(), track, self.seed);
         Box::pin(created.into_actor(self).map(move |result, act, ctx| match result {
             Ok(Some(id)) => {
-                tracing::info!(tournament = %id, "tournament created by an operator");
+                tracing::info!(tournament = %id, track = %name, "tournament created by an operator");
                 act.spawn(ctx, id.clone());
                 Ok(id)
             }
-            Ok(None) => Err(ControlError::Conflict(format!("a {kind} tournament is already live"))),
+            Ok(None) => Err(ControlError::Conflict(format!("a tournament of track {name} is already live"))),
             Err(e) => Err(e.into()),
         }))
     }
@@ -182,25 +200,27 @@ impl Handler<Schedule> for Supervisor {
 
     fn handle(&mut self, msg: Schedule, ctx: &mut Context<Self>) {
         let (rt, limit, seed) = (self.rt.clone(), self.limit, self.seed);
-        let kind = msg.tournament_type;
-        let fut = create_when_due(rt, kind, limit, seed);
+        let track = msg.track;
+        self.waiting.insert(track.name.clone());
+        let fut = create_when_due(rt, track.clone(), limit, seed);
         ctx.spawn(fut.into_actor(self).map(move |result, act, ctx| match result {
             Ok(found) => {
-                if act.failures.remove(&kind).is_some() {
-                    act.rt.stalls.clear("schedule", kind.as_str());
+                act.waiting.remove(&track.name);
+                if act.failures.remove(&track.name).is_some() {
+                    act.rt.stalls.clear("schedule", &track.name);
                 }
                 act.resolved(ctx, found);
             }
-            Err(e) => act.creation_failed(ctx, kind, e),
+            Err(e) => act.creation_failed(ctx, track, e),
         }));
     }
 }
 
 impl Supervisor {
-    /// The next tournament of `kind` could not be created: tried again after a backoff; past the retry
+    /// The next tournament of `track` could not be created: tried again after a backoff; past the retry
     /// budget the schedule is shown stalled, and tried again at the longest backoff until it works.
-    fn creation_failed(&mut self, ctx: &mut Context<Self>, kind: TournamentType, e: StoreError) {
-        let failures = self.failures.entry(kind).or_default();
+    fn creation_failed(&mut self, ctx: &mut Context<Self>, track: Track, e: StoreError) {
+        let failures = self.failures.entry(track.name.clone()).or_default();
         *failures += 1;
         let n = *failures;
         let policy = RetryPolicy::ACTORS;
@@ -208,23 +228,25 @@ impl Supervisor {
             n,
             policy.base,
             policy.cap,
-            backoff::jitter_of(stable_hash(format!("{kind}#{n}").as_bytes())),
+            backoff::jitter_of(stable_hash(format!("{}#{n}", track.name).as_bytes())),
         );
-        tracing::error!(tournament_type = %kind, error = %e, failures = n, retry_in = ?pause, "could not create a tournament");
+        tracing::error!(track = %track.name, error = %e, failures = n, retry_in = ?pause, "could not create a tournament");
         if n >= policy.budget {
-            self.rt.stalls.schedule(kind, e.to_string(), n, self.rt.clock.now());
+            self.rt.stalls.schedule(&track.name, e.to_string(), n, self.rt.clock.now());
         }
-        ctx.notify_later(Schedule { tournament_type: kind }, pause);
+        ctx.notify_later(Schedule { track }, pause);
     }
 }
 
 impl Supervisor {
-    /// What a schedule found: the new tournament, or none due (its limit used, or one live).
+    /// What a schedule found: the new tournament, or none due (its limit used, or one live). With a
+    /// limit, the run is done once no tournament is live and no track waits for its next one.
     fn resolved(&mut self, ctx: &mut Context<Self>, found: Option<TournamentId>) {
         match found {
             Some(id) => self.spawn(ctx, id),
             None => {
                 if self.live.is_empty()
+                    && self.waiting.is_empty()
                     && self.limit.is_some()
                     && let Some(done) = self.done.take()
                 {
@@ -236,39 +258,38 @@ impl Supervisor {
     }
 }
 
-/// Waits until the type is due, then creates its next tournament (see [`create`]). `None` when the type
-/// has used up its limit or one of it is live already.
+/// Waits until the track is due, then creates its next tournament (see [`create`]). `None` when the
+/// track has used up its limit or one of it is live already.
 async fn create_when_due(
     rt: Rc<Runtime>,
-    tournament_type: TournamentType,
+    track: Track,
     limit: Option<usize>,
     seed: u64,
 ) -> Result<Option<TournamentId>, StoreError> {
-    let history = rt.db.run(move |s| s.list_tournaments(Some(tournament_type))).await?;
-    if limit.is_some_and(|l| history.len() >= l) {
+    let name = track.name.clone();
+    let held = rt.db.run(move |s| s.count_tournaments_of_track(&name)).await?;
+    if limit.is_some_and(|l| held >= l as u64) {
         return Ok(None);
     }
-    // Re-read after every wait: an operator may have run a tournament of the type meanwhile.
+    // Re-read after every wait: an operator may have run a tournament of the track meanwhile.
     loop {
-        let latest = rt.db.run(move |s| s.latest_completed_tournament(tournament_type)).await?;
+        let name = track.name.clone();
+        let latest = rt.db.run(move |s| s.latest_completed_tournament(&name)).await?;
         let Some(done) = latest.and_then(|t| t.completed_at) else { break };
-        let due = done + Span::seconds((rt.rules.schedule.interval_hours * 3600.0).round() as i64);
+        let due = done + Span::seconds((track.interval_hours * 3600.0).round() as i64);
         if rt.clock.now() >= due {
             break;
         }
         tokio::time::sleep(rt.clock.until(due)).await;
     }
-    create(rt, tournament_type, seed).await
+    create(rt, track, seed).await
 }
 
-/// Creates the next tournament of the type now, with the house as a participant training with the
-/// champion's repository. `None` when one of the type is live already (an operator created it).
-async fn create(
-    rt: Rc<Runtime>,
-    tournament_type: TournamentType,
-    seed: u64,
-) -> Result<Option<TournamentId>, StoreError> {
-    let history = rt.db.run(move |s| s.list_tournaments(Some(tournament_type))).await?;
+/// Creates the next tournament of the track now, with the house as a participant training with the
+/// champion's repository. `None` when one of the track is live already (an operator created it).
+async fn create(rt: Rc<Runtime>, track: Track, seed: u64) -> Result<Option<TournamentId>, StoreError> {
+    let (name, tournament_type) = (track.name.clone(), track.tournament_type);
+    let history = rt.db.run(move |s| s.list_tournaments(Some(&name))).await?;
     // The completed ones, newest first: the latest's real winner is the champion to defend.
     let mut done: Vec<&Tournament> = history.iter().filter(|h| h.status == TournamentStatus::Completed).collect();
     done.sort_by(|a, b| (b.completed_at, b.created_at, &b.id).cmp(&(a.completed_at, a.created_at, &a.id)));
@@ -288,7 +309,8 @@ async fn create(
         }
     };
     let number = history.len() as u64;
-    let random = stable_hash(format!("{seed}/{tournament_type}/{number}").as_bytes());
+    // A default track is named after its type: its ids are those of the per-type schedule before tracks.
+    let random = stable_hash(format!("{seed}/{}/{number}", track.name).as_bytes());
     let id = TournamentId::new(random, now.year(), now.month(), now.day());
     let tournament = Tournament {
         id: id.clone(),
@@ -302,6 +324,7 @@ async fn create(
         started_at: None,
         completed_at: None,
         cancel_reason: None,
+        track: track.name.clone(),
     };
     let schedule = &rt.rules.schedule;
     let house_participant = Participant {
@@ -321,7 +344,7 @@ async fn create(
         .db
         .run(move |s| {
             s.transaction(|tx| {
-                if tx.unfinished_tournaments()?.iter().any(|t| t.tournament_type == tournament_type) {
+                if tx.unfinished_of_track(&tournament.track)?.is_some() {
                     return Ok(false);
                 }
                 tx.insert_tournament(&tournament)?;

@@ -53,23 +53,50 @@ pub(super) fn answer<T>(sent: Result<Result<T, ControlError>, actix::MailboxErro
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    /// `text` or `image`.
-    pub tournament_type: String,
+    /// `text` or `image`: a tournament of that type's default track. Optional with `track`.
+    #[serde(default)]
+    pub tournament_type: Option<String>,
+    /// The track to run a tournament of (its type must be `tournament_type`, when that is given too).
+    #[serde(default)]
+    pub track: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/tournaments", tag = "operations", security(("bearer" = [])), request_body = CreateBody,
-    responses((status = 201, description = "Created; registration opens now", body = Object),
-        (status = 400, description = "Unknown tournament type", body = ErrorBody),
-        (status = 409, description = "One of the type is live", body = ErrorBody),
+    responses((status = 201, description = "Created; registration opens now: `{tournament_id, tournament_type, track, status}`", body = Object),
+        (status = 400, description = "Unknown tournament type or track, neither given, or a track of another type", body = ErrorBody),
+        (status = 409, description = "One of the track is live", body = ErrorBody),
         (status = 503, description = "No validator runtime", body = ErrorBody)))]
 pub async fn create(state: web::Data<ApiState>, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
-    let kind: TournamentType =
-        body.tournament_type.parse().map_err(|e| ApiError::BadRequest(format!("tournament_type: {e}")))?;
-    let id = answer(
-        control(&state)?.supervisor.send(CreateTournament { tournament_type: kind }).timeout(ASK_TIMEOUT).await,
-    )?;
-    Ok(HttpResponse::Created()
-        .json(json!({ "tournament_id": id.as_str(), "tournament_type": kind.as_str(), "status": "pending" })))
+    let kind: Option<TournamentType> = match &body.tournament_type {
+        Some(t) => Some(t.parse().map_err(|e| ApiError::BadRequest(format!("tournament_type: {e}")))?),
+        None => None,
+    };
+    let name = match (&body.track, kind) {
+        (Some(track), _) => track.clone(),
+        (None, Some(kind)) => kind.as_str().to_owned(),
+        (None, None) => return Err(ApiError::BadRequest("give a track or a tournament_type".into())),
+    };
+    let Some(track) = state.rules.track(&name) else {
+        let names: Vec<String> = state.rules.tracks().into_iter().map(|t| t.name).collect();
+        return Err(ApiError::BadRequest(format!(
+            "track: no track is named {name:?}; the tracks are {}",
+            names.join(", ")
+        )));
+    };
+    if let Some(kind) = kind.filter(|k| *k != track.tournament_type) {
+        return Err(ApiError::BadRequest(format!(
+            "track: {name} runs {} tournaments, not {kind}",
+            track.tournament_type
+        )));
+    }
+    let asked = CreateTournament { track: track.name.clone() };
+    let id = answer(control(&state)?.supervisor.send(asked).timeout(ASK_TIMEOUT).await)?;
+    Ok(HttpResponse::Created().json(json!({
+        "tournament_id": id.as_str(),
+        "tournament_type": track.tournament_type.as_str(),
+        "track": track.name,
+        "status": "pending",
+    })))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

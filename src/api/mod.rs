@@ -79,7 +79,8 @@ pub(crate) fn current_weights(
     rules: &crate::domain::rules::Rules,
 ) -> Result<crate::domain::weights::WeightReport, crate::store::StoreError> {
     let bundle = s.export_bundle(&rules.house_hotkey, chrono::Utc::now())?;
-    Ok(crate::domain::weights::compute(&bundle, &rules.weights))
+    let tracks: Vec<_> = rules.tracks().iter().map(crate::domain::weights::TrackShare::from).collect();
+    Ok(crate::domain::weights::compute_tracks(&bundle, &rules.weights, &tracks))
 }
 
 /// A store failure as the API answers it: unknown ids are 404, a state that moved on is 409, the

@@ -32,7 +32,7 @@ pub fn schedule(s: &Store, interval_hours: f64, now: DateTime<Utc>) -> Result<Ve
     let interval = Duration::seconds((interval_hours * 3600.0).round() as i64);
     let mut out = Vec::new();
     for kind in [TournamentType::Text, TournamentType::Image] {
-        let all = s.list_tournaments(Some(kind))?;
+        let all = s.list_tournaments(Some(kind.as_str()))?;
         let newest = |status| all.iter().filter(|t| t.status == status).max_by_key(|t| t.created_at);
         let next = if let Some(t) = newest(TournamentStatus::Active) {
             let rounds = s.list_rounds(&t.id)?.len();

@@ -249,7 +249,9 @@ async fn tournament_events(
 /// The reference's `TournamentFeesResponse`. crucible runs no environment tournaments: that fee is 0.
 #[utoipa::path(get, path = "/tournament/fees", tag = "reference", responses((status = 200, description = "`TournamentFeesResponse`", body = Object)))]
 async fn fees(state: web::Data<ApiState>) -> HttpResponse {
-    let fee = |t| state.rules.registration.fee_rao(t);
+    // Each type's default track's fee.
+    let fee =
+        |t: TournamentType| state.rules.track(t.as_str()).map_or(state.rules.registration.fee_rao(t), |k| k.fee_rao);
     HttpResponse::Ok().json(json!({
         "text_tournament_fee_rao": fee(TournamentType::Text),
         "image_tournament_fee_rao": fee(TournamentType::Image),

@@ -99,7 +99,7 @@ pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, 
         let weights = super::current_weights(s, &rules)?;
         let mut latest = Vec::new();
         for kind in [TournamentType::Text, TournamentType::Image] {
-            let details = match s.latest_completed_tournament(kind)? {
+            let details = match s.latest_completed_tournament(kind.as_str())? {
                 Some(t) => Some(super::details::details(&s.tournament_snapshot(&t.id)?, &rules)),
                 None => None,
             };
@@ -110,11 +110,14 @@ pub async fn latest_details(state: web::Data<ApiState>) -> Result<HttpResponse, 
     })
     .await?;
     let rules = &state.rules;
-    let of = |kind: TournamentType| weights.types.iter().find(|t| t.tournament_type == kind);
+    // The reference's per-type shapes show each type's default track.
+    let of = |kind: TournamentType| weights.types.iter().find(|t| t.track == kind.as_str());
+    let share =
+        |kind: TournamentType| rules.track(kind.as_str()).map_or_else(|| rules.weights.of(kind).clone(), |t| t.weight);
     // W_type: the current weight of the type's real winner; the base while no tournament of it completed.
-    let weight = |kind: TournamentType| of(kind).map_or(rules.weights.of(kind).base, |t| t.winner_weight);
+    let weight = |kind: TournamentType| of(kind).map_or(share(kind).base, |t| t.winner_weight);
     let burn = |kind: TournamentType| {
-        let cap = rules.weights.of(kind).cap;
+        let cap = share(kind).cap;
         if cap > 0.0 { (cap - weight(kind)).max(0.0) / cap } else { 0.0 }
     };
     let (text_weight, image_weight) = (weight(TournamentType::Text), weight(TournamentType::Image));

@@ -18,7 +18,7 @@ use crate::domain::gpu::requirement;
 use crate::domain::ids::Hotkey;
 use crate::domain::kinds::TaskType;
 use crate::domain::scoring::{BossTask, Side, boss_threshold, decide_boss};
-use crate::domain::weights::compute;
+use crate::domain::weights::{TrackShare, compute_tracks};
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
@@ -114,7 +114,8 @@ pub fn run(command: RulesCommand, settings: &Settings) -> Result<(), CliError> {
         RulesCommand::Weights { input } => {
             let bundle: ResultsBundle = read_json(&input)?;
             bundle.validate().map_err(|e| CliError::Usage(format!("{}: {e}", input.display())))?;
-            let report = compute(&bundle, &rules.weights);
+            let tracks: Vec<TrackShare> = rules.tracks().iter().map(TrackShare::from).collect();
+            let report = compute_tracks(&bundle, &rules.weights, &tracks);
             serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
         }
     };

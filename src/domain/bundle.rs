@@ -29,6 +29,9 @@ pub struct TournamentRecord {
     pub id: TournamentId,
     #[serde(rename = "type")]
     pub tournament_type: TournamentType,
+    /// Its track (`domain::tracks`); absent for its type's default track.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<String>,
     pub status: TournamentStatus,
     /// The champion when the tournament was created (the house trained with its repository).
     #[serde(default)]
@@ -45,6 +48,13 @@ pub struct TournamentRecord {
     pub participants: Vec<ParticipantRecord>,
     #[serde(default)]
     pub rounds: Vec<RoundRecord>,
+}
+
+impl TournamentRecord {
+    /// The track it belongs to: its own, or its type's default track.
+    pub fn track(&self) -> &str {
+        self.track.as_deref().unwrap_or(self.tournament_type.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,13 +154,10 @@ impl ResultsBundle {
         Ok(())
     }
 
-    /// Completed tournaments of one type, oldest first.
-    pub fn completed(&self, tournament_type: TournamentType) -> Vec<&TournamentRecord> {
-        let mut done: Vec<&TournamentRecord> = self
-            .tournaments
-            .iter()
-            .filter(|t| t.tournament_type == tournament_type && t.status == TournamentStatus::Completed)
-            .collect();
+    /// Completed tournaments of one track, oldest first.
+    pub fn completed(&self, track: &str) -> Vec<&TournamentRecord> {
+        let mut done: Vec<&TournamentRecord> =
+            self.tournaments.iter().filter(|t| t.track() == track && t.status == TournamentStatus::Completed).collect();
         done.sort_by(|a, b| (a.completed_at, a.created_at, &a.id).cmp(&(b.completed_at, b.created_at, &b.id)));
         done
     }

@@ -18,6 +18,7 @@
 //!   the next start on its quarter-hour scheduler.
 //! * `bundle`, `weights`: the exported results bundle and the weight computation over it.
 //! * `run`: how one attempt ended (`RunOutcome`), and the training event that makes it.
+//! * `tracks`: the tournament lines that run at once, each with its type, schedule, fee and weight share.
 //! * `rules`: every number above in one validated value.
 
 pub mod backoff;
@@ -40,6 +41,7 @@ pub mod state;
 pub mod task_scores;
 pub mod tasks;
 pub mod text;
+pub mod tracks;
 pub mod weights;
 
 pub use ids::{Coldkey, Hotkey, IdError, NodeId, RoundId, TaskId, TournamentId, TrainingKey};

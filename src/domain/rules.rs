@@ -9,6 +9,7 @@ use super::ids::Hotkey;
 use super::kinds::TournamentType;
 use super::scoring::ScoringRules;
 use super::tasks::{ParamsRange, TaskRules};
+use super::tracks::{Track, TrackConfig, default_config};
 use super::weights::WeightRules;
 
 /// The reference's house hotkey.
@@ -27,6 +28,9 @@ pub struct Rules {
     pub training: TrainingRules,
     pub scoring: ScoringRules,
     pub weights: WeightRules,
+    /// The tournament lines that run at once; empty runs the default `text` and `image` tracks.
+    #[serde(default)]
+    pub tracks: Vec<TrackConfig>,
 }
 
 /// When tournaments are created and how they complete (§3, §7).
@@ -96,6 +100,7 @@ impl Default for Rules {
             training: TrainingRules { max_training_attempts: 2 },
             scoring: ScoringRules::default(),
             weights: WeightRules::default(),
+            tracks: Vec::new(),
         }
     }
 }
@@ -105,6 +110,45 @@ impl RegistrationRules {
         match tournament_type {
             TournamentType::Text => self.text_fee_rao,
             TournamentType::Image => self.image_fee_rao,
+        }
+    }
+}
+
+impl Rules {
+    /// The tracks that run: the configured ones, or the default `text` and `image` tracks when none is.
+    pub fn tracks(&self) -> Vec<Track> {
+        if self.tracks.is_empty() {
+            return TournamentType::ALL.iter().map(|t| self.resolve(&default_config(*t))).collect();
+        }
+        self.tracks.iter().map(|c| self.resolve(c)).collect()
+    }
+
+    /// The track named `name`, if it runs.
+    pub fn track(&self, name: &str) -> Option<Track> {
+        if self.tracks.is_empty() {
+            let default = TournamentType::ALL.iter().find(|t| t.as_str() == name)?;
+            return Some(self.resolve(&default_config(*default)));
+        }
+        self.tracks.iter().find(|c| c.name == name).map(|c| self.resolve(c))
+    }
+
+    /// The entry fee of a tournament of `track` (of type `tournament_type`): the track's, or the type's
+    /// when the track no longer runs.
+    pub fn fee_rao(&self, track: &str, tournament_type: TournamentType) -> u64 {
+        self.tracks
+            .iter()
+            .find(|c| c.name == track)
+            .and_then(|c| c.fee_rao)
+            .unwrap_or_else(|| self.registration.fee_rao(tournament_type))
+    }
+
+    fn resolve(&self, c: &TrackConfig) -> Track {
+        Track {
+            name: c.name.clone(),
+            tournament_type: c.tournament_type,
+            interval_hours: c.interval_hours.unwrap_or(self.schedule.interval_hours),
+            fee_rao: c.fee_rao.unwrap_or_else(|| self.registration.fee_rao(c.tournament_type)),
+            weight: c.weight.clone().unwrap_or_else(|| self.weights.of(c.tournament_type).clone()),
         }
     }
 }
@@ -219,6 +263,7 @@ pub fn validate(rules: &Rules) -> Vec<String> {
     check(w.performance_threshold >= 0.0, "weights.performance_threshold", "must not be negative");
     check(w.performance_multiplier >= 0.0, "weights.performance_multiplier", "must not be negative");
     check(w.streak_penalty >= 0.0, "weights.streak_penalty", "must not be negative");
+    problems.extend(super::tracks::validate(&rules.tracks, &rules.tracks()));
     problems
 }
 

@@ -1,6 +1,7 @@
-//! The weight computation (tournament-rules.md §8): the winner's emission per tournament type from its
-//! performance difference and streak, points for every task won, the 0.3 decline over ranks (ties share
-//! the average rank), participation, and the burn that makes the weights sum to 1.
+//! The weight computation (tournament-rules.md §8): the winner's emission per track (per type on the
+//! reference's two default tracks) from its performance difference and streak, points for every task
+//! won, the 0.3 decline over ranks (ties share the average rank), participation, and the burn that
+//! makes the weights sum to 1.
 //!
 //! Points are counted in exact units (the sum of the round numbers of the tasks won) and the type's
 //! base weight is applied at the end, so a tie never depends on the order of summation.
@@ -75,10 +76,12 @@ pub struct RankEntry {
     pub weight: f64,
 }
 
-/// How one tournament type's emission was computed: every intermediate value, for auditors.
+/// How one track's emission was computed: every intermediate value, for auditors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TypeReport {
     pub tournament_type: TournamentType,
+    /// The track (`domain::tracks`); a type's default track is named after the type.
+    pub track: String,
     pub tournament_id: String,
     pub real_winner: Option<Hotkey>,
     pub changed: bool,
@@ -100,8 +103,26 @@ pub struct WeightReport {
     pub types: Vec<TypeReport>,
 }
 
-/// Computes the weight vector from a results bundle.
+/// One track's share of the weights, as the weight computation needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackShare {
+    pub name: String,
+    pub tournament_type: TournamentType,
+    pub weight: TypeWeightRules,
+}
+
+/// Computes the weight vector from a results bundle, over the default tracks (one per type, as the
+/// reference computes it).
 pub fn compute(bundle: &ResultsBundle, rules: &WeightRules) -> WeightReport {
+    let tracks: Vec<TrackShare> = TournamentType::ALL
+        .iter()
+        .map(|t| TrackShare { name: t.as_str().to_owned(), tournament_type: *t, weight: rules.of(*t).clone() })
+        .collect();
+    compute_tracks(bundle, rules, &tracks)
+}
+
+/// Computes the weight vector from a results bundle over `tracks`, each paying its share.
+pub fn compute_tracks(bundle: &ResultsBundle, rules: &WeightRules, tracks: &[TrackShare]) -> WeightReport {
     let house = &bundle.house_hotkey;
     // Every distinct non-eliminated hotkey of the active tournaments, once however many it is in. The
     // house counts while it is in, as in the reference; its share is the burn's.
@@ -119,8 +140,8 @@ pub fn compute(bundle: &ResultsBundle, rules: &WeightRules) -> WeightReport {
 
     let mut weights: BTreeMap<Hotkey, f64> = BTreeMap::new();
     let mut types = Vec::new();
-    for tournament_type in TournamentType::ALL {
-        if let Some(report) = type_report(bundle, *tournament_type, rules, scale) {
+    for track in tracks {
+        if let Some(report) = type_report(bundle, track, rules, scale) {
             for entry in &report.ranking {
                 *weights.entry(entry.hotkey.clone()).or_default() += entry.weight;
             }
@@ -136,14 +157,9 @@ pub fn compute(bundle: &ResultsBundle, rules: &WeightRules) -> WeightReport {
     WeightReport { weights, burn, scale, participants: participant_count, types }
 }
 
-fn type_report(
-    bundle: &ResultsBundle,
-    tournament_type: TournamentType,
-    rules: &WeightRules,
-    scale: f64,
-) -> Option<TypeReport> {
+fn type_report(bundle: &ResultsBundle, track: &TrackShare, rules: &WeightRules, scale: f64) -> Option<TypeReport> {
     let house = &bundle.house_hotkey;
-    let history = bundle.completed(tournament_type);
+    let history = bundle.completed(&track.name);
     let (latest, earlier) = history.split_last()?;
     let previous = earlier.last();
     // The defending champion when the house won for it, else the winner: the house itself when it won
@@ -166,7 +182,7 @@ fn type_report(
             .and_then(|t| t.winning_performance_difference)
             .unwrap_or(0.0)
     };
-    let type_rules = rules.of(tournament_type);
+    let type_rules = &track.weight;
     let mut increase = if diff <= rules.performance_threshold {
         0.0
     } else {
@@ -177,7 +193,8 @@ fn type_report(
 
     let ranking = rank(latest, winner.as_ref(), house, type_rules.base, winner_weight, rules.decline, scale);
     Some(TypeReport {
-        tournament_type,
+        tournament_type: track.tournament_type,
+        track: track.name.clone(),
         tournament_id: latest.id.to_string(),
         real_winner: winner,
         changed,

@@ -36,6 +36,7 @@ fn tournament(
     TournamentRecord {
         id: TournamentId::new(n, 2026, 11, 1),
         tournament_type: TournamentType::Text,
+        track: None,
         status: TournamentStatus::Completed,
         base_winner_hotkey: base.map(h),
         winner_hotkey: winner.map(h),

@@ -174,7 +174,7 @@ pub fn run_live(
     })?;
 
     let ended_at = store.last_transition_at()?.unwrap_or(started_at);
-    let report = crate::report::build(&store, &rules.house_hotkey, &rules.weights, ended_at)?;
+    let report = crate::report::build(&store, rules, ended_at)?;
     Ok((report, RunInfo { resumed, database: store.url().to_owned(), started_at, ended_at }))
 }
 

@@ -15,7 +15,7 @@ use super::{
 use crate::domain::bundle::ResultsBundle;
 use crate::domain::{
     Coldkey, Hotkey, NodeTaskStatus, RoundId, RoundStatus, TaskId, TaskStatus, TournamentId, TournamentStatus,
-    TournamentType, TrainingKey, TrainingStatus,
+    TrainingKey, TrainingStatus,
 };
 
 macro_rules! delegate {
@@ -68,9 +68,11 @@ delegate! { transaction:
 
 delegate! { read:
     fn get_tournament(&self, id: &TournamentId) -> Tournament;
-    fn list_tournaments(&self, kind: Option<TournamentType>) -> Vec<Tournament>;
+    fn list_tournaments(&self, track: Option<&str>) -> Vec<Tournament>;
     fn unfinished_tournaments(&self) -> Vec<Tournament>;
-    fn latest_completed_tournament(&self, kind: TournamentType) -> Option<Tournament>;
+    fn unfinished_of_track(&self, track: &str) -> Option<Tournament>;
+    fn count_tournaments_of_track(&self, track: &str) -> u64;
+    fn latest_completed_tournament(&self, track: &str) -> Option<Tournament>;
     fn previous_completed_tournament(&self, id: &TournamentId) -> Option<Tournament>;
     fn get_participant(&self, tournament: &TournamentId, hotkey: &Hotkey) -> Participant;
     fn list_participants(&self, tournament: &TournamentId) -> Vec<Participant>;

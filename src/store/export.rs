@@ -44,6 +44,7 @@ fn tournament_record(snapshot: TournamentSnapshot) -> TournamentRecord {
     let TournamentSnapshot { tournament: t, participants, rounds } = snapshot;
     TournamentRecord {
         id: t.id,
+        track: (t.track != t.tournament_type.as_str()).then_some(t.track),
         tournament_type: t.tournament_type,
         status: t.status,
         base_winner_hotkey: t.base_winner_hotkey,

@@ -17,6 +17,7 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         completed_at -> Nullable<Timestamp>,
         cancel_reason -> Nullable<Text>,
+        track -> Text,
     }
 }
 

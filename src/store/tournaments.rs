@@ -27,6 +27,8 @@ pub struct Tournament {
     /// When it completed or was cancelled.
     pub completed_at: Option<DateTime<Utc>>,
     pub cancel_reason: Option<String>,
+    /// The tournament line it belongs to (`domain::tracks`); a type's default track is named after it.
+    pub track: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -43,6 +45,7 @@ struct TournamentRow {
     started_at: Option<NaiveDateTime>,
     completed_at: Option<NaiveDateTime>,
     cancel_reason: Option<String>,
+    track: String,
 }
 
 const T: &str = "tournaments";
@@ -61,6 +64,7 @@ impl TournamentRow {
             started_at: to_db_opt(t.started_at),
             completed_at: to_db_opt(t.completed_at),
             cancel_reason: t.cancel_reason.clone(),
+            track: t.track.clone(),
         })
     }
 
@@ -77,6 +81,7 @@ impl TournamentRow {
             started_at: from_db_opt(self.started_at),
             completed_at: from_db_opt(self.completed_at),
             cancel_reason: self.cancel_reason,
+            track: self.track,
         })
     }
 }
@@ -123,11 +128,11 @@ impl Tx<'_> {
             .into_record()
     }
 
-    /// Every tournament (of one type, if given), oldest first.
-    pub fn list_tournaments(&mut self, kind: Option<TournamentType>) -> Result<Vec<Tournament>, StoreError> {
+    /// Every tournament (of one track, if given), oldest first.
+    pub fn list_tournaments(&mut self, track: Option<&str>) -> Result<Vec<Tournament>, StoreError> {
         let mut query = tournaments::table.select(TournamentRow::as_select()).into_boxed();
-        if let Some(kind) = kind {
-            query = query.filter(tournaments::tournament_type.eq(kind.as_str()));
+        if let Some(track) = track {
+            query = query.filter(tournaments::track.eq(track));
         }
         records(query.order((tournaments::created_at.asc(), tournaments::id.asc())).load(self.conn)?)
     }
@@ -138,27 +143,45 @@ impl Tx<'_> {
         records(query.order(tournaments::created_at.asc()).select(TournamentRow::as_select()).load(self.conn)?)
     }
 
-    /// The completed tournament of this type that completed last.
-    pub fn latest_completed_tournament(&mut self, kind: TournamentType) -> Result<Option<Tournament>, StoreError> {
-        self.completed_before(kind, None)
+    /// The pending or active tournament of a track, if there is one.
+    pub fn unfinished_of_track(&mut self, track: &str) -> Result<Option<Tournament>, StoreError> {
+        let query =
+            tournaments::table.filter(tournaments::track.eq(track)).filter(tournaments::status.eq_any(UNFINISHED));
+        query
+            .select(TournamentRow::as_select())
+            .first(self.conn)
+            .optional()?
+            .map(TournamentRow::into_record)
+            .transpose()
     }
 
-    /// The completed tournament of the same type that completed before `id` did (weights, §8).
+    /// How many tournaments a track has had, whatever their status.
+    pub fn count_tournaments_of_track(&mut self, track: &str) -> Result<u64, StoreError> {
+        let n: i64 = tournaments::table.filter(tournaments::track.eq(track)).count().get_result(self.conn)?;
+        Ok(n as u64)
+    }
+
+    /// The completed tournament of this track that completed last.
+    pub fn latest_completed_tournament(&mut self, track: &str) -> Result<Option<Tournament>, StoreError> {
+        self.completed_before(track, None)
+    }
+
+    /// The completed tournament of the same track that completed before `id` did (weights, §8).
     pub fn previous_completed_tournament(&mut self, id: &TournamentId) -> Result<Option<Tournament>, StoreError> {
         let this = self.get_tournament(id)?;
         match this.completed_at {
-            Some(at) => self.completed_before(this.tournament_type, Some(at)),
+            Some(at) => self.completed_before(&this.track, Some(at)),
             None => Err(StoreError::Conflict(format!("tournament {id} has not completed"))),
         }
     }
 
     fn completed_before(
         &mut self,
-        kind: TournamentType,
+        track: &str,
         before: Option<DateTime<Utc>>,
     ) -> Result<Option<Tournament>, StoreError> {
         let mut query = tournaments::table
-            .filter(tournaments::tournament_type.eq(kind.as_str()))
+            .filter(tournaments::track.eq(track))
             .filter(tournaments::status.eq(TournamentStatus::Completed.as_str()))
             .select(TournamentRow::as_select())
             .into_boxed();

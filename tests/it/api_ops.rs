@@ -68,6 +68,7 @@ fn a_cancelled_tournament_is_refunded_once() {
             started_at: None,
             completed_at: None,
             cancel_reason: None,
+            track: "text".into(),
         })
         .unwrap();
     let coldkey = Coldkey::synthetic(8);

@@ -239,5 +239,6 @@ pub(crate) fn completed_text_tournament(n: u64, at: DateTime<Utc>) -> crucible::
         started_at: Some(at),
         completed_at: Some(at),
         cancel_reason: None,
+        track: "text".into(),
     }
 }

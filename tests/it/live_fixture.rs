@@ -43,6 +43,7 @@ pub(crate) fn live_fixture(store: &Store) -> Live {
         started_at: None,
         completed_at: None,
         cancel_reason: None,
+        track: "image".into(),
     };
     let pending = tournament(1, TournamentStatus::Pending);
     let cancelled = tournament(2, TournamentStatus::Pending);

@@ -28,6 +28,7 @@ mod runtime;
 mod simulate;
 mod stalls;
 pub mod store;
+mod tracks;
 mod validator;
 mod validator_control;
 

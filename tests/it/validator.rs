@@ -174,7 +174,7 @@ async fn the_validator_admits_real_miners_over_http_and_starts_the_tournament() 
         m.wait().unwrap();
     }
 
-    let text = store.list_tournaments(Some(crucible::domain::TournamentType::Text)).unwrap();
+    let text = store.list_tournaments(Some("text")).unwrap();
     let participants = store.list_participants(&text[0].id).unwrap();
     let broke = participants.iter().find(|p| p.hotkey == crate::miner::real_hotkey(108)).unwrap();
     assert_eq!(broke.admission, AdmissionOutcome::BalanceTooLow, "{}", broke.admission_reason);
@@ -237,7 +237,7 @@ fn one_entry_per_coldkey_and_fees_charged_once_across_a_killed_validator() {
     }
 
     let store = crucible::store::Store::open(&url).unwrap();
-    let text = store.list_tournaments(Some(crucible::domain::TournamentType::Text)).unwrap();
+    let text = store.list_tournaments(Some("text")).unwrap();
     let participants = store.list_participants(&text[0].id).unwrap();
     let second = participants.iter().find(|p| p.hotkey == Hotkey::synthetic(209)).unwrap();
     assert_eq!(second.admission, AdmissionOutcome::DuplicateColdkey, "{}", second.admission_reason);

@@ -33,7 +33,7 @@ pub fn admit(
     let mut coldkeys: HashSet<_> = existing.iter().filter(admitted).filter_map(|p| p.coldkey.clone()).collect();
     let mut order: Vec<&Candidate> = candidates.iter().collect();
     order.sort_by(|a, b| b.stake.total_cmp(&a.stake).then_with(|| a.hotkey.cmp(&b.hotkey)));
-    let fee = rules.registration.fee_rao(tournament.tournament_type);
+    let fee = rules.fee_rao(&tournament.track, tournament.tournament_type);
     let mut rejected = 0;
     for c in order {
         if kept.contains(&c.hotkey) || c.hotkey == rules.house_hotkey {

@@ -41,6 +41,7 @@ type Step = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreE
 pub struct TournamentEnded {
     pub id: TournamentId,
     pub tournament_type: TournamentType,
+    pub track: String,
     pub status: TournamentStatus,
 }
 
@@ -142,6 +143,7 @@ impl TournamentActor {
                 self.supervisor.do_send(TournamentEnded {
                     id: t.id.clone(),
                     tournament_type: t.tournament_type,
+                    track: t.track.clone(),
                     status,
                 });
                 ctx.stop();

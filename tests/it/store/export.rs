@@ -27,6 +27,7 @@ fn exported(written: &TournamentSnapshot) -> TournamentRecord {
     TournamentRecord {
         id: t.id.clone(),
         tournament_type: t.tournament_type,
+        track: None,
         status: t.status,
         base_winner_hotkey: t.base_winner_hotkey.clone(),
         winner_hotkey: t.winner_hotkey.clone(),

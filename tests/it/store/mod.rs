@@ -19,3 +19,4 @@ mod rounds;
 mod snapshot;
 mod tasks;
 mod tournaments;
+mod tracks;

@@ -113,7 +113,8 @@ fn a_file_backed_sqlite_database_survives_reopening() {
                 "20261130000009",
                 "20261130000011",
                 "20261201000013",
-                "20261202000015"
+                "20261202000015",
+                "20261203000017"
             ]
             .map(str::to_owned)
             .to_vec()

@@ -134,6 +134,7 @@ pub fn tournament(n: u64, minutes: i64) -> crucible::store::Tournament {
         started_at: None,
         completed_at: None,
         cancel_reason: None,
+        track: "text".into(),
     }
 }
 

@@ -10,7 +10,7 @@ fn a_tournament_round_trips(store: &Store) {
     store.insert_tournament(&written).unwrap();
     assert_eq!(store.get_tournament(&written.id).unwrap(), written);
     assert_eq!(store.list_tournaments(None).unwrap(), vec![written.clone()]);
-    assert_eq!(store.list_tournaments(Some(TournamentType::Image)).unwrap(), vec![]);
+    assert_eq!(store.list_tournaments(Some("image")).unwrap(), vec![]);
     let missing = tournament(2, 0).id;
     assert!(matches!(store.get_tournament(&missing), Err(StoreError::NotFound { entity: "tournament", .. })));
 }
@@ -115,6 +115,7 @@ fn scheduling_finds_unfinished_latest_and_previous_tournaments(store: &Store) {
     let complete = |n: u64, at: i64, kind: TournamentType| {
         let mut tourn = tournament(n, at - 100);
         tourn.tournament_type = kind;
+        tourn.track = kind.as_str().to_owned();
         tourn.status = TournamentStatus::Completed;
         tourn.completed_at = Some(t(at));
         store.insert_tournament(&tourn).unwrap();
@@ -126,14 +127,14 @@ fn scheduling_finds_unfinished_latest_and_previous_tournaments(store: &Store) {
     let running = tournament(4, 6000);
     store.insert_tournament(&running).unwrap();
 
-    assert_eq!(store.latest_completed_tournament(TournamentType::Text).unwrap(), Some(second.clone()));
+    assert_eq!(store.latest_completed_tournament("text").unwrap(), Some(second.clone()));
     assert_eq!(store.previous_completed_tournament(&second.id).unwrap(), Some(first.clone()));
     assert_eq!(store.previous_completed_tournament(&first.id).unwrap(), None);
-    assert_eq!(store.latest_completed_tournament(TournamentType::Image).unwrap(), Some(image.clone()));
+    assert_eq!(store.latest_completed_tournament("image").unwrap(), Some(image.clone()));
     assert_eq!(store.previous_completed_tournament(&image.id).unwrap(), None);
     assert_eq!(store.unfinished_tournaments().unwrap(), vec![running.clone()]);
     assert!(matches!(store.previous_completed_tournament(&running.id), Err(StoreError::Conflict(_))));
-    assert_eq!(store.list_tournaments(Some(TournamentType::Text)).unwrap(), vec![first, second, running]);
+    assert_eq!(store.list_tournaments(Some("text")).unwrap(), vec![first, second, running]);
 }
 
 fn a_group_commit_is_all_or_nothing(store: &Store) {

@@ -1,0 +1,2 @@
+DROP INDEX tournaments_track_status;
+ALTER TABLE tournaments DROP COLUMN track;
