@@ -51,7 +51,8 @@ pub const ASK_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Runtime {
     pub db: Db,
     pub clock: SharedClock,
-    pub rules: Rules,
+    /// Shared: steps take it along, and it holds every track.
+    pub rules: std::sync::Arc<Rules>,
     pub catalog: Catalog,
     pub executor: Rc<dyn Executor>,
     pub registration: Rc<dyn RegistrationSource>,

@@ -171,7 +171,7 @@ impl Application {
         let runtime = Rc::new(Runtime {
             db: db.clone(),
             clock: clock.clone(),
-            rules: settings.rules.clone(),
+            rules: Arc::new(settings.rules.clone()),
             catalog,
             executor: built.executor,
             registration,

@@ -16,6 +16,8 @@ use crate::exec::{Executor, RunFuture, RunOutcome, TrainingJob};
 pub struct SimulatedExecutor {
     world: Arc<SimWorld>,
     clock: SharedClock,
+    /// Every attempt ends as its fate says, but at once (`crucible bench`).
+    instant: bool,
 }
 
 /// What one attempt will do.
@@ -28,7 +30,13 @@ pub struct Fate {
 
 impl SimulatedExecutor {
     pub fn new(world: Arc<SimWorld>, clock: SharedClock) -> Self {
-        Self { world, clock }
+        Self { world, clock, instant: false }
+    }
+
+    /// Attempts end at once, with the outcome their fate gives (`crucible bench`).
+    pub fn instant(mut self) -> Self {
+        self.instant = true;
+        self
     }
 
     /// The fate of an attempt, decided by the seed alone.
@@ -76,6 +84,7 @@ impl SimulatedExecutor {
     }
 
     fn after(&self, wait: Duration, outcome: RunOutcome) -> RunFuture {
+        let wait = if self.instant { Duration::ZERO } else { wait };
         Box::pin(async move {
             tokio::time::sleep(wait).await;
             outcome

@@ -2,6 +2,7 @@
 //! behaviour says, after a seeded delay within the ping timeout.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -17,15 +18,23 @@ pub struct SimulatedRegistration {
     /// Real repositories the answering miners submit (when trainings really run): miner `i` submits
     /// the one at `i mod n`.
     repositories: Vec<Submission>,
+    /// Answer at once instead of after the ping timeout (`crucible bench`).
+    at_once: bool,
 }
 
 impl SimulatedRegistration {
     pub fn new(world: Arc<SimWorld>, clock: SharedClock) -> Self {
-        Self { world, clock, repositories: Vec::new() }
+        Self { world, clock, repositories: Vec::new(), at_once: false }
     }
 
     /// Miners that answer submit these repositories instead of made-up ones: miner `i` the one at
     /// `i mod n`.
+    /// Every ping round ends at once, however long its timeout (`crucible bench`).
+    pub fn at_once(mut self) -> Self {
+        self.at_once = true;
+        self
+    }
+
     pub fn submitting(mut self, repositories: Vec<Submission>) -> Self {
         self.repositories = repositories;
         self
@@ -71,7 +80,7 @@ impl RegistrationSource for SimulatedRegistration {
             })
             .collect();
         // A ping round takes as long as the slowest answer may: the timeout, counted from when it was due.
-        let wait = self.clock.until(due + chrono::Duration::seconds(10));
+        let wait = if self.at_once { Duration::ZERO } else { self.clock.until(due + chrono::Duration::seconds(10)) };
         Box::pin(async move {
             tokio::time::sleep(wait).await;
             candidates

@@ -25,6 +25,7 @@ mod convert;
 mod db;
 mod export;
 mod ledger;
+mod limit;
 mod meta;
 mod miners;
 mod node_tasks;

@@ -376,3 +376,58 @@ fn bench_packing_compares_crucible_with_the_lower_bound_and_the_reference() {
     assert!(bad_input(&["bench", "--packing", "--miners", "1"], None).contains("--miners 1"));
     assert!(bad_input(&["bench"], None).contains("--packing"));
 }
+
+/// The JSON fields of `crucible bench --tournaments` (the CI smoke step checks the same list).
+const TOURNAMENT_BENCH_FIELDS: [&str; 12] = [
+    "tournaments",
+    "miners",
+    "trainings",
+    "trainings_per_sec",
+    "transitions_per_sec",
+    "db_limit_transitions_per_sec",
+    "reaction_p50_ms",
+    "reaction_p99_ms",
+    "peak_rss_mb",
+    "rss_per_tournament_kb",
+    "backend",
+    "sqlite_synchronous",
+];
+
+#[test]
+fn bench_tournaments_runs_concurrent_tracks_to_the_end_and_reports_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
+    let db_arg = db.display().to_string();
+    let line = ok(&["bench", "--tournaments", "4", "--miners", "8", "--db", &db_arg, "--json"]);
+    let v: Value = serde_json::from_str(&line).unwrap();
+    for field in TOURNAMENT_BENCH_FIELDS {
+        assert!(!v[field].is_null(), "{field}: {v}");
+    }
+    assert_eq!((v["tournaments"].as_u64(), v["miners"].as_u64()), (Some(4), Some(8)));
+    assert_eq!((v["backend"].as_str(), v["sqlite_synchronous"].as_str()), (Some("sqlite"), Some("normal")));
+    for field in
+        ["trainings", "trainings_per_sec", "transitions_per_sec", "db_limit_transitions_per_sec", "peak_rss_mb"]
+    {
+        assert!(v[field].as_f64().is_some_and(|x| x > 0.0), "{field}: {v}");
+    }
+    assert!(v["reaction_p99_ms"].as_f64() >= v["reaction_p50_ms"].as_f64(), "{v}");
+    // Every track ran its tournament to the end, in the database given, beside the others.
+    let store = crucible::store::Store::open(&db_arg).unwrap();
+    let tournaments = store.list_tournaments(None).unwrap();
+    assert_eq!(tournaments.len(), 4);
+    let tracks: std::collections::BTreeSet<_> = tournaments.iter().map(|t| t.track.clone()).collect();
+    assert_eq!(tracks.len(), 4, "{tracks:?}");
+    assert!(tournaments.iter().all(|t| t.status == crucible::domain::TournamentStatus::Completed));
+    let ended = store.list_tournaments(None).unwrap().iter().filter_map(|t| t.completed_at).min().unwrap();
+    assert!(tournaments.iter().all(|t| t.created_at < ended), "all four were live at once");
+
+    // A database holding tournaments is refused, and what it holds is kept.
+    assert!(bad_input(&["bench", "--tournaments", "2", "--db", &db_arg], None).contains("holds 4 tournaments"));
+    assert_eq!(store.list_tournaments(None).unwrap().len(), 4);
+    let table = ok(&["bench", "--tournaments", "2", "--miners", "4"]);
+    assert!(table.contains("trainings_per_sec") && table.contains("reaction_p99_ms"), "{table}");
+    let too_big = bad_input(&["bench", "--tournaments", "100000", "--miners", "4096"], None);
+    assert!(too_big.contains("needs about") && too_big.contains("MiB are available"), "{too_big}");
+    assert!(bad_input(&["bench", "--tournaments", "0"], None).contains("--tournaments 0"));
+    assert!(bad_input(&["bench", "--tournaments", "2", "--packing"], None).contains("cannot be used with"));
+}

@@ -6,12 +6,12 @@
 //! training, or a class's GPU-hours over its GPUs) and with the reference's scheduler, with and without
 //! its pauses (`domain::packing`).
 
-use clap::Args;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use serde_json::json;
 
-use super::CliError;
+use super::BenchArgs;
+use crate::cli::CliError;
 use crate::config::Settings;
 use crate::domain::bracket::{Bracket, organise};
 use crate::domain::gpu::requirement;
@@ -20,28 +20,6 @@ use crate::domain::packing::{PackJob, Policy, lower_bound, pack};
 use crate::domain::rules::Rules;
 use crate::domain::tasks::{Slot, plan_round};
 use crate::domain::{Hotkey, TournamentType};
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Place drawn rounds on a fleet; compare with the lower bound and the reference's scheduler.
-    #[arg(long, required = true)]
-    packing: bool,
-    /// The fleet, e.g. 4x8H100,2x4A100 (nodes of eight H100s and of four A100s) or 2x4H100+2A100.
-    #[arg(long, value_name = "SPEC", default_value = "4x8H100,2x4A100")]
-    nodes: String,
-    /// Entrants of each tournament's round: up to the rules' knockout maximum (14) they play pairs on
-    /// the knockout task mix, more play groups.
-    #[arg(long, value_name = "M", default_value_t = 14)]
-    miners: usize,
-    /// Rounds drawn, the n-th with seed S+n; the figures are their mean and worst.
-    #[arg(long, value_name = "R", default_value_t = 20)]
-    rounds: u64,
-    #[arg(long, value_name = "S", default_value_t = 42)]
-    seed: u64,
-    /// One JSON line instead of a table.
-    #[arg(long)]
-    json: bool,
-}
 
 /// One drawn round, placed three ways.
 struct Sample {
@@ -54,10 +32,11 @@ struct Sample {
     reference: f64,
 }
 
-pub fn run(args: BenchArgs, settings: &Settings) -> Result<(), CliError> {
+pub fn run(args: &BenchArgs, settings: &Settings) -> Result<(), CliError> {
+    let miners = args.miners.unwrap_or(14);
     let spec = NodeSpec::parse(&args.nodes).map_err(|e| CliError::Usage(format!("--nodes: {e}")))?;
-    if !(2..=100_000).contains(&args.miners) {
-        return Err(CliError::Usage(format!("--miners {}: between 2 and 100000 entrants", args.miners)));
+    if !(2..=100_000).contains(&miners) {
+        return Err(CliError::Usage(format!("--miners {}: between 2 and 100000 entrants", miners)));
     }
     if !(1..=10_000).contains(&args.rounds) {
         return Err(CliError::Usage(format!("--rounds {}: between 1 and 10000", args.rounds)));
@@ -66,7 +45,7 @@ pub fn run(args: BenchArgs, settings: &Settings) -> Result<(), CliError> {
     let mut samples = Vec::new();
     for n in 0..args.rounds {
         let seed = args.seed.wrapping_add(n);
-        let jobs = drawn_round(args.miners, seed, &settings.rules).map_err(CliError::Usage)?;
+        let jobs = drawn_round(miners, seed, &settings.rules).map_err(CliError::Usage)?;
         let place =
             |policy| pack(&jobs, &nodes, policy).map_err(|e| CliError::Usage(format!("--nodes {}: {e}", args.nodes)));
         samples.push(Sample {
@@ -85,7 +64,7 @@ pub fn run(args: BenchArgs, settings: &Settings) -> Result<(), CliError> {
     let summary = json!({
         "nodes": args.nodes,
         "gpus": nodes.iter().map(|n| n.gpus.len()).sum::<usize>(),
-        "miners": args.miners,
+        "miners": miners,
         "rounds": args.rounds,
         "seed": args.seed,
         "trainings_mean": mean(&|s| s.trainings as f64),
@@ -105,7 +84,7 @@ pub fn run(args: BenchArgs, settings: &Settings) -> Result<(), CliError> {
     }
     println!(
         "packing on {} ({} GPUs): a text and an image round of {} entrants each, {} draws from seed {}",
-        args.nodes, summary["gpus"], args.miners, args.rounds, args.seed
+        args.nodes, summary["gpus"], miners, args.rounds, args.seed
     );
     println!(
         "{:>6} {:>9} {:>9} {:>12} {:>10} {:>15} {:>11} {:>10}",
