@@ -114,6 +114,9 @@ impl TaskRow {
     }
 }
 
+/// How many of the newest tasks a boss round looks through for proven ones.
+pub const HISTORY_WINDOW: i64 = 1000;
+
 impl Tx<'_> {
     /// Inserts a task and logs its creation.
     pub fn insert_task(&mut self, task: &Task) -> Result<(), StoreError> {
@@ -134,7 +137,9 @@ impl Tx<'_> {
 
     /// Proven historical tasks for a boss round (tournament-rules.md §5): tasks of `types` from
     /// tournaments other than `excluding`, not replaced, with at least `min_successes` trainings that
-    /// succeeded with a finite value, oldest first, each with its count.
+    /// succeeded with a finite value, oldest first, each with its count. Only the newest
+    /// [`HISTORY_WINDOW`] such tasks are looked at, so the cost of a boss round does not grow with the
+    /// validator's whole history.
     pub fn proven_tasks(
         &mut self,
         types: &[TaskType],
@@ -143,11 +148,16 @@ impl Tx<'_> {
     ) -> Result<Vec<(Task, u32)>, StoreError> {
         use super::schema::trainings;
         let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-        let counts: Vec<(String, i64)> = trainings::table
-            .inner_join(tasks::table.on(tasks::id.eq(trainings::task_id)))
+        let recent: Vec<String> = tasks::table
             .filter(tasks::task_type.eq_any(&names))
             .filter(tasks::tournament_id.ne(excluding.as_str()))
             .filter(tasks::status.ne(TaskStatus::Replaced.as_str()))
+            .order(tasks::created_at.desc())
+            .limit(HISTORY_WINDOW)
+            .select(tasks::id)
+            .load(self.conn)?;
+        let counts: Vec<(String, i64)> = trainings::table
+            .filter(trainings::task_id.eq_any(&recent))
             .filter(trainings::status.eq(crate::domain::TrainingStatus::Success.as_str()))
             .filter(trainings::test_loss.is_not_null())
             .group_by(trainings::task_id)

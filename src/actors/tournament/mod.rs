@@ -27,7 +27,7 @@ use super::trainer::{CancelTraining, JobTemplate, TrainerActor, TrainingEnded};
 use crate::domain::backoff::{self, AfterFailure, RetryPolicy};
 use crate::domain::ids::stable_hash;
 use crate::domain::progress::{RoundStep, round_step};
-use crate::domain::{Hotkey, TaskStatus, TournamentId, TournamentStatus, TournamentType};
+use crate::domain::{TaskStatus, TournamentId, TournamentStatus, TournamentType, TrainingKey};
 use crate::store::{StoreError, TournamentSnapshot};
 
 pub use admission::{AdmissionSummary, cancel, refund_all};
@@ -49,7 +49,7 @@ pub struct TournamentActor {
     rt: Rc<Runtime>,
     id: TournamentId,
     snapshot: Option<TournamentSnapshot>,
-    trainers: HashMap<(String, Hotkey), Addr<TrainerActor>>,
+    trainers: HashMap<TrainingKey, Addr<TrainerActor>>,
     supervisor: Recipient<TournamentEnded>,
     registering: bool,
     /// Failures in a row of its steps or registration.
@@ -216,7 +216,7 @@ impl TournamentActor {
         let Some(round) = snapshot.rounds.last() else { return };
         for t in round.tasks.iter().filter(|t| t.task.status != TaskStatus::Replaced) {
             for training in t.trainings.iter().filter(|tr| !tr.status.is_finished()) {
-                let key = (t.task.id.to_string(), training.hotkey.clone());
+                let key = TrainingKey::new(t.task.id.clone(), training.hotkey.clone());
                 if self.trainers.contains_key(&key) {
                     continue;
                 }
@@ -310,7 +310,7 @@ impl Handler<OverrideTask> for TournamentActor {
         };
         let applied = checked.into_actor(self).then(move |read, act, _| {
             // A trainer that has not reported its end yet still counts as training.
-            let busy = act.trainers.keys().any(|(t, _)| t == task.as_str());
+            let busy = act.trainers.keys().any(|k| k.task == task);
             let planned = read.and_then(|(rt, snapshot)| {
                 let plan = overrides::check(&snapshot, &task, msg.action, busy)?;
                 Ok((rt, snapshot, plan))
@@ -348,7 +348,7 @@ impl Handler<RetryStalled> for TournamentActor {
             }
             None => Err(ControlError::Conflict(format!("tournament {} has not stalled", self.id))),
             Some(key) => {
-                let trainer = self.trainers.get(&(key.task.to_string(), key.hotkey.clone()));
+                let trainer = self.trainers.get(&key);
                 match trainer {
                     // Cleared here, as the answer is given, so a second retry finds nothing stalled.
                     Some(trainer) if self.rt.stalls.clear("training", &key.to_string()) => {
@@ -370,7 +370,7 @@ impl Handler<TrainingEnded> for TournamentActor {
 
     fn handle(&mut self, msg: TrainingEnded, ctx: &mut Context<Self>) {
         let t = msg.training;
-        self.trainers.remove(&(t.task_id.to_string(), t.hotkey.clone()));
+        self.trainers.remove(&TrainingKey::new(t.task_id.clone(), t.hotkey.clone()));
         // Only a task whose trainings have all ended can be replaced or decide its round: until then
         // there is nothing to decide (and deciding reads the whole round, for every ending).
         let mut task_ended = true;
