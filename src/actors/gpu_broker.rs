@@ -205,10 +205,8 @@ impl GpuBroker {
         let writes: Vec<_> = batch.iter().map(|(_, _, (new, update, _), _)| (new.clone(), update.clone())).collect();
         let db = self.db.clone();
         let persist = async move {
-            db.run(move |s| {
-                s.transaction(|tx| {
-                    writes.iter().map(|(new, update)| persist_start(tx, new, update)).collect::<Result<Vec<u32>, _>>()
-                })
+            db.write(move |tx| {
+                writes.iter().map(|(new, update)| persist_start(tx, new, update)).collect::<Result<Vec<u32>, _>>()
             })
             .await
         };

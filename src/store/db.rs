@@ -5,22 +5,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Store, StoreError};
+use super::group::{Call, Committer};
+use super::{Store, StoreError, Tx};
 
 #[derive(Clone)]
 pub struct Db {
     store: Arc<Store>,
+    committer: Committer,
 }
 
 const RETRIES: u32 = 5;
 
 impl Db {
+    /// The door to `store`, with a group-commit thread of its own (stopped with the last clone).
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        let committer = Committer::start(store.clone());
+        Self { store, committer }
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// How many group-commit transactions this door has run.
+    pub fn batches(&self) -> u64 {
+        self.committer.batches()
     }
 
     /// Runs `work` against the store off the event loop, retrying transient errors.
@@ -30,24 +39,60 @@ impl Db {
         F: Fn(&Store) -> Result<T, StoreError> + Send + Sync + 'static,
     {
         let work = Arc::new(work);
-        let mut delay = Duration::from_millis(50);
-        let mut attempt = 0;
-        loop {
+        retrying("store call", || {
             let (store, job) = (self.store.clone(), work.clone());
-            let began = std::time::Instant::now();
-            let result = tokio::task::spawn_blocking(move || job(&store))
-                .await
-                .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("store call panicked: {e}"))));
-            metrics::histogram!("crucible_store_call_seconds").record(began.elapsed().as_secs_f64());
-            match result {
-                Err(e) if e.is_transient() && attempt < RETRIES => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, "store call failed, retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
+            tokio::task::spawn_blocking(move || job(&store))
+        })
+        .await
+    }
+
+    /// Writes `work` in a transaction it shares with the writes that arrive with it (group commit,
+    /// [`super::group`]), in a savepoint of its own, and answers once that transaction has committed;
+    /// retries transient errors as [`Db::run`] does.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Tx<'_>) -> Result<T, StoreError> + Send + Sync + 'static,
+    {
+        let work = Arc::new(work);
+        retrying("store write", || {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let call = Box::new(Call { work: work.clone(), result: None, reply });
+            let committer = self.committer.clone();
+            // Waited for on the blocking pool: under the virtual clock a write in flight holds time
+            // still, as every store call does.
+            tokio::task::spawn_blocking(move || {
+                if !committer.submit(call) {
+                    return Err(StoreError::Unavailable("the group commit thread has stopped".into()));
                 }
-                other => return other,
+                answer
+                    .blocking_recv()
+                    .unwrap_or_else(|_| Err(StoreError::Unavailable("the group commit dropped a write".into())))
+            })
+        })
+        .await
+    }
+}
+
+/// Awaits `attempt()`'s blocking task, again with a doubling pause while it fails transiently.
+async fn retrying<T>(
+    what: &'static str,
+    attempt: impl Fn() -> tokio::task::JoinHandle<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let mut delay = Duration::from_millis(50);
+    let mut tries = 0;
+    loop {
+        let began = std::time::Instant::now();
+        let result = attempt().await.unwrap_or_else(|e| Err(StoreError::Unavailable(format!("{what} panicked: {e}"))));
+        metrics::histogram!("crucible_store_call_seconds").record(began.elapsed().as_secs_f64());
+        match result {
+            Err(e) if e.is_transient() && tries < RETRIES => {
+                tries += 1;
+                tracing::warn!(error = %e, attempt = tries, "{what} failed, retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
             }
+            other => return other,
         }
     }
 }

@@ -24,6 +24,7 @@ mod connection;
 mod convert;
 mod db;
 mod export;
+mod group;
 mod ledger;
 mod limit;
 mod meta;
@@ -227,6 +228,14 @@ impl std::fmt::Debug for Store {
 /// closure so the whole transaction rolls back (on PostgreSQL the transaction cannot go on anyway).
 pub struct Tx<'c> {
     conn: &'c mut AnyConnection,
+}
+
+impl Tx<'_> {
+    /// Runs `work` in a savepoint: on `Err` only what it wrote is undone, and the transaction goes on.
+    pub fn savepoint<T>(&mut self, work: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        use diesel::Connection;
+        self.conn.transaction(|conn| work(&mut Tx { conn }))
+    }
 }
 
 impl Store {

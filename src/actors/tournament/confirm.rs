@@ -22,17 +22,15 @@ impl Handler<ConfirmTournament> for TournamentActor {
     fn handle(&mut self, msg: ConfirmTournament, _ctx: &mut Context<Self>) -> Self::Result {
         let (db, id, at) = (self.rt.db.clone(), msg.id, self.rt.clock.now());
         let persist = async move {
-            db.run(move |s| {
-                s.transaction(|tx| {
-                    let t = tx.get_tournament(&id)?;
-                    let Some(winner) = t.winner_hotkey.clone().filter(|_| awaiting(&t)) else {
-                        return Ok(Err(t.status));
-                    };
-                    let cause = format!("confirmed by an operator: won by {winner}");
-                    let change = StatusChange::new(t.status, TournamentStatus::Completed, cause, at);
-                    tx.set_tournament_status(&t.id, &change)?;
-                    Ok(Ok((winner, t.tournament_type)))
-                })
+            db.write(move |tx| {
+                let t = tx.get_tournament(&id)?;
+                let Some(winner) = t.winner_hotkey.clone().filter(|_| awaiting(&t)) else {
+                    return Ok(Err(t.status));
+                };
+                let cause = format!("confirmed by an operator: won by {winner}");
+                let change = StatusChange::new(t.status, TournamentStatus::Completed, cause, at);
+                tx.set_tournament_status(&t.id, &change)?;
+                Ok(Ok((winner, t.tournament_type)))
             })
             .await
         };

@@ -254,14 +254,12 @@ impl Handler<CancelTournament> for TournamentActor {
         let reason = format!("cancelled by an operator: {}", msg.reason);
         let cause = reason.clone();
         let persist = async move {
-            db.run(move |s| {
-                s.transaction(|tx| {
-                    let t = tx.get_tournament(&id)?;
-                    if t.status.is_finished() {
-                        return Ok(Err(t.status));
-                    }
-                    cancel(tx, &t, &cause, at).map(Ok)
-                })
+            db.write(move |tx| {
+                let t = tx.get_tournament(&id)?;
+                if t.status.is_finished() {
+                    return Ok(Err(t.status));
+                }
+                cancel(tx, &t, &cause, at).map(Ok)
             })
             .await
         };

@@ -93,30 +93,28 @@ pub async fn apply(
             let count = failed.len();
             let max = rt.rules.training.max_training_attempts;
             rt.db
-                .run(move |s| {
-                    s.transaction(|tx| {
-                        for t in &failed {
-                            let current = crate::domain::TrainingState {
-                                status: t.status,
-                                attempts: t.attempts,
-                                failure_reason: t.failure_reason.clone(),
-                            };
-                            let state = current
-                                .step(&TrainingEvent::Retried, max)
-                                .map_err(|e| crate::store::StoreError::Conflict(e.to_string()))?;
-                            let update = TrainingUpdate {
-                                from: t.status,
-                                state,
-                                test_loss: None,
-                                synth_loss: None,
-                                eval: EvalFacts::default(),
-                                cause: "retried by an operator".into(),
-                                at,
-                            };
-                            tx.update_training(&t.task_id, &t.hotkey, &update)?;
-                        }
-                        Ok(())
-                    })
+                .write(move |tx| {
+                    for t in &failed {
+                        let current = crate::domain::TrainingState {
+                            status: t.status,
+                            attempts: t.attempts,
+                            failure_reason: t.failure_reason.clone(),
+                        };
+                        let state = current
+                            .step(&TrainingEvent::Retried, max)
+                            .map_err(|e| crate::store::StoreError::Conflict(e.to_string()))?;
+                        let update = TrainingUpdate {
+                            from: t.status,
+                            state,
+                            test_loss: None,
+                            synth_loss: None,
+                            eval: EvalFacts::default(),
+                            cause: "retried by an operator".into(),
+                            at,
+                        };
+                        tx.update_training(&t.task_id, &t.hotkey, &update)?;
+                    }
+                    Ok(())
                 })
                 .await?;
             Ok(format!("{count} failed training(s) of task {task} will run again"))

@@ -33,37 +33,35 @@ pub async fn registration(rt: Rc<Runtime>, tournament: Tournament) -> Result<(),
     let t = tournament.clone();
     let (summary, outcome) = rt
         .db
-        .run(move |s| {
-            s.transaction(|tx| {
-                // An operator may have cancelled it while the miners were pinged: charge nobody then.
-                tx.hold_tournament(&t.id, TournamentStatus::Pending)?;
-                let summary = admit(tx, &t, &candidates, &rules, at)?;
-                let cause = format!("registration: {} admitted, {} not admitted", summary.admitted, summary.rejected);
-                tx.log_event(EntityKind::Registration, t.id.as_str(), "attempted", &cause, at)?;
-                let deadline = t.created_at
-                    + Span::seconds((rules.registration.registration_deadline_hours * 3600.0).round() as i64);
-                let outcome = if summary.admitted >= rules.registration.min_participants {
-                    tx.set_tournament_status(&t.id, &StatusChange::new(t.status, TournamentStatus::Active, cause, at))?;
-                    let admitted: Vec<Hotkey> = tx
-                        .list_participants(&t.id)?
-                        .into_iter()
-                        .filter(|p| !p.is_house && p.admission == AdmissionOutcome::Admitted)
-                        .map(|p| p.hotkey)
-                        .collect();
-                    let step = plan_first_round(&t.id, t.tournament_type, &admitted, &rules);
-                    Some(Ok(insert_step(tx, &t, &step, &catalog, &rules, at)?))
-                } else if at >= deadline {
-                    let reason = format!(
-                        "only {} of the {} miners needed were admitted by the registration deadline",
-                        summary.admitted, rules.registration.min_participants
-                    );
-                    cancel(tx, &t, &reason, at)?;
-                    Some(Err(reason))
-                } else {
-                    None
-                };
-                Ok((summary, outcome))
-            })
+        .write(move |tx| {
+            // An operator may have cancelled it while the miners were pinged: charge nobody then.
+            tx.hold_tournament(&t.id, TournamentStatus::Pending)?;
+            let summary = admit(tx, &t, &candidates, &rules, at)?;
+            let cause = format!("registration: {} admitted, {} not admitted", summary.admitted, summary.rejected);
+            tx.log_event(EntityKind::Registration, t.id.as_str(), "attempted", &cause, at)?;
+            let deadline =
+                t.created_at + Span::seconds((rules.registration.registration_deadline_hours * 3600.0).round() as i64);
+            let outcome = if summary.admitted >= rules.registration.min_participants {
+                tx.set_tournament_status(&t.id, &StatusChange::new(t.status, TournamentStatus::Active, cause, at))?;
+                let admitted: Vec<Hotkey> = tx
+                    .list_participants(&t.id)?
+                    .into_iter()
+                    .filter(|p| !p.is_house && p.admission == AdmissionOutcome::Admitted)
+                    .map(|p| p.hotkey)
+                    .collect();
+                let step = plan_first_round(&t.id, t.tournament_type, &admitted, &rules);
+                Some(Ok(insert_step(tx, &t, &step, &catalog, &rules, at)?))
+            } else if at >= deadline {
+                let reason = format!(
+                    "only {} of the {} miners needed were admitted by the registration deadline",
+                    summary.admitted, rules.registration.min_participants
+                );
+                cancel(tx, &t, &reason, at)?;
+                Some(Err(reason))
+            } else {
+                None
+            };
+            Ok((summary, outcome))
         })
         .await?;
     tracing::info!(admitted = summary.admitted, rejected = summary.rejected, "registration attempt");
@@ -95,7 +93,7 @@ pub async fn first_round(rt: Rc<Runtime>, snapshot: TournamentSnapshot) -> Resul
     let step = plan_first_round(&t.id, t.tournament_type, &admitted, &rt.rules);
     let (rules, catalog, at) = (rt.rules.clone(), rt.catalog.clone(), rt.clock.now());
     let tt = t.clone();
-    let round = rt.db.run(move |s| s.transaction(|tx| insert_step(tx, &tt, &step, &catalog, &rules, at))).await?;
+    let round = rt.db.write(move |tx| insert_step(tx, &tt, &step, &catalog, &rules, at)).await?;
     if let Some(round) = round {
         announce_round(&rt, &t, &round, at);
     }
@@ -115,21 +113,19 @@ pub async fn replace_tasks(
     let ids = tasks.clone();
     let replaced = rt
         .db
-        .run(move |s| {
-            s.transaction(|tx| {
-                let mut pairs = Vec::new();
-                for old in &ids {
-                    let Some(old_task) = round.tasks.iter().find(|t| &t.task.id == old) else { continue };
-                    let (task, trainings) =
-                        plan::replacement(&id, &round, &old_task.task, &catalog, &rules, at).map_err(catalog_error)?;
-                    tx.replace_task(&task, cause, at)?;
-                    for training in &trainings {
-                        tx.insert_training(training)?;
-                    }
-                    pairs.push((old.clone(), task.id.clone()));
+        .write(move |tx| {
+            let mut pairs = Vec::new();
+            for old in &ids {
+                let Some(old_task) = round.tasks.iter().find(|t| &t.task.id == old) else { continue };
+                let (task, trainings) =
+                    plan::replacement(&id, &round, &old_task.task, &catalog, &rules, at).map_err(catalog_error)?;
+                tx.replace_task(&task, cause, at)?;
+                for training in &trainings {
+                    tx.insert_training(training)?;
                 }
-                Ok(pairs)
-            })
+                pairs.push((old.clone(), task.id.clone()));
+            }
+            Ok(pairs)
         })
         .await?;
     for (task, replacement) in replaced {
@@ -153,16 +149,14 @@ pub async fn decide_round(
     let pairs = round.round.pairs.clone();
     let new_round = rt
         .db
-        .run(move |s| {
-            s.transaction(|tx| {
-                for (pair, winner) in pairs.iter().zip(&o.pair_winners) {
-                    tx.set_pair_winner(&pair.id, winner.as_ref())?;
-                }
-                tx.set_eliminated_in_round(&tt.id, &o.eliminated, r.number)?;
-                let cause = format!("{} winners, {} eliminated", o.winners.len(), o.eliminated.len());
-                tx.set_round_status(&r.id, &StatusChange::new(r.status, RoundStatus::Completed, cause, at))?;
-                insert_step(tx, &tt, &st, &catalog, &rules, at)
-            })
+        .write(move |tx| {
+            for (pair, winner) in pairs.iter().zip(&o.pair_winners) {
+                tx.set_pair_winner(&pair.id, winner.as_ref())?;
+            }
+            tx.set_eliminated_in_round(&tt.id, &o.eliminated, r.number)?;
+            let cause = format!("{} winners, {} eliminated", o.winners.len(), o.eliminated.len());
+            tx.set_round_status(&r.id, &StatusChange::new(r.status, RoundStatus::Completed, cause, at))?;
+            insert_step(tx, &tt, &st, &catalog, &rules, at)
         })
         .await?;
     tracing::info!(

@@ -26,7 +26,7 @@ pub(super) async fn abandon(rt: &Runtime, training: Training) -> Result<Training
         at,
     };
     let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
-    rt.db.run(move |s| s.update_training(&task, &hotkey, &update)).await?;
+    rt.db.write(move |tx| tx.update_training(&task, &hotkey, &update)).await?;
     Ok(Training { status: state.status, failure_reason: state.failure_reason, updated_at: at, ..training })
 }
 
@@ -87,14 +87,12 @@ pub(super) async fn finish(
     };
     let (task, hotkey) = (training.task_id.clone(), training.hotkey.clone());
     rt.db
-        .run(move |s| {
-            s.transaction(|tx| {
-                if let Some((number, placement)) = &attempt {
-                    tx.finish_attempt(&task, &hotkey, *number, &end)?;
-                    tx.set_gpu_holders(placement.node_id.as_str(), &placement.gpu_indices, None, &update.cause, at)?;
-                }
-                tx.update_training(&task, &hotkey, &update)
-            })
+        .write(move |tx| {
+            if let Some((number, placement)) = &attempt {
+                tx.finish_attempt(&task, &hotkey, *number, &end)?;
+                tx.set_gpu_holders(placement.node_id.as_str(), &placement.gpu_indices, None, &update.cause, at)?;
+            }
+            tx.update_training(&task, &hotkey, &update)
         })
         .await?;
     let done = Training {

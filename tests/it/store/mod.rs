@@ -8,6 +8,7 @@ pub mod support;
 mod added_nodes;
 mod events;
 mod export;
+mod group;
 pub mod history;
 mod ledger;
 mod meta;
