@@ -34,8 +34,11 @@ pub struct Supervisor {
     limit: Option<usize>,
     /// Seeds tournament ids, so a replayed simulation makes the same ids.
     seed: u64,
-    /// The tracks scheduled; an operator may still create a tournament of another configured one.
+    /// The tracks scheduled, in configuration order; an operator may still create a tournament of
+    /// another configured one.
     tracks: Vec<Track>,
+    /// Where each scheduled track is in `tracks`, by name.
+    positions: HashMap<String, usize>,
     /// Failed attempts in a row to create each track's next tournament.
     failures: HashMap<String, u32>,
     /// The tracks waiting for their next tournament to be due (or to be created again after a failure).
@@ -59,9 +62,10 @@ impl Supervisor {
         done: tokio::sync::oneshot::Sender<()>,
     ) -> Self {
         // The configured tracks of the scheduled types.
-        let tracks = rt.rules.tracks().into_iter().filter(|t| types.contains(&t.tournament_type)).collect();
+        let tracks: Vec<Track> = rt.rules.tracks().into_iter().filter(|t| types.contains(&t.tournament_type)).collect();
+        let positions = tracks.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
         let (live, failures, waiting) = (HashMap::new(), HashMap::new(), Default::default());
-        Self { rt, live, limit, seed, tracks, failures, waiting, done: Some(done) }
+        Self { rt, live, limit, seed, tracks, positions, failures, waiting, done: Some(done) }
     }
 
     fn spawn(&mut self, ctx: &mut Context<Self>, id: TournamentId) {
@@ -102,8 +106,8 @@ impl Handler<TournamentEnded> for Supervisor {
         tracing::info!(tournament = %msg.id, status = %msg.status, "tournament ended");
         self.live.remove(&msg.id);
         // The track's next tournament, when it is scheduled here and still configured.
-        if let Some(track) = self.tracks.iter().find(|t| t.name == msg.track) {
-            ctx.notify(Schedule { track: track.clone() });
+        if let Some(&i) = self.positions.get(&msg.track) {
+            ctx.notify(Schedule { track: self.tracks[i].clone() });
         } else {
             self.resolved(ctx, None);
         }

@@ -1,5 +1,5 @@
-//! The store-changing steps of a tournament, each one transaction, each followed by its events. The
-//! actor reloads its snapshot after every step and decides again.
+//! The store-changing steps of a tournament, each one atomic write (group-committed, `store::group`),
+//! each followed by its events. The actor reloads its snapshot after every step and decides again.
 
 use std::rc::Rc;
 

@@ -1,6 +1,6 @@
 //! What a training writes: the records of an attempt's end (with the GPUs freed), and of a training
-//! abandoned because its tournament was cancelled. Each is one transaction. An attempt's start is
-//! written by the broker with its GPU holders (`actors::attempts`).
+//! abandoned because its tournament was cancelled. Each is one atomic write (group-committed). An
+//! attempt's start is written by the broker with its GPU holders (`actors::attempts`).
 
 use super::*;
 

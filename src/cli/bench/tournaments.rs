@@ -128,7 +128,7 @@ pub fn run(args: &BenchArgs, n: usize, settings: &Settings) -> Result<(), CliErr
             store.url()
         )));
     }
-    let world = Arc::new(SimWorld::new(SimSettings { miners: m, seed: args.seed, shares: quiet() }));
+    let world = Arc::new(SimWorld::new(SimSettings { miners: m, seed: args.seed, shares: Shares::none() }));
     let identity = json!({ "bench": { "tournaments": n, "miners": m, "nodes": args.nodes, "seed": args.seed } });
     crate::sim::run::prepare(&store, &world, &spec, &identity.to_string(), Utc::now()).map_err(failure)?;
     let transitions_before = store.count_transitions().map_err(failure)?;
@@ -197,19 +197,6 @@ fn bench_settings(base: &Settings, n: usize, m: usize) -> Settings {
     settings.rules.registration.one_entry_per_coldkey = false;
     settings.rules.schedule.require_operator_confirmation = false;
     settings
-}
-
-/// Every miner answers, pays and trains without failing.
-fn quiet() -> Shares {
-    Shares {
-        timeout_share: 0.0,
-        garbage_share: 0.0,
-        no_fee_share: 0.0,
-        bad_repo_share: 0.0,
-        crash_rate: 0.0,
-        hang_rate: 0.0,
-        no_output_rate: 0.0,
-    }
 }
 
 /// Runs the application until every track has run its one tournament, or one cannot finish.
