@@ -39,7 +39,12 @@ where
     F: Fn(&mut Tx<'_>) -> Result<T, StoreError> + Send + Sync,
 {
     fn run(&mut self, tx: &mut Tx<'_>, isolated: bool) -> bool {
-        let result = if isolated { tx.savepoint(|tx| (self.work)(tx)) } else { (self.work)(tx) };
+        // A write that panics fails alone, as on the blocking pool, instead of ending the committer.
+        let work = |tx: &mut Tx<'_>| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.work)(tx)))
+                .unwrap_or_else(|_| Err(StoreError::Database("the write panicked".into())))
+        };
+        let result = if isolated { tx.savepoint(work) } else { work(tx) };
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -162,6 +167,23 @@ mod tests {
         }
         assert_eq!(store.count_transitions().unwrap(), 9, "the refused write's row was rolled back alone");
         assert!(store.transitions(EntityKind::Registration, "write-3").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_write_that_panics_fails_alone_and_the_committer_goes_on() {
+        let store = Store::open("sqlite::memory:").unwrap();
+        store.migrate().unwrap();
+        let (send, receive) = mpsc::channel();
+        let (reply, mut panicked) = tokio::sync::oneshot::channel::<Result<u64, StoreError>>();
+        let work = Arc::new(|_: &mut Tx<'_>| -> Result<u64, StoreError> { panic!("a bug in a write") });
+        send.send(Box::new(Call { work, result: None, reply }) as Box<dyn Pending>).unwrap();
+        let (write, mut kept) = call(1, false);
+        send.send(write).unwrap();
+        drop(send);
+        commit_loop(&store, &receive, &AtomicU64::new(0));
+        assert!(matches!(panicked.try_recv().unwrap(), Err(StoreError::Database(m)) if m.contains("panicked")));
+        assert_eq!(kept.try_recv().unwrap().unwrap(), 1);
+        assert_eq!(store.count_transitions().unwrap(), 1);
     }
 
     #[test]
