@@ -11,15 +11,17 @@ use super::{Store, StoreError, Tx};
 #[derive(Clone)]
 pub struct Db {
     store: Arc<Store>,
-    committer: Committer,
+    /// `None` for an in-memory database, where a commit costs nothing to share.
+    committer: Option<Committer>,
 }
 
 const RETRIES: u32 = 5;
 
 impl Db {
-    /// The door to `store`, with a group-commit thread of its own (stopped with the last clone).
+    /// The door to `store`, with a group-commit thread of its own (stopped with the last clone) unless
+    /// the database is in memory.
     pub fn new(store: Arc<Store>) -> Self {
-        let committer = Committer::start(store.clone());
+        let committer = (!store.is_memory()).then(|| Committer::start(store.clone()));
         Self { store, committer }
     }
 
@@ -29,7 +31,7 @@ impl Db {
 
     /// How many group-commit transactions this door has run.
     pub fn batches(&self) -> u64 {
-        self.committer.batches()
+        self.committer.as_ref().map_or(0, Committer::batches)
     }
 
     /// Runs `work` against the store off the event loop, retrying transient errors.
@@ -47,18 +49,21 @@ impl Db {
     }
 
     /// Writes `work` in a transaction it shares with the writes that arrive with it (group commit,
-    /// [`super::group`]), in a savepoint of its own, and answers once that transaction has committed;
-    /// retries transient errors as [`Db::run`] does.
+    /// [`super::group`]), and answers once that transaction has committed; retries transient errors as
+    /// [`Db::run`] does. In memory, where a commit costs nothing, `work` is a transaction of its own.
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: Fn(&mut Tx<'_>) -> Result<T, StoreError> + Send + Sync + 'static,
     {
+        let Some(committer) = &self.committer else {
+            return self.run(move |s| s.transaction(|tx| work(tx))).await;
+        };
         let work = Arc::new(work);
         retrying("store write", || {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let call = Box::new(Call { work: work.clone(), result: None, reply });
-            let committer = self.committer.clone();
+            let committer = committer.clone();
             // Waited for on the blocking pool: under the virtual clock a write in flight holds time
             // still, as every store call does.
             tokio::task::spawn_blocking(move || {

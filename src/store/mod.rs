@@ -260,6 +260,11 @@ impl Store {
         self.backend
     }
 
+    /// Whether this is an in-memory SQLite database, which keeps nothing across a restart.
+    pub fn is_memory(&self) -> bool {
+        self._keeper.is_some()
+    }
+
     /// The URL this store was opened with, password masked.
     pub fn url(&self) -> &str {
         &self.url
