@@ -68,6 +68,7 @@ delegate! { transaction:
 
 delegate! { read:
     fn get_tournament(&self, id: &TournamentId) -> Tournament;
+    fn tournament_status(&self, id: &TournamentId) -> TournamentStatus;
     fn list_tournaments(&self, track: Option<&str>) -> Vec<Tournament>;
     fn unfinished_tournaments(&self) -> Vec<Tournament>;
     fn unfinished_of_track(&self, track: &str) -> Option<Tournament>;

@@ -1,10 +1,10 @@
 //! The fee ledger: append-only events per coldkey and the balances they move (tournament-rules.md §3).
 //!
 //! Idempotency is the database's job, not the caller's: every event carries a key that the
-//! `ledger_events` table holds UNIQUE. Recording inserts the event and moves the balance in one
-//! (nested) transaction; a second event with the same key hits the unique constraint, is rolled back
-//! and reported as [`LedgerOutcome::AlreadyRecorded`], so a fee is never charged twice, however many
-//! retries, restarts or racing workers try.
+//! `ledger_events` table holds UNIQUE. Recording moves the balance and inserts the event in the
+//! caller's transaction; a second event with the same key is found, or meets the unique key and its
+//! move is undone, and is reported as [`LedgerOutcome::AlreadyRecorded`], so a fee is never charged
+//! twice, however many retries, restarts or racing workers try.
 //!
 //! The balance moves by a conditional update: a debit only where the balance covers it, a credit only
 //! where it cannot overflow. PostgreSQL re-checks the condition on the row a racing writer has just
@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 
 use super::connection::{AnyConnection, per_backend};
 use super::convert::{from_db, parse, parse_opt, to_db};
@@ -107,7 +107,7 @@ impl EventRow {
     }
 }
 
-/// Why the nested transaction of [`Tx::record_ledger_event`] was rolled back.
+/// Why [`append`] recorded nothing.
 enum NotApplied {
     Duplicate,
     Refused(i64),
@@ -120,42 +120,80 @@ impl From<DieselError> for NotApplied {
     }
 }
 
+/// Records `event` inside the caller's transaction without a savepoint: nothing is written unless the
+/// event applies, so nothing has to be rolled back. (A savepoint per event made admitting thousands of
+/// miners in one transaction quadratic on SQLite, which replays its journal from the start to roll
+/// one back.)
+///
+/// 1. A recorded key answers `Duplicate` before anything moves.
+/// 2. The balance moves by a conditional update, or `Refused` with nothing written. A refusal looks
+///    for the key again: a racing writer of the same key that committed meanwhile is a duplicate.
+/// 3. The event is inserted unless its key exists; if a racing writer committed the key between 1 and
+///    3 (PostgreSQL), the move is undone and the answer is `Duplicate`.
 fn append(conn: &mut AnyConnection, event: &LedgerEvent) -> Result<(), NotApplied> {
-    let inserted = diesel::insert_into(ledger_events::table)
-        .values((
-            ledger_events::coldkey.eq(event.coldkey.as_str()),
-            ledger_events::kind.eq(event.kind.as_str()),
-            ledger_events::amount_rao.eq(event.amount_rao),
-            ledger_events::tournament_id.eq(event.tournament_id.as_ref().map(TournamentId::as_str)),
-            ledger_events::hotkey.eq(event.hotkey.as_ref().map(Hotkey::as_str)),
-            ledger_events::reference.eq(&event.reference),
-            ledger_events::idempotency_key.eq(&event.idempotency_key),
-            ledger_events::created_at.eq(to_db(event.created_at)),
-        ))
-        .execute(conn);
-    match inserted {
-        // The only unique key of the table besides its generated id.
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => return Err(NotApplied::Duplicate),
-        other => other?,
-    };
+    if recorded(conn, &event.idempotency_key)? {
+        return Err(NotApplied::Duplicate);
+    }
     let coldkey = event.coldkey.as_str();
-    if move_balance(conn, coldkey, event.amount_rao)? {
-        return Ok(());
-    }
-    // No row yet: a credit makes one (a racing credit may make it first, then the move is tried again).
-    let balance = coldkey_balances::table.find(coldkey).select(coldkey_balances::balance_rao).first(conn).optional()?;
-    if balance.is_none() && event.amount_rao >= 0 {
-        let row = (coldkey_balances::coldkey.eq(coldkey), coldkey_balances::balance_rao.eq(0i64));
-        per_backend!(conn, |c| diesel::insert_into(coldkey_balances::table)
-            .values(row)
-            .on_conflict(coldkey_balances::coldkey)
-            .do_nothing()
-            .execute(c))?;
-        if move_balance(conn, coldkey, event.amount_rao)? {
-            return Ok(());
+    if !move_or_open(conn, coldkey, event.amount_rao)? {
+        if recorded(conn, &event.idempotency_key)? {
+            return Err(NotApplied::Duplicate);
         }
+        let balance =
+            coldkey_balances::table.find(coldkey).select(coldkey_balances::balance_rao).first(conn).optional()?;
+        return Err(NotApplied::Refused(balance.unwrap_or(0)));
     }
-    Err(NotApplied::Refused(balance.unwrap_or(0)))
+    let row = (
+        ledger_events::coldkey.eq(coldkey),
+        ledger_events::kind.eq(event.kind.as_str()),
+        ledger_events::amount_rao.eq(event.amount_rao),
+        ledger_events::tournament_id.eq(event.tournament_id.as_ref().map(TournamentId::as_str)),
+        ledger_events::hotkey.eq(event.hotkey.as_ref().map(Hotkey::as_str)),
+        ledger_events::reference.eq(&event.reference),
+        ledger_events::idempotency_key.eq(&event.idempotency_key),
+        ledger_events::created_at.eq(to_db(event.created_at)),
+    );
+    let inserted = per_backend!(conn, |c| diesel::insert_into(ledger_events::table)
+        .values(row)
+        .on_conflict(ledger_events::idempotency_key)
+        .do_nothing()
+        .execute(c))?;
+    if inserted == 0 {
+        // The move succeeded, so its inverse stays within bounds.
+        diesel::update(coldkey_balances::table.find(coldkey))
+            .set(coldkey_balances::balance_rao.eq(coldkey_balances::balance_rao - event.amount_rao))
+            .execute(conn)?;
+        return Err(NotApplied::Duplicate);
+    }
+    Ok(())
+}
+
+/// Whether an event with this idempotency key is recorded.
+fn recorded(conn: &mut AnyConnection, idempotency_key: &str) -> Result<bool, DieselError> {
+    let found = ledger_events::table
+        .filter(ledger_events::idempotency_key.eq(idempotency_key))
+        .select(ledger_events::id)
+        .first::<i64>(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
+/// Moves the balance by `amount`; a credit to a coldkey without a row makes the row first (a racing
+/// credit may make it first, then the move is tried again). Whether it moved.
+fn move_or_open(conn: &mut AnyConnection, coldkey: &str, amount: i64) -> Result<bool, DieselError> {
+    if move_balance(conn, coldkey, amount)? {
+        return Ok(true);
+    }
+    if amount < 0 {
+        return Ok(false);
+    }
+    let row = (coldkey_balances::coldkey.eq(coldkey), coldkey_balances::balance_rao.eq(0i64));
+    per_backend!(conn, |c| diesel::insert_into(coldkey_balances::table)
+        .values(row)
+        .on_conflict(coldkey_balances::coldkey)
+        .do_nothing()
+        .execute(c))?;
+    move_balance(conn, coldkey, amount)
 }
 
 /// Moves the balance by `amount` where it stays within 0..=i64::MAX; whether it moved.
@@ -176,10 +214,10 @@ fn move_balance(conn: &mut AnyConnection, coldkey: &str, amount: i64) -> Result<
 impl Tx<'_> {
     /// Appends `event` and moves its coldkey's balance, atomically; a duplicate idempotency key moves
     /// nothing and answers [`LedgerOutcome::AlreadyRecorded`], a balance that cannot move by the amount
-    /// records nothing and answers [`LedgerOutcome::Refused`]. Runs in a savepoint, so a duplicate
-    /// does not spoil an enclosing transaction.
+    /// records nothing and answers [`LedgerOutcome::Refused`]. Neither spoils an enclosing
+    /// transaction: nothing is written unless the event applies.
     pub fn record_ledger_event(&mut self, event: &LedgerEvent) -> Result<LedgerOutcome, StoreError> {
-        match self.conn.transaction(|conn| append(conn, event)) {
+        match append(self.conn, event) {
             Ok(()) => Ok(LedgerOutcome::Applied),
             Err(NotApplied::Duplicate) => Ok(LedgerOutcome::AlreadyRecorded),
             Err(NotApplied::Refused(balance_rao)) => Ok(LedgerOutcome::Refused { balance_rao }),

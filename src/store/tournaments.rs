@@ -128,6 +128,17 @@ impl Tx<'_> {
             .into_record()
     }
 
+    /// The status of one tournament alone (a trainer's check before it asks for GPUs).
+    pub fn tournament_status(&mut self, id: &TournamentId) -> Result<TournamentStatus, StoreError> {
+        let status: String = tournaments::table
+            .find(id.as_str())
+            .select(tournaments::status)
+            .first(self.conn)
+            .optional()?
+            .ok_or_else(|| StoreError::not_found("tournament", id))?;
+        parse(T, "status", &status)
+    }
+
     /// Every tournament (of one track, if given), oldest first.
     pub fn list_tournaments(&mut self, track: Option<&str>) -> Result<Vec<Tournament>, StoreError> {
         let mut query = tournaments::table.select(TournamentRow::as_select()).into_boxed();

@@ -327,17 +327,8 @@ impl Handler<Granted> for TrainerActor {
             let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
             return self.ended(ctx, Some((attempt, placement)), outcome);
         }
-        // A store failure here is no reason to hold the GPUs: run as if still live.
-        let (rt, template) = (self.rt.clone(), self.template.clone());
-        let live = async move { Ok(tournament_live(&rt, &template).await.unwrap_or(true)) };
-        self.wait(ctx, live, move |act, ctx, live| {
-            if live && !act.cancelled {
-                act.start(ctx, placement, attempt);
-            } else {
-                let outcome = RunOutcome::NotStarted { reason: "the tournament was cancelled".into() };
-                act.ended(ctx, Some((attempt, placement)), outcome);
-            }
-        });
+        // A cancellation after this point arrives as `CancelTraining` and stops the running attempt.
+        self.start(ctx, placement, attempt);
     }
 }
 
@@ -397,7 +388,7 @@ fn key(t: &Training) -> TrainingKey {
 /// Whether the training's tournament is still pending or active (an operator may have cancelled it).
 async fn tournament_live(rt: &Runtime, template: &JobTemplate) -> Result<bool, StoreError> {
     let id = template.job.tournament_id.clone();
-    Ok(!rt.db.run(move |s| s.get_tournament(&id)).await?.status.is_finished())
+    Ok(!rt.db.run(move |s| s.tournament_status(&id)).await?.is_finished())
 }
 
 /// Fences the node of an attempt whose node did not answer; the broker un-fences it when it answers.
