@@ -97,20 +97,22 @@ pub struct RoundOutcome {
     pub boss: Option<BossDecision>,
 }
 
+/// Whether a live task has finished and failed round sanity: [`round_step`] replaces it. A task that
+/// ends while others of its round still run and needs no replacement leaves the round waiting.
+pub fn needs_replacement(task: &TaskView) -> bool {
+    if task.replaced || !task.finished() {
+        return false;
+    }
+    let statuses: Vec<RunStatus> = task.results().iter().map(|r| r.status).collect();
+    task_sanity(&statuses, task.is_replacement) == Sanity::Replace
+}
+
 /// Decides the step of a round from its bracket and tasks.
 /// `champion_wins` is the defending champion's streak, which sets the boss-round threshold.
 pub fn round_step(bracket: &Bracket, tasks: &[TaskView], champion_wins: u32, rules: &Rules) -> RoundStep {
     let house = &rules.house_hotkey;
     let live: Vec<&TaskView> = tasks.iter().filter(|t| !t.replaced).collect();
-    let to_replace: Vec<TaskId> = live
-        .iter()
-        .filter(|t| t.finished())
-        .filter(|t| {
-            let statuses: Vec<RunStatus> = t.results().iter().map(|r| r.status).collect();
-            task_sanity(&statuses, t.is_replacement) == Sanity::Replace
-        })
-        .map(|t| t.id.clone())
-        .collect();
+    let to_replace: Vec<TaskId> = live.iter().filter(|t| needs_replacement(t)).map(|t| t.id.clone()).collect();
     if !to_replace.is_empty() {
         return RoundStep::Replace { tasks: to_replace };
     }

@@ -129,8 +129,16 @@ fn a_mostly_failed_task_is_replaced_once() {
     };
     let mut views = play(1, &bracket, &tasks, &failing);
     assert_eq!(round_step(&bracket, &views, 1, &rules), RoundStep::Replace { tasks: vec![views[0].id.clone()] });
+    // Only the failed task needs replacing, and it does even while another task of the round runs:
+    // a task ending is enough to tell.
+    assert!(needs_replacement(&views[0]));
+    assert!(views[1..].iter().all(|v| !needs_replacement(v)));
+    let mut running = views[0].clone();
+    running.trainings[0].status = TrainingStatus::Training;
+    assert!(!needs_replacement(&running));
     let mut replacement = views[0].clone();
     views[0].replaced = true;
+    assert!(!needs_replacement(&views[0]), "a replaced task is not replaced again");
     replacement.id = task_id(&tid(), 1, 0, 1);
     replacement.is_replacement = true;
     views.push(replacement);

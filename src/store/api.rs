@@ -108,5 +108,6 @@ delegate! { read:
 
 delegate! { read_consistent:
     fn tournament_snapshot(&self, id: &TournamentId) -> TournamentSnapshot;
+    fn refresh_snapshot(&self, previous: &TournamentSnapshot) -> TournamentSnapshot;
     fn export_bundle(&self, house: &Hotkey, at: DateTime<Utc>) -> ResultsBundle;
 }

@@ -163,15 +163,21 @@ impl Tx<'_> {
 
     /// A tournament's rounds in order, each with its groups and pairs.
     pub fn list_rounds(&mut self, tournament: &TournamentId) -> Result<Vec<RoundWithBracket>, StoreError> {
+        let rows = self.list_round_rows(tournament)?;
+        rows.into_iter().map(|round| self.with_bracket(round)).collect()
+    }
+
+    /// A tournament's rounds in order, without their brackets.
+    pub(super) fn list_round_rows(&mut self, tournament: &TournamentId) -> Result<Vec<Round>, StoreError> {
         let rows = rounds::table
             .filter(rounds::tournament_id.eq(tournament.as_str()))
             .order(rounds::number.asc())
             .select(RoundRow::as_select())
             .load(self.conn)?;
-        rows.into_iter().map(|row| self.with_bracket(row.into_record()?)).collect()
+        rows.into_iter().map(RoundRow::into_record).collect()
     }
 
-    fn with_bracket(&mut self, round: Round) -> Result<RoundWithBracket, StoreError> {
+    pub(super) fn with_bracket(&mut self, round: Round) -> Result<RoundWithBracket, StoreError> {
         let group_rows: Vec<(String, i32)> = groups::table
             .filter(groups::round_id.eq(round.id.as_str()))
             .order(groups::number.asc())

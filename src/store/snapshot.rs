@@ -7,7 +7,7 @@
 //! runs it in one read transaction.
 
 use super::{Participant, RoundWithBracket, StoreError, Task, Tournament, Training, Tx};
-use crate::domain::TournamentId;
+use crate::domain::{RoundStatus, TournamentId};
 
 /// Everything stored about one tournament.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,13 +48,41 @@ impl Tx<'_> {
         let participants = self.list_participants(id)?;
         let mut rounds = Vec::new();
         for round in self.list_rounds(id)? {
-            let mut tasks = Vec::new();
-            for task in self.list_tasks(&round.round.id)? {
-                let trainings = self.trainings_for_task(&task.id)?;
-                tasks.push(TaskSnapshot { task, trainings });
-            }
-            rounds.push(RoundSnapshot { round, tasks });
+            rounds.push(self.round_snapshot(round)?);
         }
         Ok(TournamentSnapshot { tournament, participants, rounds })
+    }
+
+    /// What [`Tx::tournament_snapshot`] reads, reusing the rounds of `previous` that were completed
+    /// there: a completed round's bracket, tasks and trainings never change again, so a tournament
+    /// deep in its knockout rounds does not read its group stage again after every step.
+    pub fn refresh_snapshot(&mut self, previous: &TournamentSnapshot) -> Result<TournamentSnapshot, StoreError> {
+        let tournament = self.get_tournament(&previous.tournament.id)?;
+        let id = &tournament.id;
+        let participants = self.list_participants(id)?;
+        let mut rounds = Vec::new();
+        for round in self.list_round_rows(id)? {
+            let done = previous
+                .rounds
+                .iter()
+                .find(|r| r.round.round.id == round.id && r.round.round.status == RoundStatus::Completed);
+            match done {
+                Some(done) => rounds.push(done.clone()),
+                None => {
+                    let round = self.with_bracket(round)?;
+                    rounds.push(self.round_snapshot(round)?);
+                }
+            }
+        }
+        Ok(TournamentSnapshot { tournament, participants, rounds })
+    }
+
+    fn round_snapshot(&mut self, round: RoundWithBracket) -> Result<RoundSnapshot, StoreError> {
+        let mut tasks = Vec::new();
+        for task in self.list_tasks(&round.round.id)? {
+            let trainings = self.trainings_for_task(&task.id)?;
+            tasks.push(TaskSnapshot { task, trainings });
+        }
+        Ok(RoundSnapshot { round, tasks })
     }
 }

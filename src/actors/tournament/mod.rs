@@ -26,7 +26,7 @@ use super::control::{CancelTournament, ControlError, OverrideTask, Resume, Retry
 use super::trainer::{CancelTraining, JobTemplate, TrainerActor, TrainingEnded};
 use crate::domain::backoff::{self, AfterFailure, RetryPolicy};
 use crate::domain::ids::stable_hash;
-use crate::domain::progress::{RoundStep, round_step};
+use crate::domain::progress::{RoundStep, needs_replacement, round_step};
 use crate::domain::{TaskStatus, TournamentId, TournamentStatus, TournamentType, TrainingKey};
 use crate::store::{StoreError, TournamentSnapshot};
 
@@ -112,9 +112,14 @@ impl TournamentActor {
         let round = self.snapshot.as_ref().and_then(|s| s.rounds.last()).map_or(0, |r| r.round.round.number);
         let span = tracing::info_span!("tournament", id = %self.id, round);
         let began = std::time::Instant::now();
+        let previous = self.snapshot.clone();
         let fut = async move {
             work.await?;
-            let snapshot = db.run(move |s| s.tournament_snapshot(&id)).await;
+            let snapshot = match previous {
+                // Its completed rounds are not read again.
+                Some(previous) => db.run(move |s| s.refresh_snapshot(&previous)).await,
+                None => db.run(move |s| s.tournament_snapshot(&id)).await,
+            };
             // From the decision to act to the persisted state being read back: the reaction latency.
             metrics::histogram!("crucible_reaction_seconds").record(began.elapsed().as_secs_f64());
             snapshot
@@ -214,13 +219,15 @@ impl TournamentActor {
     /// Every unfinished training of the current round's live tasks gets a TrainerActor.
     fn spawn_trainers(&mut self, ctx: &mut Context<Self>, snapshot: &TournamentSnapshot) {
         let Some(round) = snapshot.rounds.last() else { return };
+        let participants: HashMap<&crate::domain::Hotkey, &crate::store::Participant> =
+            snapshot.participants.iter().map(|p| (&p.hotkey, p)).collect();
         for t in round.tasks.iter().filter(|t| t.task.status != TaskStatus::Replaced) {
             for training in t.trainings.iter().filter(|tr| !tr.status.is_finished()) {
                 let key = TrainingKey::new(t.task.id.clone(), training.hotkey.clone());
                 if self.trainers.contains_key(&key) {
                     continue;
                 }
-                let Some(participant) = snapshot.participants.iter().find(|p| p.hotkey == training.hotkey) else {
+                let Some(participant) = participants.get(&training.hotkey).copied() else {
                     tracing::error!(tournament = %self.id, hotkey = %training.hotkey, "a training has no participant");
                     continue;
                 };
@@ -370,23 +377,30 @@ impl Handler<TrainingEnded> for TournamentActor {
         let t = msg.training;
         self.trainers.remove(&TrainingKey::new(t.task_id.clone(), t.hotkey.clone()));
         // Only a task whose trainings have all ended can be replaced or decide its round: until then
-        // there is nothing to decide (and deciding reads the whole round, for every ending).
-        let mut task_ended = true;
+        // there is nothing to decide (and deciding reads the whole round, for every ending). Nor is
+        // there when other tasks of its round still run and this one needs no replacement.
+        let mut decide = true;
         if let Some(snapshot) = &mut self.snapshot {
-            let task = snapshot
-                .rounds
-                .iter_mut()
-                .rev()
-                .flat_map(|r| r.tasks.iter_mut())
-                .find(|task| task.task.id == t.task_id);
-            if let Some(task) = task {
+            let found = snapshot.rounds.iter_mut().rev().find_map(|r| {
+                let at = r.tasks.iter().position(|task| task.task.id == t.task_id)?;
+                Some((r, at))
+            });
+            if let Some((round, at)) = found {
+                let task = &mut round.tasks[at];
                 if let Some(stored) = task.trainings.iter_mut().find(|tr| tr.hotkey == t.hotkey) {
                     *stored = t;
                 }
-                task_ended = task.trainings.iter().all(|tr| tr.status.is_finished());
+                let task = &round.tasks[at];
+                decide = task.trainings.iter().all(|tr| tr.status.is_finished()) && {
+                    let others_run = round.tasks.iter().any(|other| {
+                        other.task.status != TaskStatus::Replaced
+                            && other.trainings.iter().any(|tr| !tr.status.is_finished())
+                    });
+                    !others_run || plan::task_view(round, task).is_some_and(|view| needs_replacement(&view))
+                };
             }
         }
-        if task_ended {
+        if decide {
             self.reconcile(ctx);
         }
     }

@@ -15,7 +15,7 @@ use crate::domain::task_scores::EvalFacts;
 use crate::domain::tasks::{Slot, TaskSpec};
 use crate::domain::{Hotkey, RoundKind, RoundStatus, TaskStatus, TournamentId, TrainingStatus};
 use crate::exec::TrainingJob;
-use crate::store::{Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, Task, Training};
+use crate::store::{Group, Pair, Participant, Round, RoundSnapshot, RoundWithBracket, Task, TaskSnapshot, Training};
 
 /// The bracket stored with a round.
 pub fn bracket_of(round: &RoundWithBracket) -> Bracket {
@@ -39,33 +39,32 @@ pub fn slot_of(round: &RoundWithBracket, task: &Task) -> Option<Slot> {
 
 /// The round's tasks as progression sees them.
 pub fn task_views(round: &RoundSnapshot) -> Vec<TaskView> {
-    round
-        .tasks
-        .iter()
-        .filter_map(|t| {
-            Some(TaskView {
-                id: t.task.id.clone(),
-                slot: slot_of(&round.round, &t.task)?,
-                task_type: t.task.task_type,
-                // An accepted task is never replaced, like a replacement.
-                is_replacement: t.task.replaces_task_id.is_some() || t.task.status == TaskStatus::Accepted,
-                replaced: t.task.status == TaskStatus::Replaced,
-                reward_weights: t.task.reward_weights(),
-                trainings: t
-                    .trainings
-                    .iter()
-                    .map(|tr| TrainingView {
-                        hotkey: tr.hotkey.clone(),
-                        status: tr.status,
-                        test_loss: tr.test_loss,
-                        synth_loss: tr.synth_loss,
-                        eval: tr.eval.clone(),
-                        reason: tr.failure_reason.clone(),
-                    })
-                    .collect(),
+    round.tasks.iter().filter_map(|t| task_view(round, t)).collect()
+}
+
+/// One task of `round` as the progression rules see it (`None` for a task in no slot of the bracket).
+pub fn task_view(round: &RoundSnapshot, t: &TaskSnapshot) -> Option<TaskView> {
+    Some(TaskView {
+        id: t.task.id.clone(),
+        slot: slot_of(&round.round, &t.task)?,
+        task_type: t.task.task_type,
+        // An accepted task is never replaced, like a replacement.
+        is_replacement: t.task.replaces_task_id.is_some() || t.task.status == TaskStatus::Accepted,
+        replaced: t.task.status == TaskStatus::Replaced,
+        reward_weights: t.task.reward_weights(),
+        trainings: t
+            .trainings
+            .iter()
+            .map(|tr| TrainingView {
+                hotkey: tr.hotkey.clone(),
+                status: tr.status,
+                test_loss: tr.test_loss,
+                synth_loss: tr.synth_loss,
+                eval: tr.eval.clone(),
+                reason: tr.failure_reason.clone(),
             })
-        })
-        .collect()
+            .collect(),
+    })
 }
 
 /// The catalog with the store's proven historical tasks of the tournament's type added (from other

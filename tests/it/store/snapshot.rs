@@ -1,9 +1,10 @@
 use std::collections::BTreeSet;
 
 use crucible::domain::{TaskStatus, TournamentId, TournamentStatus};
-use crucible::store::{Store, StoreError};
+use crucible::store::{StatusChange, Store, StoreError};
 
 use super::history::played;
+use super::support::{hotkey, t};
 
 fn a_snapshot_reads_back_exactly_what_was_written(store: &Store) {
     let written = played(store, 1, TournamentStatus::Active);
@@ -36,7 +37,32 @@ fn a_snapshot_can_be_read_inside_a_write_transaction(store: &Store) {
     assert_eq!(read, written);
 }
 
+/// A refresh reads what changed since `previous` and reuses its completed rounds: it equals a fresh
+/// read, and a completed round comes from `previous`, not from the store.
+fn a_refreshed_snapshot_equals_a_fresh_read_and_reuses_completed_rounds(store: &Store) {
+    let written = played(store, 1, TournamentStatus::Active);
+    let id = written.tournament.id.clone();
+    let previous = store.tournament_snapshot(&id).unwrap();
+    store.set_eliminated_in_round(&id, &[hotkey(1)], 2).unwrap();
+    let change = StatusChange::new(TournamentStatus::Active, TournamentStatus::Completed, "decided", t(1300));
+    store.set_tournament_status(&id, &change).unwrap();
+
+    let refreshed = store.refresh_snapshot(&previous).unwrap();
+    assert_eq!(refreshed, store.tournament_snapshot(&id).unwrap());
+    assert_eq!(refreshed.tournament.status, TournamentStatus::Completed);
+    assert_ne!(refreshed, previous);
+
+    // Round 1 is completed in `previous`, round 2 is not: only round 2 is read again.
+    let mut marked = previous.clone();
+    marked.rounds[0].tasks[1].task.model = "kept from the previous snapshot".into();
+    marked.rounds[1].tasks[0].task.model = "read again".into();
+    let refreshed = store.refresh_snapshot(&marked).unwrap();
+    assert_eq!(refreshed.rounds[0].tasks[1].task.model, "kept from the previous snapshot");
+    assert_eq!(refreshed.rounds[1].tasks[0], previous.rounds[1].tasks[0]);
+}
+
 on_both_backends!(
+    a_refreshed_snapshot_equals_a_fresh_read_and_reuses_completed_rounds,
     a_snapshot_reads_back_exactly_what_was_written,
     a_snapshot_of_an_unknown_tournament_is_not_found,
     a_snapshot_can_be_read_inside_a_write_transaction,
