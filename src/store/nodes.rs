@@ -205,12 +205,19 @@ impl Tx<'_> {
     ) -> Result<(), StoreError> {
         let holder = holder.map(ToString::to_string);
         let wanted: BTreeSet<u32> = indices.iter().copied().collect();
-        let db_indices: Vec<i32> = wanted.iter().map(|&i| signed("gpu_index", i)).collect::<Result<_, _>>()?;
-        let of_node = gpus::table.filter(gpus::node_id.eq(node_id)).filter(gpus::gpu_index.eq_any(&db_indices));
-        let existing: Vec<i32> = of_node.clone().select(gpus::gpu_index).load(self.conn)?;
-        if let Some((missing, _)) = wanted.iter().zip(&db_indices).find(|(_, db)| !existing.contains(db)) {
-            return Err(StoreError::not_found("GPU", format!("{node_id}#{missing}")));
+        // Each GPU is looked up by a statement prepared once per connection; the update is one
+        // statement (diesel prepares every UPDATE again, so one is cheaper than one per GPU).
+        let mut db_indices = Vec::with_capacity(wanted.len());
+        for &index in &wanted {
+            let db_index: i32 = signed("gpu_index", index)?;
+            let found =
+                gpus::table.find((node_id, db_index)).select(gpus::gpu_index).first::<i32>(self.conn).optional()?;
+            if found.is_none() {
+                return Err(StoreError::not_found("GPU", format!("{node_id}#{index}")));
+            }
+            db_indices.push(db_index);
         }
+        let of_node = gpus::table.filter(gpus::node_id.eq(node_id)).filter(gpus::gpu_index.eq_any(&db_indices));
         diesel::update(of_node).set(gpus::holder.eq(&holder)).execute(self.conn)?;
         let status = if holder.is_some() { "reserved" } else { "free" };
         for &index in &wanted {

@@ -148,16 +148,17 @@ impl Tx<'_> {
     ) -> Result<Vec<(Task, u32)>, StoreError> {
         use super::schema::trainings;
         let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-        let recent: Vec<String> = tasks::table
+        // A subquery, not a list of up to a thousand ids bound one by one: parsing that list cost more
+        // than the rest of a boss round.
+        let recent = tasks::table
             .filter(tasks::task_type.eq_any(&names))
             .filter(tasks::tournament_id.ne(excluding.as_str()))
             .filter(tasks::status.ne(TaskStatus::Replaced.as_str()))
             .order(tasks::created_at.desc())
             .limit(HISTORY_WINDOW)
-            .select(tasks::id)
-            .load(self.conn)?;
+            .select(tasks::id);
         let counts: Vec<(String, i64)> = trainings::table
-            .filter(trainings::task_id.eq_any(&recent))
+            .filter(trainings::task_id.eq_any(recent))
             .filter(trainings::status.eq(crate::domain::TrainingStatus::Success.as_str()))
             .filter(trainings::test_loss.is_not_null())
             .group_by(trainings::task_id)
