@@ -1,7 +1,8 @@
 //! `/metrics` in the Prometheus text format. Counted as things happen: HTTP requests (by method, route
 //! and status, with latencies), training attempts by outcome, store call and reaction latencies.
 //! Read from the store at every scrape: tournaments by type and status, trainings by status, GPU slots
-//! free / reserved / fenced per node and class.
+//! free / reserved / fenced per node and class. Every family has its `# HELP`, and the build and process
+//! series come with them (`metric_families`).
 
 use std::sync::OnceLock;
 
@@ -26,6 +27,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS);
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {
+                    super::metric_families::describe();
                     // Histograms keep their samples until drained: drain them even when nobody scrapes.
                     let upkeep = handle.clone();
                     std::thread::spawn(move || {
@@ -106,5 +108,7 @@ pub async fn scrape(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError
                 .set(n as f64);
         }
     }
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render()))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render() + &super::metric_families::render_process()))
 }

@@ -8,7 +8,9 @@
 
 mod control;
 pub(crate) mod details;
+mod endpoint;
 mod events;
+mod metric_families;
 mod metrics;
 mod openapi;
 mod operations;

@@ -5,6 +5,7 @@ use actix_web::error::JsonPayloadError;
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
+use super::endpoint::at;
 use super::{ApiState, read};
 use crate::domain::{Coldkey, LedgerKind, TournamentType};
 use crate::http::error::ApiError;
@@ -12,42 +13,44 @@ use crate::miners::credits::{CreditError, record_credit};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/v1/ledger/credits", web::post().to(credit))
-        .route("/v1/events", web::get().to(super::events::stream))
-        .route("/metrics", web::get().to(super::metrics::scrape))
-        .route("/v1/miners", web::get().to(super::operations::miners))
-        .route("/v1/miners/{hotkey}", web::put().to(super::operations::put_miner))
-        .route("/v1/miners/{hotkey}", web::delete().to(super::operations::delete_miner))
-        .route("/tournament/{tournament_id}/refund", web::post().to(super::operations::refund))
-        .route("/v1/tournaments", web::post().to(super::control::create))
-        .route("/v1/tournaments/{tournament_id}/cancel", web::post().to(super::control::cancel))
-        .route("/v1/tournaments/{tournament_id}/confirm", web::post().to(super::control::confirm))
-        .route("/v1/tasks/{task_id}/{action}", web::post().to(super::control::override_task))
-        .route("/v1/tournament_orchestrator/add_trainer", web::post().to(super::control::add_trainer))
-        .route("/v1/crucible/stalls", web::get().to(super::stalls::list))
-        .route("/v1/crucible/stalls/retry", web::post().to(super::stalls::retry))
-        .route(
-            "/v1/tournament_orchestrator/remove_trainer/{trainer_ip}",
-            web::delete().to(super::control::remove_trainer),
-        )
-        .route("/v1/weights", web::get().to(super::operations::weights))
-        .route("/v1/bundle", web::get().to(super::operations::bundle))
-        .route("/transfer/balance/{coldkey}", web::get().to(balance))
-        .route("/tournament/fees", web::get().to(fees))
-        .route("/balance/events/coldkey/{coldkey}", web::get().to(coldkey_events))
-        .route("/balance/events/tournament/{tournament_id}", web::get().to(tournament_events))
-        .route("/v1/tournaments/history", web::get().to(super::tournaments::history))
-        .route("/v1/tournaments/active", web::get().to(super::tournaments::active))
-        .route("/v1/tournaments/next-dates", web::get().to(super::orchestrator::next_dates))
-        .route("/v1/tournaments/gpu-requirements", web::get().to(super::orchestrator::gpu_requirements))
-        .route("/v1/tournament_orchestrator/trainers", web::get().to(super::trainers::trainers))
-        .route("/v1/tournament_orchestrator/training_stats", web::get().to(super::orchestrator::training_stats))
-        .route("/v1/tournaments/latest/details", web::get().to(super::tournaments::latest_details))
-        .route("/v1/tournaments/{tournament_id}/details", web::get().to(super::tournaments::details))
-        .route("/v1/crucible/tournaments/{tournament_id}/results", web::get().to(super::results::tournament_results))
-        .route("/v1/crucible/trainers", web::get().to(super::trainers::crucible_trainers));
+        .service(at("/swagger-ui").get(swagger_ui))
+        .service(at("/healthz").get(healthz))
+        .service(at("/readyz").get(readyz))
+        .service(at("/v1/ledger/credits").post(credit))
+        .service(at("/v1/events").get(super::events::stream))
+        .service(at("/metrics").get(super::metrics::scrape))
+        .service(at("/v1/miners").get(super::operations::miners))
+        .service(at("/v1/miners/{hotkey}").put(super::operations::put_miner).delete(super::operations::delete_miner))
+        .service(at("/tournament/{tournament_id}/refund").post(super::operations::refund))
+        .service(at("/v1/tournaments").post(super::control::create))
+        .service(at("/v1/tournaments/{tournament_id}/cancel").post(super::control::cancel))
+        .service(at("/v1/tournaments/{tournament_id}/confirm").post(super::control::confirm))
+        .service(at("/v1/tasks/{task_id}/{action}").post(super::control::override_task))
+        .service(at("/v1/tournament_orchestrator/add_trainer").post(super::control::add_trainer))
+        .service(at("/v1/crucible/stalls").get(super::stalls::list))
+        .service(at("/v1/crucible/stalls/retry").post(super::stalls::retry))
+        .service(at("/v1/tournament_orchestrator/remove_trainer/{trainer_ip}").delete(super::control::remove_trainer))
+        .service(at("/v1/weights").get(super::operations::weights))
+        .service(at("/v1/bundle").get(super::operations::bundle))
+        .service(at("/transfer/balance/{coldkey}").get(balance))
+        .service(at("/tournament/fees").get(fees))
+        .service(at("/balance/events/coldkey/{coldkey}").get(coldkey_events))
+        .service(at("/balance/events/tournament/{tournament_id}").get(tournament_events))
+        .service(at("/v1/tournaments/history").get(super::tournaments::history))
+        .service(at("/v1/tournaments/active").get(super::tournaments::active))
+        .service(at("/v1/tournaments/next-dates").get(super::orchestrator::next_dates))
+        .service(at("/v1/tournaments/gpu-requirements").get(super::orchestrator::gpu_requirements))
+        .service(at("/v1/tournament_orchestrator/trainers").get(super::trainers::trainers))
+        .service(at("/v1/tournament_orchestrator/training_stats").get(super::orchestrator::training_stats))
+        .service(at("/v1/tournaments/latest/details").get(super::tournaments::latest_details))
+        .service(at("/v1/tournaments/{tournament_id}/details").get(super::tournaments::details))
+        .service(at("/v1/crucible/tournaments/{tournament_id}/results").get(super::results::tournament_results))
+        .service(at("/v1/crucible/trainers").get(super::trainers::crucible_trainers));
+}
+
+/// `/swagger-ui` goes to `/swagger-ui/`, where the UI is served.
+async fn swagger_ui() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((actix_web::http::header::LOCATION, "/swagger-ui/")).finish()
 }
 
 pub async fn no_route() -> Result<HttpResponse, ApiError> {

@@ -24,7 +24,7 @@ use self::auth::Access;
 use self::error::ApiError;
 
 /// Who may call what on one server: the peer must be allowed, then the token is needed except on the
-/// `open` paths and, when reads are public, on GET requests.
+/// `open` paths and, when reads are public, on GET and HEAD requests.
 #[derive(Debug, Clone)]
 pub struct Gate {
     pub access: Access,
@@ -39,7 +39,8 @@ impl Gate {
     fn check(&self, request: &ServiceRequest) -> Result<(), ApiError> {
         let peer = request.peer_addr().map(|a| a.ip());
         let header = request.headers().get(header::AUTHORIZATION).and_then(|h| h.to_str().ok());
-        let free = self.open.contains(&request.path()) || (self.public_reads && request.method() == Method::GET);
+        let free = self.open.contains(&request.path())
+            || (self.public_reads && matches!(*request.method(), Method::GET | Method::HEAD));
         self.access.check_peer(peer)?;
         if free { Ok(()) } else { self.access.check_token(header) }
     }

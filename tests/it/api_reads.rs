@@ -193,9 +193,27 @@ fn metrics_scrape_cleanly_and_openapi_documents_every_route() {
         "crucible_store_call_seconds_count",
         "crucible_reaction_seconds_count",
         "crucible_training_attempts_total{outcome=\"success\"}",
+        "crucible_build_info{version=\"",
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_start_time_seconds ",
     ] {
         assert!(text.contains(expected), "{expected} missing from:\n{text}");
     }
+    // Every family that has a `# TYPE` has its `# HELP`, and every family is one crucible documents.
+    let typed: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).collect();
+    assert!(typed.len() >= 15, "{typed:?}");
+    for family in &typed {
+        let help = format!("# HELP {family} ");
+        assert!(text.lines().any(|l| l.starts_with(&help) && l.len() > help.len() + 10), "no HELP for {family}");
+    }
+    let resident: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(resident > 1e6, "a test process holds more than a megabyte: {resident}");
 
     let (status, doc) = call("GET", &format!("{url}/openapi.json"), None, None);
     assert_eq!(status, 200);

@@ -3,6 +3,7 @@
 mod api;
 mod api_analytics;
 mod api_compat;
+mod api_methods;
 mod api_ops;
 mod api_reads;
 mod app;

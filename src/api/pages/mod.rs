@@ -15,12 +15,14 @@ use std::fmt::Write;
 
 use actix_web::{HttpResponse, web};
 
+use super::endpoint::at;
+
 pub fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/", web::get().to(index::page))
-        .route("/tournaments/{tournament_id}", web::get().to(tournament::page))
-        .route("/nodes", web::get().to(nodes::page))
-        .route("/miners/{hotkey}", web::get().to(miner::page));
+        .service(at("/").get(index::page))
+        .service(at("/tournaments/{tournament_id}").get(tournament::page))
+        .service(at("/nodes").get(nodes::page))
+        .service(at("/miners/{hotkey}").get(miner::page));
 }
 
 /// Text made safe for HTML element content and attribute values.
