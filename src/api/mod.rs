@@ -16,6 +16,7 @@ mod openapi;
 mod operations;
 pub(crate) mod orchestrator;
 mod pages;
+mod participants;
 pub(crate) mod results;
 mod routes;
 pub mod settings;

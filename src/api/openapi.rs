@@ -28,6 +28,7 @@ use crate::http::error::ErrorBody;
         super::trainers::trainers,
         super::orchestrator::training_stats,
         super::results::tournament_results,
+        super::participants::participants,
         super::trainers::crucible_trainers,
         super::control::create,
         super::control::cancel,

@@ -45,6 +45,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(at("/v1/tournaments/latest/details").get(super::tournaments::latest_details))
         .service(at("/v1/tournaments/{tournament_id}/details").get(super::tournaments::details))
         .service(at("/v1/crucible/tournaments/{tournament_id}/results").get(super::results::tournament_results))
+        .service(at("/v1/crucible/tournaments/{tournament_id}/participants").get(super::participants::participants))
         .service(at("/v1/crucible/trainers").get(super::trainers::crucible_trainers));
 }
 

@@ -219,6 +219,7 @@ fn every_route_refuses_without_the_token_and_answers_bad_input_with_a_4xx() {
         "/v1/tournament_orchestrator/trainers".into(),
         "/v1/tournament_orchestrator/training_stats".into(),
         format!("/v1/crucible/tournaments/{t}/results"),
+        format!("/v1/crucible/tournaments/{t}/participants"),
         "/v1/crucible/trainers".into(),
         "/tournament/fees".into(),
         format!("/transfer/balance/{ck}"),

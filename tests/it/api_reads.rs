@@ -228,6 +228,7 @@ fn metrics_scrape_cleanly_and_openapi_documents_every_route() {
         "/v1/tournament_orchestrator/trainers",
         "/v1/tournament_orchestrator/training_stats",
         "/v1/crucible/tournaments/{tournament_id}/results",
+        "/v1/crucible/tournaments/{tournament_id}/participants",
         "/v1/crucible/trainers",
         "/tournament/fees",
         "/transfer/balance/{coldkey}",
@@ -247,4 +248,39 @@ fn metrics_scrape_cleanly_and_openapi_documents_every_route() {
     let bundle =
         runtime.block_on(async { reqwest::get(format!("{url}/swagger-ui/swagger-ui-bundle.js")).await.unwrap() });
     assert_eq!(bundle.status(), 200);
+}
+
+/// Every participant of each tournament over JSON, as stored: submission, admission outcome and
+/// reason; refused miners are among them with the reason they can act on.
+#[test]
+fn participants_are_listed_with_their_admission_outcome_and_reason() {
+    let (_dir, db, report) = simulated();
+    let (url, store, ()) = serve_on(&db);
+    let mut refused = 0;
+    for t in &report.tournaments {
+        let (status, listed) = call("GET", &format!("{url}/v1/crucible/tournaments/{}/participants", t.id), None, None);
+        assert_eq!(status, 200, "{listed}");
+        let stored = store.list_participants(&t.id.parse().unwrap()).unwrap();
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len(), stored.len());
+        for (json, p) in listed.iter().zip(&stored) {
+            assert_eq!(json["hotkey"], p.hotkey.as_str());
+            assert_eq!(json["admission"], p.admission.as_str());
+            assert_eq!(json["admission_reason"], p.admission_reason.as_str());
+            assert_eq!(json["repo_url"], p.repo_url.as_str());
+            assert_eq!(json["commit_hash"], p.commit_hash.as_str());
+            assert_eq!(json["is_house"], p.is_house);
+            if json["admission"] != "admitted" {
+                refused += 1;
+                assert!(!p.admission_reason.is_empty(), "a refusal without a reason: {json}");
+            }
+        }
+    }
+    assert!(refused > 0, "the simulated miners include some that are refused");
+    let unknown = "tourn_00000000000000aa_20260101";
+    let (status, answer) = call("GET", &format!("{url}/v1/crucible/tournaments/{unknown}/participants"), None, None);
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = call("GET", &format!("{url}/v1/crucible/tournaments/x/participants"), None, None);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("tournament_id"), "{answer}");
 }
