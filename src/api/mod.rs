@@ -17,6 +17,7 @@ mod operations;
 pub(crate) mod orchestrator;
 mod pages;
 mod participants;
+mod ready;
 pub(crate) mod results;
 mod routes;
 pub mod settings;
@@ -55,6 +56,8 @@ pub struct ApiState {
     pub directory_file: Option<String>,
     /// The running validator's actors; `None` where none runs (operations on it answer 503).
     pub control: Option<Control>,
+    /// The readiness probe's ping in flight.
+    pub ready: ready::ReadyProbe,
 }
 
 /// Runs store work on the blocking pool; a store failure is a 503 the caller may repeat.

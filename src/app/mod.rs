@@ -194,6 +194,7 @@ impl Application {
                 events: events.clone(),
                 directory_file: Some(settings.miners.directory.clone()).filter(|d| !d.is_empty()),
                 control: Some(crate::api::Control { supervisor: supervisor.clone(), fleet, stalls }),
+                ready: Default::default(),
             };
             let serving = crate::api::start(state, &settings.api, listener)
                 .map_err(|e| AppError::Backend(format!("the control API cannot start: {e}")))?;

@@ -3,6 +3,7 @@
 //! exit with code 1.
 
 mod bench;
+mod doctor;
 mod images;
 mod ledger;
 mod miner;
@@ -66,6 +67,9 @@ pub enum Command {
     TrainerNode(trainer_node::TrainerNodeArgs),
     /// Benchmarks of the validator: `--packing` places drawn rounds on a fleet.
     Bench(bench::BenchArgs),
+    /// Check a configuration end to end (database, content, Docker and images, GPUs, nodes, miners,
+    /// API, directories) and print what to fix; exit code 1 when a check fails.
+    Doctor(doctor::DoctorArgs),
     /// Print what the rules decide for given inputs, so anyone can audit a validator.
     Rules {
         #[command(subcommand)]
@@ -117,6 +121,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     }
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| CliError::Usage(e.to_string()))?;
     match cli.command {
+        Command::Doctor(args) => doctor::run(args, cli.config.as_deref(), &settings),
         Command::Migrate { database_url } => {
             let url = database_url.unwrap_or(settings.database.url);
             migrate(&url)

@@ -45,6 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -68,6 +69,17 @@ pub use transitions::{EntityKind, StatusChange, Transition};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// What [`Store::migration_state`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The versions of this binary's migrations not applied yet.
+    pub pending: Vec<String>,
+    /// Applied versions this binary does not have.
+    pub unknown: Vec<String>,
+    /// How many migrations this binary has.
+    pub known: usize,
+}
 
 /// What went wrong in the store, and so what the caller should do.
 ///
@@ -287,6 +299,43 @@ impl Store {
                 .collect(),
         };
         Ok(applied)
+    }
+
+    /// Which embedded migrations the database has not applied yet, and which applied ones this binary
+    /// does not know (a newer crucible used the database), without changing anything.
+    pub fn migration_state(&self) -> Result<MigrationState, StoreError> {
+        let mut conn = self.pool.get()?;
+        let migration = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+        let (pending, applied, known): (Vec<String>, Vec<String>, Vec<String>) = match &mut *conn {
+            AnyConnection::Sqlite(c) => (
+                c.pending_migrations(SQLITE_MIGRATIONS)
+                    .map_err(migration)?
+                    .iter()
+                    .map(|m| m.name().version().to_string())
+                    .collect(),
+                c.applied_migrations().map_err(migration)?.iter().map(|v| v.to_string()).collect(),
+                MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                    .map_err(migration)?
+                    .iter()
+                    .map(|m| m.name().version().to_string())
+                    .collect(),
+            ),
+            AnyConnection::Postgresql(c) => (
+                c.pending_migrations(POSTGRES_MIGRATIONS)
+                    .map_err(migration)?
+                    .iter()
+                    .map(|m| m.name().version().to_string())
+                    .collect(),
+                c.applied_migrations().map_err(migration)?.iter().map(|v| v.to_string()).collect(),
+                MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+                    .map_err(migration)?
+                    .iter()
+                    .map(|m| m.name().version().to_string())
+                    .collect(),
+            ),
+        };
+        let unknown = applied.iter().filter(|v| !known.contains(v)).cloned().collect();
+        Ok(MigrationState { pending, unknown, known: known.len() })
     }
 
     /// Runs `work` in one transaction (SQLite: `BEGIN IMMEDIATE`, so writers queue instead of failing

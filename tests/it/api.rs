@@ -39,6 +39,16 @@ pub(crate) fn serve_state(
 ) -> (String, Arc<Store>) {
     let store = Arc::new(Store::open(&format!("sqlite://{}", db.display())).unwrap());
     store.migrate().unwrap();
+    (serve_store(store.clone(), public_reads, events, directory_file), store)
+}
+
+/// Serves the API over a store opened and migrated; its base URL.
+pub(crate) fn serve_store(
+    store: Arc<Store>,
+    public_reads: bool,
+    events: tokio::sync::broadcast::Sender<crucible::actors::Event>,
+    directory_file: Option<String>,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let settings = ApiSettings {
@@ -50,13 +60,14 @@ pub(crate) fn serve_state(
         max_event_streams_per_address: 3,
     };
     let rules = crucible::domain::rules::Rules::default();
-    let state = ApiState { store: store.clone(), rules, events, directory_file, control: None };
+    let state =
+        ApiState { store: store.clone(), rules, events, directory_file, control: None, ready: Default::default() };
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             crucible::api::start(state, &settings, listener).unwrap().await.unwrap();
         })
     });
-    (url, store)
+    url
 }
 
 pub(crate) fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {

@@ -151,8 +151,14 @@ fn serve(
     let listener = std::net::TcpListener::bind(address)
         .map_err(|e| CliError::Usage(format!("--serve: cannot listen on {address}: {e}")))?;
     let url = format!("http://{}", listener.local_addr().map_err(anyhow::Error::from)?);
-    let state =
-        crate::api::ApiState { store, rules: settings.rules.clone(), events, directory_file: None, control: None };
+    let state = crate::api::ApiState {
+        store,
+        rules: settings.rules.clone(),
+        events,
+        directory_file: None,
+        control: None,
+        ready: Default::default(),
+    };
     std::thread::spawn(move || {
         let served =
             actix_web::rt::System::new().block_on(async move { crate::api::start(state, &api, listener)?.await });

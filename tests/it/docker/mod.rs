@@ -1,5 +1,6 @@
 //! Real execution on a real Docker engine.
 
+mod doctor;
 mod hostile;
 mod hub;
 mod local;
